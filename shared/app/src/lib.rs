@@ -1,1 +1,45 @@
-//! placeholder
+//! The imagemcp application: the services (images, conversations, API keys), the MCP tool surface
+//! and the REST routes, built once from a [`Ports`] value and served by every runtime.
+//!
+//! Nothing here knows which runtime it is on: the local binary, the Lambda functions and the Worker
+//! each pick adapters, build `Ports`, and hand requests to [`routes::router`] (or, where axum does not
+//! fit, to [`mcp::handle`] directly).
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod images;
+pub mod imaging;
+pub mod mcp;
+pub mod ports;
+pub mod routes;
+pub mod views;
+
+pub use config::AppConfig;
+pub use ports::Ports;
+
+use std::sync::Arc;
+
+/// The application: ports plus validated configuration. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub ports: Ports,
+    pub config: Arc<AppConfig>,
+}
+
+impl App {
+    pub fn new(ports: Ports, config: AppConfig) -> Self {
+        Self {
+            ports,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn images(&self) -> images::ImageService<'_> {
+        images::ImageService::new(self)
+    }
+
+    pub fn keys(&self) -> auth::ApiKeys<'_> {
+        auth::ApiKeys::new(&self.ports)
+    }
+}

@@ -18,9 +18,15 @@ impl BlobKey {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             });
-        if ok { Ok(Self(s.to_owned())) } else { Err(Error::invalid("blob key", "not a valid key")) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Error::invalid("blob key", "not a valid key"))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -58,9 +64,17 @@ mod tests {
 
     #[test]
     fn keys_cannot_traverse() {
-        for bad in ["", "/a", "a/", "a//b", "../a", "a/../b", "a/./b", "a\\b", "a\0", "a b", "a#b"] {
+        for bad in [
+            "", "/a", "a/", "a//b", "../a", "a/../b", "a/./b", "a\\b", "a\0", "a b", "a#b",
+        ] {
             assert!(BlobKey::parse(bad).is_err(), "{bad:?} must be refused");
         }
-        assert_eq!(BlobKey::parse("orgs/org_1/img_2.png").unwrap().segments().count(), 3);
+        assert_eq!(
+            BlobKey::parse("orgs/org_1/img_2.png")
+                .unwrap()
+                .segments()
+                .count(),
+            3
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! Source: `OPENAI-IMAGES.md` (OpenAI's guide, API reference and deprecation page as of 2026-11).
 //! Prices are integer micro-dollars per million tokens; money is never a float.
 
-use crate::image_params::{Background, ImageSize, OutputFormat, Quality};
 use crate::Error;
+use crate::image_params::{Background, ImageSize, OutputFormat, Quality};
 
 /// Which sizes a model renders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,14 +13,25 @@ pub enum SizeRule {
     /// Only these sizes (and `auto`).
     Presets(&'static [(u32, u32)]),
     /// Any `WxH` within these bounds (and `auto`).
-    Flexible { multiple: u32, max_ratio: u32, max_edge: u32, min_pixels: u64, max_pixels: u64 },
+    Flexible {
+        multiple: u32,
+        max_ratio: u32,
+        max_edge: u32,
+        min_pixels: u64,
+        max_pixels: u64,
+    },
 }
 
 /// The three sizes every GPT Image model renders.
 pub const PRESET_SIZES: &[(u32, u32)] = &[(1024, 1024), (1536, 1024), (1024, 1536)];
 
-const FLEXIBLE: SizeRule =
-    SizeRule::Flexible { multiple: 16, max_ratio: 3, max_edge: 3840, min_pixels: 655_360, max_pixels: 8_294_400 };
+const FLEXIBLE: SizeRule = SizeRule::Flexible {
+    multiple: 16,
+    max_ratio: 3,
+    max_edge: 3840,
+    min_pixels: 655_360,
+    max_pixels: 8_294_400,
+};
 
 /// Token prices in micro-dollars per 1M tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,17 +44,28 @@ pub struct TokenRates {
 }
 
 /// The GPT Image 2 / 2.5 / 2.6 rates: $5 text in, $1.25 cached, $8 image in, $2 cached, $30 image out.
-const GPT_IMAGE_RATES: TokenRates =
-    TokenRates { text_in: 5_000_000, cached_text_in: 1_250_000, image_in: 8_000_000, cached_image_in: 2_000_000, image_out: 30_000_000 };
+const GPT_IMAGE_RATES: TokenRates = TokenRates {
+    text_in: 5_000_000,
+    cached_text_in: 1_250_000,
+    image_in: 8_000_000,
+    cached_image_in: 2_000_000,
+    image_out: 30_000_000,
+};
 
 /// Where a model is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
     Active,
     /// Still served until the date, then shut down.
-    Deprecated { shutdown: &'static str, replacement: &'static str },
+    Deprecated {
+        shutdown: &'static str,
+        replacement: &'static str,
+    },
     /// No longer served.
-    ShutDown { on: &'static str, replacement: &'static str },
+    ShutDown {
+        on: &'static str,
+        replacement: &'static str,
+    },
 }
 
 /// One image model.
@@ -71,13 +93,33 @@ pub struct ModelSpec {
 }
 
 const Q_TO_HIGH: &[Quality] = &[Quality::Low, Quality::Medium, Quality::High, Quality::Auto];
-const Q_TO_MAX: &[Quality] = &[Quality::Low, Quality::Medium, Quality::High, Quality::XHigh, Quality::Max, Quality::Auto];
+const Q_TO_MAX: &[Quality] = &[
+    Quality::Low,
+    Quality::Medium,
+    Quality::High,
+    Quality::XHigh,
+    Quality::Max,
+    Quality::Auto,
+];
 const RASTER: &[OutputFormat] = &[OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp];
-const BASE_2: &[(Quality, u64)] = &[(Quality::Low, 16), (Quality::Medium, 48), (Quality::High, 96)];
-const BASE_25: &[(Quality, u64)] =
-    &[(Quality::Low, 16), (Quality::Medium, 24), (Quality::High, 48), (Quality::XHigh, 64), (Quality::Max, 96)];
+const BASE_2: &[(Quality, u64)] = &[
+    (Quality::Low, 16),
+    (Quality::Medium, 48),
+    (Quality::High, 96),
+];
+const BASE_25: &[(Quality, u64)] = &[
+    (Quality::Low, 16),
+    (Quality::Medium, 24),
+    (Quality::High, 48),
+    (Quality::XHigh, 64),
+    (Quality::Max, 96),
+];
 
-const fn gpt(id: &'static str, aliases: &'static [&'static str], lifecycle: Lifecycle) -> ModelSpec {
+const fn gpt(
+    id: &'static str,
+    aliases: &'static [&'static str],
+    lifecycle: Lifecycle,
+) -> ModelSpec {
     ModelSpec {
         id,
         aliases,
@@ -102,14 +144,32 @@ pub const DEFAULT_MODEL: &str = "gpt-image-2.5-sunburst-2026-09-08";
 
 /// Every model we know, newest first.
 pub const MODELS: &[ModelSpec] = &[
-    ModelSpec { complexity: true, ..gpt("gpt-image-2.6-sunburst", &[], Lifecycle::Active) },
-    ModelSpec { complexity: true, ..gpt("gpt-image-2.6-flare", &[], Lifecycle::Active) },
-    gpt("gpt-image-2.5-sunburst-2026-09-08", &["gpt-image-2.5-sunburst"], Lifecycle::Active),
-    gpt("gpt-image-2.5-flare-2026-09-08", &["gpt-image-2.5-flare"], Lifecycle::Active),
+    ModelSpec {
+        complexity: true,
+        ..gpt("gpt-image-2.6-sunburst", &[], Lifecycle::Active)
+    },
+    ModelSpec {
+        complexity: true,
+        ..gpt("gpt-image-2.6-flare", &[], Lifecycle::Active)
+    },
+    gpt(
+        "gpt-image-2.5-sunburst-2026-09-08",
+        &["gpt-image-2.5-sunburst"],
+        Lifecycle::Active,
+    ),
+    gpt(
+        "gpt-image-2.5-flare-2026-09-08",
+        &["gpt-image-2.5-flare"],
+        Lifecycle::Active,
+    ),
     ModelSpec {
         qualities: Q_TO_HIGH,
         quality_base: BASE_2,
-        ..gpt("gpt-image-2-2026-04-21", &["gpt-image-2"], Lifecycle::Active)
+        ..gpt(
+            "gpt-image-2-2026-04-21",
+            &["gpt-image-2"],
+            Lifecycle::Active,
+        )
     },
     ModelSpec {
         sizes: SizeRule::Presets(PRESET_SIZES),
@@ -119,7 +179,10 @@ pub const MODELS: &[ModelSpec] = &[
         ..gpt(
             "gpt-image-1.5-2025-12-16",
             &["gpt-image-1.5", "chatgpt-image-latest"],
-            Lifecycle::Deprecated { shutdown: "2026-12-01", replacement: "gpt-image-2.6-sunburst" },
+            Lifecycle::Deprecated {
+                shutdown: "2026-12-01",
+                replacement: "gpt-image-2.6-sunburst",
+            },
         )
     },
     ModelSpec {
@@ -129,19 +192,42 @@ pub const MODELS: &[ModelSpec] = &[
         ..gpt(
             "gpt-image-1-mini",
             &[],
-            Lifecycle::Deprecated { shutdown: "2026-12-01", replacement: "gpt-image-2.6-flare" },
+            Lifecycle::Deprecated {
+                shutdown: "2026-12-01",
+                replacement: "gpt-image-2.6-flare",
+            },
         )
     },
     ModelSpec {
         qualities: Q_TO_HIGH,
-        ..gpt("gpt-image-1", &[], Lifecycle::ShutDown { on: "2026-10-23", replacement: "gpt-image-2.5-sunburst" })
+        ..gpt(
+            "gpt-image-1",
+            &[],
+            Lifecycle::ShutDown {
+                on: "2026-10-23",
+                replacement: "gpt-image-2.5-sunburst",
+            },
+        )
     },
     ModelSpec {
         qualities: Q_TO_HIGH,
-        ..gpt("dall-e-3", &["dall-e-2"], Lifecycle::ShutDown { on: "2026-05-12", replacement: "gpt-image-2.5-sunburst" })
+        ..gpt(
+            "dall-e-3",
+            &["dall-e-2"],
+            Lifecycle::ShutDown {
+                on: "2026-05-12",
+                replacement: "gpt-image-2.5-sunburst",
+            },
+        )
     },
     ModelSpec {
-        rates: TokenRates { text_in: 0, cached_text_in: 0, image_in: 0, cached_image_in: 0, image_out: 0 },
+        rates: TokenRates {
+            text_in: 0,
+            cached_text_in: 0,
+            image_in: 0,
+            cached_image_in: 0,
+            image_out: 0,
+        },
         offline: true,
         ..gpt(OFFLINE_MODEL, &[], Lifecycle::Active)
     },
@@ -149,16 +235,25 @@ pub const MODELS: &[ModelSpec] = &[
 
 /// The spec of a model id or alias, whatever its lifecycle.
 pub fn lookup(id: &str) -> Option<&'static ModelSpec> {
-    MODELS.iter().find(|m| m.id == id || m.aliases.contains(&id))
+    MODELS
+        .iter()
+        .find(|m| m.id == id || m.aliases.contains(&id))
 }
 
 /// The spec of a model a request may use: known and not shut down.
 pub fn usable(id: &str) -> Result<&'static ModelSpec, Error> {
     match lookup(id) {
-        None => Err(Error::invalid("model", format!("`{id}` is not a known image model"))),
-        Some(ModelSpec { lifecycle: Lifecycle::ShutDown { on, replacement }, .. }) => {
-            Err(Error::invalid("model", format!("`{id}` was shut down on {on}; use `{replacement}`")))
-        }
+        None => Err(Error::invalid(
+            "model",
+            format!("`{id}` is not a known image model"),
+        )),
+        Some(ModelSpec {
+            lifecycle: Lifecycle::ShutDown { on, replacement },
+            ..
+        }) => Err(Error::invalid(
+            "model",
+            format!("`{id}` was shut down on {on}; use `{replacement}`"),
+        )),
         Some(spec) => Ok(spec),
     }
 }
@@ -180,18 +275,32 @@ impl ModelSpec {
         if !self.qualities.contains(&p.quality) {
             return Err(Error::invalid(
                 "quality",
-                format!("`{}` is not available on {}; use one of: {}", p.quality, self.id, names(self.qualities)),
+                format!(
+                    "`{}` is not available on {}; use one of: {}",
+                    p.quality,
+                    self.id,
+                    names(self.qualities)
+                ),
             ));
         }
         if !self.formats.contains(&p.format) {
-            return Err(Error::invalid("output_format", format!("`{}` is not available on {}", p.format, self.id)));
+            return Err(Error::invalid(
+                "output_format",
+                format!("`{}` is not available on {}", p.format, self.id),
+            ));
         }
         if p.background == Background::Transparent {
             if !self.transparent_background {
-                return Err(Error::invalid("background", format!("{} cannot render transparent backgrounds", self.id)));
+                return Err(Error::invalid(
+                    "background",
+                    format!("{} cannot render transparent backgrounds", self.id),
+                ));
             }
             if !p.format.supports_alpha() {
-                return Err(Error::invalid("background", "transparent needs output_format png or webp"));
+                return Err(Error::invalid(
+                    "background",
+                    "transparent needs output_format png or webp",
+                ));
             }
         }
         if let Some(c) = p.compression {
@@ -199,7 +308,10 @@ impl ModelSpec {
                 return Err(Error::invalid("output_compression", "must be 0 to 100"));
             }
             if p.format == OutputFormat::Png {
-                return Err(Error::invalid("output_compression", "applies to jpeg and webp only"));
+                return Err(Error::invalid(
+                    "output_compression",
+                    "applies to jpeg and webp only",
+                ));
             }
         }
         Ok(())
@@ -207,8 +319,19 @@ impl ModelSpec {
 
     /// Checks a size against this model's rule.
     pub fn validate_size(&self, size: ImageSize) -> Result<(), Error> {
-        let ImageSize::Fixed { width: w, height: h } = size else { return Ok(()) };
-        let bad = |why: String| Err(Error::invalid("size", format!("{w}x{h} is not available on {}: {why}", self.id)));
+        let ImageSize::Fixed {
+            width: w,
+            height: h,
+        } = size
+        else {
+            return Ok(());
+        };
+        let bad = |why: String| {
+            Err(Error::invalid(
+                "size",
+                format!("{w}x{h} is not available on {}: {why}", self.id),
+            ))
+        };
         match self.sizes {
             SizeRule::Presets(list) => {
                 if !list.contains(&(w, h)) {
@@ -216,7 +339,13 @@ impl ModelSpec {
                     return bad(format!("use auto or one of {}", sizes.join(", ")));
                 }
             }
-            SizeRule::Flexible { multiple, max_ratio, max_edge, min_pixels, max_pixels } => {
+            SizeRule::Flexible {
+                multiple,
+                max_ratio,
+                max_edge,
+                min_pixels,
+                max_pixels,
+            } => {
                 let (long, short) = (w.max(h), w.min(h));
                 let pixels = u64::from(w) * u64::from(h);
                 if w % multiple != 0 || h % multiple != 0 {
@@ -226,7 +355,9 @@ impl ModelSpec {
                     return bad(format!("each edge must be at most {max_edge} px"));
                 }
                 if long > short * max_ratio {
-                    return bad(format!("the long edge may be at most {max_ratio}x the short edge"));
+                    return bad(format!(
+                        "the long edge may be at most {max_ratio}x the short edge"
+                    ));
                 }
                 if pixels < min_pixels || pixels > max_pixels {
                     return bad(format!("total pixels must be {min_pixels} to {max_pixels}"));
@@ -278,7 +409,10 @@ pub fn micros(tokens: u64, rate_per_million: u64) -> u64 {
 }
 
 fn names<T: std::fmt::Display>(list: &[T]) -> String {
-    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -286,7 +420,10 @@ mod tests {
     use super::*;
 
     fn fixed(w: u32, h: u32) -> ImageSize {
-        ImageSize::Fixed { width: w, height: h }
+        ImageSize::Fixed {
+            width: w,
+            height: h,
+        }
     }
 
     #[test]
@@ -307,9 +444,18 @@ mod tests {
         let flex = usable("gpt-image-2.5-sunburst").unwrap();
         assert!(flex.validate_size(fixed(2048, 1152)).is_ok());
         assert!(flex.validate_size(fixed(3840, 2160)).is_ok());
-        assert!(flex.validate_size(fixed(1000, 1000)).is_err(), "not a multiple of 16");
-        assert!(flex.validate_size(fixed(3840, 1024)).is_err(), "ratio over 3:1");
-        assert!(flex.validate_size(fixed(512, 512)).is_err(), "too few pixels");
+        assert!(
+            flex.validate_size(fixed(1000, 1000)).is_err(),
+            "not a multiple of 16"
+        );
+        assert!(
+            flex.validate_size(fixed(3840, 1024)).is_err(),
+            "ratio over 3:1"
+        );
+        assert!(
+            flex.validate_size(fixed(512, 512)).is_err(),
+            "too few pixels"
+        );
         let fixed_only = usable("gpt-image-1.5").unwrap();
         assert!(fixed_only.validate_size(fixed(1536, 1024)).is_ok());
         assert!(fixed_only.validate_size(fixed(2048, 2048)).is_err());
@@ -318,7 +464,10 @@ mod tests {
     #[test]
     fn dead_models_name_their_replacement() {
         let err = usable("gpt-image-1").unwrap_err().to_string();
-        assert!(err.contains("shut down") && err.contains("gpt-image-2.5-sunburst"), "{err}");
+        assert!(
+            err.contains("shut down") && err.contains("gpt-image-2.5-sunburst"),
+            "{err}"
+        );
         assert!(usable("no-such-model").is_err());
         assert_eq!(usable("gpt-image-2.5-sunburst").unwrap().id, DEFAULT_MODEL);
     }
@@ -334,11 +483,21 @@ mod tests {
             compression: Some(80),
         };
         assert!(m.validate(&ok).is_ok());
-        let jpeg_alpha = RenderParams { format: OutputFormat::Jpeg, ..ok };
-        assert!(matches!(m.validate(&jpeg_alpha), Err(Error::Invalid { field, .. }) if field == "background"));
+        let jpeg_alpha = RenderParams {
+            format: OutputFormat::Jpeg,
+            ..ok
+        };
+        assert!(
+            matches!(m.validate(&jpeg_alpha), Err(Error::Invalid { field, .. }) if field == "background")
+        );
         let old = usable("gpt-image-2").unwrap();
-        assert!(matches!(old.validate(&ok), Err(Error::Invalid { field, .. }) if field == "quality"));
-        let png_compressed = RenderParams { format: OutputFormat::Png, ..ok };
+        assert!(
+            matches!(old.validate(&ok), Err(Error::Invalid { field, .. }) if field == "quality")
+        );
+        let png_compressed = RenderParams {
+            format: OutputFormat::Png,
+            ..ok
+        };
         assert!(m.validate(&png_compressed).is_err());
     }
 

@@ -32,7 +32,10 @@ pub enum Error {
     Forbidden(String),
     /// The content policy (ours or the model's) refused the request; rephrasing may help.
     #[error("refused by the content policy: {reason}")]
-    PolicyViolation { reason: String, categories: Vec<String> },
+    PolicyViolation {
+        reason: String,
+        categories: Vec<String>,
+    },
     /// Too many requests: retry after the given time.
     #[error("rate limited; retry after {} ms", retry_after.as_millis())]
     RateLimited { retry_after: Duration },
@@ -50,7 +53,10 @@ pub enum Error {
 impl Error {
     /// An `Invalid` error for `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Invalid { field: field.into(), reason: reason.into() }
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A `NotFound` error for `what`.

@@ -14,8 +14,17 @@ pub trait Ids: crate::MaybeSendSync {
     fn new_id(&self) -> String;
 }
 
+/// Cryptographically secure random bytes, for API keys and signing secrets. Injected so that each
+/// runtime uses its own source (the OS on native, `crypto.getRandomValues` in a Worker).
+pub trait Random: crate::MaybeSendSync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
 fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 macro_rules! id_type {
@@ -101,11 +110,23 @@ mod tests {
 
     #[test]
     fn ids_reject_key_injection() {
-        for bad in ["", "img_../x", "img_a#b", "img_a\0", "img_a/b", "img_ a", "conv_1", &format!("img_{}", "a".repeat(70))] {
+        for bad in [
+            "",
+            "img_../x",
+            "img_a#b",
+            "img_a\0",
+            "img_a/b",
+            "img_ a",
+            "conv_1",
+            &format!("img_{}", "a".repeat(70)),
+        ] {
             assert!(ImageId::parse(bad).is_err(), "{bad:?} must be refused");
         }
         let err = ImageId::parse("nope").unwrap_err();
         assert!(err.to_string().contains("image_id"), "{err}");
-        assert_eq!(ImageId::parse("img_0193abc-DEF_9").unwrap().as_str(), "img_0193abc-DEF_9");
+        assert_eq!(
+            ImageId::parse("img_0193abc-DEF_9").unwrap().as_str(),
+            "img_0193abc-DEF_9"
+        );
     }
 }

@@ -12,7 +12,10 @@ use crate::Error;
 pub enum ImageSize {
     #[default]
     Auto,
-    Fixed { width: u32, height: u32 },
+    Fixed {
+        width: u32,
+        height: u32,
+    },
 }
 
 impl ImageSize {
@@ -30,7 +33,10 @@ impl ImageSize {
             .filter(|(w, h)| *w > 0 && *h > 0);
         match parsed {
             Some((width, height)) => Ok(ImageSize::Fixed { width, height }),
-            None => Err(Error::invalid("size", format!("`{s}` is not `auto` or WIDTHxHEIGHT (e.g. 1024x1536)"))),
+            None => Err(Error::invalid(
+                "size",
+                format!("`{s}` is not `auto` or WIDTHxHEIGHT (e.g. 1024x1536)"),
+            )),
         }
     }
 
@@ -206,9 +212,15 @@ mod tests {
     #[test]
     fn sizes_parse() {
         assert_eq!(ImageSize::parse("auto").unwrap(), ImageSize::Auto);
-        assert_eq!(ImageSize::parse("1536x1024").unwrap().dimensions(), (1536, 1024));
+        assert_eq!(
+            ImageSize::parse("1536x1024").unwrap().dimensions(),
+            (1536, 1024)
+        );
         for bad in ["", "big", "1024", "0x10", "10x", "-5x5", "1024x1024x1"] {
-            assert!(matches!(ImageSize::parse(bad), Err(Error::Invalid { field, .. }) if field == "size"), "{bad}");
+            assert!(
+                matches!(ImageSize::parse(bad), Err(Error::Invalid { field, .. }) if field == "size"),
+                "{bad}"
+            );
         }
     }
 
@@ -216,8 +228,14 @@ mod tests {
     fn enums_parse_and_name_the_field() {
         assert_eq!(Quality::parse("HIGH").unwrap(), Quality::High);
         let err = Background::parse("clear").unwrap_err().to_string();
-        assert!(err.contains("background") && err.contains("transparent"), "{err}");
+        assert!(
+            err.contains("background") && err.contains("transparent"),
+            "{err}"
+        );
         assert_eq!(Style::parse("3d_render").unwrap(), Style::Render3d);
-        assert_eq!(OutputFormat::sniff(b"\x89PNG\r\n\x1a\nrest"), Some(OutputFormat::Png));
+        assert_eq!(
+            OutputFormat::sniff(b"\x89PNG\r\n\x1a\nrest"),
+            Some(OutputFormat::Png)
+        );
     }
 }

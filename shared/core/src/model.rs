@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::catalog::RenderParams;
 use crate::image_params::{ModerationLevel, OutputFormat};
-use crate::Result;
 
 /// An encoded input image (an upload or a stored image).
 #[derive(Clone, Debug, PartialEq, Eq)]

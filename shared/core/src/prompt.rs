@@ -25,7 +25,10 @@ impl Prompt {
                 format!("is {chars} characters long; the limit is {MAX_PROMPT_CHARS}"),
             ));
         }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
             return Err(Error::invalid("prompt", "contains control characters"));
         }
         Ok(Self(trimmed.to_owned()))
@@ -38,7 +41,11 @@ impl Prompt {
     /// The prompt lower-cased with runs of white space folded: the form cache keys and the offline
     /// model's seed are computed from, so that trivial spacing differences do not matter.
     pub fn normalized(&self) -> String {
-        self.0.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+        self.0
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
     }
 }
 
@@ -48,11 +55,16 @@ mod tests {
 
     #[test]
     fn prompt_bounds() {
-        assert!(matches!(Prompt::parse("   "), Err(Error::Invalid { field, .. }) if field == "prompt"));
+        assert!(
+            matches!(Prompt::parse("   "), Err(Error::Invalid { field, .. }) if field == "prompt")
+        );
         assert!(Prompt::parse(&"a".repeat(MAX_PROMPT_CHARS)).is_ok());
         let err = Prompt::parse(&"a".repeat(MAX_PROMPT_CHARS + 1)).unwrap_err();
         assert!(err.to_string().contains("32000"), "{err}");
         assert!(Prompt::parse("a\u{0}b").is_err());
-        assert_eq!(Prompt::parse("  A  red\n\tFox ").unwrap().normalized(), "a red fox");
+        assert_eq!(
+            Prompt::parse("  A  red\n\tFox ").unwrap().normalized(),
+            "a red fox"
+        );
     }
 }

@@ -24,7 +24,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -39,7 +42,11 @@ pub struct Item {
 
 impl Item {
     pub fn new(key: Key, attrs: Map<String, Value>) -> Self {
-        Self { key, attrs, expires_at: None }
+        Self {
+            key,
+            attrs,
+            expires_at: None,
+        }
     }
 
     pub fn with_ttl(mut self, expires_at: i64) -> Self {
@@ -87,7 +94,13 @@ pub struct Query {
 
 impl Query {
     pub fn new(pk: impl Into<String>, sk_prefix: impl Into<String>, limit: usize) -> Self {
-        Self { pk: pk.into(), sk_prefix: sk_prefix.into(), limit, cursor: None, descending: false }
+        Self {
+            pk: pk.into(),
+            sk_prefix: sk_prefix.into(),
+            limit,
+            cursor: None,
+            descending: false,
+        }
     }
 }
 
@@ -152,13 +165,19 @@ pub fn check_transact(ops: &[TransactOp]) -> Result<()> {
     if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
         return Err(Error::invalid(
             "transaction",
-            format!("must have 1 to {MAX_TRANSACT_ITEMS} operations, got {}", ops.len()),
+            format!(
+                "must have 1 to {MAX_TRANSACT_ITEMS} operations, got {}",
+                ops.len()
+            ),
         ));
     }
     let mut keys: Vec<&Key> = ops.iter().map(TransactOp::key).collect();
     keys.sort();
     if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::invalid("transaction", "two operations on the same item"));
+        return Err(Error::invalid(
+            "transaction",
+            "two operations on the same item",
+        ));
     }
     Ok(())
 }
@@ -182,7 +201,9 @@ pub fn condition_holds(cond: &Condition, current: Option<&Item>) -> bool {
         Condition::None => true,
         Condition::NotExists => current.is_none(),
         Condition::Exists => current.is_some(),
-        Condition::AttrEquals(attr, value) => current.and_then(|i| i.attrs.get(attr)) == Some(value),
+        Condition::AttrEquals(attr, value) => {
+            current.and_then(|i| i.attrs.get(attr)) == Some(value)
+        }
     }
 }
 

@@ -1,0 +1,35 @@
+//! The application's configuration, validated once by the runtime that builds it.
+
+use std::time::Duration;
+
+/// Settings every runtime shares. Built by each `main` from its environment; there is deliberately
+/// no `Default`, so a runtime states every choice.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The public base URL of this deployment (`http://127.0.0.1:8787`), used in links and metadata.
+    pub public_url: String,
+    /// Origins (scheme://host[:port]) allowed to call `/mcp` from a browser, besides this server's own.
+    pub allowed_origins: Vec<String>,
+    /// How long signed download URLs stay valid.
+    pub download_url_ttl: Duration,
+    /// The longest edge of the preview returned inline in MCP results, in pixels.
+    pub preview_max_edge: u32,
+    /// The largest accepted upload (decoded), in bytes.
+    pub max_upload_bytes: usize,
+    /// How long a handshake-era MCP session lives without use.
+    pub mcp_session_ttl: Duration,
+}
+
+impl AppConfig {
+    /// The settings of a local install serving at `public_url`.
+    pub fn local(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            allowed_origins: Vec::new(),
+            download_url_ttl: Duration::from_secs(3600),
+            preview_max_edge: 512,
+            max_upload_bytes: 25 * 1024 * 1024,
+            mcp_session_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}

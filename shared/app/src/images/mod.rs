@@ -1,0 +1,715 @@
+//! The image service: generate, edit, list, read and delete images, and the conversations that
+//! chain refinements. Used by the MCP tools and the REST routes alike.
+//!
+//! Write order is what keeps state whole: moderation and validation first (nothing written), then
+//! the model calls, then blobs, then one transaction that records the images, the conversation turn
+//! and the usage together. If that transaction fails, the blobs are removed and nothing refers to
+//! them; usage is never recorded for a failed call.
+
+pub mod params;
+pub mod record;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures::future::join_all;
+use imagemcp_core::blob::Blob;
+use imagemcp_core::catalog::{self, ModelSpec, RenderParams};
+use imagemcp_core::ids::{ConversationId, ImageId};
+use imagemcp_core::image_params::{
+    Background, ImageSize, ModerationLevel, OutputFormat, Quality, Style,
+};
+use imagemcp_core::model::{EditRequest, GenerateRequest, InputImage, Refinement, Rendered, Usage};
+use imagemcp_core::prompt::Prompt;
+use imagemcp_core::table::{Add, Condition, Query, TransactOp};
+use imagemcp_core::{Error, Result};
+
+use crate::App;
+use crate::auth::Caller;
+use crate::imaging;
+use params::{EditArgs, GenerateArgs, ListArgs, MAX_VARIATIONS};
+use record::{ConversationRecord, ImageRecord};
+
+/// A progress report while a request works.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub progress: u32,
+    pub total: u32,
+    pub message: String,
+}
+
+/// Where progress goes: the MCP handler turns it into `notifications/progress`.
+pub type ProgressTx = futures::channel::mpsc::UnboundedSender<Progress>;
+
+fn report(tx: Option<&ProgressTx>, progress: u32, total: u32, message: impl Into<String>) {
+    if let Some(tx) = tx {
+        // A closed receiver means the client went away; the work still completes and is stored.
+        let _ = tx.unbounded_send(Progress {
+            progress,
+            total,
+            message: message.into(),
+        });
+    }
+}
+
+/// The outcome of a generate or edit call.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub images: Vec<ImageRecord>,
+    pub conversation: ConversationRecord,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: u64,
+    /// Variations that failed while others succeeded (their errors, shown to the caller).
+    pub failed_variations: Vec<String>,
+}
+
+pub struct ImageService<'a> {
+    app: &'a App,
+}
+
+/// A fully checked render request, shared by generate and edit.
+struct Plan {
+    spec: &'static ModelSpec,
+    prompt: Prompt,
+    full_prompt: String,
+    params: RenderParams,
+    style: Style,
+}
+
+fn parse_opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
+    value.map(parse).transpose()
+}
+
+impl<'a> ImageService<'a> {
+    pub fn new(app: &'a App) -> Self {
+        Self { app }
+    }
+
+    /// The model a request may use: the one it names, or the server's default. A server without an
+    /// OpenAI key runs only the offline model, and says so.
+    fn resolve_model(&self, requested: Option<&str>) -> Result<&'static ModelSpec> {
+        let default_id = self.app.ports.model.default_model();
+        let default = catalog::usable(default_id)?;
+        let Some(requested) = requested.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(default);
+        };
+        let spec = catalog::usable(requested)?;
+        if spec.offline != default.offline {
+            let why = if default.offline {
+                "this server runs the offline model (no OpenAI API key is configured); omit `model`"
+            } else {
+                "the offline model is only used when no OpenAI API key is configured"
+            };
+            return Err(Error::invalid("model", why));
+        }
+        Ok(spec)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        prompt: &str,
+        model: Option<&str>,
+        size: Option<&str>,
+        quality: Option<&str>,
+        background: Option<&str>,
+        format: Option<&str>,
+        compression: Option<u8>,
+        style: Option<&str>,
+    ) -> Result<Plan> {
+        let prompt = Prompt::parse(prompt)?;
+        let size = parse_opt(size, ImageSize::parse)?.unwrap_or_default();
+        let quality = parse_opt(quality, Quality::parse)?.unwrap_or_default();
+        let background = parse_opt(background, Background::parse)?.unwrap_or_default();
+        let format = parse_opt(format, OutputFormat::parse)?.unwrap_or_default();
+        let style = parse_opt(style, Style::parse)?.unwrap_or_default();
+        let spec = self.resolve_model(model)?;
+        let params = RenderParams {
+            size,
+            quality,
+            background,
+            format,
+            compression,
+        };
+        spec.validate(&params)?;
+        let full_prompt = match style.phrase() {
+            Some(phrase) => format!("{}\n\nStyle: {phrase}.", prompt.as_str()),
+            None => prompt.as_str().to_owned(),
+        };
+        if full_prompt.chars().count() > imagemcp_core::prompt::MAX_PROMPT_CHARS {
+            return Err(Error::invalid(
+                "prompt",
+                "is too long once the style preset is added",
+            ));
+        }
+        Ok(Plan {
+            spec,
+            prompt,
+            full_prompt,
+            params,
+            style,
+        })
+    }
+
+    async fn moderate(&self, prompt: &str) -> Result<()> {
+        let verdict = self.app.ports.model.moderate(prompt).await?;
+        if verdict.flagged {
+            let list = verdict.categories.join(", ");
+            return Err(Error::PolicyViolation {
+                reason: format!("the prompt was flagged ({list}); rephrase it and try again"),
+                categories: verdict.categories,
+            });
+        }
+        Ok(())
+    }
+
+    /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
+    pub async fn generate(
+        &self,
+        caller: &Caller,
+        args: GenerateArgs,
+        progress: Option<&ProgressTx>,
+    ) -> Result<Generated> {
+        let n = args.n.unwrap_or(1);
+        if !(1..=MAX_VARIATIONS).contains(&n) {
+            return Err(Error::invalid(
+                "n",
+                format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
+            ));
+        }
+        let plan = self.plan(
+            &args.prompt,
+            args.model.as_deref(),
+            args.size.as_deref(),
+            args.quality.as_deref(),
+            args.background.as_deref(),
+            args.output_format.as_deref(),
+            args.output_compression,
+            args.style.as_deref(),
+        )?;
+        let conversation = match args.conversation_id.as_deref() {
+            Some(id) => Some(
+                self.conversation(caller, &ConversationId::parse(id)?)
+                    .await?,
+            ),
+            None => None,
+        };
+        let total = u32::from(n) + 2;
+        report(progress, 0, total, "checking the prompt");
+        self.moderate(&plan.full_prompt).await?;
+
+        let refine = match &conversation {
+            Some(conv) => Some(self.refinement(caller, conv).await?),
+            None => None,
+        };
+        report(
+            progress,
+            1,
+            total,
+            format!("rendering {n} image(s) with {}", plan.spec.id),
+        );
+        let done = AtomicU32::new(0);
+        let renders = (0..n).map(|i| {
+            let req = GenerateRequest {
+                model: plan.spec.id.to_owned(),
+                prompt: plan.full_prompt.clone(),
+                params: plan.params,
+                moderation: ModerationLevel::Auto,
+                seed: u64::from(i),
+                safety_identifier: Some(caller.safety_identifier()),
+                refine: refine.clone(),
+            };
+            let done = &done;
+            async move {
+                let result = self.app.ports.model.generate(req).await;
+                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                report(
+                    progress,
+                    1 + finished,
+                    total,
+                    format!("{finished} of {n} rendered"),
+                );
+                result
+            }
+        });
+        let results = join_all(renders).await;
+        self.store(
+            caller,
+            &plan,
+            results,
+            conversation,
+            Vec::new(),
+            "generate",
+            progress,
+            total,
+        )
+        .await
+    }
+
+    /// Edits one or more images (stored or uploaded) with an optional mask.
+    pub async fn edit(
+        &self,
+        caller: &Caller,
+        args: EditArgs,
+        progress: Option<&ProgressTx>,
+    ) -> Result<Generated> {
+        let plan = self.plan(
+            &args.prompt,
+            args.model.as_deref(),
+            args.size.as_deref(),
+            args.quality.as_deref(),
+            args.background.as_deref(),
+            args.output_format.as_deref(),
+            args.output_compression,
+            None,
+        )?;
+        let count = args.image_ids.len() + args.images_base64.len();
+        if count == 0 {
+            return Err(Error::invalid(
+                "image_ids",
+                "give at least one image (image_ids or images_base64)",
+            ));
+        }
+        if count > 16 {
+            return Err(Error::invalid(
+                "image_ids",
+                format!("at most 16 images in all, got {count}"),
+            ));
+        }
+        let max = self.app.config.max_upload_bytes;
+        let mut images = Vec::with_capacity(count);
+        let mut parents = Vec::new();
+        let mut conversation = None;
+        for (i, raw) in args.image_ids.iter().enumerate() {
+            let field = format!("image_ids[{i}]");
+            let id = ImageId::parse_as(&field, raw)?;
+            let (rec, blob) = self.content(caller, &id).await?;
+            if conversation.is_none() {
+                conversation = Some(self.conversation(caller, &rec.conversation_id).await?);
+            }
+            let format = OutputFormat::parse(&rec.format)?;
+            images.push(InputImage {
+                bytes: blob.bytes,
+                format,
+            });
+            parents.push(id);
+        }
+        for (i, b64) in args.images_base64.iter().enumerate() {
+            let field = format!("images_base64[{i}]");
+            let bytes = imaging::decode_base64(&field, b64)?;
+            images.push(imaging::check_upload(&field, bytes, max)?);
+        }
+        let mask = match args.mask_base64.as_deref() {
+            Some(b64) => {
+                let mask = imaging::decode_base64("mask_base64", b64)?;
+                if mask.len() > 4 * 1024 * 1024 {
+                    return Err(Error::invalid("mask_base64", "must be under 4 MB"));
+                }
+                imaging::check_mask(&mask, &images[0]).map_err(|e| match e {
+                    Error::Invalid { reason, .. } => Error::invalid("mask_base64", reason),
+                    other => other,
+                })?;
+                Some(mask)
+            }
+            None => None,
+        };
+        let total = 3;
+        report(progress, 0, total, "checking the prompt");
+        self.moderate(&plan.full_prompt).await?;
+        report(progress, 1, total, format!("editing with {}", plan.spec.id));
+        let req = EditRequest {
+            model: plan.spec.id.to_owned(),
+            prompt: plan.full_prompt.clone(),
+            images,
+            mask,
+            params: plan.params,
+            seed: 0,
+            safety_identifier: Some(caller.safety_identifier()),
+        };
+        let result = self.app.ports.model.edit(req).await;
+        report(progress, 2, total, "edited");
+        // An edit of uploads starts a new conversation; an edit of a stored image continues its own.
+        self.store(
+            caller,
+            &plan,
+            vec![result],
+            conversation,
+            parents,
+            "edit",
+            progress,
+            total,
+        )
+        .await
+    }
+
+    async fn refinement(&self, caller: &Caller, conv: &ConversationRecord) -> Result<Refinement> {
+        let previous_image = if conv.last_response_id.is_none() {
+            let (rec, blob) = self.content(caller, &conv.last_image_id).await?;
+            Some(InputImage {
+                bytes: blob.bytes,
+                format: OutputFormat::parse(&rec.format)?,
+            })
+        } else {
+            None
+        };
+        Ok(Refinement {
+            previous_response_id: conv.last_response_id.clone(),
+            previous_image,
+            previous_prompt: Some(conv.last_prompt.clone()),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        &self,
+        caller: &Caller,
+        plan: &Plan,
+        results: Vec<Result<Rendered>>,
+        conversation: Option<ConversationRecord>,
+        parents: Vec<ImageId>,
+        source: &str,
+        progress: Option<&ProgressTx>,
+        total: u32,
+    ) -> Result<Generated> {
+        let mut rendered = Vec::new();
+        let mut failures = Vec::new();
+        for result in results {
+            match result {
+                Ok(r) => rendered.push(r),
+                Err(e) => failures.push(e),
+            }
+        }
+        if rendered.is_empty() {
+            return Err(failures
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Error::internal("no result")));
+        }
+        let ports = &self.app.ports;
+        let now = ports.clock.now_ms();
+        let conv_id = conversation
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| ConversationId::generate(&*ports.ids));
+        let turn = conversation.as_ref().map_or(1, |c| c.turns + 1);
+
+        let mut records = Vec::with_capacity(rendered.len());
+        let mut blobs = Vec::new();
+        let mut usage = Usage::default();
+        let mut cost = 0u64;
+        for r in &rendered {
+            let image = &r.image;
+            if OutputFormat::sniff(&image.bytes) != Some(image.format) {
+                return Err(Error::Unavailable(
+                    "the model returned an image that does not decode".into(),
+                ));
+            }
+            let (width, height) = imaging::dimensions(&image.bytes).ok_or_else(|| {
+                Error::Unavailable("the model returned an image that does not decode".into())
+            })?;
+            let (preview, preview_mime) =
+                imaging::preview(&image.bytes, self.app.config.preview_max_edge)?;
+            let id = ImageId::generate(&*ports.ids);
+            let (blob_key, preview_key) =
+                record::blob_keys(&caller.org, &id, image.format.extension())?;
+            let image_cost = if r.usage == Usage::default() {
+                plan.spec
+                    .estimate_cost_micros(plan.params.size, plan.params.quality)
+            } else {
+                r.usage.cost_micros(&plan.spec.rates)
+            };
+            usage.add(&r.usage);
+            cost += image_cost;
+            records.push(ImageRecord {
+                id,
+                prompt: plan.prompt.as_str().to_owned(),
+                source: source.to_owned(),
+                model: r.model.clone(),
+                width,
+                height,
+                format: image.format.as_str().to_owned(),
+                mime_type: image.format.mime().to_owned(),
+                quality: plan.params.quality.as_str().to_owned(),
+                background: plan.params.background.as_str().to_owned(),
+                style: (plan.style != Style::None).then(|| plan.style.as_str().to_owned()),
+                size_bytes: image.bytes.len() as u64,
+                conversation_id: conv_id.clone(),
+                turn,
+                parent_image_ids: parents.clone(),
+                revised_prompt: image.revised_prompt.clone(),
+                usage: r.usage,
+                cost_micros: image_cost,
+                blob_key: blob_key.as_str().to_owned(),
+                preview_key: preview_key.as_str().to_owned(),
+                preview_mime_type: preview_mime.to_owned(),
+                created_at_ms: now,
+            });
+            blobs.push((blob_key, image.bytes.clone(), image.format.mime()));
+            blobs.push((preview_key, preview, preview_mime));
+        }
+
+        let puts = join_all(
+            blobs
+                .iter()
+                .map(|(key, bytes, mime)| ports.blobs.put(key, bytes.clone(), mime)),
+        )
+        .await;
+        let result = match puts.into_iter().collect::<Result<Vec<()>>>() {
+            Ok(_) => {
+                self.commit(
+                    caller,
+                    plan,
+                    &records,
+                    &rendered,
+                    conversation,
+                    &conv_id,
+                    turn,
+                    now,
+                    cost,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let conversation = match result {
+            Ok(conv) => conv,
+            Err(e) => {
+                // Nothing refers to these blobs: remove them so a failed call leaves no trace.
+                for (key, _, _) in &blobs {
+                    if let Err(cleanup) = ports.blobs.delete(key).await {
+                        tracing::warn!(key = key.as_str(), error = %cleanup, "orphan blob left after a failed write");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        report(progress, total, total, "stored");
+        tracing::info!(
+            org = %caller.org, images = records.len(), model = %records[0].model, cost_micros = cost,
+            output_tokens = usage.output_image_tokens, source, "images stored"
+        );
+        Ok(Generated {
+            model: records[0].model.clone(),
+            images: records,
+            conversation,
+            usage,
+            cost_micros: cost,
+            failed_variations: failures
+                .iter()
+                .map(|e| crate::error::public_message(e))
+                .collect(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        caller: &Caller,
+        plan: &Plan,
+        records: &[ImageRecord],
+        rendered: &[Rendered],
+        previous: Option<ConversationRecord>,
+        conv_id: &ConversationId,
+        turn: u32,
+        now: i64,
+        cost: u64,
+    ) -> Result<ConversationRecord> {
+        let org = &caller.org;
+        let mut ops = Vec::new();
+        for rec in records {
+            ops.push(TransactOp::Put(
+                record::to_item(record::image_key(org, &rec.id), rec)?,
+                Condition::NotExists,
+            ));
+        }
+        let title: String = plan.prompt.as_str().chars().take(80).collect();
+        let conversation = ConversationRecord {
+            id: conv_id.clone(),
+            title: previous.as_ref().map_or(title, |p| p.title.clone()),
+            turns: turn,
+            last_prompt: plan.prompt.as_str().to_owned(),
+            last_image_id: records[0].id.clone(),
+            last_response_id: rendered[0].response_id.clone(),
+            model: records[0].model.clone(),
+            created_at_ms: previous.as_ref().map_or(now, |p| p.created_at_ms),
+            updated_at_ms: now,
+        };
+        let cond = match &previous {
+            // Optimistic concurrency: two refinements racing on one turn cannot both win.
+            Some(p) => Condition::AttrEquals("turns".into(), serde_json::json!(p.turns)),
+            None => Condition::NotExists,
+        };
+        ops.push(TransactOp::Put(
+            record::to_item(record::conversation_key(org, conv_id), &conversation)?,
+            cond,
+        ));
+        let month = record::month_of(now);
+        let output_tokens: u64 = records.iter().map(|r| r.usage.output_image_tokens).sum();
+        for (counter, delta) in [
+            ("images", records.len() as u64),
+            ("output_tokens", output_tokens),
+            ("cost_micros", cost),
+        ] {
+            ops.push(TransactOp::Add(Add {
+                key: record::usage_key(org, &month, counter),
+                attr: "value".into(),
+                delta: i64::try_from(delta).unwrap_or(i64::MAX),
+                max: None,
+                expires_at: None,
+            }));
+        }
+        self.app
+            .ports
+            .table
+            .transact(ops)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => {
+                    Error::Conflict("the conversation changed while this request ran; retry".into())
+                }
+                other => other,
+            })?;
+        Ok(conversation)
+    }
+
+    /// An image's metadata, "gone" for a deleted one and "not found" for one never seen (or another
+    /// org's: no existence oracle).
+    pub async fn get(&self, caller: &Caller, id: &ImageId) -> Result<ImageRecord> {
+        let table = &self.app.ports.table;
+        match table.get(&record::image_key(&caller.org, id)).await? {
+            Some(item) => record::from_item(item),
+            None if table
+                .get(&record::tombstone_key(&caller.org, id))
+                .await?
+                .is_some() =>
+            {
+                Err(Error::Gone {
+                    what: format!("image {id}"),
+                })
+            }
+            None => Err(Error::not_found(format!("image {id}"))),
+        }
+    }
+
+    /// An image's metadata and full bytes.
+    pub async fn content(&self, caller: &Caller, id: &ImageId) -> Result<(ImageRecord, Blob)> {
+        let rec = self.get(caller, id).await?;
+        let blob = self.blob(&rec.blob_key).await?;
+        Ok((rec, blob))
+    }
+
+    /// The chat-sized preview of an image.
+    pub async fn preview(&self, rec: &ImageRecord) -> Result<Blob> {
+        self.blob(&rec.preview_key).await
+    }
+
+    async fn blob(&self, key: &str) -> Result<Blob> {
+        let key = imagemcp_core::blob::BlobKey::parse(key)?;
+        self.app.ports.blobs.get(&key).await?.ok_or_else(|| {
+            tracing::error!(
+                key = key.as_str(),
+                "image metadata refers to a missing blob"
+            );
+            Error::Unavailable("the image file is missing from storage".into())
+        })
+    }
+
+    /// A time-limited download URL for the full image, where the blob store can make one.
+    pub async fn download_url(&self, rec: &ImageRecord) -> Result<Option<String>> {
+        let key = imagemcp_core::blob::BlobKey::parse(&rec.blob_key)?;
+        self.app
+            .ports
+            .blobs
+            .signed_url(&key, self.app.config.download_url_ttl)
+            .await
+    }
+
+    /// Deletes an image: its metadata (leaving a tombstone) in one transaction, then its blobs.
+    pub async fn delete(&self, caller: &Caller, id: &ImageId) -> Result<ImageRecord> {
+        let rec = self.get(caller, id).await?;
+        let now = self.app.ports.clock.now_secs();
+        let mut tomb = imagemcp_core::table::Item::new(
+            record::tombstone_key(&caller.org, id),
+            record::no_attrs(),
+        );
+        tomb.expires_at = Some(now + record::TOMBSTONE_TTL_SECS);
+        self.app
+            .ports
+            .table
+            .transact(vec![
+                TransactOp::Delete(record::image_key(&caller.org, id), Condition::Exists),
+                TransactOp::Put(tomb, Condition::None),
+            ])
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Gone {
+                    what: format!("image {id}"),
+                },
+                other => other,
+            })?;
+        for key in [&rec.blob_key, &rec.preview_key] {
+            let key = imagemcp_core::blob::BlobKey::parse(key)?;
+            if let Err(e) = self.app.ports.blobs.delete(&key).await {
+                tracing::warn!(key = key.as_str(), error = %e, "blob of a deleted image not removed");
+            }
+        }
+        tracing::info!(org = %caller.org, image = %id, "image deleted");
+        Ok(rec)
+    }
+
+    /// A page of images, newest first.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        args: &ListArgs,
+    ) -> Result<(Vec<ImageRecord>, Option<String>)> {
+        self.page(caller, "IMG#", args).await
+    }
+
+    /// A page of conversations, newest first.
+    pub async fn list_conversations(
+        &self,
+        caller: &Caller,
+        args: &ListArgs,
+    ) -> Result<(Vec<ConversationRecord>, Option<String>)> {
+        self.page(caller, "CONV#", args).await
+    }
+
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        prefix: &str,
+        args: &ListArgs,
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let mut query = Query::new(record::org_pk(&caller.org), prefix, args.limit()?);
+        query.descending = true;
+        // The table's cursor is opaque to us and checked by the adapter; tables are partitioned by
+        // org, so a cursor can never reach another org's items.
+        query.cursor = args.cursor.clone();
+        let page = self.app.ports.table.query(&query).await?;
+        let next = page.next;
+        let items = page
+            .items
+            .into_iter()
+            .map(record::from_item)
+            .collect::<Result<Vec<T>>>()?;
+        Ok((items, next))
+    }
+
+    /// A conversation of the caller's org.
+    pub async fn conversation(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<ConversationRecord> {
+        let item = self
+            .app
+            .ports
+            .table
+            .get(&record::conversation_key(&caller.org, id))
+            .await?;
+        item.map(record::from_item)
+            .transpose()?
+            .ok_or_else(|| Error::not_found(format!("conversation {id}")))
+    }
+}

@@ -1,0 +1,143 @@
+//! The arguments of the image tools and routes, parsed at the edge. The same structs are the MCP
+//! tools' input schemas (through schemars) and the REST request bodies, so the two surfaces cannot
+//! drift apart.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use imagemcp_core::Error;
+
+/// The most variations one request may ask for.
+pub const MAX_VARIATIONS: u8 = 4;
+
+/// Deserializes tool arguments or a request body, naming the offending field on error.
+pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Error> {
+    let args = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args
+    };
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "arguments".to_owned()
+        } else {
+            path
+        };
+        let reason = e.into_inner().to_string();
+        // serde names unknown fields in its message; lift the name into `field` for clients.
+        let field = match reason
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split_once('`'))
+        {
+            Some((name, _)) => name.to_owned(),
+            None => field,
+        };
+        Error::invalid(field, reason)
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateArgs {
+    /// What to draw, in plain language (1 to 32,000 characters).
+    pub prompt: String,
+    /// `auto`, `1024x1024`, `1536x1024` (landscape), `1024x1536` (portrait), or any `WxH` the model allows
+    /// (GPT Image 2.5: edges multiples of 16, at most 3840 px, long:short at most 3:1).
+    #[serde(default)]
+    #[schemars(example = "1024x1024")]
+    pub size: Option<String>,
+    /// Rendering quality: `low`, `medium`, `high`, `xhigh`, `max` or `auto` (default).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["low", "medium", "high", "xhigh", "max", "auto"]))]
+    pub quality: Option<String>,
+    /// `transparent` (needs png or webp), `opaque` or `auto` (default).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["transparent", "opaque", "auto"]))]
+    pub background: Option<String>,
+    /// `png` (default), `jpeg` or `webp`.
+    #[serde(default)]
+    #[schemars(extend("enum" = ["png", "jpeg", "webp"]))]
+    pub output_format: Option<String>,
+    /// JPEG/WebP compression level, 0-100.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub output_compression: Option<u8>,
+    /// How many variations to generate in parallel, 1 to 4 (default 1).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 4))]
+    pub n: Option<u8>,
+    /// A style preset added to the prompt.
+    #[serde(default)]
+    #[schemars(extend("enum" = ["none", "photorealistic", "illustration", "flat_vector", "watercolor", "3d_render", "pixel_art", "line_art", "cinematic", "minimalist"]))]
+    pub style: Option<String>,
+    /// Refine the latest image of this conversation (from a previous result's `conversation_id`).
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// The image model; defaults to the server's configured model.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditArgs {
+    /// What to change, in plain language.
+    pub prompt: String,
+    /// Ids of stored images to edit (the first is the one the mask applies to).
+    #[serde(default)]
+    pub image_ids: Vec<String>,
+    /// Images to edit, base64-encoded PNG, JPEG or WebP (or `data:` URLs), at most 25 MB each.
+    #[serde(default)]
+    pub images_base64: Vec<String>,
+    /// Optional PNG mask, base64, same dimensions as the first image: transparent pixels mark where to edit.
+    #[serde(default)]
+    pub mask_base64: Option<String>,
+    /// Output size; `auto` (default) keeps the first image's size where the model allows.
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    #[schemars(extend("enum" = ["low", "medium", "high", "xhigh", "max", "auto"]))]
+    pub quality: Option<String>,
+    #[serde(default)]
+    #[schemars(extend("enum" = ["transparent", "opaque", "auto"]))]
+    pub background: Option<String>,
+    #[serde(default)]
+    #[schemars(extend("enum" = ["png", "jpeg", "webp"]))]
+    pub output_format: Option<String>,
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub output_compression: Option<u8>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Page size, 1 to 100 (default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageIdArgs {
+    /// The image's id (`img_…`).
+    pub image_id: String,
+}
+
+impl ListArgs {
+    pub fn limit(&self) -> Result<usize, Error> {
+        match self.limit {
+            None => Ok(20),
+            Some(n @ 1..=100) => Ok(n as usize),
+            Some(_) => Err(Error::invalid("limit", "must be 1 to 100")),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Pixel work the application does itself: checking uploads, reading dimensions, and making the
+//! small previews returned inline in chat clients.
+
+use std::io::Cursor;
+
+use base64::Engine;
+use image::{DynamicImage, GenericImageView, ImageFormat, ImageReader};
+use imagemcp_core::Error;
+use imagemcp_core::image_params::OutputFormat;
+use imagemcp_core::model::InputImage;
+
+fn image_format(format: OutputFormat) -> ImageFormat {
+    match format {
+        OutputFormat::Png => ImageFormat::Png,
+        OutputFormat::Jpeg => ImageFormat::Jpeg,
+        OutputFormat::Webp => ImageFormat::WebP,
+    }
+}
+
+/// Decodes standard or URL-safe base64, with or without padding, or a `data:` URL.
+pub fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, Error> {
+    let text = text.trim();
+    let payload = match text.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map(|(_, data)| data).unwrap_or(""),
+        None => text,
+    };
+    let cleaned: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    engines
+        .iter()
+        .find_map(|engine| engine.decode(&cleaned).ok())
+        .ok_or_else(|| Error::invalid(field, "is not valid base64"))
+}
+
+pub fn encode_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The width and height of an encoded image, reading only its header.
+pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
+/// Checks an uploaded image: size limit, a supported format (by content, not by claim), and that
+/// it decodes. Returns it as a model input.
+pub fn check_upload(field: &str, bytes: Vec<u8>, max_bytes: usize) -> Result<InputImage, Error> {
+    if bytes.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if bytes.len() > max_bytes {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is {} bytes; the limit is {} MB",
+                bytes.len(),
+                max_bytes / (1024 * 1024)
+            ),
+        ));
+    }
+    let format = OutputFormat::sniff(&bytes)
+        .ok_or_else(|| Error::invalid(field, "is not a PNG, JPEG or WebP image"))?;
+    let (w, h) = dimensions(&bytes)
+        .ok_or_else(|| Error::invalid(field, "could not be decoded as an image"))?;
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > 64_000_000 {
+        return Err(Error::invalid(
+            field,
+            format!("has unsupported dimensions {w}x{h}"),
+        ));
+    }
+    Ok(InputImage { bytes, format })
+}
+
+/// Checks a mask against the image it applies to: a PNG of exactly the same dimensions.
+pub fn check_mask(mask: &[u8], image: &InputImage) -> Result<(), Error> {
+    if OutputFormat::sniff(mask) != Some(OutputFormat::Png) {
+        return Err(Error::invalid(
+            "mask",
+            "must be a PNG with an alpha channel",
+        ));
+    }
+    let mask_dims =
+        dimensions(mask).ok_or_else(|| Error::invalid("mask", "could not be decoded"))?;
+    let image_dims =
+        dimensions(&image.bytes).ok_or_else(|| Error::invalid("image", "could not be decoded"))?;
+    if mask_dims != image_dims {
+        return Err(Error::invalid(
+            "mask",
+            format!(
+                "is {}x{} but the image is {}x{}; they must have the same dimensions",
+                mask_dims.0, mask_dims.1, image_dims.0, image_dims.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A preview for chat: the longest edge at most `max_edge`, PNG when the image has transparency
+/// (to keep it), JPEG otherwise (small). Returns the bytes and their MIME type.
+pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), Error> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::internal(format!("stored image does not decode: {e}")))?;
+    let (w, h) = img.dimensions();
+    let img = if w.max(h) > max_edge {
+        img.thumbnail(max_edge, max_edge)
+    } else {
+        img
+    };
+    let has_alpha = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
+    let (img, format) = if has_alpha {
+        (DynamicImage::ImageRgba8(img.to_rgba8()), OutputFormat::Png)
+    } else {
+        (DynamicImage::ImageRgb8(img.to_rgb8()), OutputFormat::Jpeg)
+    };
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image_format(format))
+        .map_err(|e| Error::internal(format!("preview encoding failed: {e}")))?;
+    Ok((out.into_inner(), format.mime()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32, alpha: u8) -> Vec<u8> {
+        let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 10, 10, alpha]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn previews_shrink_and_keep_transparency() {
+        let (bytes, mime) = preview(&png(1024, 512, 255), 256).unwrap();
+        assert_eq!(mime, "image/jpeg");
+        assert_eq!(dimensions(&bytes), Some((256, 128)));
+        let (bytes, mime) = preview(&png(64, 64, 0), 256).unwrap();
+        assert_eq!(mime, "image/png");
+        assert_eq!(dimensions(&bytes), Some((64, 64)));
+    }
+
+    #[test]
+    fn uploads_are_checked() {
+        assert!(
+            matches!(check_upload("image", b"hello".to_vec(), 100), Err(Error::Invalid { field, .. }) if field == "image")
+        );
+        assert!(
+            check_upload("image", png(8, 8, 255), 10).is_err(),
+            "over the size limit"
+        );
+        let ok = check_upload("image", png(8, 8, 255), 1 << 20).unwrap();
+        assert!(check_mask(&png(8, 8, 0), &ok).is_ok());
+        let err = check_mask(&png(9, 8, 0), &ok).unwrap_err().to_string();
+        assert!(err.contains("mask") && err.contains("9x8"), "{err}");
+    }
+
+    #[test]
+    fn base64_variants() {
+        assert_eq!(decode_base64("f", "aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("f", "aGk").unwrap(), b"hi");
+        assert_eq!(
+            decode_base64("f", "data:image/png;base64,aGk=").unwrap(),
+            b"hi"
+        );
+        assert!(decode_base64("f", "!!!").is_err());
+    }
+}

@@ -1,0 +1,465 @@
+//! The MCP endpoint as one runtime-agnostic function: an authenticated caller and one HTTP request
+//! (method, headers, body) in; a response out whose body is empty, one JSON-RPC message, or a
+//! stream of messages (progress notifications, then the result) to be sent as SSE.
+//!
+//! It serves both protocol eras from one place. The handshake revisions (`initialize`,
+//! `Mcp-Session-Id`) keep their session in the `Table`; the stateless 2026-07-28 revision carries
+//! its version and capabilities in every request (`server/discover`, routing headers checked
+//! against the body). No MCP state lives in process memory, so any instance can answer any request.
+//!
+//! rmcp's service loop needs tokio and `Send` handlers, which a Worker cannot give; so we use rmcp's
+//! model types and schemas but dispatch ourselves.
+
+pub mod protocol;
+pub mod resources;
+pub mod session;
+pub mod tools;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use rmcp::model::{
+    CacheScope, DiscoverResult, Implementation, InitializeResult, ListToolsResult, ProtocolVersion,
+    ServerCapabilities,
+};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::auth::Caller;
+use crate::images::Progress;
+use protocol::{
+    HANDSHAKE_VERSIONS, INVALID_PARAMS, INVALID_REQUEST, LATEST_HANDSHAKE, METHOD_NOT_FOUND,
+    MODERN_VERSIONS, PARSE_ERROR, PROTOCOL_VERSION_HEADER, RpcError, SESSION_HEADER,
+    result_message,
+};
+
+/// How long clients may cache the tool list and server description (they change only on deploy).
+const LIST_TTL_MS: u64 = 5 * 60 * 1000;
+
+/// A stream of JSON-RPC messages; `Send` on native runtimes, where axum needs it.
+#[cfg(not(target_arch = "wasm32"))]
+pub type MessageStream = futures::stream::BoxStream<'static, Value>;
+#[cfg(target_arch = "wasm32")]
+pub type MessageStream = futures::stream::LocalBoxStream<'static, Value>;
+
+pub enum McpBody {
+    Empty,
+    Json(Value),
+    /// Progress notifications, then the final response: send as `text/event-stream`.
+    Stream(MessageStream),
+}
+
+pub struct McpResponse {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: McpBody,
+}
+
+impl McpResponse {
+    fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: McpBody::Empty,
+        }
+    }
+
+    fn rpc_error(id: &Value, err: RpcError) -> Self {
+        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::OK);
+        Self {
+            status,
+            headers: Vec::new(),
+            body: McpBody::Json(err.to_message(id)),
+        }
+    }
+
+    fn json(message: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: McpBody::Json(message),
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+}
+
+/// The request's era, decided per request.
+#[derive(Clone, Debug, PartialEq)]
+enum Era {
+    Handshake { version: String },
+    Modern { version: String },
+}
+
+fn protocol_version(v: &str) -> ProtocolVersion {
+    serde_json::from_value(json!(v)).unwrap_or_default()
+}
+
+fn server_info() -> Implementation {
+    let mut info = Implementation::new("imagemcp", env!("CARGO_PKG_VERSION"));
+    info.title = Some("imagemcp — on-brand images with OpenAI".into());
+    info
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities::builder()
+        .enable_tools()
+        .enable_resources()
+        .build()
+}
+
+const INSTRUCTIONS: &str = "Generate, refine and manage images with OpenAI's GPT Image models. Start with \
+    openai_generate_image; refine a result by passing its conversation_id with a new prompt; edit stored \
+    images with openai_edit_image. Full-size files are image://{id} resources.";
+
+/// Handles one request to `/mcp` from an authenticated caller.
+pub async fn handle(
+    app: &App,
+    caller: &Caller,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> McpResponse {
+    let session_id = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match *method {
+        Method::POST => {}
+        // Ending a handshake-era session; the stateless revision has none to end.
+        Method::DELETE if session_id.is_some() => {
+            let id = session_id.unwrap_or_default();
+            return match session::delete(app, caller, &id).await {
+                Ok(()) => McpResponse::empty(StatusCode::NO_CONTENT),
+                Err(_) => McpResponse::empty(StatusCode::NOT_FOUND),
+            };
+        }
+        // No server-initiated stream is offered: every answer rides on its POST.
+        _ => {
+            return McpResponse::empty(StatusCode::METHOD_NOT_ALLOWED)
+                .header("allow", "POST, DELETE");
+        }
+    }
+    if let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        && ![
+            "application/json",
+            "text/event-stream",
+            "*/*",
+            "application/*",
+        ]
+        .iter()
+        .any(|t| accept.contains(t))
+    {
+        return McpResponse::empty(StatusCode::NOT_ACCEPTABLE);
+    }
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return McpResponse::rpc_error(
+                &Value::Null,
+                RpcError::new(PARSE_ERROR, format!("Parse error: {e}")),
+            );
+        }
+    };
+    let Some(obj) = message.as_object() else {
+        let why = if message.is_array() {
+            "batches are not supported"
+        } else {
+            "a message must be a JSON object"
+        };
+        return McpResponse::rpc_error(
+            &Value::Null,
+            RpcError::new(INVALID_REQUEST, format!("Invalid Request: {why}")),
+        );
+    };
+    let id = obj.get("id").cloned();
+    let rpc_method = obj.get("method").and_then(Value::as_str);
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return McpResponse::rpc_error(
+            &id.unwrap_or(Value::Null),
+            RpcError::new(INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\""),
+        );
+    }
+    let Some(rpc_method) = rpc_method else {
+        // A response to a request of ours (none are sent yet) or junk: accept responses, refuse junk.
+        if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) {
+            return McpResponse::empty(StatusCode::ACCEPTED);
+        }
+        return McpResponse::rpc_error(
+            &id.unwrap_or(Value::Null),
+            RpcError::new(INVALID_REQUEST, "Invalid Request: missing method"),
+        );
+    };
+    let Some(id) = id.filter(|v| v.is_string() || v.is_i64() || v.is_u64()) else {
+        if obj.contains_key("id") {
+            return McpResponse::rpc_error(
+                &Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "Invalid Request: id must be a string or an integer",
+                ),
+            );
+        }
+        // Notifications (initialized, cancelled, progress…) need no answer.
+        return McpResponse::empty(StatusCode::ACCEPTED);
+    };
+    let params = obj.get("params").cloned().unwrap_or(json!({}));
+    if !params.is_object() {
+        return McpResponse::rpc_error(
+            &id,
+            RpcError::new(INVALID_PARAMS, "params must be an object"),
+        );
+    }
+
+    let header_version = headers
+        .get(PROTOCOL_VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let has_envelope = params
+        .get("_meta")
+        .and_then(|m| m.get(protocol::META_PROTOCOL_VERSION))
+        .is_some();
+    let modern = rpc_method != "initialize"
+        && (rpc_method == "server/discover"
+            || has_envelope
+            || header_version
+                .as_deref()
+                .is_some_and(|v| !HANDSHAKE_VERSIONS.contains(&v)));
+
+    let era = if modern {
+        match protocol::check_modern(&message, headers) {
+            Ok(env) => Era::Modern {
+                version: env.version,
+            },
+            Err(err) => return McpResponse::rpc_error(&id, err),
+        }
+    } else if rpc_method == "initialize" {
+        return initialize(app, caller, &id, &params).await;
+    } else {
+        let Some(session_id) = session_id else {
+            return McpResponse::rpc_error(
+                &id,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "Bad Request: missing Mcp-Session-Id header; send initialize first",
+                ),
+            );
+        };
+        let session = match session::find(app, caller, &session_id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                // 404 tells a handshake client to start a new session.
+                let err = RpcError::new(-32001, "Session not found; initialize a new session");
+                return McpResponse {
+                    status: StatusCode::NOT_FOUND,
+                    headers: Vec::new(),
+                    body: McpBody::Json(err.to_message(&id)),
+                };
+            }
+            Err(e) => return McpResponse::rpc_error(&id, internal(&e)),
+        };
+        if let Some(v) = header_version.as_deref()
+            && !HANDSHAKE_VERSIONS.contains(&v)
+        {
+            return McpResponse::rpc_error(&id, protocol::unsupported_version(v));
+        }
+        Era::Handshake {
+            version: session.protocol_version,
+        }
+    };
+
+    dispatch(app, caller, &era, &id, rpc_method, params).await
+}
+
+fn internal(err: &imagemcp_core::Error) -> RpcError {
+    RpcError::new(protocol::INTERNAL_ERROR, crate::error::public_message(err))
+}
+
+async fn initialize(app: &App, caller: &Caller, id: &Value, params: &Value) -> McpResponse {
+    let requested = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or(LATEST_HANDSHAKE);
+    let version = if HANDSHAKE_VERSIONS.contains(&requested) {
+        requested
+    } else {
+        LATEST_HANDSHAKE
+    };
+    let caps = params.get("capabilities").cloned().unwrap_or(json!({}));
+    let session_id = match session::create(app, caller, version, &caps).await {
+        Ok(s) => s,
+        Err(e) => return McpResponse::rpc_error(id, internal(&e)),
+    };
+    let mut result = InitializeResult::new(capabilities());
+    result.protocol_version = protocol_version(version);
+    result.server_info = server_info();
+    result.instructions = Some(INSTRUCTIONS.into());
+    let value = serde_json::to_value(result).unwrap_or(Value::Null);
+    McpResponse::json(result_message(id, value)).header("mcp-session-id", &session_id)
+}
+
+/// Adjusts a result to the era: 2026-07-28 results carry `resultType` (and server info in `_meta`);
+/// older revisions get neither, nor the caching hints they do not define.
+fn finish(era: &Era, mut result: Value) -> Value {
+    if let Some(obj) = result.as_object_mut() {
+        match era {
+            Era::Modern { .. } => {
+                obj.entry("resultType").or_insert(json!("complete"));
+                let meta = obj.entry("_meta").or_insert(json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert(
+                        protocol::META_SERVER_INFO.into(),
+                        serde_json::to_value(server_info()).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            Era::Handshake { .. } => {
+                obj.remove("resultType");
+                obj.remove("ttlMs");
+                obj.remove("cacheScope");
+            }
+        }
+    }
+    result
+}
+
+fn with_cache(mut result: Value, ttl_ms: u64, scope: CacheScope) -> Value {
+    if let Some(obj) = result.as_object_mut() {
+        obj.insert("ttlMs".into(), json!(ttl_ms));
+        obj.insert(
+            "cacheScope".into(),
+            serde_json::to_value(scope).unwrap_or(json!("private")),
+        );
+    }
+    result
+}
+
+async fn dispatch(
+    app: &App,
+    caller: &Caller,
+    era: &Era,
+    id: &Value,
+    method: &str,
+    params: Value,
+) -> McpResponse {
+    let result: Result<Value, RpcError> = match method {
+        "ping" => Ok(json!({})),
+        "server/discover" => {
+            let versions = MODERN_VERSIONS
+                .iter()
+                .map(|v| protocol_version(v))
+                .collect();
+            let mut discover = DiscoverResult::new(versions, capabilities())
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public)
+                .with_server_info(server_info());
+            discover.instructions = Some(INSTRUCTIONS.into());
+            Ok(serde_json::to_value(discover).unwrap_or(Value::Null))
+        }
+        "tools/list" => {
+            let result = ListToolsResult::with_all_items(tools::list().to_vec());
+            // The list will depend on the caller's role once accounts exist: never share it.
+            Ok(with_cache(
+                serde_json::to_value(result).unwrap_or(Value::Null),
+                LIST_TTL_MS,
+                CacheScope::Private,
+            ))
+        }
+        "resources/list" => resources::list(app, caller, &params)
+            .await
+            .map(|r| with_cache(r, 0, CacheScope::Private)),
+        "resources/templates/list" => Ok(with_cache(
+            resources::templates(),
+            LIST_TTL_MS,
+            CacheScope::Public,
+        )),
+        "resources/read" => resources::read(app, caller, &params)
+            .await
+            .map(|r| with_cache(r, 0, CacheScope::Private)),
+        "tools/call" => return call_tool(app, caller, era, id, params).await,
+        other => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("Method not found: {other}"),
+        )),
+    };
+    match result {
+        Ok(value) => McpResponse::json(result_message(id, finish(era, value))),
+        Err(err) => McpResponse::rpc_error(id, err),
+    }
+}
+
+async fn call_tool(
+    app: &App,
+    caller: &Caller,
+    era: &Era,
+    id: &Value,
+    params: Value,
+) -> McpResponse {
+    let Some(name) = params
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return McpResponse::rpc_error(
+            id,
+            RpcError::new(INVALID_PARAMS, "tools/call needs `name`"),
+        );
+    };
+    if !tools::exists(&name) {
+        return McpResponse::rpc_error(
+            id,
+            RpcError::new(INVALID_PARAMS, format!("Unknown tool: {name}")),
+        );
+    }
+    let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    let token = params
+        .get("_meta")
+        .and_then(|m| m.get("progressToken"))
+        .cloned()
+        .filter(|t| t.is_string() || t.is_number());
+
+    let Some(token) = token.filter(|_| tools::is_long_running(&name)) else {
+        let result = tools::call(app, caller, &name, args, None).await;
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        return McpResponse::json(result_message(id, finish(era, value)));
+    };
+
+    // Progress requested: stream notifications, then the result, as SSE. The work runs inside the
+    // stream (no spawn, so it runs on any runtime) and sends its result through the same channel as
+    // its progress, so the result is always the last message.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Progress>();
+    let (app, caller, era, id) = (app.clone(), caller.clone(), era.clone(), id.clone());
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<Value>();
+    let work = async move {
+        let result = tools::call(&app, &caller, &name, args, Some(&tx)).await;
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        let _ = done_tx.send(result_message(&id, finish(&era, value)));
+        drop(tx);
+    };
+    let notifications = rx.map(move |p| {
+        let mut params =
+            json!({ "progressToken": token, "progress": p.progress, "total": p.total });
+        if !p.message.is_empty() {
+            params["message"] = json!(p.message);
+        }
+        json!({ "jsonrpc": "2.0", "method": "notifications/progress", "params": params })
+    });
+    let driven = futures::stream::select(
+        notifications.map(Some),
+        futures::stream::once(work).map(|()| None),
+    )
+    .filter_map(futures::future::ready);
+    let last = futures::stream::once(done_rx).filter_map(|r| futures::future::ready(r.ok()));
+    McpResponse {
+        status: StatusCode::OK,
+        headers: Vec::new(),
+        body: McpBody::Stream(Box::pin(driven.chain(last))),
+    }
+}

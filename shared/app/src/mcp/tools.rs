@@ -1,0 +1,345 @@
+//! The MCP tool surface as data: each tool's name, description, schemas and annotations in one
+//! registry, and the dispatch of `tools/call` onto the image service.
+
+use std::sync::{Arc, OnceLock};
+
+use imagemcp_core::Error;
+use imagemcp_core::ids::ImageId;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Resource, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::auth::Caller;
+use crate::images::params::{EditArgs, GenerateArgs, ImageIdArgs, ListArgs, parse_args};
+use crate::images::record::ImageRecord;
+use crate::images::{Generated, ProgressTx};
+use crate::views::{
+    ConversationListView, ConversationView, DeletedView, GeneratedView, ImageListView, ImageView,
+    image_uri,
+};
+
+/// What a tool does to the world, for its annotations.
+#[derive(Clone, Copy)]
+struct Hints {
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+}
+
+struct ToolSpec {
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    input: fn() -> JsonObject,
+    output: fn() -> JsonObject,
+    hints: Hints,
+    /// Whether the tool reports progress while it works.
+    long_running: bool,
+}
+
+fn schema<T: JsonSchema>() -> JsonObject {
+    let mut value = serde_json::to_value(schemars::schema_for!(T))
+        .unwrap_or_else(|_| json!({"type": "object"}));
+    if let Some(obj) = value.as_object_mut() {
+        // Clients read `title` from the tool itself; the Rust type name is noise to them.
+        obj.remove("title");
+        obj.remove("$schema");
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    }
+}
+
+const GENERATE: &str = "openai_generate_image";
+const EDIT: &str = "openai_edit_image";
+const LIST: &str = "openai_list_images";
+const GET: &str = "openai_get_image";
+const DELETE: &str = "openai_delete_image";
+const LIST_CONVERSATIONS: &str = "openai_list_conversations";
+
+const READ: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+};
+
+const TOOLS: &[ToolSpec] = &[
+    ToolSpec {
+        name: GENERATE,
+        title: "Generate image",
+        description: "Generate 1-4 image variations from a text prompt with OpenAI's GPT Image models. \
+            Returns a preview of each image, a resource link to the full-size file, and a conversation_id: \
+            pass it back with a new prompt to refine the latest image.",
+        input: schema::<GenerateArgs>,
+        output: schema::<GeneratedView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: true,
+    },
+    ToolSpec {
+        name: EDIT,
+        title: "Edit image",
+        description: "Edit stored images (by id) or uploaded images (base64) following a prompt, optionally \
+            only inside a mask (a PNG whose transparent pixels mark the area to change).",
+        input: schema::<EditArgs>,
+        output: schema::<GeneratedView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: true,
+    },
+    ToolSpec {
+        name: LIST,
+        title: "List images",
+        description: "List stored images, newest first, a page at a time.",
+        input: schema::<ListArgs>,
+        output: schema::<ImageListView>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: GET,
+        title: "Get image",
+        description: "Show one stored image: its preview, details and a link to the full-size file.",
+        input: schema::<ImageIdArgs>,
+        output: schema::<ImageView>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: DELETE,
+        title: "Delete image",
+        description: "Delete a stored image and its files. This cannot be undone.",
+        input: schema::<ImageIdArgs>,
+        output: schema::<DeletedView>,
+        hints: Hints {
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: LIST_CONVERSATIONS,
+        title: "List conversations",
+        description: "List conversations (chains of refinements), most recently started first.",
+        input: schema::<ListArgs>,
+        output: schema::<ConversationListView>,
+        hints: READ,
+        long_running: false,
+    },
+];
+
+/// The tools as MCP `Tool` objects, built once.
+pub fn list() -> &'static [Tool] {
+    static CACHE: OnceLock<Vec<Tool>> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        TOOLS
+            .iter()
+            .map(|spec| {
+                let annotations = ToolAnnotations::with_title(spec.title)
+                    .read_only(spec.hints.read_only)
+                    .destructive(spec.hints.destructive)
+                    .idempotent(spec.hints.idempotent)
+                    .open_world(!spec.hints.read_only);
+                Tool::new(spec.name, spec.description, Arc::new((spec.input)()))
+                    .with_title(spec.title)
+                    .with_raw_output_schema(Arc::new((spec.output)()))
+                    .with_annotations(annotations)
+            })
+            .collect()
+    })
+}
+
+/// Whether a tool exists.
+pub fn exists(name: &str) -> bool {
+    TOOLS.iter().any(|t| t.name == name)
+}
+
+/// Whether a tool reports progress.
+pub fn is_long_running(name: &str) -> bool {
+    TOOLS.iter().any(|t| t.name == name && t.long_running)
+}
+
+/// Runs a tool. Errors of the call itself (bad arguments, unknown ids, model failures) come back
+/// as a result with `isError`, which the model on the client side can read and act on.
+pub async fn call(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    args: Value,
+    progress: Option<&ProgressTx>,
+) -> CallToolResult {
+    match run(app, caller, name, args, progress).await {
+        Ok(result) => result,
+        Err(err) => error_result(&err),
+    }
+}
+
+/// A tool error the client's model can act on: the message in text, the details structured.
+pub fn error_result(err: &Error) -> CallToolResult {
+    let message = crate::error::public_message(err);
+    let details = crate::error::details(err);
+    let text = match err {
+        Error::Invalid { field, .. } => format!("Invalid argument `{field}`: {message}"),
+        _ => message,
+    };
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(json!({ "error": details }));
+    result
+}
+
+fn structured<T: Serialize>(
+    view: &T,
+    mut content: Vec<ContentBlock>,
+    summary: String,
+) -> Result<CallToolResult, Error> {
+    let value = serde_json::to_value(view).map_err(Error::internal)?;
+    content.insert(0, ContentBlock::text(summary));
+    let mut result = CallToolResult::success(content);
+    result.structured_content = Some(value);
+    Ok(result)
+}
+
+fn resource_link(rec: &ImageRecord) -> ContentBlock {
+    let resource = Resource::new(image_uri(&rec.id), format!("{}.{}", rec.id, rec.format))
+        .with_title(rec.prompt.chars().take(80).collect::<String>())
+        .with_mime_type(rec.mime_type.clone())
+        .with_size(rec.size_bytes);
+    ContentBlock::resource_link(resource)
+}
+
+async fn image_blocks(app: &App, rec: &ImageRecord) -> Result<Vec<ContentBlock>, Error> {
+    let preview = app.images().preview(rec).await?;
+    Ok(vec![
+        ContentBlock::image(
+            crate::imaging::encode_base64(&preview.bytes),
+            preview.content_type,
+        ),
+        resource_link(rec),
+    ])
+}
+
+async fn urls(app: &App, records: &[ImageRecord]) -> Result<Vec<Option<String>>, Error> {
+    let mut out = Vec::with_capacity(records.len());
+    for rec in records {
+        out.push(app.images().download_url(rec).await?);
+    }
+    Ok(out)
+}
+
+async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Error> {
+    let view = GeneratedView::new(g, urls(app, &g.images).await?);
+    let mut content = Vec::new();
+    for rec in &g.images {
+        content.extend(image_blocks(app, rec).await?);
+    }
+    let ids: Vec<String> = g.images.iter().map(|r| r.id.to_string()).collect();
+    let mut summary = format!(
+        "Created {} image(s) with {} ({}): {}. Conversation {} (turn {}); pass conversation_id to refine.",
+        g.images.len(),
+        g.model,
+        format_args!("{}x{}", g.images[0].width, g.images[0].height),
+        ids.join(", "),
+        g.conversation.id,
+        g.conversation.turns,
+    );
+    if !g.failed_variations.is_empty() {
+        summary.push_str(&format!(
+            " {} variation(s) failed: {}",
+            g.failed_variations.len(),
+            g.failed_variations.join("; ")
+        ));
+    }
+    structured(&view, content, summary)
+}
+
+async fn run(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    args: Value,
+    progress: Option<&ProgressTx>,
+) -> Result<CallToolResult, Error> {
+    let images = app.images();
+    match name {
+        GENERATE => {
+            let g = images
+                .generate(caller, parse_args::<GenerateArgs>(args)?, progress)
+                .await?;
+            generated_result(app, &g).await
+        }
+        EDIT => {
+            let g = images
+                .edit(caller, parse_args::<EditArgs>(args)?, progress)
+                .await?;
+            generated_result(app, &g).await
+        }
+        LIST => {
+            let args = parse_args::<ListArgs>(args)?;
+            let (records, next) = images.list(caller, &args).await?;
+            let urls = urls(app, &records).await?;
+            let view = ImageListView {
+                images: records
+                    .iter()
+                    .zip(urls)
+                    .map(|(r, u)| ImageView::new(r, u))
+                    .collect(),
+                next_cursor: next,
+            };
+            let content = records.iter().map(resource_link).collect();
+            let more = if view.next_cursor.is_some() {
+                " More are available: pass next_cursor as cursor."
+            } else {
+                ""
+            };
+            structured(
+                &view,
+                content,
+                format!("{} image(s).{more}", view.images.len()),
+            )
+        }
+        GET => {
+            let id = ImageId::parse(&parse_args::<ImageIdArgs>(args)?.image_id)?;
+            let rec = images.get(caller, &id).await?;
+            let url = images.download_url(&rec).await?;
+            let view = ImageView::new(&rec, url);
+            let summary = format!(
+                "Image {} ({}x{} {}): {}",
+                rec.id, rec.width, rec.height, rec.format, rec.prompt
+            );
+            structured(&view, image_blocks(app, &rec).await?, summary)
+        }
+        DELETE => {
+            let id = ImageId::parse(&parse_args::<ImageIdArgs>(args)?.image_id)?;
+            images.delete(caller, &id).await?;
+            let view = DeletedView {
+                image_id: id.to_string(),
+                deleted: true,
+            };
+            structured(&view, Vec::new(), format!("Deleted image {id}."))
+        }
+        LIST_CONVERSATIONS => {
+            let args = parse_args::<ListArgs>(args)?;
+            let (records, next) = images.list_conversations(caller, &args).await?;
+            let view = ConversationListView {
+                conversations: records.iter().map(ConversationView::from).collect(),
+                next_cursor: next,
+            };
+            structured(
+                &view,
+                Vec::new(),
+                format!("{} conversation(s).", view.conversations.len()),
+            )
+        }
+        other => Err(Error::not_found(format!("tool {other}"))),
+    }
+}

@@ -1,0 +1,112 @@
+//! The REST API under `/v1`: the same services as the MCP tools, as JSON for integrations.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use imagemcp_core::Error;
+use imagemcp_core::ids::ImageId;
+use serde_json::Value;
+
+use super::ApiError;
+use crate::App;
+use crate::auth::Caller;
+use crate::images::params::{GenerateArgs, ListArgs, parse_args};
+use crate::views::{DeletedView, GeneratedView, ImageListView, ImageView};
+
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/v1/images", get(list).post(create))
+        .route("/v1/images/{id}", get(show).delete(remove))
+        .route("/v1/images/{id}/content", get(content))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Parses a JSON body ourselves so that malformed JSON gets our error body, naming the field.
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
+    parse_args(value)
+}
+
+async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
+    let args: GenerateArgs = json_body(&body)?;
+    let generated = app.images().generate(&caller, args, None).await?;
+    let mut urls = Vec::new();
+    for rec in &generated.images {
+        urls.push(app.images().download_url(rec).await?);
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(GeneratedView::new(&generated, urls)),
+    )
+        .into_response())
+}
+
+async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    Query(args): Query<ListArgsQuery>,
+) -> ApiResult {
+    let args = ListArgs {
+        limit: args.limit,
+        cursor: args.cursor,
+    };
+    let (records, next) = app.images().list(&caller, &args).await?;
+    let mut images = Vec::with_capacity(records.len());
+    for rec in &records {
+        images.push(ImageView::new(rec, app.images().download_url(rec).await?));
+    }
+    Ok(axum::Json(ImageListView {
+        images,
+        next_cursor: next,
+    })
+    .into_response())
+}
+
+/// Query parameters of the list route (a plain struct: `ListArgs` denies unknown fields, which
+/// is right for JSON bodies but not for query strings that proxies may decorate).
+#[derive(serde::Deserialize)]
+struct ListArgsQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = ImageId::parse(&id)?;
+    let rec = app.images().get(&caller, &id).await?;
+    let url = app.images().download_url(&rec).await?;
+    Ok(axum::Json(ImageView::new(&rec, url)).into_response())
+}
+
+async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = ImageId::parse(&id)?;
+    let (rec, blob) = app.images().content(&caller, &id).await?;
+    let mut response = blob.bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&blob.content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}.{}\"", rec.id, rec.format))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}
+
+async fn remove(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let id = ImageId::parse(&id)?;
+    app.images().delete(&caller, &id).await?;
+    Ok(axum::Json(DeletedView {
+        image_id: id.to_string(),
+        deleted: true,
+    })
+    .into_response())
+}

@@ -1,1 +1,70 @@
-fn main() {}
+//! The `imagemcp` binary: the embedded server (`serve`) and the admin commands (`keys create`).
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use imagemcp::settings::{LogFormat, ServeArgs, Settings, StoreArgs};
+
+#[derive(Parser)]
+#[command(name = "imagemcp", version, about = "On-brand images with OpenAI, as an MCP server and a REST API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: MCP at /mcp, REST at /v1, everything in one process.
+    Serve(ServeArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it, alone, on stdout. It is shown only this once.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing(args.log_format);
+            let settings = Settings::from_serve(args)?;
+            let listener = tokio::net::TcpListener::bind(settings.addr).await?;
+            imagemcp::serve(listener, settings, imagemcp::shutdown_signal()).await
+        }
+        Command::Keys { command: KeysCommand::Create { store, label } } => {
+            init_tracing(LogFormat::Text);
+            let settings = Settings::from_store(store)?;
+            let key = imagemcp::create_key(&settings, &label).await?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{key}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The embedded runtime: every route of the application in one process, on the local adapters
+//! (SQLite, files, memory) and either OpenAI or the offline model. `main.rs` parses flags and calls
+//! [`serve`]; tests call it with a listener bound to port 0.
+
+pub mod settings;
+
+mod files;
+mod random;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use imagemcp_app::{App, AppConfig, Ports};
+use imagemcp_core::clock::Clock;
+use imagemcp_core::ids::OrgId;
+use imagemcp_core::model::ImageModel;
+use imagemcp_local::blob::FsBlobStore;
+use imagemcp_local::cache::MemoryCache;
+use imagemcp_local::offline::OfflineModel;
+use imagemcp_local::queue::SqliteQueue;
+use imagemcp_local::system::{SystemClock, UuidV7Ids};
+use imagemcp_local::table::SqliteTable;
+use settings::Settings;
+use tokio::net::TcpListener;
+
+/// How many times a queued message is tried before it is dead-lettered.
+const QUEUE_MAX_ATTEMPTS: u32 = 5;
+
+/// The secret that signs download URLs: made once per data directory, readable only by its owner.
+fn url_secret(data_dir: &Path) -> Result<Vec<u8>> {
+    let path = data_dir.join("url-signing.key");
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() >= 32
+    {
+        return Ok(bytes);
+    }
+    let mut secret = vec![0u8; 32];
+    imagemcp_core::ids::Random::fill(&random::OsRandom, &mut secret);
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+/// Builds the application on the local adapters.
+pub fn build_app(settings: &Settings) -> Result<(App, Arc<FsBlobStore>)> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let table = SqliteTable::open(&dir.join("imagemcp.db"), clock.clone()).context("opening the database")?;
+    let queue = SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS).context("opening the queue")?;
+    let blobs = Arc::new(
+        FsBlobStore::new(dir.join("blobs"), settings.public_url.clone(), url_secret(dir)?, clock.clone())
+            .context("opening the file store")?,
+    );
+    let model: Arc<dyn ImageModel> = match &settings.openai {
+        Some(openai) => Arc::new(imagemcp_openai::OpenAiModel::new(imagemcp_openai::OpenAiConfig::new(
+            openai.api_key.expose(),
+            &openai.base_url,
+            &openai.image_model,
+        ))?),
+        None => Arc::new(OfflineModel::new()),
+    };
+    let ports = Ports {
+        table: Arc::new(table),
+        blobs: blobs.clone(),
+        cache: Arc::new(MemoryCache::new(10_000, clock.clone())?),
+        queue: Arc::new(queue),
+        model,
+        clock: clock.clone(),
+        ids: Arc::new(UuidV7Ids::with_clock(clock)),
+        random: Arc::new(random::OsRandom),
+    };
+    let mut config = AppConfig::local(settings.public_url.clone());
+    config.allowed_origins = settings.allowed_origins.clone();
+    Ok((App::new(ports, config), blobs))
+}
+
+fn default_org() -> OrgId {
+    OrgId::parse(imagemcp_app::auth::DEFAULT_ORG).expect("the default org id is valid")
+}
+
+/// Creates an API key in the default organisation and returns it.
+pub async fn create_key(settings: &Settings, label: &str) -> Result<String> {
+    let (app, _) = build_app(settings)?;
+    let key = app.keys().create(&default_org(), label).await?;
+    Ok(key.secret)
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, mut settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let local = listener.local_addr()?;
+    if settings.public_url == format!("http://{}", settings.addr) {
+        // Bound to port 0: advertise the port we actually got.
+        settings.public_url = format!("http://{local}");
+    }
+    let (app, blobs) = build_app(&settings)?;
+    let org = default_org();
+    let first_key = if app.keys().any_exists(&org).await? {
+        None
+    } else {
+        Some(app.keys().create(&org, "first-run").await?.secret)
+    };
+
+    let router = imagemcp_app::routes::router(app)
+        .merge(files::routes(blobs))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    banner(&settings, first_key.as_deref());
+    tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("imagemcp stopped");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn banner(settings: &Settings, first_key: Option<&str>) {
+    let url = format!("{}/mcp", settings.public_url);
+    println!("imagemcp listening on {}", settings.public_url);
+    println!("MCP URL: {url}");
+    match settings.openai {
+        Some(_) => println!("Images: OpenAI"),
+        None => println!("Images: the offline model (set OPENAI_API_KEY to use OpenAI)"),
+    }
+    if let Some(key) = first_key {
+        let config = serde_json::json!({
+            "mcpServers": { "imagemcp": { "type": "http", "url": url, "headers": { "Authorization": format!("Bearer {key}") } } }
+        });
+        println!();
+        println!("Your API key (shown once; create more with `imagemcp keys create`):");
+        println!("{key}");
+        println!();
+        println!("MCP client configuration (Claude Desktop, Cursor, …):");
+        println!("{}", serde_json::to_string_pretty(&config).unwrap_or_default());
+    }
+}

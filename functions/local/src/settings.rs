@@ -1,0 +1,134 @@
+//! The binary's configuration: raw flags and environment in, one checked `Settings` out.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where state lives.
+#[derive(Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// The data directory (SQLite database, image files, secrets). Default: the per-user data dir.
+    #[arg(long, env = "IMAGEMCP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The address to listen on.
+    #[arg(long, env = "IMAGEMCP_ADDR", default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// The URL clients reach this server at (default: http://ADDR).
+    #[arg(long, env = "IMAGEMCP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Browser origins allowed to call /mcp, comma-separated, besides this server's own.
+    #[arg(long, env = "IMAGEMCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Log format.
+    #[arg(long, env = "IMAGEMCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// OpenAI API key. Without one, the offline model draws the images.
+    #[arg(long = "openai-api-key", env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    /// OpenAI API base URL.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub openai_base_url: String,
+    /// The default OpenAI image model.
+    #[arg(long, env = "OPENAI_IMAGE_MODEL", default_value = imagemcp_core::catalog::DEFAULT_MODEL)]
+    pub openai_image_model: String,
+}
+
+/// A secret whose `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Checked settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub allowed_origins: Vec<String>,
+    pub openai: Option<OpenAiSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct OpenAiSettings {
+    pub api_key: Secret,
+    pub base_url: String,
+    pub image_model: String,
+}
+
+fn data_dir(args: &StoreArgs) -> Result<PathBuf> {
+    match &args.data_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => dirs::data_local_dir()
+            .map(|d| d.join("imagemcp"))
+            .context("no per-user data directory on this system; pass --data-dir"),
+    }
+}
+
+impl Settings {
+    pub fn from_store(args: StoreArgs) -> Result<Self> {
+        let addr: SocketAddr = "127.0.0.1:8787".parse()?;
+        Ok(Self {
+            data_dir: data_dir(&args)?,
+            addr,
+            public_url: format!("http://{addr}"),
+            allowed_origins: Vec::new(),
+            openai: None,
+        })
+    }
+
+    pub fn from_serve(args: ServeArgs) -> Result<Self> {
+        let public_url = match &args.public_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(url) => bail!("--public-url must start with http:// or https://, got {url:?}"),
+            None => format!("http://{}", args.addr),
+        };
+        let openai = match args.openai_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            Some(key) => {
+                imagemcp_core::catalog::usable(&args.openai_image_model)
+                    .map_err(|e| anyhow::anyhow!("OPENAI_IMAGE_MODEL: {e}"))?;
+                Some(OpenAiSettings {
+                    api_key: Secret(key.to_owned()),
+                    base_url: args.openai_base_url.trim_end_matches('/').to_owned(),
+                    image_model: args.openai_image_model.clone(),
+                })
+            }
+            None => None,
+        };
+        Ok(Self {
+            data_dir: data_dir(&args.store)?,
+            addr: args.addr,
+            public_url,
+            allowed_origins: args.allowed_origins.into_iter().filter(|o| !o.is_empty()).collect(),
+            openai,
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! The production `Clock` and `Ids`: the system's wall clock and time-ordered UUIDv7 ids.
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use imagemcp_core::clock::Clock;
+use imagemcp_core::ids::Ids;
+use uuid::Uuid;
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        // A clock set before 1970 reads as the epoch rather than panicking; nothing we store
+        // predates it.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// Milliseconds in `d`, saturating rather than wrapping for absurd durations.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Mints UUIDv7 ids in their simple form: 32 lowercase hex digits whose order is creation order.
+///
+/// The timestamp comes from the injected clock and the rest is random. Ids from one generator
+/// strictly increase even when the clock stands still or steps back: a new id that would not sort
+/// after the previous one is replaced by the previous one plus one.
+pub struct UuidV7Ids {
+    clock: Arc<dyn Clock>,
+    last: Mutex<u128>,
+}
+
+impl UuidV7Ids {
+    /// Ids timestamped by the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// Ids timestamped by `clock` (a `ManualClock` in tests).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            last: Mutex::new(0),
+        }
+    }
+}
+
+impl Default for UuidV7Ids {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for UuidV7Ids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UuidV7Ids").finish_non_exhaustive()
+    }
+}
+
+impl Ids for UuidV7Ids {
+    fn new_id(&self) -> String {
+        let millis = u64::try_from(self.clock.now_ms()).unwrap_or(0);
+        let random = Uuid::new_v4().into_bytes();
+        let mut tail = [0u8; 10];
+        tail.copy_from_slice(&random[..10]);
+        let fresh = uuid::Builder::from_unix_timestamp_millis(millis, &tail)
+            .into_uuid()
+            .as_u128();
+        // A poisoned lock only means another thread panicked while holding a plain integer.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let next = if fresh > *last { fresh } else { bump(*last) };
+        *last = next;
+        Uuid::from_u128(next).simple().to_string()
+    }
+}
+
+/// The next v7 UUID after `prev` with the same version and variant bits: the 62 random bits of the
+/// variant-bearing half count up, carrying into the 12 random bits beside the version.
+fn bump(prev: u128) -> u128 {
+    const RAND_B: u128 = (1 << 62) - 1;
+    const RAND_A_SHIFT: u32 = 64;
+    const RAND_A: u128 = 0xfff << RAND_A_SHIFT;
+    let b = prev & RAND_B;
+    if b < RAND_B {
+        return prev + 1;
+    }
+    let a = (prev & RAND_A) >> RAND_A_SHIFT;
+    if a < 0xfff {
+        return (prev & !RAND_B & !RAND_A) | ((a + 1) << RAND_A_SHIFT);
+    }
+    // Both random fields are full: move to the next millisecond, which keeps order.
+    let ts = prev >> 80;
+    ((ts + 1) << 80) | (prev & (0xf << 76)) | (prev & (0b11 << 62))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagemcp_core::clock::ManualClock;
+
+    #[test]
+    fn ids_are_hex_v7_and_strictly_increasing_even_on_a_still_clock() {
+        let ids = UuidV7Ids::with_clock(Arc::new(ManualClock::new(1_800_000_000_000)));
+        let all: Vec<String> = (0..2000).map(|_| ids.new_id()).collect();
+        for pair in all.windows(2) {
+            assert!(
+                pair[0] < pair[1],
+                "{} must sort before {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for id in &all {
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+            let parsed = Uuid::parse_str(id).expect("an id parses as a UUID");
+            assert_eq!(parsed.get_version_num(), 7, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
+        // The timestamp is the clock's, so ids sort by creation time across generators.
+        assert!(
+            all[0].starts_with(&format!("{:012x}", 1_800_000_000_000u64)),
+            "{}",
+            all[0]
+        );
+    }
+
+    #[test]
+    fn ids_keep_order_when_the_clock_steps_back() {
+        let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+        let ids = UuidV7Ids::with_clock(clock.clone());
+        let before = ids.new_id();
+        clock.advance_ms(-60_000);
+        let after = ids.new_id();
+        assert!(before < after, "{before} must sort before {after}");
+    }
+
+    #[test]
+    fn bump_carries_and_keeps_version_and_variant() {
+        let full_b = Uuid::parse_str("01890000-0000-7abc-bfff-ffffffffffff")
+            .unwrap()
+            .as_u128();
+        let next = Uuid::from_u128(bump(full_b));
+        assert_eq!(next.to_string(), "01890000-0000-7abd-8000-000000000000");
+        let full = Uuid::parse_str("01890000-0000-7fff-bfff-ffffffffffff")
+            .unwrap()
+            .as_u128();
+        let next = Uuid::from_u128(bump(full));
+        assert_eq!(next.to_string(), "01890000-0001-7000-8000-000000000000");
+        assert!(next.as_u128() > full);
+    }
+
+    #[test]
+    fn system_clock_reads_the_present() {
+        // 2025-01-01 as a floor: the clock must be in ms since the epoch, not seconds or zero.
+        assert!(SystemClock.now_ms() > 1_735_689_600_000);
+    }
+}

@@ -21,8 +21,8 @@ pub(crate) fn routes(blobs: Arc<FsBlobStore>) -> Router {
     Router::new().route("/files/{*key}", get(serve_file)).with_state(blobs)
 }
 
-async fn serve_file(State(blobs): State<Arc<FsBlobStore>>, Path(key): Path<String>, sig: Option<Query<Signature>>) -> Response {
-    let Some(Query(sig)) = sig else { return (StatusCode::FORBIDDEN, "missing signature").into_response() };
+async fn serve_file(State(blobs): State<Arc<FsBlobStore>>, Path(key): Path<String>, sig: Result<Query<Signature>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Ok(Query(sig)) = sig else { return (StatusCode::FORBIDDEN, "missing or malformed signature").into_response() };
     let Ok(key) = BlobKey::parse(&key) else { return StatusCode::NOT_FOUND.into_response() };
     if !blobs.verify_signed(&key, sig.expires, &sig.sig) {
         return (StatusCode::FORBIDDEN, "invalid or expired signature").into_response();

@@ -64,11 +64,12 @@ pub fn build_app(settings: &Settings) -> Result<(App, Arc<FsBlobStore>)> {
             .context("opening the file store")?,
     );
     let model: Arc<dyn ImageModel> = match &settings.openai {
-        Some(openai) => Arc::new(imagemcp_openai::OpenAiModel::new(imagemcp_openai::OpenAiConfig::new(
-            openai.api_key.expose(),
-            &openai.base_url,
-            &openai.image_model,
-        ))?),
+        Some(openai) => {
+            let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(openai.api_key.expose())?);
+            config.base_url = openai.base_url.clone();
+            config.image_model = openai.image_model.clone();
+            Arc::new(imagemcp_openai::OpenAiModel::new(config)?)
+        }
         None => Arc::new(OfflineModel::new()),
     };
     let ports = Ports {

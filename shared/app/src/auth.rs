@@ -6,7 +6,7 @@
 //! brute-force.
 
 use imagemcp_core::ids::{KeyId, OrgId};
-use imagemcp_core::table::{Condition, Item, Key};
+use imagemcp_core::table::{Condition, Item, Key, TransactOp};
 use imagemcp_core::{Error, Result};
 use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
@@ -85,12 +85,14 @@ impl<'a> ApiKeys<'a> {
         attrs.insert("hash".into(), json!(hash(&secret)));
         attrs.insert("label".into(), json!(label));
         attrs.insert("created_at".into(), json!(self.ports.clock.now_ms()));
+        // The key and the org's "has keys" marker are written together, so first-run set-up
+        // (which looks at the marker) never sees one without the other.
         self.ports
             .table
-            .put(
-                Item::new(key_item_key(&prefix), attrs),
-                Condition::NotExists,
-            )
+            .transact(vec![
+                TransactOp::Put(Item::new(key_item_key(&prefix), attrs), Condition::NotExists),
+                TransactOp::Put(Item::new(keys_marker(org), Map::new()), Condition::None),
+            ])
             .await?;
         tracing::info!(key_id = %id, %org, "api key created");
         Ok(NewKey { id, secret })
@@ -126,21 +128,14 @@ impl<'a> ApiKeys<'a> {
         Ok(Caller { org, key_id })
     }
 
-    /// Whether any key exists (the local binary creates one on first run).
+    /// Whether any key exists for `org` (the local binary creates one on first run).
     pub async fn any_exists(&self, org: &OrgId) -> Result<bool> {
-        let marker = self
-            .ports
-            .table
-            .get(&Key::new(format!("ORG#{org}"), "KEYS"))
-            .await?;
-        Ok(marker.is_some())
+        Ok(self.ports.table.get(&keys_marker(org)).await?.is_some())
     }
+}
 
-    /// Records that `org` has keys, so first-run set-up happens once.
-    pub async fn mark_exists(&self, org: &OrgId) -> Result<()> {
-        let item = Item::new(Key::new(format!("ORG#{org}"), "KEYS"), Map::new());
-        self.ports.table.put(item, Condition::None).await
-    }
+fn keys_marker(org: &OrgId) -> Key {
+    Key::new(format!("ORG#{org}"), "KEYS")
 }
 
 /// The bearer token of an `Authorization` header value, if it is one.

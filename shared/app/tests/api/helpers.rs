@@ -1,0 +1,104 @@
+//! Builds the application in-process on the local adapters (SQLite in memory, files in a temp
+//! dir, the offline model), with a blob store that can be told to fail, for tests of what a failed
+//! call leaves behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use imagemcp_app::auth::Caller;
+use imagemcp_app::{App, AppConfig, Ports};
+use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
+use imagemcp_core::clock::{Clock, ManualClock};
+use imagemcp_core::ids::{KeyId, OrgId, Random};
+use imagemcp_core::{Error, Result};
+use imagemcp_local::blob::FsBlobStore;
+use imagemcp_local::cache::MemoryCache;
+use imagemcp_local::offline::OfflineModel;
+use imagemcp_local::queue::SqliteQueue;
+use imagemcp_local::system::UuidV7Ids;
+use imagemcp_local::table::SqliteTable;
+
+/// A blob store that fails every `put` while `fail_puts` is set.
+pub(crate) struct FlakyBlobs {
+    pub(crate) inner: FsBlobStore,
+    pub(crate) fail_puts: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FlakyBlobs {
+    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("injected blob store failure".into()));
+        }
+        self.inner.put(key, bytes, content_type).await
+    }
+    async fn get(&self, key: &BlobKey) -> Result<Option<Blob>> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn signed_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>> {
+        self.inner.signed_url(key, expires_in).await
+    }
+}
+
+/// A deterministic "random" source: tests need unique, not unpredictable, bytes.
+struct CountingRandom(std::sync::atomic::AtomicU64);
+
+impl Random for CountingRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let n = self.0.fetch_add(1, Ordering::SeqCst).to_le_bytes();
+            chunk.copy_from_slice(&n[..chunk.len()]);
+        }
+    }
+}
+
+pub(crate) struct TestApp {
+    pub(crate) app: App,
+    pub(crate) blobs: Arc<FlakyBlobs>,
+    pub(crate) table: Arc<SqliteTable>,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_795_478_400_000));
+        let table = Arc::new(SqliteTable::open_in_memory(clock.clone()).expect("table"));
+        let fs = FsBlobStore::new(dir.path().join("blobs"), "http://test".into(), vec![7; 32], clock.clone()).expect("blobs");
+        let blobs = Arc::new(FlakyBlobs { inner: fs, fail_puts: AtomicBool::new(false) });
+        let ports = Ports {
+            table: table.clone(),
+            blobs: blobs.clone(),
+            cache: Arc::new(MemoryCache::new(100, clock.clone()).expect("cache")),
+            queue: Arc::new(SqliteQueue::open_in_memory(clock.clone(), 3).expect("queue")),
+            model: Arc::new(OfflineModel::new()),
+            clock: clock.clone(),
+            ids: Arc::new(UuidV7Ids::new()),
+            random: Arc::new(CountingRandom(Default::default())),
+        };
+        Self { app: App::new(ports, AppConfig::local("http://test")), blobs, table, dir }
+    }
+
+    pub(crate) fn caller(org: &str) -> Caller {
+        Caller { org: OrgId::parse(org).expect("org"), key_id: KeyId::parse("key_test").expect("key") }
+    }
+
+    /// How many files the blob store holds.
+    pub(crate) fn blob_files(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| if e.path().is_dir() { count(&e.path()) } else { usize::from(!e.file_name().to_string_lossy().ends_with(".meta")) })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        count(&self.dir.path().join("blobs"))
+    }
+}

@@ -185,10 +185,15 @@ fn read_blob(path: &Path) -> Result<Option<Blob>> {
     }))
 }
 
+/// Runs file I/O on tokio's blocking pool, or here when there is no runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("a file task failed: {e}")))?
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| Error::internal(format!("a file task failed: {e}")))?,
+        Err(_) => f(),
+    }
 }
 
 #[async_trait::async_trait]

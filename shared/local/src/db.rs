@@ -71,14 +71,21 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
             // back on drop), so a poisoned connection is still sound to use.
             let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
             f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("a database task failed: {e}")))?
+        };
+        // Outside a tokio runtime (a plain executor in a test or a script) there is no blocking
+        // pool to protect, so the work simply runs here.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(work)
+                .await
+                .map_err(|e| Error::internal(format!("a database task failed: {e}")))?,
+            Err(_) => work(),
+        }
     }
 }
 

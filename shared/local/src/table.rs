@@ -348,6 +348,25 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imagemcp_core::clock::ManualClock;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    #[test]
+    fn works_without_a_tokio_runtime() {
+        // Outside a runtime each call runs inline, so one poll completes it.
+        let t = SqliteTable::open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let item = Item::new(Key::new("p", "s"), Map::new());
+        let put = pin!(t.put(item.clone(), Condition::NotExists)).poll(&mut cx);
+        assert!(matches!(put, Poll::Ready(Ok(()))), "{put:?}");
+        let got = pin!(t.get(&item.key)).poll(&mut cx);
+        assert!(
+            matches!(got, Poll::Ready(Ok(Some(ref i))) if *i == item),
+            "{got:?}"
+        );
+    }
 
     #[test]
     fn upper_bound_excludes_exactly_what_lacks_the_prefix() {

@@ -125,9 +125,9 @@ def test_rest_api(server):
 def test_first_run_prints_a_key_and_a_client_configuration(tmp_path):
     s = start_server(tmp_path / "fresh", "first-run", key="")
     try:
-        out = "\n".join(s.banner)
-        assert f"MCP URL: {s.url}/mcp" in out
-        key = next(line for line in s.process.lines if line.startswith("imk_"))
+        assert s.process.wait_for_line("MCP URL: ") == f"MCP URL: {s.url}/mcp"
+        key = s.process.wait_for_line("imk_")
+        s.process.wait_for_line("}")
         config_start = s.process.lines.index("{")
         config = json.loads("\n".join(s.process.lines[config_start:]))
         assert config["mcpServers"]["imagemcp"]["headers"]["Authorization"] == f"Bearer {key}"

@@ -39,18 +39,29 @@ struct ToolSpec {
     long_running: bool,
 }
 
-fn schema<T: JsonSchema>() -> JsonObject {
-    let mut value = serde_json::to_value(schemars::schema_for!(T))
-        .unwrap_or_else(|_| json!({"type": "object"}));
+/// The JSON Schema of an input (what a caller may send) or of an output (what we send: fields we
+/// skip when empty are not required).
+fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    let settings = if serialize { settings.for_serialize() } else { settings.for_deserialize() };
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = serde_json::to_value(schema).unwrap_or_else(|_| json!({"type": "object"}));
     if let Some(obj) = value.as_object_mut() {
         // Clients read `title` from the tool itself; the Rust type name is noise to them.
         obj.remove("title");
-        obj.remove("$schema");
     }
     match value {
         Value::Object(map) => map,
         _ => JsonObject::new(),
     }
+}
+
+fn input<T: JsonSchema>() -> JsonObject {
+    schema_of::<T>(false)
+}
+
+fn output<T: JsonSchema>() -> JsonObject {
+    schema_of::<T>(true)
 }
 
 const GENERATE: &str = "openai_generate_image";
@@ -73,8 +84,8 @@ const TOOLS: &[ToolSpec] = &[
         description: "Generate 1-4 image variations from a text prompt with OpenAI's GPT Image models. \
             Returns a preview of each image, a resource link to the full-size file, and a conversation_id: \
             pass it back with a new prompt to refine the latest image.",
-        input: schema::<GenerateArgs>,
-        output: schema::<GeneratedView>,
+        input: input::<GenerateArgs>,
+        output: output::<GeneratedView>,
         hints: Hints {
             read_only: false,
             destructive: false,
@@ -87,8 +98,8 @@ const TOOLS: &[ToolSpec] = &[
         title: "Edit image",
         description: "Edit stored images (by id) or uploaded images (base64) following a prompt, optionally \
             only inside a mask (a PNG whose transparent pixels mark the area to change).",
-        input: schema::<EditArgs>,
-        output: schema::<GeneratedView>,
+        input: input::<EditArgs>,
+        output: output::<GeneratedView>,
         hints: Hints {
             read_only: false,
             destructive: false,
@@ -100,8 +111,8 @@ const TOOLS: &[ToolSpec] = &[
         name: LIST,
         title: "List images",
         description: "List stored images, newest first, a page at a time.",
-        input: schema::<ListArgs>,
-        output: schema::<ImageListView>,
+        input: input::<ListArgs>,
+        output: output::<ImageListView>,
         hints: READ,
         long_running: false,
     },
@@ -109,8 +120,8 @@ const TOOLS: &[ToolSpec] = &[
         name: GET,
         title: "Get image",
         description: "Show one stored image: its preview, details and a link to the full-size file.",
-        input: schema::<ImageIdArgs>,
-        output: schema::<ImageView>,
+        input: input::<ImageIdArgs>,
+        output: output::<ImageView>,
         hints: READ,
         long_running: false,
     },
@@ -118,8 +129,8 @@ const TOOLS: &[ToolSpec] = &[
         name: DELETE,
         title: "Delete image",
         description: "Delete a stored image and its files. This cannot be undone.",
-        input: schema::<ImageIdArgs>,
-        output: schema::<DeletedView>,
+        input: input::<ImageIdArgs>,
+        output: output::<DeletedView>,
         hints: Hints {
             read_only: false,
             destructive: true,
@@ -131,8 +142,8 @@ const TOOLS: &[ToolSpec] = &[
         name: LIST_CONVERSATIONS,
         title: "List conversations",
         description: "List conversations (chains of refinements), most recently started first.",
-        input: schema::<ListArgs>,
-        output: schema::<ConversationListView>,
+        input: input::<ListArgs>,
+        output: output::<ConversationListView>,
         hints: READ,
         long_running: false,
     },

@@ -12,12 +12,14 @@
 //! }
 //! ```
 //!
-//! The suites call `make` once per check, with a fresh [`ManualClock`] starting at [`START_MS`], and
-//! expect an adapter that sees no items, blobs, entries or messages: an adapter over shared storage
-//! (one DynamoDB table, one bucket) must give each call its own table/queue or its own key prefix.
-//! Time only moves when a check advances the clock, so adapters must read time from the `Clock`
-//! they were given (TTL, visibility, delays), never from the system. A broken promise panics with a
-//! message that names the port, the check and what was expected.
+//! The suites call `make` once per check, with a fresh [`ManualClock`] starting at [`START_MS`].
+//! Isolation: the checks of one suite touch disjoint keys (each Table check has its own partitions,
+//! `T#<check>`; blob and cache checks their own keys), so one shared DynamoDB table, bucket or KV
+//! namespace can serve a whole suite run, provided it starts without those keys (reset the emulator
+//! first, or give each run its own table/bucket). Queues must be empty: give each `make` call its
+//! own queue. Time only moves when a check advances the clock, so adapters must read time from the
+//! `Clock` they were given (TTL, visibility, delays), never from the system. A broken promise
+//! panics with a message that names the port, the check and what was expected.
 
 mod blob;
 mod cache;

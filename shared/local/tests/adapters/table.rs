@@ -63,7 +63,7 @@ async fn items_persist_across_reopen() {
 }
 
 #[tokio::test]
-async fn the_file_is_in_wal_mode_with_a_busy_timeout() {
+async fn the_file_is_in_wal_mode() {
     let files = Files::new();
     let path = files.next("wal.db");
     let t = SqliteTable::open(&path, Arc::new(ManualClock::new(0))).unwrap();
@@ -92,7 +92,8 @@ async fn the_file_is_in_wal_mode_with_a_busy_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bounded_adds_are_exact_across_connections_and_threads() {
     // Two adapters on one file stand for two processes: SQLite's file lock, taken by
-    // BEGIN IMMEDIATE, is what keeps their read-check-write sequences apart.
+    // BEGIN IMMEDIATE, is what keeps their read-check-write sequences apart, and the busy
+    // timeout is what makes the loser wait instead of failing.
     let files = Files::new();
     let path = files.next("shared.db");
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(contract::START_MS));

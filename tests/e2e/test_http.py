@@ -8,7 +8,7 @@ import json
 import httpx2 as httpx
 import pytest
 
-from helpers import rpc, start_server
+from helpers import create_key, rpc, start_server
 
 MODERN = "2026-07-28"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -69,9 +69,15 @@ def test_raw_jsonrpc_edge_cases(offline_server):
         # An unknown version asked for in initialize gets the newest handshake version we speak.
         r = http.post("/mcp", content=rpc("initialize", dict(init, protocolVersion="1999-01-01")), headers=JSON_HEADERS)
         assert r.json()["result"]["protocolVersion"] == "2025-11-25"
-        # Another key cannot use this key's session.
-        other_key = offline_server.key
-        assert other_key
+        # A session belongs to the key that opened it: another key cannot ride on it.
+        r = http.post("/mcp", content=rpc("initialize", init), headers=JSON_HEADERS)
+        sid = r.headers["mcp-session-id"]
+        other = create_key(offline_server.data_dir)
+        assert other != offline_server.key
+        r = http.post("/mcp", content=rpc("tools/list"), headers=dict(JSON_HEADERS, **{"Mcp-Session-Id": sid, "Authorization": f"Bearer {other}"}))
+        assert r.status_code == 404
+        r = http.post("/mcp", content=rpc("tools/list"), headers=dict(JSON_HEADERS, **{"Mcp-Session-Id": sid}))
+        assert r.status_code == 200
 
 
 def test_modern_revision_checks_headers_against_the_body(offline_server):

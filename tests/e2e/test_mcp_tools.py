@@ -218,3 +218,10 @@ async def test_flagged_prompt_is_refused_before_the_model(server, mode):
         assert r.is_error and "flagged" in text_of(r), text_of(r)
         listed = await client.call_tool("openai_list_images", {})
         assert listed.structured_content["images"] == []
+
+
+async def test_auto_mode_negotiates_the_stateless_revision(offline_server):
+    async with offline_server.client("auto") as client:
+        assert client.session.discover_result is not None, "auto mode found server/discover"
+        r = await client.call_tool("openai_generate_image", {"prompt": "a small gold coin"})
+        assert not r.is_error and r.structured_content["images"][0]["model"] == "offline"

@@ -52,12 +52,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The application and the concrete adapters the binary itself also drives.
+pub struct Local {
+    pub app: App,
+    pub blobs: Arc<FsBlobStore>,
+    pub table: Arc<SqliteTable>,
+}
+
+/// How often expired rows (sessions, tombstones) are removed from the database file. They read as
+/// absent from the moment they expire; this only reclaims the space.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Builds the application on the local adapters.
-pub fn build_app(settings: &Settings) -> Result<(App, Arc<FsBlobStore>)> {
+pub fn build_app(settings: &Settings) -> Result<Local> {
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let table = SqliteTable::open(&dir.join("imagemcp.db"), clock.clone()).context("opening the database")?;
+    let table = Arc::new(SqliteTable::open(&dir.join("imagemcp.db"), clock.clone()).context("opening the database")?);
     let queue = SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS).context("opening the queue")?;
     let blobs = Arc::new(
         FsBlobStore::new(dir.join("blobs"), settings.public_url.clone(), url_secret(dir)?, clock.clone())
@@ -73,7 +84,7 @@ pub fn build_app(settings: &Settings) -> Result<(App, Arc<FsBlobStore>)> {
         None => Arc::new(OfflineModel::new()),
     };
     let ports = Ports {
-        table: Arc::new(table),
+        table: table.clone(),
         blobs: blobs.clone(),
         cache: Arc::new(MemoryCache::new(10_000, clock.clone())?),
         queue: Arc::new(queue),
@@ -84,7 +95,7 @@ pub fn build_app(settings: &Settings) -> Result<(App, Arc<FsBlobStore>)> {
     };
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
-    Ok((App::new(ports, config), blobs))
+    Ok(Local { app: App::new(ports, config), blobs, table })
 }
 
 fn default_org() -> OrgId {
@@ -93,8 +104,8 @@ fn default_org() -> OrgId {
 
 /// Creates an API key in the default organisation and returns it.
 pub async fn create_key(settings: &Settings, label: &str) -> Result<String> {
-    let (app, _) = build_app(settings)?;
-    let key = app.keys().create(&default_org(), label).await?;
+    let local = build_app(settings)?;
+    let key = local.app.keys().create(&default_org(), label).await?;
     Ok(key.secret)
 }
 
@@ -124,7 +135,18 @@ pub async fn serve(listener: TcpListener, mut settings: Settings, shutdown: impl
         // Bound to port 0: advertise the port we actually got.
         settings.public_url = format!("http://{local}");
     }
-    let (app, blobs) = build_app(&settings)?;
+    let Local { app, blobs, table } = build_app(&settings)?;
+    let purge = tokio::spawn(async move {
+        let mut every = tokio::time::interval(PURGE_EVERY);
+        loop {
+            every.tick().await;
+            match table.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "expired rows purged"),
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
     let org = default_org();
     let first_key = if app.keys().any_exists(&org).await? {
         None
@@ -138,6 +160,7 @@ pub async fn serve(listener: TcpListener, mut settings: Settings, shutdown: impl
     banner(&settings, first_key.as_deref());
     tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    purge.abort();
     tracing::info!("imagemcp stopped");
     Ok(())
 }

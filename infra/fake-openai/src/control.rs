@@ -27,8 +27,13 @@ pub(crate) fn router() -> Router<Arc<State>> {
 /// Takes one fault object or a list of them; refuses the whole batch if any is malformed.
 async fn push_faults(AxumState(state): AxumState<Arc<State>>, body: Bytes) -> Response {
     let parsed: Result<Vec<Fault>, String> = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(items)) => items.into_iter().map(|v| serde_json::from_value(v).map_err(|e| e.to_string())).collect(),
-        Ok(single @ Value::Object(_)) => serde_json::from_value(single).map(|f| vec![f]).map_err(|e| e.to_string()),
+        Ok(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .collect(),
+        Ok(single @ Value::Object(_)) => serde_json::from_value(single)
+            .map(|f| vec![f])
+            .map_err(|e| e.to_string()),
         Ok(_) => Err("expected a fault object or a list of them".into()),
         Err(e) => Err(e.to_string()),
     };
@@ -37,7 +42,11 @@ async fn push_faults(AxumState(state): AxumState<Arc<State>>, body: Bytes) -> Re
         Ok(faults)
     }) {
         Ok(faults) => faults,
-        Err(why) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", why).param("faults").into_response(),
+        Err(why) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", why)
+                .param("faults")
+                .into_response();
+        }
     };
     let queued = faults.len();
     state.push_faults(faults);
@@ -59,7 +68,10 @@ struct RequestFilter {
     path: Option<String>,
 }
 
-async fn requests(AxumState(state): AxumState<Arc<State>>, Query(filter): Query<RequestFilter>) -> Response {
+async fn requests(
+    AxumState(state): AxumState<Arc<State>>,
+    Query(filter): Query<RequestFilter>,
+) -> Response {
     let mut list = state.requests();
     if let Some(path) = filter.path {
         let wanted = normalize_path(&path);

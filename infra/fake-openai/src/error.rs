@@ -49,7 +49,10 @@ impl ApiError {
     }
 
     pub(crate) fn extra(mut self, key: &str, value: Value) -> Self {
-        self.extras.get_or_insert_default().body.push((key.to_owned(), value));
+        self.extras
+            .get_or_insert_default()
+            .body
+            .push((key.to_owned(), value));
         self
     }
 
@@ -60,14 +63,19 @@ impl ApiError {
 
     pub(crate) fn header(mut self, name: &'static str, value: String) -> Self {
         if let Ok(v) = HeaderValue::from_str(&value) {
-            self.extras.get_or_insert_default().headers.push((HeaderName::from_static(name), v));
+            self.extras
+                .get_or_insert_default()
+                .headers
+                .push((HeaderName::from_static(name), v));
         }
         self
     }
 
     /// A 400 `invalid_request_error` naming `param`.
     pub(crate) fn invalid(param: &str, code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).param(param).code(code)
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .param(param)
+            .code(code)
     }
 
     /// A value outside the field's allowed set.
@@ -76,18 +84,29 @@ impl ApiError {
     }
 
     pub(crate) fn missing(param: &str) -> Self {
-        Self::invalid(param, "missing_required_parameter", format!("Missing required parameter: '{param}'."))
+        Self::invalid(
+            param,
+            "missing_required_parameter",
+            format!("Missing required parameter: '{param}'."),
+        )
     }
 
     pub(crate) fn unknown_parameter(param: &str) -> Self {
-        Self::invalid(param, "unknown_parameter", format!("Unknown parameter: '{param}'."))
+        Self::invalid(
+            param,
+            "unknown_parameter",
+            format!("Unknown parameter: '{param}'."),
+        )
     }
 
     pub(crate) fn invalid_type(param: &str, expected: &str, got: &Value) -> Self {
         Self::invalid(
             param,
             "invalid_type",
-            format!("Invalid type for '{param}': expected {expected}, but got {} instead.", type_name(got)),
+            format!(
+                "Invalid type for '{param}': expected {expected}, but got {} instead.",
+                type_name(got)
+            ),
         )
     }
 
@@ -119,7 +138,11 @@ impl ApiError {
             imagemcp_core::Error::Invalid { field, reason } => {
                 Self::invalid_value(&field, format!("Invalid value for '{field}': {reason}."))
             }
-            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", other.to_string()),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                other.to_string(),
+            ),
         }
     }
 

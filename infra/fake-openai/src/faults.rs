@@ -61,17 +61,26 @@ pub struct Fault {
 impl Fault {
     /// An error response with this HTTP status.
     pub fn status(status: u16) -> Self {
-        Self { status: Some(status), ..Self::default() }
+        Self {
+            status: Some(status),
+            ..Self::default()
+        }
     }
 
     /// Holds the call this long before answering.
     pub fn hang(duration: Duration) -> Self {
-        Self { hang_ms: Some(millis(duration)), ..Self::default() }
+        Self {
+            hang_ms: Some(millis(duration)),
+            ..Self::default()
+        }
     }
 
     /// Adds this much latency to every later model call.
     pub fn latency(duration: Duration) -> Self {
-        Self { latency_ms: Some(millis(duration)), ..Self::default() }
+        Self {
+            latency_ms: Some(millis(duration)),
+            ..Self::default()
+        }
     }
 
     pub fn code(mut self, code: &str) -> Self {
@@ -118,13 +127,16 @@ impl Fault {
     pub fn check(&self) -> Result<(), String> {
         match (self.status, self.hang_ms, self.latency_ms) {
             (None, None, None) => Err("a fault needs one of status, hang_ms or latency_ms".into()),
-            (_, _, Some(_)) if self.status.is_some() || self.hang_ms.is_some() => {
-                Err("latency_ms is a standing delay and cannot be combined with status or hang_ms".into())
-            }
+            (_, _, Some(_)) if self.status.is_some() || self.hang_ms.is_some() => Err(
+                "latency_ms is a standing delay and cannot be combined with status or hang_ms"
+                    .into(),
+            ),
             (Some(s), _, _) if StatusCode::from_u16(s).is_err() || s < 400 => {
                 Err(format!("status {s} is not an HTTP error status"))
             }
-            _ if self.times == Some(0) => Err("times must be at least 1 (omit it for the default)".into()),
+            _ if self.times == Some(0) => {
+                Err("times must be at least 1 (omit it for the default)".into())
+            }
             _ => Ok(()),
         }
     }
@@ -146,15 +158,30 @@ impl Fault {
     /// The error response of a status fault.
     pub(crate) fn error(&self) -> Option<ApiError> {
         let status = StatusCode::from_u16(self.status?).ok()?;
-        let code = self.code.clone().or_else(|| default_code(status).map(str::to_owned));
-        let kind = self.kind.clone().unwrap_or_else(|| default_kind(status, code.as_deref()).to_owned());
-        let message = self.message.clone().unwrap_or_else(|| default_message(status, code.as_deref()));
+        let code = self
+            .code
+            .clone()
+            .or_else(|| default_code(status).map(str::to_owned));
+        let kind = self
+            .kind
+            .clone()
+            .unwrap_or_else(|| default_kind(status, code.as_deref()).to_owned());
+        let message = self
+            .message
+            .clone()
+            .unwrap_or_else(|| default_message(status, code.as_deref()));
         let mut err = ApiError::new(status, &kind, message);
         err.code = code.clone();
         err.param = self.param.clone();
         if code.as_deref() == Some("moderation_blocked") {
-            let categories = self.categories.clone().unwrap_or_else(|| vec!["violence".to_owned()]);
-            err = err.extra("moderation_details", json!({"moderation_stage": "input", "categories": categories}));
+            let categories = self
+                .categories
+                .clone()
+                .unwrap_or_else(|| vec!["violence".to_owned()]);
+            err = err.extra(
+                "moderation_details",
+                json!({"moderation_stage": "input", "categories": categories}),
+            );
         }
         if let Some(s) = self.retry_after_s {
             err = err.header("retry-after", s.to_string());
@@ -173,7 +200,11 @@ impl Fault {
 pub(crate) fn normalize_path(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     let rest = trimmed.strip_prefix("/v1").unwrap_or(trimmed);
-    if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") }
+    if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -229,22 +260,46 @@ mod tests {
         .unwrap();
         assert_eq!(list[0], Fault::status(429).retry_after_s(1).times(2));
         assert!(list.iter().all(|f| f.check().is_ok()));
-        assert!(serde_json::from_str::<Fault>(r#"{"stauts":500}"#).is_err(), "typos are refused");
+        assert!(
+            serde_json::from_str::<Fault>(r#"{"stauts":500}"#).is_err(),
+            "typos are refused"
+        );
         assert!(Fault::default().check().is_err());
         assert!(Fault::status(200).check().is_err());
-        assert!(Fault { latency_ms: Some(1), status: Some(500), ..Fault::default() }.check().is_err());
+        assert!(
+            Fault {
+                latency_ms: Some(1),
+                status: Some(500),
+                ..Fault::default()
+            }
+            .check()
+            .is_err()
+        );
     }
 
     #[test]
     fn status_faults_get_realistic_bodies_and_headers() {
         let err = Fault::status(429).retry_after_ms(250).error().unwrap();
         assert_eq!(err.code.as_deref(), Some("rate_limit_exceeded"));
-        assert!(err.headers().iter().any(|(n, v)| n == "retry-after-ms" && v == "250"));
-        let quota = Fault::status(429).code("insufficient_quota").error().unwrap();
+        assert!(
+            err.headers()
+                .iter()
+                .any(|(n, v)| n == "retry-after-ms" && v == "250")
+        );
+        let quota = Fault::status(429)
+            .code("insufficient_quota")
+            .error()
+            .unwrap();
         assert_eq!(quota.kind, "insufficient_quota");
-        let blocked = Fault::status(400).code("moderation_blocked").error().unwrap();
+        let blocked = Fault::status(400)
+            .code("moderation_blocked")
+            .error()
+            .unwrap();
         assert_eq!(blocked.kind, "image_generation_user_error");
-        assert_eq!(blocked.body()["error"]["moderation_details"]["categories"][0], "violence");
+        assert_eq!(
+            blocked.body()["error"]["moderation_details"]["categories"][0],
+            "violence"
+        );
     }
 
     #[test]

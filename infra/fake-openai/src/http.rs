@@ -47,18 +47,29 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
-        format!("Invalid URL ({} {})", request.method(), request.uri().path()),
+        format!(
+            "Invalid URL ({} {})",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
 /// Assigns the request id, checks the bearer token on OpenAI routes, adds the headers every OpenAI
 /// response carries, and records the final status against the request.
-async fn envelope(AxumState(state): AxumState<Arc<State>>, mut request: Request, next: Next) -> Response {
+async fn envelope(
+    AxumState(state): AxumState<Arc<State>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = format!("req_{}", random_hex(32));
     let is_control = request.uri().path().starts_with("/_fake");
     let path = request.uri().path().to_owned();
-    request.extensions_mut().insert(RequestId { id: id.clone(), path });
+    request.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        path,
+    });
     let mut response = match (is_control, authenticate(&state, &request)) {
         (false, Err(e)) => e.into_response(),
         _ => next.run(request).await,
@@ -73,7 +84,10 @@ async fn envelope(AxumState(state): AxumState<Arc<State>>, mut request: Request,
     set("x-request-id", id);
     if !is_control {
         set("openai-version", "2020-10-01".into());
-        set("openai-processing-ms", started.elapsed().as_millis().to_string());
+        set(
+            "openai-processing-ms",
+            started.elapsed().as_millis().to_string(),
+        );
         set("x-ratelimit-limit-requests", "500".into());
         set("x-ratelimit-remaining-requests", "499".into());
         set("x-ratelimit-reset-requests", "120ms".into());
@@ -106,7 +120,10 @@ fn authenticate(state: &State, request: &Request) -> Result<(), ApiError> {
     match &state.api_key {
         Some(expected) if expected != token => Err(unauthorized(
             // The real API echoes a masked key; so does the fake, so clients are tested against it.
-            format!("Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.", mask(token)),
+            format!(
+                "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                mask(token)
+            ),
             Some("invalid_api_key"),
         )),
         _ => Ok(()),
@@ -145,7 +162,9 @@ pub(crate) fn summarize(value: Value) -> Value {
             Value::String(format!("<base64, {} chars>", s.len()))
         }
         Value::Array(items) => Value::Array(items.into_iter().map(summarize).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, summarize(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, summarize(v))).collect())
+        }
         other => other,
     }
 }
@@ -154,11 +173,18 @@ pub(crate) fn summarize(value: Value) -> Value {
 pub(crate) fn random_hex(n: usize) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut out = String::with_capacity(n + 16);
     let mut round = 0u64;
     while out.len() < n {
-        let h = crate::render::seed(&[&count.to_le_bytes(), &nanos.to_le_bytes(), &round.to_le_bytes()]);
+        let h = crate::render::seed(&[
+            &count.to_le_bytes(),
+            &nanos.to_le_bytes(),
+            &round.to_le_bytes(),
+        ]);
         out.push_str(&format!("{h:016x}"));
         round += 1;
     }
@@ -176,7 +202,10 @@ mod tests {
         let body = json!({"prompt": "a fox", "images": [{"image_url": format!("data:image/png;base64,{}", "A".repeat(5000))}]});
         let s = summarize(body);
         assert_eq!(s["prompt"], "a fox");
-        assert_eq!(s["images"][0]["image_url"], "<data:image/png;base64, 5022 chars>");
+        assert_eq!(
+            s["images"][0]["image_url"],
+            "<data:image/png;base64, 5022 chars>"
+        );
     }
 
     #[test]

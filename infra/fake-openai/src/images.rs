@@ -23,13 +23,38 @@ use crate::state::{RecordedFile, RecordedRequest, State};
 use crate::upload::{self, Upload};
 
 const GENERATION_FIELDS: &[&str] = &[
-    "model", "prompt", "n", "size", "quality", "background", "output_format", "output_compression", "moderation",
-    "stream", "partial_images", "user", "safety_identifier", "complexity",
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "stream",
+    "partial_images",
+    "user",
+    "safety_identifier",
+    "complexity",
 ];
 
 const EDIT_FIELDS: &[&str] = &[
-    "model", "prompt", "n", "size", "quality", "background", "output_format", "output_compression", "moderation",
-    "input_fidelity", "stream", "partial_images", "user", "safety_identifier", "complexity",
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "input_fidelity",
+    "stream",
+    "partial_images",
+    "user",
+    "safety_identifier",
+    "complexity",
 ];
 
 pub(crate) async fn generations(
@@ -39,7 +64,14 @@ pub(crate) async fn generations(
 ) -> Result<Response, ApiError> {
     let map = parse_json_object(&body)?;
     let fields = Fields::json(&map);
-    state.admit(record(&request_id, &fields, Value::Object(map.clone()), vec![])).await?;
+    state
+        .admit(record(
+            &request_id,
+            &fields,
+            Value::Object(map.clone()),
+            vec![],
+        ))
+        .await?;
     fields.only(GENERATION_FIELDS)?;
     let spec = params::image_model(&fields, None)?;
     let prompt = params::prompt(&fields)?;
@@ -47,7 +79,11 @@ pub(crate) async fn generations(
     refuse_unsafe(&prompt, job.moderation)?;
     state.model_latency(request_id.path.as_str()).await;
     let images = render_all(job, seed(&[spec.id.as_bytes(), prompt.as_bytes()])).await?;
-    let usage = images_usage(text_tokens(&prompt), 0, job.output_tokens_per_image() * u64::from(job.n));
+    let usage = images_usage(
+        text_tokens(&prompt),
+        0,
+        job.output_tokens_per_image() * u64::from(job.n),
+    );
     Ok(answer(&job, images, usage, "image_generation"))
 }
 
@@ -61,10 +97,29 @@ pub(crate) async fn edits(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let form = if is_multipart { read_multipart(request, &state).await? } else { read_json_edit(request, &state).await? };
-    let fields = if is_multipart { Fields::form(&form.fields) } else { Fields::json(&form.fields) };
-    let recorded = if is_multipart { Value::Object(form.fields.clone()) } else { form.raw.clone() };
-    state.admit(record(&request_id, &fields, recorded, form.recorded_files.clone())).await?;
+    let form = if is_multipart {
+        read_multipart(request, &state).await?
+    } else {
+        read_json_edit(request, &state).await?
+    };
+    let fields = if is_multipart {
+        Fields::form(&form.fields)
+    } else {
+        Fields::json(&form.fields)
+    };
+    let recorded = if is_multipart {
+        Value::Object(form.fields.clone())
+    } else {
+        form.raw.clone()
+    };
+    state
+        .admit(record(
+            &request_id,
+            &fields,
+            recorded,
+            form.recorded_files.clone(),
+        ))
+        .await?;
     if let Some(unknown) = &form.unknown_file {
         return Err(ApiError::unknown_parameter(unknown));
     }
@@ -78,7 +133,11 @@ pub(crate) async fn edits(
         return Err(ApiError::invalid(
             "image",
             "array_above_max_length",
-            format!("Invalid 'image': array too long. Expected at most {} images, but got {}.", upload::MAX_IMAGES, form.images.len()),
+            format!(
+                "Invalid 'image': array too long. Expected at most {} images, but got {}.",
+                upload::MAX_IMAGES,
+                form.images.len()
+            ),
         ));
     }
     let mut uploads = Vec::with_capacity(form.images.len());
@@ -93,13 +152,30 @@ pub(crate) async fn edits(
     refuse_unsafe(&prompt, job.moderation)?;
     state.model_latency(request_id.path.as_str()).await;
     let first_hash = seed(&[&uploads[0].bytes]).to_le_bytes();
-    let images = render_all(job, seed(&[spec.id.as_bytes(), prompt.as_bytes(), &first_hash])).await?;
-    let image_in: u64 = uploads.iter().chain(mask.as_ref()).map(|u: &Upload| image_tokens(u.info.width, u.info.height)).sum();
-    let usage = images_usage(text_tokens(&prompt), image_in, job.output_tokens_per_image() * u64::from(job.n));
+    let images = render_all(
+        job,
+        seed(&[spec.id.as_bytes(), prompt.as_bytes(), &first_hash]),
+    )
+    .await?;
+    let image_in: u64 = uploads
+        .iter()
+        .chain(mask.as_ref())
+        .map(|u: &Upload| image_tokens(u.info.width, u.info.height))
+        .sum();
+    let usage = images_usage(
+        text_tokens(&prompt),
+        image_in,
+        job.output_tokens_per_image() * u64::from(job.n),
+    );
     Ok(answer(&job, images, usage, "image_edit"))
 }
 
-fn record(request_id: &RequestId, fields: &Fields<'_>, body: Value, files: Vec<RecordedFile>) -> RecordedRequest {
+fn record(
+    request_id: &RequestId,
+    fields: &Fields<'_>,
+    body: Value,
+    files: Vec<RecordedFile>,
+) -> RecordedRequest {
     RecordedRequest {
         request_id: request_id.id.clone(),
         method: "POST".into(),
@@ -114,7 +190,11 @@ fn record(request_id: &RequestId, fields: &Fields<'_>, body: Value, files: Vec<R
 /// The real safety system refuses flagged prompts before rendering; `moderation: low` relaxes it.
 fn refuse_unsafe(prompt: &str, level: ModerationLevel) -> Result<(), ApiError> {
     let categories = classify(prompt);
-    if categories.is_empty() || level == ModerationLevel::Low { Ok(()) } else { Err(blocked(&categories)) }
+    if categories.is_empty() || level == ModerationLevel::Low {
+        Ok(())
+    } else {
+        Err(blocked(&categories))
+    }
 }
 
 /// Renders the job's `n` images off the async threads (encoding a large PNG takes a while).
@@ -136,13 +216,24 @@ pub(crate) async fn render_all(job: ImageJob, seed: u64) -> Result<Vec<Vec<u8>>,
     });
     match task.await {
         Ok(Ok(images)) => Ok(images),
-        Ok(Err(why)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("render failed: {why}"))),
-        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("render task failed: {e}"))),
+        Ok(Err(why)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("render failed: {why}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("render task failed: {e}"),
+        )),
     }
 }
 
 pub(crate) fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(0)).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// The JSON answer, or the event stream when the request asked for one. `event` is the stream's
@@ -206,17 +297,34 @@ struct EditForm {
 }
 
 async fn read_multipart(request: Request, state: &Arc<State>) -> Result<EditForm, ApiError> {
-    let bad_form = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("Could not parse multipart form: {e}"));
-    let mut multipart = Multipart::from_request(request, state).await.map_err(|e| bad_form(e.body_text()))?;
+    let bad_form = |e: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("Could not parse multipart form: {e}"),
+        )
+    };
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| bad_form(e.body_text()))?;
     let mut form = EditForm::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad_form(e.body_text()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad_form(e.body_text()))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let filename = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(str::to_owned);
         let is_file = filename.is_some() || matches!(name.as_str(), "image" | "image[]" | "mask");
         if is_file {
             let bytes = field.bytes().await.map_err(|e| bad_form(e.body_text()))?;
-            form.recorded_files.push(RecordedFile { field: name.clone(), filename, content_type, bytes: bytes.len() });
+            form.recorded_files.push(RecordedFile {
+                field: name.clone(),
+                filename,
+                content_type,
+                bytes: bytes.len(),
+            });
             match name.as_str() {
                 "image" | "image[]" => form.images.push((name, bytes.to_vec())),
                 "mask" => form.mask = Some(bytes.to_vec()),
@@ -231,12 +339,19 @@ async fn read_multipart(request: Request, state: &Arc<State>) -> Result<EditForm
 }
 
 async fn read_json_edit(request: Request, state: &Arc<State>) -> Result<EditForm, ApiError> {
-    let body = Bytes::from_request(request, state)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", e.body_text()))?;
+    let body = Bytes::from_request(request, state).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            e.body_text(),
+        )
+    })?;
     let mut map = parse_json_object(&body)?;
     let raw = Value::Object(map.clone());
-    let mut form = EditForm { raw, ..EditForm::default() };
+    let mut form = EditForm {
+        raw,
+        ..EditForm::default()
+    };
     match map.remove("images") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
@@ -256,9 +371,18 @@ async fn read_json_edit(request: Request, state: &Arc<State>) -> Result<EditForm
 
 /// One `{image_url}` or `{file_id}` reference of the JSON edit form.
 fn image_ref(param: &str, item: &Value) -> Result<Vec<u8>, ApiError> {
-    match (item.get("image_url").and_then(Value::as_str), item.get("file_id")) {
+    match (
+        item.get("image_url").and_then(Value::as_str),
+        item.get("file_id"),
+    ) {
         (Some(url), None) => upload::data_url(param, url),
-        (None, Some(_)) => Err(ApiError::invalid_value(param, format!("Invalid '{param}': the fake OpenAI server has no Files API; send a data URL."))),
-        _ => Err(ApiError::invalid_value(param, format!("Invalid '{param}': expected exactly one of 'image_url' or 'file_id'."))),
+        (None, Some(_)) => Err(ApiError::invalid_value(
+            param,
+            format!("Invalid '{param}': the fake OpenAI server has no Files API; send a data URL."),
+        )),
+        _ => Err(ApiError::invalid_value(
+            param,
+            format!("Invalid '{param}': expected exactly one of 'image_url' or 'file_id'."),
+        )),
     }
 }

@@ -51,7 +51,12 @@ pub struct FakeConfig {
 impl FakeConfig {
     /// Loopback, a free port, no latency, any key, 128 MiB bodies.
     pub fn local() -> Self {
-        Self { addr: SocketAddr::from(([127, 0, 0, 1], 0)), latency: Duration::ZERO, api_key: None, max_body_bytes: 128 << 20 }
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            latency: Duration::ZERO,
+            api_key: None,
+            max_body_bytes: 128 << 20,
+        }
     }
 }
 
@@ -75,16 +80,34 @@ pub async fn spawn(config: FakeConfig) -> std::io::Result<FakeOpenAi> {
     let handle = tokio::spawn(run(listener, app, async {
         let _ = rx.await;
     }));
-    Ok(FakeOpenAi { addr, state, shutdown: Some(tx), handle: Some(handle) })
+    Ok(FakeOpenAi {
+        addr,
+        state,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    })
 }
 
 /// Serves on `listener` until `shutdown` completes (for the binary, which owns its signals).
-pub async fn serve(listener: TcpListener, config: FakeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: FakeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let state = Arc::new(state::State::new(config.latency, config.api_key.clone()));
-    run(listener, http::router(state, config.max_body_bytes), shutdown).await
+    run(
+        listener,
+        http::router(state, config.max_body_bytes),
+        shutdown,
+    )
+    .await
 }
 
-async fn run(listener: TcpListener, app: axum::Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+async fn run(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_rx.await;
@@ -140,7 +163,11 @@ impl FakeOpenAi {
     /// The requests received on one endpoint (`/images/generations`, with or without `/v1`).
     pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
         let wanted = faults::normalize_path(path);
-        self.state.requests().into_iter().filter(|r| faults::normalize_path(&r.path) == wanted).collect()
+        self.state
+            .requests()
+            .into_iter()
+            .filter(|r| faults::normalize_path(&r.path) == wanted)
+            .collect()
     }
 
     /// Forgets faults, requests and conversations, as `POST /_fake/reset` does.

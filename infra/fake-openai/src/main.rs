@@ -11,7 +11,10 @@ use clap::Parser;
 use fake_openai::FakeConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "fake-openai", about = "A local stand-in for the OpenAI Images, Responses and Moderations APIs")]
+#[command(
+    name = "fake-openai",
+    about = "A local stand-in for the OpenAI Images, Responses and Moderations APIs"
+)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0", env = "FAKE_OPENAI_ADDR")]
@@ -31,7 +34,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let args = Args::parse();
     let config = FakeConfig {
@@ -40,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
         api_key: args.api_key,
         max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
     };
-    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr()?;
     // The first line of stdout is the contract with scripts: the URL and nothing else, flushed now.
     let mut stdout = std::io::stdout().lock();

@@ -33,8 +33,14 @@ pub(crate) const CATEGORIES: [&str; 13] = [
 ];
 
 /// The categories that also apply to image input.
-const IMAGE_CATEGORIES: [&str; 6] =
-    ["self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "violence", "violence/graphic"];
+const IMAGE_CATEGORIES: [&str; 6] = [
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "violence",
+    "violence/graphic",
+];
 
 /// Trigger words and the categories each flags. Whole words only, so "skill" is not "kill".
 const WORDS: &[(&str, &[&str])] = &[
@@ -52,10 +58,17 @@ const WORDS: &[(&str, &[&str])] = &[
 /// The categories `text` trips, in the API's order; empty when it is clean.
 pub(crate) fn classify(text: &str) -> Vec<&'static str> {
     let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     CATEGORIES
         .into_iter()
-        .filter(|cat| WORDS.iter().any(|(w, cats)| cats.contains(cat) && words.contains(w)))
+        .filter(|cat| {
+            WORDS
+                .iter()
+                .any(|(w, cats)| cats.contains(cat) && words.contains(w))
+        })
         .collect()
 }
 
@@ -80,12 +93,15 @@ enum Input {
 }
 
 fn inputs(fields: &Fields<'_>) -> Result<Vec<Vec<Input>>, ApiError> {
-    let Some(input) = fields.get("input") else { return Err(ApiError::missing("input")) };
+    let Some(input) = fields.get("input") else {
+        return Err(ApiError::missing("input"));
+    };
     match input {
         Value::String(s) => Ok(vec![vec![Input::Text(s.clone())]]),
-        Value::Array(items) if items.iter().all(Value::is_string) => {
-            Ok(items.iter().map(|s| vec![Input::Text(s.as_str().unwrap_or_default().to_owned())]).collect())
-        }
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .map(|s| vec![Input::Text(s.as_str().unwrap_or_default().to_owned())])
+            .collect()),
         // A multi-modal array is one input made of several parts, with one result.
         Value::Array(items) => {
             let mut parts = Vec::new();
@@ -106,12 +122,25 @@ fn inputs(fields: &Fields<'_>) -> Result<Vec<Vec<Input>>, ApiError> {
             }
             Ok(vec![parts])
         }
-        other => Err(ApiError::invalid_type("input", "a string or an array", other)),
+        other => Err(ApiError::invalid_type(
+            "input",
+            "a string or an array",
+            other,
+        )),
     }
 }
 
 fn result(parts: &[Input]) -> Value {
-    let text: Vec<&str> = parts.iter().filter_map(|p| if let Input::Text(t) = p { Some(t.as_str()) } else { None }).collect();
+    let text: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| {
+            if let Input::Text(t) = p {
+                Some(t.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     let has_image = parts.iter().any(|p| matches!(p, Input::Image));
     let flagged_cats = classify(&text.join(" "));
     let mut categories = Map::new();
@@ -175,7 +204,9 @@ fn answer(fields: &Fields<'_>) -> Result<Value, ApiError> {
         other => {
             return Err(ApiError::invalid_value(
                 "model",
-                format!("Invalid value: '{other}'. Supported values are: 'omni-moderation-latest', 'omni-moderation-2024-09-26'."),
+                format!(
+                    "Invalid value: '{other}'. Supported values are: 'omni-moderation-latest', 'omni-moderation-2024-09-26'."
+                ),
             ));
         }
     };
@@ -198,14 +229,20 @@ mod tests {
 
     #[test]
     fn flags_trigger_words_only_as_whole_words() {
-        assert_eq!(classify("a GORY battle"), vec!["violence", "violence/graphic"]);
+        assert_eq!(
+            classify("a GORY battle"),
+            vec!["violence", "violence/graphic"]
+        );
         assert!(classify("a skilled gorilla").is_empty());
         assert_eq!(classify("nsfw"), vec!["sexual"]);
     }
 
     #[test]
     fn response_has_the_real_shape() {
-        let body = answer_for(json!({"model": "omni-moderation-latest", "input": ["a cat", "so much gore"]})).unwrap();
+        let body = answer_for(
+            json!({"model": "omni-moderation-latest", "input": ["a cat", "so much gore"]}),
+        )
+        .unwrap();
         let results = body["results"].as_array().unwrap();
         assert_eq!(results.len(), 2);
         assert_eq!(results[0]["flagged"], false);
@@ -213,7 +250,10 @@ mod tests {
         assert_eq!(results[1]["categories"].as_object().unwrap().len(), 13);
         assert_eq!(results[1]["categories"]["violence/graphic"], true);
         assert!(results[1]["category_scores"]["violence"].as_f64().unwrap() > 0.5);
-        assert_eq!(results[0]["category_applied_input_types"]["sexual"], json!(["text"]));
+        assert_eq!(
+            results[0]["category_applied_input_types"]["sexual"],
+            json!(["text"])
+        );
     }
 
     #[test]
@@ -221,13 +261,34 @@ mod tests {
         let body = answer_for(json!({"input": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:"}}]}))
             .unwrap();
         assert_eq!(body["results"].as_array().unwrap().len(), 1);
-        assert_eq!(body["results"][0]["category_applied_input_types"]["violence"], json!(["text", "image"]));
+        assert_eq!(
+            body["results"][0]["category_applied_input_types"]["violence"],
+            json!(["text", "image"])
+        );
     }
 
     #[test]
     fn rejects_bad_requests() {
-        assert_eq!(answer_for(json!({"model": "omni-moderation-latest"})).unwrap_err().param.as_deref(), Some("input"));
-        assert_eq!(answer_for(json!({"input": "x", "model": "text-moderation-007"})).unwrap_err().status.as_u16(), 404);
-        assert_eq!(answer_for(json!({"input": 5})).unwrap_err().param.as_deref(), Some("input"));
+        assert_eq!(
+            answer_for(json!({"model": "omni-moderation-latest"}))
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("input")
+        );
+        assert_eq!(
+            answer_for(json!({"input": "x", "model": "text-moderation-007"}))
+                .unwrap_err()
+                .status
+                .as_u16(),
+            404
+        );
+        assert_eq!(
+            answer_for(json!({"input": 5}))
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("input")
+        );
     }
 }

@@ -21,15 +21,27 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub(crate) fn json(map: &'a Map<String, Value>) -> Self {
-        Self { map, from_form: false, prefix: String::new() }
+        Self {
+            map,
+            from_form: false,
+            prefix: String::new(),
+        }
     }
 
     pub(crate) fn form(map: &'a Map<String, Value>) -> Self {
-        Self { map, from_form: true, prefix: String::new() }
+        Self {
+            map,
+            from_form: true,
+            prefix: String::new(),
+        }
     }
 
     pub(crate) fn nested(map: &'a Map<String, Value>, prefix: &str) -> Self {
-        Self { map, from_form: false, prefix: prefix.to_owned() }
+        Self {
+            map,
+            from_form: false,
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub(crate) fn param(&self, name: &str) -> String {
@@ -60,12 +72,14 @@ impl<'a> Fields<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            Some(Value::String(s)) if self.from_form => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::invalid_type(&self.param(name), "an integer", &Value::String(s.clone()))),
-            Some(other) => Err(ApiError::invalid_type(&self.param(name), "an integer", other)),
+            Some(Value::String(s)) if self.from_form => s.trim().parse().map(Some).map_err(|_| {
+                ApiError::invalid_type(&self.param(name), "an integer", &Value::String(s.clone()))
+            }),
+            Some(other) => Err(ApiError::invalid_type(
+                &self.param(name),
+                "an integer",
+                other,
+            )),
         }
     }
 
@@ -73,34 +87,50 @@ impl<'a> Fields<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if self.from_form && (s == "true" || s == "false") => Ok(Some(s == "true")),
-            Some(other) => Err(ApiError::invalid_type(&self.param(name), "a boolean", other)),
+            Some(Value::String(s)) if self.from_form && (s == "true" || s == "false") => {
+                Ok(Some(s == "true"))
+            }
+            Some(other) => Err(ApiError::invalid_type(
+                &self.param(name),
+                "a boolean",
+                other,
+            )),
         }
     }
 
     /// An integer within `min..=max`, with the real API's messages.
     pub(crate) fn int_in(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
-        let Some(v) = self.int(name)? else { return Ok(None) };
+        let Some(v) = self.int(name)? else {
+            return Ok(None);
+        };
         let param = self.param(name);
         if v < min {
             return Err(ApiError::invalid(
                 &param,
                 "integer_below_min_value",
-                format!("Invalid '{param}': integer below minimum value. Expected a value >= {min}, but got {v} instead."),
+                format!(
+                    "Invalid '{param}': integer below minimum value. Expected a value >= {min}, but got {v} instead."
+                ),
             ));
         }
         if v > max {
             return Err(ApiError::invalid(
                 &param,
                 "integer_above_max_value",
-                format!("Invalid '{param}': integer above maximum value. Expected a value <= {max}, but got {v} instead."),
+                format!(
+                    "Invalid '{param}': integer above maximum value. Expected a value <= {max}, but got {v} instead."
+                ),
             ));
         }
         Ok(Some(v))
     }
 
     /// A string field parsed by one of core's parsers, whose errors name the field.
-    fn parsed<T>(&self, name: &str, parse: fn(&str) -> imagemcp_core::Result<T>) -> Result<Option<T>, ApiError> {
+    fn parsed<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> imagemcp_core::Result<T>,
+    ) -> Result<Option<T>, ApiError> {
         match self.str(name)? {
             None => Ok(None),
             Some(s) => parse(s).map(Some).map_err(|e| {
@@ -117,15 +147,23 @@ impl<'a> Fields<'a> {
 
 /// The image model a request names: a 400 when it is missing or unknown, a 404 `model_not_found`
 /// when it has been shut down (as the real API answers for retired models).
-pub(crate) fn image_model(fields: &Fields<'_>, default: Option<&str>) -> Result<&'static ModelSpec, ApiError> {
+pub(crate) fn image_model(
+    fields: &Fields<'_>,
+    default: Option<&str>,
+) -> Result<&'static ModelSpec, ApiError> {
     let param = fields.param("model");
     let Some(id) = fields.str("model")?.or(default) else {
-        return Err(ApiError::invalid(&param, "missing_required_parameter", "You must provide a model parameter."));
+        return Err(ApiError::invalid(
+            &param,
+            "missing_required_parameter",
+            "You must provide a model parameter.",
+        ));
     };
     match catalog::lookup(id) {
-        Some(spec) if matches!(spec.lifecycle, Lifecycle::ShutDown { .. }) => {
-            Err(ApiError { param: Some(param), ..ApiError::model_not_found(id) })
-        }
+        Some(spec) if matches!(spec.lifecycle, Lifecycle::ShutDown { .. }) => Err(ApiError {
+            param: Some(param),
+            ..ApiError::model_not_found(id)
+        }),
         Some(spec) if !spec.offline => Ok(spec),
         _ => {
             let served: Vec<String> = catalog::MODELS
@@ -136,7 +174,10 @@ pub(crate) fn image_model(fields: &Fields<'_>, default: Option<&str>) -> Result<
                 .collect();
             Err(ApiError::invalid_value(
                 &param,
-                format!("Invalid value: '{id}'. Supported values are: {}.", served.join(", ")),
+                format!(
+                    "Invalid value: '{id}'. Supported values are: {}.",
+                    served.join(", ")
+                ),
             ))
         }
     }
@@ -145,7 +186,9 @@ pub(crate) fn image_model(fields: &Fields<'_>, default: Option<&str>) -> Result<
 /// The prompt: required, 1 to 32,000 characters.
 pub(crate) fn prompt(fields: &Fields<'_>) -> Result<String, ApiError> {
     let param = fields.param("prompt");
-    let Some(p) = fields.str("prompt")? else { return Err(ApiError::missing(&param)) };
+    let Some(p) = fields.str("prompt")? else {
+        return Err(ApiError::missing(&param));
+    };
     check_prompt(&param, p)?;
     Ok(p.to_owned())
 }
@@ -156,14 +199,18 @@ pub(crate) fn check_prompt(param: &str, p: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             param,
             "string_below_min_length",
-            format!("Invalid '{param}': string too short. Expected a string with minimum length 1, but got an empty string instead."),
+            format!(
+                "Invalid '{param}': string too short. Expected a string with minimum length 1, but got an empty string instead."
+            ),
         ));
     }
     if len > MAX_PROMPT_CHARS {
         return Err(ApiError::invalid(
             param,
             "string_above_max_length",
-            format!("Invalid '{param}': string too long. Expected a string with maximum length {MAX_PROMPT_CHARS}, but got a string with length {len} instead."),
+            format!(
+                "Invalid '{param}': string too long. Expected a string with maximum length {MAX_PROMPT_CHARS}, but got a string with length {len} instead."
+            ),
         ));
     }
     Ok(())
@@ -188,12 +235,22 @@ pub(crate) enum Endpoint {
     Tool,
 }
 
-pub(crate) fn image_job(fields: &Fields<'_>, spec: &'static ModelSpec, endpoint: Endpoint) -> Result<ImageJob, ApiError> {
+pub(crate) fn image_job(
+    fields: &Fields<'_>,
+    spec: &'static ModelSpec,
+    endpoint: Endpoint,
+) -> Result<ImageJob, ApiError> {
     let params = RenderParams {
         size: fields.parsed("size", ImageSize::parse)?.unwrap_or_default(),
-        quality: fields.parsed("quality", Quality::parse)?.unwrap_or_default(),
-        background: fields.parsed("background", Background::parse)?.unwrap_or_default(),
-        format: fields.parsed("output_format", OutputFormat::parse)?.unwrap_or_default(),
+        quality: fields
+            .parsed("quality", Quality::parse)?
+            .unwrap_or_default(),
+        background: fields
+            .parsed("background", Background::parse)?
+            .unwrap_or_default(),
+        format: fields
+            .parsed("output_format", OutputFormat::parse)?
+            .unwrap_or_default(),
         compression: fields
             .int_in("output_compression", 0, 100)?
             .map(|c| u8::try_from(c).unwrap_or(100)),
@@ -206,12 +263,17 @@ pub(crate) fn image_job(fields: &Fields<'_>, spec: &'static ModelSpec, endpoint:
         }
         other => ApiError::from_core(other),
     })?;
-    let moderation = fields.parsed("moderation", ModerationLevel::parse)?.unwrap_or_default();
+    let moderation = fields
+        .parsed("moderation", ModerationLevel::parse)?
+        .unwrap_or_default();
     if fields.get("complexity").is_some() {
         if !spec.complexity {
             return Err(ApiError::invalid_value(
                 &fields.param("complexity"),
-                format!("'complexity' is not supported on {}; it exists on the GPT Image 2.6 models only.", spec.id),
+                format!(
+                    "'complexity' is not supported on {}; it exists on the GPT Image 2.6 models only.",
+                    spec.id
+                ),
             ));
         }
         match fields.str("complexity")? {
@@ -228,11 +290,17 @@ pub(crate) fn image_job(fields: &Fields<'_>, spec: &'static ModelSpec, endpoint:
         if !spec.input_fidelity {
             return Err(ApiError::invalid_value(
                 &fields.param("input_fidelity"),
-                format!("'input_fidelity' is not supported on {}; omit this parameter.", spec.id),
+                format!(
+                    "'input_fidelity' is not supported on {}; omit this parameter.",
+                    spec.id
+                ),
             ));
         }
         if !matches!(fields.str("input_fidelity")?, Some("high" | "low")) {
-            return Err(ApiError::invalid_value(&fields.param("input_fidelity"), "Expected 'high' or 'low'."));
+            return Err(ApiError::invalid_value(
+                &fields.param("input_fidelity"),
+                "Expected 'high' or 'low'.",
+            ));
         }
     }
     let n = match endpoint {
@@ -240,13 +308,23 @@ pub(crate) fn image_job(fields: &Fields<'_>, spec: &'static ModelSpec, endpoint:
         _ => fields.int_in("n", 1, 10)?.unwrap_or(1),
     };
     let partial_images = fields.int_in("partial_images", 0, 3)?.unwrap_or(0);
-    let stream = if endpoint == Endpoint::Tool { false } else { fields.bool("stream")?.unwrap_or(false) };
+    let stream = if endpoint == Endpoint::Tool {
+        false
+    } else {
+        fields.bool("stream")?.unwrap_or(false)
+    };
     for name in ["user", "safety_identifier"] {
         if let Some(s) = fields.str(name)?
             && s.chars().count() > 128
         {
             let param = fields.param(name);
-            return Err(ApiError::invalid(&param, "string_above_max_length", format!("Invalid '{param}': string too long. Expected a string with maximum length 128.")));
+            return Err(ApiError::invalid(
+                &param,
+                "string_above_max_length",
+                format!(
+                    "Invalid '{param}': string too long. Expected a string with maximum length 128."
+                ),
+            ));
         }
     }
     Ok(ImageJob {
@@ -292,13 +370,17 @@ impl ImageJob {
     pub(crate) fn output_tokens_per_image(&self) -> u64 {
         let (width, height) = self.dimensions();
         let size = ImageSize::Fixed { width, height };
-        self.spec.estimate_output_tokens(size, self.resolved_quality()) + 100 * u64::from(self.partial_images)
+        self.spec
+            .estimate_output_tokens(size, self.resolved_quality())
+            + 100 * u64::from(self.partial_images)
     }
 }
 
 /// Text tokens, estimated as OpenAI's rule of thumb: about four characters per token.
 pub(crate) fn text_tokens(text: &str) -> u64 {
-    u64::try_from(text.chars().count()).unwrap_or(u64::MAX).div_ceil(4)
+    u64::try_from(text.chars().count())
+        .unwrap_or(u64::MAX)
+        .div_ceil(4)
 }
 
 /// Input tokens of one image, estimated the way OpenAI's vision models count tiles: fit in 2048,
@@ -346,22 +428,49 @@ mod tests {
     #[test]
     fn rejects_what_the_real_api_rejects() {
         let m = catalog::DEFAULT_MODEL;
-        rejects(json!({"model": m, "prompt": "x", "background": "transparent", "output_format": "jpeg"}), "background");
-        rejects(json!({"model": m, "prompt": "x", "size": "1000x1000"}), "size");
-        rejects(json!({"model": "gpt-image-1.5", "prompt": "x", "size": "2048x2048"}), "size");
+        rejects(
+            json!({"model": m, "prompt": "x", "background": "transparent", "output_format": "jpeg"}),
+            "background",
+        );
+        rejects(
+            json!({"model": m, "prompt": "x", "size": "1000x1000"}),
+            "size",
+        );
+        rejects(
+            json!({"model": "gpt-image-1.5", "prompt": "x", "size": "2048x2048"}),
+            "size",
+        );
         rejects(json!({"model": m, "prompt": "x", "n": 11}), "n");
         rejects(json!({"model": m, "prompt": "x", "n": 0}), "n");
         rejects(json!({"model": m, "prompt": ""}), "prompt");
         rejects(json!({"model": m, "prompt": "a".repeat(32_001)}), "prompt");
         rejects(json!({"model": m}), "prompt");
         rejects(json!({"prompt": "x"}), "model");
-        rejects(json!({"model": "gpt-image-2", "prompt": "x", "quality": "xhigh"}), "quality");
-        rejects(json!({"model": m, "prompt": "x", "quality": "hd"}), "quality");
-        rejects(json!({"model": m, "prompt": "x", "output_format": "gif"}), "output_format");
-        rejects(json!({"model": m, "prompt": "x", "output_format": "jpeg", "output_compression": 101}), "output_compression");
-        rejects(json!({"model": m, "prompt": "x", "moderation": "off"}), "moderation");
+        rejects(
+            json!({"model": "gpt-image-2", "prompt": "x", "quality": "xhigh"}),
+            "quality",
+        );
+        rejects(
+            json!({"model": m, "prompt": "x", "quality": "hd"}),
+            "quality",
+        );
+        rejects(
+            json!({"model": m, "prompt": "x", "output_format": "gif"}),
+            "output_format",
+        );
+        rejects(
+            json!({"model": m, "prompt": "x", "output_format": "jpeg", "output_compression": 101}),
+            "output_compression",
+        );
+        rejects(
+            json!({"model": m, "prompt": "x", "moderation": "off"}),
+            "moderation",
+        );
         rejects(json!({"model": m, "prompt": "x", "n": "2"}), "n");
-        rejects(json!({"model": m, "prompt": "x", "complexity": "low"}), "complexity");
+        rejects(
+            json!({"model": m, "prompt": "x", "complexity": "low"}),
+            "complexity",
+        );
         rejects(json!({"model": "offline", "prompt": "x"}), "model");
         rejects(json!({"model": "dall-e-2", "prompt": "x"}), "model");
     }
@@ -382,13 +491,18 @@ mod tests {
         assert_eq!(j.resolved_quality(), Quality::High);
         assert_eq!(j.echo()["background"], "transparent");
         assert_eq!(j.n, 10);
-        let j26 = job(json!({"model": "gpt-image-2.6-sunburst", "prompt": "x", "complexity": "low"})).unwrap();
+        let j26 =
+            job(json!({"model": "gpt-image-2.6-sunburst", "prompt": "x", "complexity": "low"}))
+                .unwrap();
         assert_eq!(j26.echo()["size"], "1024x1024");
     }
 
     #[test]
     fn form_fields_parse_numbers_from_text() {
-        let map = json!({"n": "3", "stream": "true"}).as_object().unwrap().clone();
+        let map = json!({"n": "3", "stream": "true"})
+            .as_object()
+            .unwrap()
+            .clone();
         let f = Fields::form(&map);
         assert_eq!(f.int("n").unwrap(), Some(3));
         assert_eq!(f.bool("stream").unwrap(), Some(true));

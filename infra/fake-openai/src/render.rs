@@ -41,12 +41,20 @@ pub(crate) fn render(c: Canvas) -> Result<Vec<u8>, String> {
     let channels: usize = if c.transparent { 4 } else { 3 };
     let mut pixels = Vec::with_capacity(w as usize * h as usize * channels);
     let lerp = |a: u8, b: u8, t: u32, span: u32| -> u8 {
-        let (a, b, t, span) = (i64::from(a), i64::from(b), i64::from(t), i64::from(span.max(1)));
+        let (a, b, t, span) = (
+            i64::from(a),
+            i64::from(b),
+            i64::from(t),
+            i64::from(span.max(1)),
+        );
         u8::try_from(a + (b - a) * t / span).unwrap_or(0)
     };
     // The transparent variant keeps an opaque ellipse and clears the corners, so alpha really varies.
     let (cx, cy) = (i64::from(w) / 2, i64::from(h) / 2);
-    let (rx2, ry2) = ((i64::from(w) / 2).pow(2).max(1), (i64::from(h) / 2).pow(2).max(1));
+    let (rx2, ry2) = (
+        (i64::from(w) / 2).pow(2).max(1),
+        (i64::from(h) / 2).pow(2).max(1),
+    );
     for y in 0..h {
         for x in 0..w {
             pixels.push(lerp(r0, r1, x, w));
@@ -59,11 +67,17 @@ pub(crate) fn render(c: Canvas) -> Result<Vec<u8>, String> {
             }
         }
     }
-    let colour = if c.transparent { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
+    let colour = if c.transparent {
+        ExtendedColorType::Rgba8
+    } else {
+        ExtendedColorType::Rgb8
+    };
     let mut out = Vec::new();
     let result = match c.format {
         OutputFormat::Png => PngEncoder::new(&mut out).write_image(&pixels, w, h, colour),
-        OutputFormat::Webp => WebPEncoder::new_lossless(&mut out).write_image(&pixels, w, h, colour),
+        OutputFormat::Webp => {
+            WebPEncoder::new_lossless(&mut out).write_image(&pixels, w, h, colour)
+        }
         OutputFormat::Jpeg => {
             let quality = c.compression.unwrap_or(100).clamp(1, 100);
             JpegEncoder::new_with_quality(&mut out, quality).write_image(&pixels, w, h, colour)
@@ -85,10 +99,19 @@ pub(crate) struct Inspected {
 /// Reads an upload's header (not its pixels). Fails for anything but PNG, JPEG and WebP.
 pub(crate) fn inspect(bytes: &[u8]) -> Result<Inspected, String> {
     let format = OutputFormat::sniff(bytes).ok_or("not a PNG, JPEG or WebP image")?;
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    let decoder = reader.into_decoder().map_err(|e| format!("unreadable image: {e}"))?;
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("unreadable image: {e}"))?;
     let (width, height) = decoder.dimensions();
-    Ok(Inspected { format, width, height, has_alpha: decoder.color_type().has_alpha() })
+    Ok(Inspected {
+        format,
+        width,
+        height,
+        has_alpha: decoder.color_type().has_alpha(),
+    })
 }
 
 /// A plain description of an image for the fake's alt text: size and dominant colour.
@@ -122,7 +145,14 @@ mod tests {
     use super::*;
 
     fn canvas(format: OutputFormat, transparent: bool) -> Canvas {
-        Canvas { seed: seed(&[b"a red fox"]), width: 64, height: 48, format, transparent, compression: None }
+        Canvas {
+            seed: seed(&[b"a red fox"]),
+            width: 64,
+            height: 48,
+            format,
+            transparent,
+            compression: None,
+        }
     }
 
     #[test]
@@ -145,15 +175,26 @@ mod tests {
 
     #[test]
     fn same_prompt_same_picture() {
-        assert_eq!(render(canvas(OutputFormat::Png, false)), render(canvas(OutputFormat::Png, false)));
+        assert_eq!(
+            render(canvas(OutputFormat::Png, false)),
+            render(canvas(OutputFormat::Png, false))
+        );
         assert_ne!(seed(&[b"a"]), seed(&[b"b"]));
-        assert_ne!(seed(&[b"ab", b""]), seed(&[b"a", b"b"]), "parts are delimited");
+        assert_ne!(
+            seed(&[b"ab", b""]),
+            seed(&[b"a", b"b"]),
+            "parts are delimited"
+        );
     }
 
     #[test]
     fn refuses_non_images() {
         assert!(inspect(b"GIF89a....").is_err());
         assert!(inspect(b"\x89PNG\r\n\x1a\ntruncated").is_err());
-        assert!(describe(&render(canvas(OutputFormat::Jpeg, false)).unwrap()).unwrap().contains("64 by 48"));
+        assert!(
+            describe(&render(canvas(OutputFormat::Jpeg, false)).unwrap())
+                .unwrap()
+                .contains("64 by 48")
+        );
     }
 }

@@ -22,14 +22,42 @@ use crate::state::{RecordedRequest, State, StoredResponse};
 use crate::upload::{self, Upload};
 
 const RESPONSE_FIELDS: &[&str] = &[
-    "model", "input", "instructions", "tools", "tool_choice", "previous_response_id", "store", "stream",
-    "max_output_tokens", "reasoning", "text", "metadata", "safety_identifier", "user", "temperature", "top_p",
-    "parallel_tool_calls", "include", "truncation", "prompt_cache_key", "service_tier",
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "previous_response_id",
+    "store",
+    "stream",
+    "max_output_tokens",
+    "reasoning",
+    "text",
+    "metadata",
+    "safety_identifier",
+    "user",
+    "temperature",
+    "top_p",
+    "parallel_tool_calls",
+    "include",
+    "truncation",
+    "prompt_cache_key",
+    "service_tier",
 ];
 
 const TOOL_FIELDS: &[&str] = &[
-    "type", "model", "size", "quality", "background", "output_format", "output_compression", "moderation",
-    "partial_images", "input_fidelity", "input_image_mask", "action",
+    "type",
+    "model",
+    "size",
+    "quality",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "partial_images",
+    "input_fidelity",
+    "input_image_mask",
+    "action",
 ];
 
 /// The tool's model when a request names none: OpenAI's documented default, which is shut down, so
@@ -76,22 +104,36 @@ pub(crate) async fn create(
     fields.only(RESPONSE_FIELDS)?;
     let model = match fields.str("model")? {
         None => return Err(ApiError::missing("model")),
-        Some("") => return Err(ApiError::invalid_value("model", "Invalid 'model': empty string.")),
+        Some("") => {
+            return Err(ApiError::invalid_value(
+                "model",
+                "Invalid 'model': empty string.",
+            ));
+        }
         Some(m) if catalog::lookup(m).is_some() => {
             return Err(ApiError::invalid_value(
                 "model",
-                format!("'{m}' is an image model: set a mainline model (such as gpt-6-astra) as 'model' and the image model in the image_generation tool's 'model'."),
+                format!(
+                    "'{m}' is an image model: set a mainline model (such as gpt-6-astra) as 'model' and the image model in the image_generation tool's 'model'."
+                ),
             ));
         }
         Some(m) => m.to_owned(),
     };
     if fields.bool("stream")? == Some(true) {
-        return Err(ApiError::invalid_value("stream", "The fake OpenAI server does not stream Responses; omit 'stream'."));
+        return Err(ApiError::invalid_value(
+            "stream",
+            "The fake OpenAI server does not stream Responses; omit 'stream'.",
+        ));
     }
     let previous = match fields.str("previous_response_id")? {
         None => None,
         Some(id) => Some(state.response(id).ok_or_else(|| {
-            ApiError::invalid("previous_response_id", "previous_response_not_found", format!("Previous response with id '{id}' not found."))
+            ApiError::invalid(
+                "previous_response_id",
+                "previous_response_not_found",
+                format!("Previous response with id '{id}' not found."),
+            )
         })?),
     };
     let input = read_input(&fields, &state)?;
@@ -99,9 +141,17 @@ pub(crate) async fn create(
     let tool_choice = read_tool_choice(&fields, tool.is_some())?;
     let instructions = fields.str("instructions")?.unwrap_or_default().to_owned();
     let prompt = input.texts.join("\n");
-    let input_image_tokens: u64 = input.images.iter().map(|u| image_tokens(u.info.width, u.info.height)).sum();
-    let input_text_tokens = text_tokens(&instructions) + text_tokens(&prompt)
-        + previous.as_ref().and_then(|p| p.revised_prompt.as_deref()).map_or(0, text_tokens);
+    let input_image_tokens: u64 = input
+        .images
+        .iter()
+        .map(|u| image_tokens(u.info.width, u.info.height))
+        .sum();
+    let input_text_tokens = text_tokens(&instructions)
+        + text_tokens(&prompt)
+        + previous
+            .as_ref()
+            .and_then(|p| p.revised_prompt.as_deref())
+            .map_or(0, text_tokens);
 
     let id = format!("resp_{}", random_hex(48));
     let mut output = Vec::new();
@@ -117,16 +167,29 @@ pub(crate) async fn create(
                 || !input.image_calls.is_empty()
                 || previous.as_ref().is_some_and(|p| p.image_call_id.is_some());
             if tool.action == "edit" && !has_context_image {
-                return Err(ApiError::invalid_value("tools[0].action", "The image_generation tool's action is 'edit' but there is no image in the context to edit."));
+                return Err(ApiError::invalid_value(
+                    "tools[0].action",
+                    "The image_generation tool's action is 'edit' but there is no image in the context to edit.",
+                ));
             }
             let categories = classify(&prompt);
-            if !categories.is_empty() && tool.job.moderation != imagemcp_core::image_params::ModerationLevel::Low {
+            if !categories.is_empty()
+                && tool.job.moderation != imagemcp_core::image_params::ModerationLevel::Low
+            {
                 return Err(blocked(&categories));
             }
             state.model_latency(request_id.path.as_str()).await;
             let revised = revise(stored.revised_prompt.as_deref(), &prompt);
-            let context: Vec<u8> = input.images.iter().flat_map(|u| seed(&[&u.bytes]).to_le_bytes()).collect();
-            let image = render_all(tool.job, seed(&[tool.job.spec.id.as_bytes(), revised.as_bytes(), &context])).await?;
+            let context: Vec<u8> = input
+                .images
+                .iter()
+                .flat_map(|u| seed(&[&u.bytes]).to_le_bytes())
+                .collect();
+            let image = render_all(
+                tool.job,
+                seed(&[tool.job.spec.id.as_bytes(), revised.as_bytes(), &context]),
+            )
+            .await?;
             let call_id = format!("ig_{}", random_hex(48));
             let mut item = json!({
                 "id": call_id,
@@ -140,26 +203,37 @@ pub(crate) async fn create(
             }
             output.push(item);
             // An earlier image in context is read again as input, at the size it was rendered.
-            let earlier = if has_context_image && input.images.is_empty() { image_tokens(1024, 1024) } else { 0 };
+            let earlier = if has_context_image && input.images.is_empty() {
+                image_tokens(1024, 1024)
+            } else {
+                0
+            };
             tool_usage = Some(json!({"image_gen": images_usage(
                 text_tokens(&revised),
                 input_image_tokens + earlier,
                 tool.job.output_tokens_per_image(),
             )}));
-            stored = StoredResponse { revised_prompt: Some(revised), image_call_id: Some(call_id) };
+            stored = StoredResponse {
+                revised_prompt: Some(revised),
+                image_call_id: Some(call_id),
+            };
             "Here is the image you asked for.".to_owned()
         }
         None => {
             state.model_latency(request_id.path.as_str()).await;
             match input.images.first() {
-                Some(upload) => describe(&upload.bytes)
-                    .map_err(|why| ApiError::invalid_value("input", format!("Invalid image in 'input': {why}")))?,
+                Some(upload) => describe(&upload.bytes).map_err(|why| {
+                    ApiError::invalid_value("input", format!("Invalid image in 'input': {why}"))
+                })?,
                 None => format!("You said: {}", prompt.chars().take(200).collect::<String>()),
             }
         }
     };
     let output_text_tokens = text_tokens(&reply)
-        + output.first().and_then(|i| i["revised_prompt"].as_str()).map_or(0, text_tokens);
+        + output
+            .first()
+            .and_then(|i| i["revised_prompt"].as_str())
+            .map_or(0, text_tokens);
     output.push(json!({
         "id": format!("msg_{}", random_hex(48)),
         "type": "message",
@@ -217,19 +291,30 @@ fn read_input(fields: &Fields<'_>, state: &State) -> Result<Input, ApiError> {
                 read_item(&format!("input[{i}]"), item, state, &mut input)?;
             }
         }
-        Some(other) => return Err(ApiError::invalid_type("input", "a string or an array", other)),
+        Some(other) => {
+            return Err(ApiError::invalid_type(
+                "input",
+                "a string or an array",
+                other,
+            ));
+        }
     }
     Ok(input)
 }
 
 fn read_item(param: &str, item: &Value, state: &State, input: &mut Input) -> Result<(), ApiError> {
-    let Some(obj) = item.as_object() else { return Err(ApiError::invalid_type(param, "an object", item)) };
+    let Some(obj) = item.as_object() else {
+        return Err(ApiError::invalid_type(param, "an object", item));
+    };
     let kind = obj.get("type").and_then(Value::as_str);
     match kind {
         Some("image_generation_call") => {
             let id = obj.get("id").and_then(Value::as_str).unwrap_or_default();
             if !state.knows_image_call(id) {
-                return Err(ApiError::invalid_value(&format!("{param}.id"), format!("Image generation call with id '{id}' not found.")));
+                return Err(ApiError::invalid_value(
+                    &format!("{param}.id"),
+                    format!("Image generation call with id '{id}' not found."),
+                ));
             }
             input.image_calls.push(id.to_owned());
             Ok(())
@@ -237,7 +322,10 @@ fn read_item(param: &str, item: &Value, state: &State, input: &mut Input) -> Res
         None | Some("message") => {
             let role = obj.get("role").and_then(Value::as_str).unwrap_or_default();
             if !matches!(role, "user" | "assistant" | "system" | "developer") {
-                return Err(ApiError::invalid_value(&format!("{param}.role"), "Expected one of 'user', 'assistant', 'system' or 'developer'."));
+                return Err(ApiError::invalid_value(
+                    &format!("{param}.role"),
+                    "Expected one of 'user', 'assistant', 'system' or 'developer'.",
+                ));
             }
             match obj.get("content") {
                 Some(Value::String(s)) if role == "user" => input.texts.push(s.clone()),
@@ -247,19 +335,31 @@ fn read_item(param: &str, item: &Value, state: &State, input: &mut Input) -> Res
                         read_part(&format!("{param}.content[{j}]"), part, role, input)?;
                     }
                 }
-                Some(other) => return Err(ApiError::invalid_type(&format!("{param}.content"), "a string or an array", other)),
+                Some(other) => {
+                    return Err(ApiError::invalid_type(
+                        &format!("{param}.content"),
+                        "a string or an array",
+                        other,
+                    ));
+                }
                 None => return Err(ApiError::missing(&format!("{param}.content"))),
             }
             Ok(())
         }
-        Some(other) => Err(ApiError::invalid_value(&format!("{param}.type"), format!("The fake OpenAI server does not take input items of type '{other}'."))),
+        Some(other) => Err(ApiError::invalid_value(
+            &format!("{param}.type"),
+            format!("The fake OpenAI server does not take input items of type '{other}'."),
+        )),
     }
 }
 
 fn read_part(param: &str, part: &Value, role: &str, input: &mut Input) -> Result<(), ApiError> {
     match part.get("type").and_then(Value::as_str) {
         Some("input_text") => {
-            let text = part.get("text").and_then(Value::as_str).ok_or_else(|| ApiError::missing(&format!("{param}.text")))?;
+            let text = part
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::missing(&format!("{param}.text")))?;
             if role == "user" {
                 input.texts.push(text.to_owned());
             }
@@ -274,10 +374,16 @@ fn read_part(param: &str, part: &Value, role: &str, input: &mut Input) -> Result
                     input.images.push(upload::image(&url_param, bytes)?);
                     Ok(())
                 }
-                None => Err(ApiError::invalid_value(&url_param, "The fake OpenAI server takes input images as data URLs in 'image_url' only.")),
+                None => Err(ApiError::invalid_value(
+                    &url_param,
+                    "The fake OpenAI server takes input images as data URLs in 'image_url' only.",
+                )),
             }
         }
-        _ => Err(ApiError::invalid_value(&format!("{param}.type"), "Expected 'input_text', 'input_image' or 'output_text'.")),
+        _ => Err(ApiError::invalid_value(
+            &format!("{param}.type"),
+            "Expected 'input_text', 'input_image' or 'output_text'.",
+        )),
     }
 }
 
@@ -290,14 +396,28 @@ fn read_tool(fields: &Fields<'_>) -> Result<Option<Tool>, ApiError> {
     let mut found = None;
     for (i, tool) in tools.iter().enumerate() {
         let prefix = format!("tools[{i}].");
-        let Some(map) = tool.as_object() else { return Err(ApiError::invalid_type(&format!("tools[{i}]"), "an object", tool)) };
+        let Some(map) = tool.as_object() else {
+            return Err(ApiError::invalid_type(
+                &format!("tools[{i}]"),
+                "an object",
+                tool,
+            ));
+        };
         match map.get("type").and_then(Value::as_str) {
-            Some("image_generation") if found.is_none() => found = Some(read_image_tool(map, &prefix)?),
+            Some("image_generation") if found.is_none() => {
+                found = Some(read_image_tool(map, &prefix)?)
+            }
             Some("image_generation") => {
-                return Err(ApiError::invalid_value(&format!("{prefix}type"), "Only one image_generation tool may be given."));
+                return Err(ApiError::invalid_value(
+                    &format!("{prefix}type"),
+                    "Only one image_generation tool may be given.",
+                ));
             }
             _ => {
-                return Err(ApiError::invalid_value(&format!("{prefix}type"), "The fake OpenAI server supports only the 'image_generation' tool."));
+                return Err(ApiError::invalid_value(
+                    &format!("{prefix}type"),
+                    "The fake OpenAI server supports only the 'image_generation' tool.",
+                ));
             }
         }
     }
@@ -311,9 +431,15 @@ fn read_image_tool(map: &Map<String, Value>, prefix: &str) -> Result<Tool, ApiEr
     let job = params::image_job(&fields, spec, Endpoint::Tool)?;
     let action = fields.str("action")?.unwrap_or("auto");
     if !matches!(action, "auto" | "generate" | "edit") {
-        return Err(ApiError::invalid_value(&fields.param("action"), "Expected one of 'auto', 'generate' or 'edit'."));
+        return Err(ApiError::invalid_value(
+            &fields.param("action"),
+            "Expected one of 'auto', 'generate' or 'edit'.",
+        ));
     }
-    Ok(Tool { job, action: action.to_owned() })
+    Ok(Tool {
+        job,
+        action: action.to_owned(),
+    })
 }
 
 /// `auto`, `required`, `none`, or `{"type":"image_generation"}`, reduced to one word.
@@ -324,13 +450,30 @@ fn read_tool_choice(fields: &Fields<'_>, has_tool: bool) -> Result<&'static str,
             "auto" => "auto",
             "none" => "none",
             "required" => "required",
-            _ => return Err(ApiError::invalid_value("tool_choice", "Expected 'auto', 'none', 'required' or a tool object.")),
+            _ => {
+                return Err(ApiError::invalid_value(
+                    "tool_choice",
+                    "Expected 'auto', 'none', 'required' or a tool object.",
+                ));
+            }
         },
-        Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("image_generation") => "required",
-        Some(other) => return Err(ApiError::invalid_value("tool_choice", format!("Unsupported tool_choice {other}."))),
+        Some(Value::Object(o))
+            if o.get("type").and_then(Value::as_str) == Some("image_generation") =>
+        {
+            "required"
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_value(
+                "tool_choice",
+                format!("Unsupported tool_choice {other}."),
+            ));
+        }
     };
     if choice == "required" && !has_tool {
-        return Err(ApiError::invalid_value("tool_choice", "tool_choice requires a tool, but 'tools' has no image_generation tool."));
+        return Err(ApiError::invalid_value(
+            "tool_choice",
+            "tool_choice requires a tool, but 'tools' has no image_generation tool.",
+        ));
     }
     Ok(choice)
 }
@@ -342,8 +485,14 @@ mod tests {
     #[test]
     fn revisions_accumulate_and_stay_bounded() {
         assert_eq!(revise(None, "a fox"), "a fox");
-        assert_eq!(revise(Some("a fox"), "make it red"), "a fox. Then: make it red");
-        assert_eq!(revise(Some(&"a".repeat(5000)), "b").chars().count(), MAX_REVISED_CHARS);
+        assert_eq!(
+            revise(Some("a fox"), "make it red"),
+            "a fox. Then: make it red"
+        );
+        assert_eq!(
+            revise(Some(&"a".repeat(5000)), "b").chars().count(),
+            MAX_REVISED_CHARS
+        );
     }
 
     fn tool(body: Value) -> Result<Option<Tool>, ApiError> {
@@ -356,10 +505,17 @@ mod tests {
         let ok = tool(json!({"tools": [{"type": "image_generation", "model": "gpt-image-2.5-flare", "size": "1536x1024"}]})).unwrap().unwrap();
         assert_eq!(ok.job.dimensions(), (1536, 1024));
         let no_model = tool(json!({"tools": [{"type": "image_generation"}]})).unwrap_err();
-        assert_eq!(no_model.code.as_deref(), Some("model_not_found"), "the SPEC default gpt-image-1 is dead");
+        assert_eq!(
+            no_model.code.as_deref(),
+            Some("model_not_found"),
+            "the SPEC default gpt-image-1 is dead"
+        );
         let bad = tool(json!({"tools": [{"type": "image_generation", "model": "gpt-image-2", "quality": "max"}]})).unwrap_err();
         assert_eq!(bad.param.as_deref(), Some("tools[0].quality"));
-        let unknown = tool(json!({"tools": [{"type": "image_generation", "model": "gpt-image-2", "seed": 1}]})).unwrap_err();
+        let unknown = tool(
+            json!({"tools": [{"type": "image_generation", "model": "gpt-image-2", "seed": 1}]}),
+        )
+        .unwrap_err();
         assert_eq!(unknown.param.as_deref(), Some("tools[0].seed"));
         assert!(tool(json!({"tools": [{"type": "web_search"}]})).is_err());
     }

@@ -80,13 +80,19 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(base_latency: Duration, api_key: Option<String>) -> Self {
-        Self { base_latency, api_key, inner: Mutex::new(Inner::default()) }
+        Self {
+            base_latency,
+            api_key,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A handler that panicked while holding the lock leaves the data consistent (every update is
         // a single push or insert), so a poisoned lock is safe to keep using.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn push_faults(&self, faults: Vec<Fault>) {
@@ -103,7 +109,14 @@ impl State {
 
     /// The faults still queued, with `times` set to what is left.
     pub(crate) fn faults(&self) -> Vec<Fault> {
-        self.lock().faults.iter().map(|q| Fault { times: q.remaining, ..q.fault.clone() }).collect()
+        self.lock()
+            .faults
+            .iter()
+            .map(|q| Fault {
+                times: q.remaining,
+                ..q.fault.clone()
+            })
+            .collect()
     }
 
     pub(crate) fn reset(&self) {
@@ -141,9 +154,18 @@ impl State {
     pub(crate) async fn model_latency(&self, path: &str) {
         let extra: u64 = {
             let inner = self.lock();
-            inner.faults.iter().filter(|q| q.fault.is_latency() && q.fault.matches(path)).filter_map(|q| q.fault.latency_ms).sum()
+            inner
+                .faults
+                .iter()
+                .filter(|q| q.fault.is_latency() && q.fault.matches(path))
+                .filter_map(|q| q.fault.latency_ms)
+                .sum()
         };
-        let base = if crate::faults::normalize_path(path) == "/moderations" { Duration::ZERO } else { self.base_latency };
+        let base = if crate::faults::normalize_path(path) == "/moderations" {
+            Duration::ZERO
+        } else {
+            self.base_latency
+        };
         let total = base + Duration::from_millis(extra);
         if !total.is_zero() {
             tokio::time::sleep(total).await;
@@ -152,7 +174,12 @@ impl State {
 
     pub(crate) fn set_status(&self, request_id: &str, status: u16) {
         let mut inner = self.lock();
-        if let Some(r) = inner.requests.iter_mut().rev().find(|r| r.request_id == request_id) {
+        if let Some(r) = inner
+            .requests
+            .iter_mut()
+            .rev()
+            .find(|r| r.request_id == request_id)
+        {
             r.status = Some(status);
         }
     }
@@ -184,7 +211,9 @@ impl State {
 }
 
 fn take_fault(queue: &mut Vec<QueuedFault>, path: &str) -> Option<Fault> {
-    let index = queue.iter().position(|q| !q.fault.is_latency() && q.fault.matches(path))?;
+    let index = queue
+        .iter()
+        .position(|q| !q.fault.is_latency() && q.fault.matches(path))?;
     let entry = &mut queue[index];
     let fault = entry.fault.clone();
     if let Some(n) = entry.remaining.as_mut() {
@@ -225,7 +254,13 @@ mod tests {
     async fn futures_statuses(state: &State, n: usize) -> Vec<Option<u16>> {
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(state.admit(record("/v1/images/generations")).await.err().map(|e| e.status.as_u16()));
+            out.push(
+                state
+                    .admit(record("/v1/images/generations"))
+                    .await
+                    .err()
+                    .map(|e| e.status.as_u16()),
+            );
         }
         out
     }

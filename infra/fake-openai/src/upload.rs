@@ -26,7 +26,10 @@ pub(crate) fn image(param: &str, bytes: Vec<u8>) -> Result<Upload, ApiError> {
         return Err(ApiError::invalid(
             param,
             "image_file_too_large",
-            format!("Invalid '{param}': the file is {} bytes; each image must be under 50 MB.", bytes.len()),
+            format!(
+                "Invalid '{param}': the file is {} bytes; each image must be under 50 MB.",
+                bytes.len()
+            ),
         ));
     }
     let info = inspect(&bytes).map_err(|why| {
@@ -42,7 +45,10 @@ pub(crate) fn image(param: &str, bytes: Vec<u8>) -> Result<Upload, ApiError> {
 pub(crate) fn mask(bytes: Vec<u8>, first: &Upload) -> Result<Upload, ApiError> {
     let bad = |message: String| ApiError::invalid("mask", "invalid_mask_image", message);
     if bytes.len() > MAX_MASK_BYTES {
-        return Err(bad(format!("Invalid mask: the file is {} bytes; a mask must be under 4 MB.", bytes.len())));
+        return Err(bad(format!(
+            "Invalid mask: the file is {} bytes; a mask must be under 4 MB.",
+            bytes.len()
+        )));
     }
     let info = inspect(&bytes).map_err(|why| bad(format!("Invalid mask: {why}.")))?;
     if info.format != imagemcp_core::image_params::OutputFormat::Png {
@@ -65,18 +71,29 @@ pub(crate) fn data_url(param: &str, url: &str) -> Result<Vec<u8>, ApiError> {
     let Some(rest) = url.strip_prefix("data:") else {
         return Err(ApiError::invalid_value(
             param,
-            format!("Invalid '{param}': the fake OpenAI server accepts only base64 data URLs (it cannot fetch URLs)."),
+            format!(
+                "Invalid '{param}': the fake OpenAI server accepts only base64 data URLs (it cannot fetch URLs)."
+            ),
         ));
     };
     let Some((meta, data)) = rest.split_once(',') else {
-        return Err(ApiError::invalid_value(param, format!("Invalid '{param}': malformed data URL.")));
+        return Err(ApiError::invalid_value(
+            param,
+            format!("Invalid '{param}': malformed data URL."),
+        ));
     };
     if !meta.ends_with(";base64") {
-        return Err(ApiError::invalid_value(param, format!("Invalid '{param}': data URLs must be base64-encoded.")));
+        return Err(ApiError::invalid_value(
+            param,
+            format!("Invalid '{param}': data URLs must be base64-encoded."),
+        ));
     }
-    STANDARD
-        .decode(data.trim())
-        .map_err(|e| ApiError::invalid_value(param, format!("Invalid '{param}': bad base64 in data URL ({e}).")))
+    STANDARD.decode(data.trim()).map_err(|e| {
+        ApiError::invalid_value(
+            param,
+            format!("Invalid '{param}': bad base64 in data URL ({e})."),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -86,7 +103,15 @@ mod tests {
     use imagemcp_core::image_params::OutputFormat;
 
     fn png(w: u32, h: u32, transparent: bool) -> Vec<u8> {
-        render(Canvas { seed: 1, width: w, height: h, format: OutputFormat::Png, transparent, compression: None }).unwrap()
+        render(Canvas {
+            seed: 1,
+            width: w,
+            height: h,
+            format: OutputFormat::Png,
+            transparent,
+            compression: None,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -95,8 +120,15 @@ mod tests {
         assert!(mask(png(64, 64, true), &first).is_ok());
         let wrong_size = mask(png(32, 64, true), &first).unwrap_err();
         assert_eq!(wrong_size.param.as_deref(), Some("mask"));
-        assert!(wrong_size.message.contains("32x64"), "{}", wrong_size.message);
-        assert!(mask(png(64, 64, false), &first).is_err(), "no alpha channel");
+        assert!(
+            wrong_size.message.contains("32x64"),
+            "{}",
+            wrong_size.message
+        );
+        assert!(
+            mask(png(64, 64, false), &first).is_err(),
+            "no alpha channel"
+        );
     }
 
     #[test]
@@ -108,7 +140,10 @@ mod tests {
 
     #[test]
     fn data_urls_decode() {
-        assert_eq!(data_url("x", "data:image/png;base64,AAEC").unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            data_url("x", "data:image/png;base64,AAEC").unwrap(),
+            vec![0, 1, 2]
+        );
         assert!(data_url("x", "https://example.com/a.png").is_err());
         assert!(data_url("x", "data:image/png,raw").is_err());
     }

@@ -31,10 +31,16 @@ impl ApiKey {
         let key = key.into();
         let key = key.trim().to_owned();
         if key.is_empty() {
-            return Err(Error::invalid("api_key", "the OpenAI API key is empty; set OPENAI_API_KEY"));
+            return Err(Error::invalid(
+                "api_key",
+                "the OpenAI API key is empty; set OPENAI_API_KEY",
+            ));
         }
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::invalid("api_key", "the OpenAI API key contains spaces or non-ASCII characters"));
+            return Err(Error::invalid(
+                "api_key",
+                "the OpenAI API key contains spaces or non-ASCII characters",
+            ));
         }
         Ok(Self(key))
     }
@@ -83,7 +89,10 @@ impl RetryPolicy {
     };
 
     /// No retries at all.
-    pub const NONE: RetryPolicy = RetryPolicy { max_retries: 0, ..RetryPolicy::DEFAULT };
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_retries: 0,
+        ..RetryPolicy::DEFAULT
+    };
 }
 
 /// Everything the adapter needs. Build it with [`OpenAiConfig::new`] and adjust fields.
@@ -124,10 +133,17 @@ impl OpenAiConfig {
     /// Checks the config once, so a bad one fails at startup, not on the first request.
     pub(crate) fn validate(&self) -> Result<reqwest::Url, Error> {
         let base = self.base_url.trim_end_matches('/');
-        let url = reqwest::Url::parse(base)
-            .map_err(|e| Error::invalid("base_url", format!("`{base}` is not a URL ({e}); expected e.g. {DEFAULT_BASE_URL}")))?;
+        let url = reqwest::Url::parse(base).map_err(|e| {
+            Error::invalid(
+                "base_url",
+                format!("`{base}` is not a URL ({e}); expected e.g. {DEFAULT_BASE_URL}"),
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return Err(Error::invalid("base_url", format!("`{base}` must be an http(s) URL such as {DEFAULT_BASE_URL}")));
+            return Err(Error::invalid(
+                "base_url",
+                format!("`{base}` must be an http(s) URL such as {DEFAULT_BASE_URL}"),
+            ));
         }
         match catalog::lookup(&self.image_model) {
             Some(spec) if !spec.offline => {
@@ -139,16 +155,26 @@ impl OpenAiConfig {
             _ => {
                 return Err(Error::invalid(
                     "image_model",
-                    format!("`{}` is not an OpenAI image model; use e.g. {}", self.image_model, catalog::DEFAULT_MODEL),
+                    format!(
+                        "`{}` is not an OpenAI image model; use e.g. {}",
+                        self.image_model,
+                        catalog::DEFAULT_MODEL
+                    ),
                 ));
             }
         }
-        for (field, model) in [("mainline_model", &self.mainline_model), ("vision_model", &self.vision_model)] {
+        for (field, model) in [
+            ("mainline_model", &self.mainline_model),
+            ("vision_model", &self.vision_model),
+        ] {
             if model.trim().is_empty() {
                 return Err(Error::invalid(field, "must name a model"));
             }
         }
-        for (field, t) in [("image_timeout", self.image_timeout), ("text_timeout", self.text_timeout)] {
+        for (field, t) in [
+            ("image_timeout", self.image_timeout),
+            ("text_timeout", self.text_timeout),
+        ] {
             if t.is_zero() {
                 return Err(Error::invalid(field, "must be longer than zero"));
             }
@@ -172,7 +198,9 @@ mod tests {
 
     #[test]
     fn keys_must_fit_a_header() {
-        assert!(matches!(ApiKey::new("  "), Err(Error::Invalid { field, .. }) if field == "api_key"));
+        assert!(
+            matches!(ApiKey::new("  "), Err(Error::Invalid { field, .. }) if field == "api_key")
+        );
         assert!(ApiKey::new("sk bad").is_err());
         assert!(ApiKey::new("sk-é").is_err());
         assert_eq!(ApiKey::new(" sk-ok\n").unwrap().expose(), "sk-ok");
@@ -186,11 +214,47 @@ mod tests {
             Err(Error::Invalid { field, .. }) => field,
             other => panic!("expected Invalid, got {other:?}"),
         };
-        assert_eq!(field(OpenAiConfig { base_url: "api.openai.com".into(), ..ok.clone() }), "base_url");
-        assert_eq!(field(OpenAiConfig { base_url: "ftp://x".into(), ..ok.clone() }), "base_url");
-        assert_eq!(field(OpenAiConfig { image_model: "gpt-image-1".into(), ..ok.clone() }), "image_model");
-        assert_eq!(field(OpenAiConfig { image_model: "offline".into(), ..ok.clone() }), "image_model");
-        assert_eq!(field(OpenAiConfig { image_timeout: Duration::ZERO, ..ok.clone() }), "image_timeout");
-        assert_eq!(field(OpenAiConfig { vision_model: " ".into(), ..ok }), "vision_model");
+        assert_eq!(
+            field(OpenAiConfig {
+                base_url: "api.openai.com".into(),
+                ..ok.clone()
+            }),
+            "base_url"
+        );
+        assert_eq!(
+            field(OpenAiConfig {
+                base_url: "ftp://x".into(),
+                ..ok.clone()
+            }),
+            "base_url"
+        );
+        assert_eq!(
+            field(OpenAiConfig {
+                image_model: "gpt-image-1".into(),
+                ..ok.clone()
+            }),
+            "image_model"
+        );
+        assert_eq!(
+            field(OpenAiConfig {
+                image_model: "offline".into(),
+                ..ok.clone()
+            }),
+            "image_model"
+        );
+        assert_eq!(
+            field(OpenAiConfig {
+                image_timeout: Duration::ZERO,
+                ..ok.clone()
+            }),
+            "image_timeout"
+        );
+        assert_eq!(
+            field(OpenAiConfig {
+                vision_model: " ".into(),
+                ..ok
+            }),
+            "vision_model"
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use imagemcp_core::catalog::{self, Lifecycle};
 use imagemcp_core::Error;
+use imagemcp_core::catalog::{self, Lifecycle};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,7 +20,11 @@ const QUOTA_CODES: &[&str] = &[
 ];
 
 /// The `code`s of a safety refusal (the last two are the DALL·E-era and Responses names).
-const POLICY_CODES: &[&str] = &["moderation_blocked", "content_policy_violation", "image_content_policy_violation"];
+const POLICY_CODES: &[&str] = &[
+    "moderation_blocked",
+    "content_policy_violation",
+    "image_content_policy_violation",
+];
 
 #[derive(Debug, Default, Deserialize)]
 struct Envelope {
@@ -52,7 +56,10 @@ impl WireError {
     /// Parses an error body; anything that is not an envelope gives an empty error (the status
     /// still decides what happens).
     pub(crate) fn parse(body: &[u8]) -> WireError {
-        serde_json::from_slice::<Envelope>(body).ok().and_then(|e| e.error).unwrap_or_default()
+        serde_json::from_slice::<Envelope>(body)
+            .ok()
+            .and_then(|e| e.error)
+            .unwrap_or_default()
     }
 
     pub(crate) fn code(&self) -> Option<String> {
@@ -86,7 +93,9 @@ pub(crate) struct Failure {
 
 impl Failure {
     fn code_is(&self, codes: &[&str]) -> bool {
-        self.error.code().is_some_and(|c| codes.contains(&c.as_str()))
+        self.error
+            .code()
+            .is_some_and(|c| codes.contains(&c.as_str()))
     }
 
     pub(crate) fn is_quota(&self) -> bool {
@@ -94,7 +103,8 @@ impl Failure {
     }
 
     pub(crate) fn is_policy(&self) -> bool {
-        self.error.kind.as_deref() == Some("image_generation_user_error") || self.code_is(POLICY_CODES)
+        self.error.kind.as_deref() == Some("image_generation_user_error")
+            || self.code_is(POLICY_CODES)
     }
 
     /// Whether trying again may help: never for an empty account or a refused prompt, else as the
@@ -112,14 +122,37 @@ impl Failure {
     /// The core error for this answer, after `attempts` calls; `key` is scrubbed from server text.
     pub(crate) fn into_error(self, key: &str, attempts: u32, fallback_wait: Duration) -> Error {
         let message = redact(self.error.message.as_deref().unwrap_or(""), key);
-        let message = if message.trim().is_empty() { format!("HTTP {}", self.status.as_u16()) } else { message };
-        let rid = self.request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default();
-        let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
+        let message = if message.trim().is_empty() {
+            format!("HTTP {}", self.status.as_u16())
+        } else {
+            message
+        };
+        let rid = self
+            .request_id
+            .as_deref()
+            .map(|r| format!(" (request id {r})"))
+            .unwrap_or_default();
+        let tries = if attempts > 1 {
+            format!(" after {attempts} attempts")
+        } else {
+            String::new()
+        };
         if self.is_policy() {
-            let categories = self.error.moderation_details.clone().map(|d| d.categories).unwrap_or_default();
-            let flagged = if categories.is_empty() { String::new() } else { format!(" (flagged: {})", categories.join(", ")) };
+            let categories = self
+                .error
+                .moderation_details
+                .clone()
+                .map(|d| d.categories)
+                .unwrap_or_default();
+            let flagged = if categories.is_empty() {
+                String::new()
+            } else {
+                format!(" (flagged: {})", categories.join(", "))
+            };
             return Error::PolicyViolation {
-                reason: format!("OpenAI's safety system rejected the request{flagged}; rephrase the prompt and try again{rid}"),
+                reason: format!(
+                    "OpenAI's safety system rejected the request{flagged}; rephrase the prompt and try again{rid}"
+                ),
                 categories,
             };
         }
@@ -130,15 +163,34 @@ impl Failure {
         }
         match self.status.as_u16() {
             // OpenAI's 401 text echoes part of the key, so it is not passed on.
-            401 => Error::Unauthenticated(format!("OpenAI rejected the API key (HTTP 401); check OPENAI_API_KEY{rid}")),
+            401 => Error::Unauthenticated(format!(
+                "OpenAI rejected the API key (HTTP 401); check OPENAI_API_KEY{rid}"
+            )),
             403 => Error::Forbidden(format!("OpenAI refused access (HTTP 403): {message}{rid}")),
-            404 if self.error.code().as_deref() == Some("model_not_found") => model_not_found(&message, &rid),
-            404 => Error::Unavailable(format!("OpenAI answered 404 Not Found: {message}; check the base URL (OPENAI_BASE_URL){rid}")),
-            413 => Error::invalid("image", format!("the request is too large for OpenAI: {message}")),
-            429 => Error::RateLimited { retry_after: self.retry_after.unwrap_or(fallback_wait) },
-            408 | 409 => Error::Unavailable(format!("OpenAI answered HTTP {}{tries}: {message}{rid}", self.status.as_u16())),
-            s if s >= 500 => Error::Unavailable(format!("OpenAI failed with HTTP {s}{tries}: {message}{rid}")),
-            _ => Error::Invalid { field: field_name(self.error.param().as_deref()), reason: format!("{message}{rid}") },
+            404 if self.error.code().as_deref() == Some("model_not_found") => {
+                model_not_found(&message, &rid)
+            }
+            404 => Error::Unavailable(format!(
+                "OpenAI answered 404 Not Found: {message}; check the base URL (OPENAI_BASE_URL){rid}"
+            )),
+            413 => Error::invalid(
+                "image",
+                format!("the request is too large for OpenAI: {message}"),
+            ),
+            429 => Error::RateLimited {
+                retry_after: self.retry_after.unwrap_or(fallback_wait),
+            },
+            408 | 409 => Error::Unavailable(format!(
+                "OpenAI answered HTTP {}{tries}: {message}{rid}",
+                self.status.as_u16()
+            )),
+            s if s >= 500 => Error::Unavailable(format!(
+                "OpenAI failed with HTTP {s}{tries}: {message}{rid}"
+            )),
+            _ => Error::Invalid {
+                field: field_name(self.error.param().as_deref()),
+                reason: format!("{message}{rid}"),
+            },
         }
     }
 }
@@ -149,28 +201,48 @@ fn model_not_found(message: &str, rid: &str) -> Error {
     let named = message.split('`').nth(1).filter(|m| !m.is_empty());
     let reason = match named.and_then(|m| catalog::lookup(m).map(|spec| (m, spec))) {
         Some((m, spec)) => match spec.lifecycle {
-            Lifecycle::ShutDown { on, replacement } => format!("`{m}` was shut down on {on}; use `{replacement}`"),
-            Lifecycle::Deprecated { shutdown, replacement } => {
-                format!("`{m}` is deprecated (shutdown {shutdown}) and this account cannot use it; use `{replacement}`")
+            Lifecycle::ShutDown { on, replacement } => {
+                format!("`{m}` was shut down on {on}; use `{replacement}`")
+            }
+            Lifecycle::Deprecated {
+                shutdown,
+                replacement,
+            } => {
+                format!(
+                    "`{m}` is deprecated (shutdown {shutdown}) and this account cannot use it; use `{replacement}`"
+                )
             }
             Lifecycle::Active => format!("this OpenAI account has no access to `{m}`: {message}"),
         },
         None => format!("OpenAI does not serve this model: {message}"),
     };
-    Error::Invalid { field: "model".into(), reason: format!("{reason}{rid}") }
+    Error::Invalid {
+        field: "model".into(),
+        reason: format!("{reason}{rid}"),
+    }
 }
 
 /// OpenAI's `param` as one of our field names: `tools[0].size` is `size`, `image[]` is `image`.
 pub(crate) fn field_name(param: Option<&str>) -> String {
-    let Some(param) = param.filter(|p| !p.is_empty()) else { return "request".into() };
+    let Some(param) = param.filter(|p| !p.is_empty()) else {
+        return "request".into();
+    };
     let last = param.rsplit('.').next().unwrap_or(param);
     let bare = last.split('[').next().unwrap_or(last);
-    if bare.is_empty() { "request".into() } else { bare.to_owned() }
+    if bare.is_empty() {
+        "request".into()
+    } else {
+        bare.to_owned()
+    }
 }
 
 /// `text` with every occurrence of the key replaced, so no server echo can leak it.
 pub(crate) fn redact(text: &str, key: &str) -> String {
-    if key.is_empty() { text.to_owned() } else { text.replace(key, "[redacted]") }
+    if key.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(key, "[redacted]")
+    }
 }
 
 #[cfg(test)]
@@ -203,9 +275,15 @@ mod tests {
         assert!(failure(408, json!({})).retryable());
         assert!(failure(409, json!({})).retryable());
         assert!(!failure(400, err("invalid_value", "invalid_request_error")).retryable());
-        let mut blocked = failure(400, err("moderation_blocked", "image_generation_user_error"));
+        let mut blocked = failure(
+            400,
+            err("moderation_blocked", "image_generation_user_error"),
+        );
         blocked.should_retry = Some(true);
-        assert!(!blocked.retryable(), "a refused prompt is never retried, whatever the header says");
+        assert!(
+            !blocked.retryable(),
+            "a refused prompt is never retried, whatever the header says"
+        );
         let mut told = failure(500, json!({}));
         told.should_retry = Some(false);
         assert!(!told.retryable());
@@ -216,19 +294,42 @@ mod tests {
         let key = "sk-secret";
         let e = failure(400, json!({"error": {"message": "bad", "type": "invalid_request_error", "param": "tools[0].size", "code": "invalid_value"}}))
             .into_error(key, 1, Duration::ZERO);
-        assert!(matches!(e, Error::Invalid { ref field, .. } if field == "size"), "{e:?}");
+        assert!(
+            matches!(e, Error::Invalid { ref field, .. } if field == "size"),
+            "{e:?}"
+        );
         let e = failure(400, json!({"error": {"message": "no", "type": "image_generation_user_error", "param": null,
             "code": "moderation_blocked", "moderation_details": {"moderation_stage": "input", "categories": ["sexual"]}}}))
             .into_error(key, 1, Duration::ZERO);
-        assert!(matches!(e, Error::PolicyViolation { ref categories, .. } if categories == &["sexual"]), "{e:?}");
+        assert!(
+            matches!(e, Error::PolicyViolation { ref categories, .. } if categories == &["sexual"]),
+            "{e:?}"
+        );
         let e = failure(401, json!({"error": {"message": "Incorrect API key provided: sk-se***cret", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}))
             .into_error(key, 1, Duration::ZERO);
-        assert!(matches!(e, Error::Unauthenticated(_)) && !e.to_string().contains("sk-"), "{e}");
-        let e = failure(429, err("rate_limit_exceeded", "requests")).into_error(key, 3, Duration::from_secs(4));
-        assert!(matches!(e, Error::RateLimited { retry_after } if retry_after == Duration::from_secs(4)));
-        let e = failure(502, err("server_error", "server_error")).into_error(key, 3, Duration::ZERO);
-        assert!(matches!(e, Error::Unavailable(ref m) if m.contains("502") && m.contains("3 attempts") && m.contains("req_1")), "{e}");
-        let e = failure(429, err("insufficient_quota", "insufficient_quota")).into_error(key, 1, Duration::ZERO);
+        assert!(
+            matches!(e, Error::Unauthenticated(_)) && !e.to_string().contains("sk-"),
+            "{e}"
+        );
+        let e = failure(429, err("rate_limit_exceeded", "requests")).into_error(
+            key,
+            3,
+            Duration::from_secs(4),
+        );
+        assert!(
+            matches!(e, Error::RateLimited { retry_after } if retry_after == Duration::from_secs(4))
+        );
+        let e =
+            failure(502, err("server_error", "server_error")).into_error(key, 3, Duration::ZERO);
+        assert!(
+            matches!(e, Error::Unavailable(ref m) if m.contains("502") && m.contains("3 attempts") && m.contains("req_1")),
+            "{e}"
+        );
+        let e = failure(429, err("insufficient_quota", "insufficient_quota")).into_error(
+            key,
+            1,
+            Duration::ZERO,
+        );
         assert!(matches!(e, Error::QuotaExhausted(_)));
     }
 
@@ -239,7 +340,10 @@ mod tests {
             .into_error("k", 1, Duration::ZERO);
         let text = e.to_string();
         assert!(matches!(e, Error::Invalid { ref field, .. } if field == "model"));
-        assert!(text.contains("shut down on 2026-10-23") && text.contains("gpt-image-2.5-sunburst"), "{text}");
+        assert!(
+            text.contains("shut down on 2026-10-23") && text.contains("gpt-image-2.5-sunburst"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -249,6 +353,9 @@ mod tests {
         assert!(!format!("{e} {e:?}").contains("sk-secret"));
         assert_eq!(field_name(Some("image[]")), "image");
         assert_eq!(field_name(None), "request");
-        assert_eq!(field_name(Some("input[0].content[1].image_url")), "image_url");
+        assert_eq!(
+            field_name(Some("input[0].content[1].image_url")),
+            "image_url"
+        );
     }
 }

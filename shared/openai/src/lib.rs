@@ -19,8 +19,8 @@ mod transport;
 mod wire;
 
 pub use config::{
-    ApiKey, DEFAULT_BASE_URL, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MAINLINE_MODEL, DEFAULT_TEXT_TIMEOUT, DEFAULT_VISION_MODEL,
-    MODERATION_MODEL, OpenAiConfig, RetryPolicy,
+    ApiKey, DEFAULT_BASE_URL, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MAINLINE_MODEL, DEFAULT_TEXT_TIMEOUT,
+    DEFAULT_VISION_MODEL, MODERATION_MODEL, OpenAiConfig, RetryPolicy,
 };
 pub use model::OpenAiModel;
 pub use retry::{Sleeper, TokioSleeper};

@@ -31,15 +31,26 @@ impl Sleeper for TokioSleeper {
 pub(crate) fn backoff(policy: &RetryPolicy, retry: u32, rng: &mut impl Rng) -> Duration {
     let initial = u64::try_from(policy.initial_backoff.as_millis()).unwrap_or(u64::MAX);
     let cap = u64::try_from(policy.max_backoff.as_millis()).unwrap_or(u64::MAX);
-    let base = initial.saturating_mul(1u64.checked_shl(retry).unwrap_or(u64::MAX)).min(cap);
-    let jitter = if base >= 4 { rng.random_range(0..=base / 4) } else { 0 };
+    let base = initial
+        .saturating_mul(1u64.checked_shl(retry).unwrap_or(u64::MAX))
+        .min(cap);
+    let jitter = if base >= 4 {
+        rng.random_range(0..=base / 4)
+    } else {
+        0
+    };
     Duration::from_millis(base - jitter)
 }
 
 /// What the server asked for: `retry-after-ms` first, then `retry-after` as seconds, then as an
 /// HTTP date. Unparseable or non-positive values count as absent, as in the SDKs.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
         && ms > 0.0
@@ -83,21 +94,42 @@ mod tests {
         let p = RetryPolicy::DEFAULT;
         for _ in 0..50 {
             let first = backoff(&p, 0, &mut rng);
-            assert!(first <= Duration::from_millis(500) && first >= Duration::from_millis(375), "{first:?}");
+            assert!(
+                first <= Duration::from_millis(500) && first >= Duration::from_millis(375),
+                "{first:?}"
+            );
             let third = backoff(&p, 2, &mut rng);
-            assert!(third <= Duration::from_secs(2) && third >= Duration::from_millis(1500), "{third:?}");
+            assert!(
+                third <= Duration::from_secs(2) && third >= Duration::from_millis(1500),
+                "{third:?}"
+            );
             let late = backoff(&p, 40, &mut rng);
-            assert!(late <= Duration::from_secs(8) && late >= Duration::from_secs(6), "{late:?}");
+            assert!(
+                late <= Duration::from_secs(8) && late >= Duration::from_secs(6),
+                "{late:?}"
+            );
         }
     }
 
     #[test]
     fn retry_after_prefers_ms_then_seconds_then_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(retry_after(&headers(&[("retry-after-ms", "250"), ("retry-after", "9")]), now), Some(Duration::from_millis(250)));
-        assert_eq!(retry_after(&headers(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(
+                &headers(&[("retry-after-ms", "250"), ("retry-after", "9")]),
+                now
+            ),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "2")]), now),
+            Some(Duration::from_secs(2))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(retry_after(&headers(&[("retry-after", &date)]), now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &date)]), now),
+            Some(Duration::from_secs(30))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(retry_after(&headers(&[("retry-after", &past)]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
@@ -107,8 +139,17 @@ mod tests {
 
     #[test]
     fn should_retry_is_read_strictly() {
-        assert_eq!(should_retry_header(&headers(&[("x-should-retry", "false")])), Some(false));
-        assert_eq!(should_retry_header(&headers(&[("x-should-retry", "true")])), Some(true));
-        assert_eq!(should_retry_header(&headers(&[("x-should-retry", "maybe")])), None);
+        assert_eq!(
+            should_retry_header(&headers(&[("x-should-retry", "false")])),
+            Some(false)
+        );
+        assert_eq!(
+            should_retry_header(&headers(&[("x-should-retry", "true")])),
+            Some(true)
+        );
+        assert_eq!(
+            should_retry_header(&headers(&[("x-should-retry", "maybe")])),
+            None
+        );
     }
 }

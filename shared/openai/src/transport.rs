@@ -54,16 +54,33 @@ enum Miss {
 }
 
 impl Transport {
-    pub(crate) fn new(base: &reqwest::Url, key: ApiKey, retry: RetryPolicy, sleeper: Arc<dyn Sleeper>) -> Result<Self, Error> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| Error::invalid("api_key", "the OpenAI API key cannot be sent in an HTTP header"))?;
+    pub(crate) fn new(
+        base: &reqwest::Url,
+        key: ApiKey,
+        retry: RetryPolicy,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Result<Self, Error> {
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                Error::invalid(
+                    "api_key",
+                    "the OpenAI API key cannot be sent in an HTTP header",
+                )
+            })?;
         auth.set_sensitive(true);
         let client = reqwest::Client::builder()
             .user_agent(concat!("imagemcp-openai/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?;
-        Ok(Self { client, base: base.as_str().trim_end_matches('/').to_owned(), key, auth, retry, sleeper })
+        Ok(Self {
+            client,
+            base: base.as_str().trim_end_matches('/').to_owned(),
+            key,
+            auth,
+            retry,
+            sleeper,
+        })
     }
 
     pub(crate) fn set_sleeper(&mut self, sleeper: Arc<dyn Sleeper>) {
@@ -85,8 +102,13 @@ impl Transport {
             let miss = match self.attempt(&url, call).await? {
                 Ok(answer) => {
                     tracing::info!(
-                        path = call.path, model = call.model, status = 200u16, latency_ms = elapsed_ms(started),
-                        request_id = answer.request_id.as_deref().unwrap_or(""), attempt, "openai call"
+                        path = call.path,
+                        model = call.model,
+                        status = 200u16,
+                        latency_ms = elapsed_ms(started),
+                        request_id = answer.request_id.as_deref().unwrap_or(""),
+                        attempt,
+                        "openai call"
                     );
                     return Ok(answer);
                 }
@@ -97,9 +119,14 @@ impl Transport {
             match miss {
                 Miss::Answered(failure) => {
                     tracing::warn!(
-                        path = call.path, model = call.model, status = failure.status.as_u16(),
-                        latency_ms = elapsed_ms(started), request_id = failure.request_id.as_deref().unwrap_or(""),
-                        code = failure.error.code().as_deref().unwrap_or(""), attempt, "openai call failed"
+                        path = call.path,
+                        model = call.model,
+                        status = failure.status.as_u16(),
+                        latency_ms = elapsed_ms(started),
+                        request_id = failure.request_id.as_deref().unwrap_or(""),
+                        code = failure.error.code().as_deref().unwrap_or(""),
+                        attempt,
+                        "openai call failed"
                     );
                     let wait = failure.retry_after.unwrap_or(next_backoff);
                     if !failure.retryable() || !retries_left || wait > self.retry.max_retry_after {
@@ -122,16 +149,27 @@ impl Transport {
     }
 
     async fn pause(&self, call: &Call<'_>, wait: Duration, attempt: u32) {
-        tracing::info!(path = call.path, wait_ms = elapsed(wait), next_attempt = attempt + 1, "retrying openai call");
+        tracing::info!(
+            path = call.path,
+            wait_ms = elapsed(wait),
+            next_attempt = attempt + 1,
+            "retrying openai call"
+        );
         self.sleeper.sleep(wait).await;
     }
 
     /// One attempt: `Ok(Ok(_))` on 2xx, `Ok(Err(_))` on an error answer or no answer, `Err` only when
     /// the request could not even be built.
     async fn attempt(&self, url: &str, call: &Call<'_>) -> Result<Result<Answer, Miss>, Error> {
-        let request = self.client.post(url).header(AUTHORIZATION, self.auth.clone()).timeout(call.timeout);
+        let request = self
+            .client
+            .post(url)
+            .header(AUTHORIZATION, self.auth.clone())
+            .timeout(call.timeout);
         let request = match &call.payload {
-            Payload::Json(body) => request.header(CONTENT_TYPE, "application/json").body(body.clone()),
+            Payload::Json(body) => request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone()),
             Payload::Multipart(form) => request.multipart(form()?),
         };
         let response = match request.send().await {
@@ -140,7 +178,10 @@ impl Transport {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => return Ok(Err(Miss::NoAnswer(e))),
@@ -160,13 +201,27 @@ impl Transport {
 
 /// The error for a call that never got an answer.
 fn no_answer(err: &reqwest::Error, call: &Call<'_>, attempts: u32) -> Error {
-    let tries = if attempts > 1 { format!(" ({attempts} attempts)") } else { String::new() };
-    if err.is_timeout() {
-        Error::Unavailable(format!("OpenAI did not answer {} within {} s{tries}; try again later", call.path, call.timeout.as_secs_f32()))
-    } else if err.is_connect() {
-        Error::Unavailable(format!("could not connect to OpenAI{tries}: {}; check the network and OPENAI_BASE_URL", source_text(err)))
+    let tries = if attempts > 1 {
+        format!(" ({attempts} attempts)")
     } else {
-        Error::Unavailable(format!("the connection to OpenAI failed{tries}: {}", source_text(err)))
+        String::new()
+    };
+    if err.is_timeout() {
+        Error::Unavailable(format!(
+            "OpenAI did not answer {} within {} s{tries}; try again later",
+            call.path,
+            call.timeout.as_secs_f32()
+        ))
+    } else if err.is_connect() {
+        Error::Unavailable(format!(
+            "could not connect to OpenAI{tries}: {}; check the network and OPENAI_BASE_URL",
+            source_text(err)
+        ))
+    } else {
+        Error::Unavailable(format!(
+            "the connection to OpenAI failed{tries}: {}",
+            source_text(err)
+        ))
     }
 }
 

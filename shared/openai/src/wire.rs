@@ -61,7 +61,9 @@ impl ImagesUsage {
         let input_image = din.image_tokens.unwrap_or(0);
         let input_text = din.text_tokens.unwrap_or(input.saturating_sub(input_image));
         let output_text = dout.text_tokens.unwrap_or(0);
-        let output_image = dout.image_tokens.unwrap_or(output.saturating_sub(output_text));
+        let output_image = dout
+            .image_tokens
+            .unwrap_or(output.saturating_sub(output_text));
         let sum = input_text + input_image + output_image + output_text;
         Usage {
             input_text_tokens: input_text,
@@ -108,20 +110,39 @@ impl ResponseObject {
     /// The mainline model's tokens (all text as far as core is concerned).
     pub(crate) fn text_usage(&self) -> Usage {
         let u = self.usage.as_ref();
-        let (input, output) = (u.map_or(0, |u| u.input_tokens), u.map_or(0, |u| u.output_tokens));
-        Usage { input_text_tokens: input, output_text_tokens: output, total_tokens: input + output, ..Usage::default() }
+        let (input, output) = (
+            u.map_or(0, |u| u.input_tokens),
+            u.map_or(0, |u| u.output_tokens),
+        );
+        Usage {
+            input_text_tokens: input,
+            output_text_tokens: output,
+            total_tokens: input + output,
+            ..Usage::default()
+        }
     }
 
     /// The first `image_generation_call` item.
     pub(crate) fn image_call(&self) -> Option<&Value> {
-        self.output.iter().find(|item| item.get("type").and_then(Value::as_str) == Some("image_generation_call"))
+        self.output
+            .iter()
+            .find(|item| item.get("type").and_then(Value::as_str) == Some("image_generation_call"))
     }
 
     /// The concatenated `output_text` of the message items.
     pub(crate) fn output_text(&self) -> String {
         let mut text = String::new();
-        for item in self.output.iter().filter(|i| i.get("type").and_then(Value::as_str) == Some("message")) {
-            for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
+        for item in self
+            .output
+            .iter()
+            .filter(|i| i.get("type").and_then(Value::as_str) == Some("message"))
+        {
+            for part in item
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if part.get("type").and_then(Value::as_str) == Some("output_text")
                     && let Some(t) = part.get("text").and_then(Value::as_str)
                 {
@@ -147,11 +168,29 @@ mod tests {
 
     #[test]
     fn images_usage_splits_text_and_image() {
-        let u = usage(json!({"total_tokens": 100, "input_tokens": 50, "output_tokens": 50,
-            "input_tokens_details": {"text_tokens": 10, "image_tokens": 40}}));
-        assert_eq!((u.input_text_tokens, u.input_image_tokens, u.output_image_tokens, u.output_text_tokens, u.total_tokens), (10, 40, 50, 0, 100));
+        let u = usage(
+            json!({"total_tokens": 100, "input_tokens": 50, "output_tokens": 50,
+            "input_tokens_details": {"text_tokens": 10, "image_tokens": 40}}),
+        );
+        assert_eq!(
+            (
+                u.input_text_tokens,
+                u.input_image_tokens,
+                u.output_image_tokens,
+                u.output_text_tokens,
+                u.total_tokens
+            ),
+            (10, 40, 50, 0, 100)
+        );
         let bare = usage(json!({"input_tokens": 7, "output_tokens": 1056}));
-        assert_eq!((bare.input_text_tokens, bare.output_image_tokens, bare.total_tokens), (7, 1056, 1063));
+        assert_eq!(
+            (
+                bare.input_text_tokens,
+                bare.output_image_tokens,
+                bare.total_tokens
+            ),
+            (7, 1056, 1063)
+        );
         assert_eq!(usage(json!({})), Usage::default());
     }
 
@@ -171,6 +210,14 @@ mod tests {
         assert_eq!(r.image_call().unwrap()["id"], "ig_1");
         assert_eq!(r.output_text(), "A red fox. In snow.");
         assert_eq!(r.text_usage().total_tokens, 15);
-        assert_eq!(r.tool_usage.unwrap().image_gen.unwrap().to_core().output_image_tokens, 7024);
+        assert_eq!(
+            r.tool_usage
+                .unwrap()
+                .image_gen
+                .unwrap()
+                .to_core()
+                .output_image_tokens,
+            7024
+        );
     }
 }

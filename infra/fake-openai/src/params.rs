@@ -386,14 +386,17 @@ pub(crate) fn text_tokens(text: &str) -> u64 {
 /// Input tokens of one image, estimated the way OpenAI's vision models count tiles: fit in 2048,
 /// shorten the short side to 768, then 170 tokens per 512-px tile plus 85.
 pub(crate) fn image_tokens(width: u32, height: u32) -> u64 {
-    let (mut w, mut h) = (f64::from(width.max(1)), f64::from(height.max(1)));
-    let fit = (2048.0 / w.max(h)).min(1.0);
-    (w, h) = (w * fit, h * fit);
-    let shrink = (768.0 / w.min(h)).min(1.0);
-    (w, h) = (w * shrink, h * shrink);
-    // Tile counts are small whole numbers, so the float-to-int conversion is exact.
-    let tiles = ((w / 512.0).ceil() * (h / 512.0).ceil()) as u64;
-    85 + 170 * tiles
+    let (mut w, mut h) = (u64::from(width.max(1)), u64::from(height.max(1)));
+    // Integer scaling: tokens are counts, so no floats are involved.
+    let long = w.max(h);
+    if long > 2048 {
+        (w, h) = ((w * 2048).div_ceil(long), (h * 2048).div_ceil(long));
+    }
+    let short = w.min(h);
+    if short > 768 {
+        (w, h) = ((w * 768).div_ceil(short), (h * 768).div_ceil(short));
+    }
+    85 + 170 * w.div_ceil(512) * h.div_ceil(512)
 }
 
 /// The Images API `usage` block.
@@ -513,6 +516,11 @@ mod tests {
         assert_eq!(text_tokens("abcde"), 2);
         assert_eq!(image_tokens(1024, 1024), 85 + 170 * 4);
         assert_eq!(image_tokens(512, 512), 85 + 170);
+        assert_eq!(
+            image_tokens(4096, 2048),
+            85 + 170 * 6,
+            "fit 2048x1024, then 1536x768: 3x2 tiles"
+        );
         let usage = images_usage(10, 40, 50);
         assert_eq!(usage["total_tokens"], 100);
         assert_eq!(usage["input_tokens"], 50);

@@ -6,8 +6,9 @@
 use image::RgbaImage;
 
 use super::colour::{BLACK, WHITE, luma, mix};
+use super::intent::{self, Intent};
 use super::raster::{Colour, blend, colour as paint};
-use super::scene::{self, Frame, Intent};
+use super::scene::{self, Frame};
 
 /// How far the recolouring moves each pixel towards the palette (the rest keeps the original's
 /// colour, so the picture stays recognisable).
@@ -34,7 +35,7 @@ impl Edit<'_> {
         };
         let Some((x0, y0, x1, y1)) = bbox else { return };
 
-        let pal = scene::palette(self.intent, self.seed);
+        let pal = intent::palette(self.intent, self.seed);
         let stops = [
             paint(mix(pal.background, BLACK, 0.3)),
             paint(pal.subject),

@@ -12,6 +12,7 @@ mod codec;
 mod colour;
 mod describe;
 mod edit;
+mod intent;
 mod moderation;
 mod raster;
 mod rng;
@@ -29,7 +30,8 @@ use imagemcp_core::model::{
 use imagemcp_core::prompt::Prompt;
 use imagemcp_core::{Error, Result};
 
-use scene::{Frame, Intent};
+use intent::Intent;
+use scene::Frame;
 
 /// Every offline response id starts with this; the rest is the drawn [`Intent`] and a render hash.
 const RESPONSE_PREFIX: &str = "offline_resp_";

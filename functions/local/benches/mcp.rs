@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_core::Result;
 use imagemcp_core::clock::Clock;
-use imagemcp_core::model::{EditRequest, GenerateRequest, ImageModel, InputImage, Moderation, Rendered};
+use imagemcp_core::model::{
+    EditRequest, GenerateRequest, ImageModel, InputImage, Moderation, Rendered,
+};
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
 use imagemcp_local::queue::SqliteQueue;
@@ -31,7 +33,8 @@ impl Timed {
     async fn time<T>(&self, f: impl Future<Output = T>) -> T {
         let start = Instant::now();
         let out = f.await;
-        self.nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        self.nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
         out
     }
 }
@@ -70,7 +73,10 @@ async fn start(latency: Duration) -> anyhow::Result<Server> {
     let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-bench")?);
     config.base_url = format!("{}/v1", fake.url());
     let nanos = Arc::new(AtomicU64::new(0));
-    let model = Arc::new(Timed { inner: Arc::new(imagemcp_openai::OpenAiModel::new(config)?), nanos: nanos.clone() });
+    let model = Arc::new(Timed {
+        inner: Arc::new(imagemcp_openai::OpenAiModel::new(config)?),
+        nanos: nanos.clone(),
+    });
 
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -78,9 +84,18 @@ async fn start(latency: Duration) -> anyhow::Result<Server> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = Ports {
         table: Arc::new(SqliteTable::open(&dir.path().join("db"), clock.clone())?),
-        blobs: Arc::new(FsBlobStore::new(dir.path().join("blobs"), url.clone(), vec![1; 32], clock.clone())?),
+        blobs: Arc::new(FsBlobStore::new(
+            dir.path().join("blobs"),
+            url.clone(),
+            vec![1; 32],
+            clock.clone(),
+        )?),
         cache: Arc::new(MemoryCache::new(1000, clock.clone())?),
-        queue: Arc::new(SqliteQueue::open(&dir.path().join("queue"), clock.clone(), 3)?),
+        queue: Arc::new(SqliteQueue::open(
+            &dir.path().join("queue"),
+            clock.clone(),
+            3,
+        )?),
         model,
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
@@ -91,7 +106,13 @@ async fn start(latency: Duration) -> anyhow::Result<Server> {
     let key = app.keys().create(&org, "bench").await?.secret;
     let router = imagemcp_app::routes::router(app);
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Ok(Server { url, key, model_nanos: nanos, _dir: dir, _fake: fake })
+    Ok(Server {
+        url,
+        key,
+        model_nanos: nanos,
+        _dir: dir,
+        _fake: fake,
+    })
 }
 
 /// Unique bytes are all the bench needs from its "random" source.
@@ -100,7 +121,10 @@ struct BenchRandom(AtomicU64);
 impl imagemcp_core::ids::Random for BenchRandom {
     fn fill(&self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
-            let n = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst).to_le_bytes();
+            let n = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+                .to_le_bytes();
             chunk.copy_from_slice(&n[..chunk.len()]);
         }
     }
@@ -122,7 +146,10 @@ async fn call(http: &reqwest::Client, s: &Server, args: Value) -> anyhow::Result
         .await?;
     let value: Value = response.json().await?;
     let elapsed = start.elapsed();
-    anyhow::ensure!(value["result"]["isError"] != json!(true), "tool failed: {value}");
+    anyhow::ensure!(
+        value["result"]["isError"] != json!(true),
+        "tool failed: {value}"
+    );
     Ok(elapsed)
 }
 
@@ -151,8 +178,18 @@ async fn main() -> anyhow::Result<()> {
     let slow = start(Duration::from_secs(1)).await?;
     let mut ratios = Vec::new();
     for _ in 0..3 {
-        let n1 = call(&http, &slow, json!({"prompt": "a red circle", "size": "1024x1024", "quality": "low"})).await?;
-        let n4 = call(&http, &slow, json!({"prompt": "a red circle", "size": "1024x1024", "quality": "low", "n": 4})).await?;
+        let n1 = call(
+            &http,
+            &slow,
+            json!({"prompt": "a red circle", "size": "1024x1024", "quality": "low"}),
+        )
+        .await?;
+        let n4 = call(
+            &http,
+            &slow,
+            json!({"prompt": "a red circle", "size": "1024x1024", "quality": "low", "n": 4}),
+        )
+        .await?;
         ratios.push(n4.as_secs_f64() / n1.as_secs_f64());
     }
     ratios.sort_by(f64::total_cmp);

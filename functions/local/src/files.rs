@@ -18,12 +18,22 @@ struct Signature {
 }
 
 pub(crate) fn routes(blobs: Arc<FsBlobStore>) -> Router {
-    Router::new().route("/files/{*key}", get(serve_file)).with_state(blobs)
+    Router::new()
+        .route("/files/{*key}", get(serve_file))
+        .with_state(blobs)
 }
 
-async fn serve_file(State(blobs): State<Arc<FsBlobStore>>, Path(key): Path<String>, sig: Result<Query<Signature>, axum::extract::rejection::QueryRejection>) -> Response {
-    let Ok(Query(sig)) = sig else { return (StatusCode::FORBIDDEN, "missing or malformed signature").into_response() };
-    let Ok(key) = BlobKey::parse(&key) else { return StatusCode::NOT_FOUND.into_response() };
+async fn serve_file(
+    State(blobs): State<Arc<FsBlobStore>>,
+    Path(key): Path<String>,
+    sig: Result<Query<Signature>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(sig)) = sig else {
+        return (StatusCode::FORBIDDEN, "missing or malformed signature").into_response();
+    };
+    let Ok(key) = BlobKey::parse(&key) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     if !blobs.verify_signed(&key, sig.expires, &sig.sig) {
         return (StatusCode::FORBIDDEN, "invalid or expired signature").into_response();
     }
@@ -33,7 +43,10 @@ async fn serve_file(State(blobs): State<Arc<FsBlobStore>>, Path(key): Path<Strin
             if let Ok(v) = HeaderValue::from_str(&blob.content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            );
             response
         }
         Ok(None) => StatusCode::NOT_FOUND.into_response(),

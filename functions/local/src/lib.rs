@@ -47,7 +47,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(bytes)?;
     Ok(())
 }
@@ -66,17 +68,29 @@ const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Builds the application on the local adapters.
 pub fn build_app(settings: &Settings) -> Result<Local> {
     let dir = &settings.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let table = Arc::new(SqliteTable::open(&dir.join("imagemcp.db"), clock.clone()).context("opening the database")?);
-    let queue = SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS).context("opening the queue")?;
+    let table = Arc::new(
+        SqliteTable::open(&dir.join("imagemcp.db"), clock.clone())
+            .context("opening the database")?,
+    );
+    let queue = SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS)
+        .context("opening the queue")?;
     let blobs = Arc::new(
-        FsBlobStore::new(dir.join("blobs"), settings.public_url.clone(), url_secret(dir)?, clock.clone())
-            .context("opening the file store")?,
+        FsBlobStore::new(
+            dir.join("blobs"),
+            settings.public_url.clone(),
+            url_secret(dir)?,
+            clock.clone(),
+        )
+        .context("opening the file store")?,
     );
     let model: Arc<dyn ImageModel> = match &settings.openai {
         Some(openai) => {
-            let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(openai.api_key.expose())?);
+            let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(
+                openai.api_key.expose(),
+            )?);
             config.base_url = openai.base_url.clone();
             config.image_model = openai.image_model.clone();
             Arc::new(imagemcp_openai::OpenAiModel::new(config)?)
@@ -95,7 +109,11 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     };
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
-    Ok(Local { app: App::new(ports, config), blobs, table })
+    Ok(Local {
+        app: App::new(ports, config),
+        blobs,
+        table,
+    })
 }
 
 fn default_org() -> OrgId {
@@ -129,7 +147,11 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(listener: TcpListener, mut settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    mut settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let local = listener.local_addr()?;
     if settings.public_url == format!("http://{}", settings.addr) {
         // Bound to port 0: advertise the port we actually got.
@@ -159,7 +181,9 @@ pub async fn serve(listener: TcpListener, mut settings: Settings, shutdown: impl
         .layer(tower_http::trace::TraceLayer::new_for_http());
     banner(&settings, first_key.as_deref());
     tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     purge.abort();
     tracing::info!("imagemcp stopped");
     Ok(())
@@ -183,6 +207,9 @@ fn banner(settings: &Settings, first_key: Option<&str>) {
         println!("{key}");
         println!();
         println!("MCP client configuration (Claude Desktop, Cursor, …):");
-        println!("{}", serde_json::to_string_pretty(&config).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config).unwrap_or_default()
+        );
     }
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use imagemcp::settings::{LogFormat, ServeArgs, Settings, StoreArgs};
 
 #[derive(Parser)]
-#[command(name = "imagemcp", version, about = "On-brand images with OpenAI, as an MCP server and a REST API")]
+#[command(
+    name = "imagemcp",
+    version,
+    about = "On-brand images with OpenAI, as an MCP server and a REST API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,9 @@ enum KeysCommand {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
@@ -56,7 +62,9 @@ async fn main() -> Result<()> {
             let listener = tokio::net::TcpListener::bind(settings.addr).await?;
             imagemcp::serve(listener, settings, imagemcp::shutdown_signal()).await
         }
-        Command::Keys { command: KeysCommand::Create { store, label } } => {
+        Command::Keys {
+            command: KeysCommand::Create { store, label },
+        } => {
             init_tracing(LogFormat::Text);
             let settings = Settings::from_store(store)?;
             let key = imagemcp::create_key(&settings, &label).await?;

@@ -41,10 +41,18 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGEMCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// OpenAI API key. Without one, the offline model draws the images.
-    #[arg(long = "openai-api-key", env = "OPENAI_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "openai-api-key",
+        env = "OPENAI_API_KEY",
+        hide_env_values = true
+    )]
     pub openai_api_key: Option<String>,
     /// OpenAI API base URL.
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
     pub openai_base_url: String,
     /// The default OpenAI image model.
     #[arg(long, env = "OPENAI_IMAGE_MODEL", default_value = imagemcp_core::catalog::DEFAULT_MODEL)]
@@ -107,11 +115,18 @@ impl Settings {
 
     pub fn from_serve(args: ServeArgs) -> Result<Self> {
         let public_url = match &args.public_url {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
             Some(url) => bail!("--public-url must start with http:// or https://, got {url:?}"),
             None => format!("http://{}", args.addr),
         };
-        let openai = match args.openai_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        let openai = match args
+            .openai_api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
             Some(key) => {
                 imagemcp_core::catalog::usable(&args.openai_image_model)
                     .map_err(|e| anyhow::anyhow!("OPENAI_IMAGE_MODEL: {e}"))?;
@@ -127,7 +142,11 @@ impl Settings {
             data_dir: data_dir(&args.store)?,
             addr: args.addr,
             public_url,
-            allowed_origins: args.allowed_origins.into_iter().filter(|o| !o.is_empty()).collect(),
+            allowed_origins: args
+                .allowed_origins
+                .into_iter()
+                .filter(|o| !o.is_empty())
+                .collect(),
             openai,
         })
     }

@@ -90,7 +90,10 @@ impl<'a> ApiKeys<'a> {
         self.ports
             .table
             .transact(vec![
-                TransactOp::Put(Item::new(key_item_key(&prefix), attrs), Condition::NotExists),
+                TransactOp::Put(
+                    Item::new(key_item_key(&prefix), attrs),
+                    Condition::NotExists,
+                ),
                 TransactOp::Put(Item::new(keys_marker(org), Map::new()), Condition::None),
             ])
             .await?;

@@ -4,18 +4,10 @@
 use std::io::Cursor;
 
 use base64::Engine;
-use image::{DynamicImage, GenericImageView, ImageFormat, ImageReader};
+use image::{DynamicImage, GenericImageView, ImageReader};
 use imagemcp_core::Error;
 use imagemcp_core::image_params::OutputFormat;
 use imagemcp_core::model::InputImage;
-
-fn image_format(format: OutputFormat) -> ImageFormat {
-    match format {
-        OutputFormat::Png => ImageFormat::Png,
-        OutputFormat::Jpeg => ImageFormat::Jpeg,
-        OutputFormat::Webp => ImageFormat::WebP,
-    }
-}
 
 /// Decodes standard or URL-safe base64, with or without padding, or a `data:` URL.
 pub fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, Error> {
@@ -108,7 +100,8 @@ fn preview_dimensions(w: u32, h: u32, max_edge: u32) -> (u32, u32) {
     if w.max(h) <= max_edge {
         return (w, h);
     }
-    let scale = |edge: u32| ((u64::from(edge) * u64::from(max_edge)) / u64::from(w.max(h))).max(1) as u32;
+    let scale =
+        |edge: u32| ((u64::from(edge) * u64::from(max_edge)) / u64::from(w.max(h))).max(1) as u32;
     (scale(w), scale(h))
 }
 
@@ -119,7 +112,9 @@ fn preview_dimensions(w: u32, h: u32, max_edge: u32) -> (u32, u32) {
 /// `fast_image_resize` and the SIMD JPEG encoder of `jpeg-encoder`: together about four times
 /// faster than the `image` crate's own `thumbnail` and JPEG encoder (see `scripts/bench`).
 pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), Error> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| Error::internal(format!("preview {what} failed: {e}"));
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        Error::internal(format!("preview {what} failed: {e}"))
+    };
     let img = image::load_from_memory(bytes).map_err(|e| failed("decoding", &e))?;
     let img = if img.color().has_alpha() {
         DynamicImage::ImageRgba8(img.into_rgba8())
@@ -132,12 +127,18 @@ pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), E
         img
     } else {
         use fast_image_resize::{IntoImageView, Resizer, images::Image};
-        let pixel_type = img.pixel_type().ok_or_else(|| failed("resizing", &"unsupported pixel type"))?;
+        let pixel_type = img
+            .pixel_type()
+            .ok_or_else(|| failed("resizing", &"unsupported pixel type"))?;
         let mut dst = Image::new(pw, ph, pixel_type);
-        Resizer::new().resize(&img, &mut dst, None).map_err(|e| failed("resizing", &e))?;
+        Resizer::new()
+            .resize(&img, &mut dst, None)
+            .map_err(|e| failed("resizing", &e))?;
         let buffer = dst.into_vec();
         match img {
-            DynamicImage::ImageRgba8(_) => image::RgbaImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgba8),
+            DynamicImage::ImageRgba8(_) => {
+                image::RgbaImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgba8)
+            }
             _ => image::RgbImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgb8),
         }
         .ok_or_else(|| failed("resizing", &"buffer size mismatch"))?
@@ -149,13 +150,20 @@ pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), E
     let mut out = Vec::new();
     if transparent {
         use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-        let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
-        img.write_with_encoder(encoder).map_err(|e| failed("encoding", &e))?;
+        let encoder =
+            PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+        img.write_with_encoder(encoder)
+            .map_err(|e| failed("encoding", &e))?;
         Ok((out, OutputFormat::Png.mime()))
     } else {
         let rgb = img.into_rgb8();
         jpeg_encoder::Encoder::new(&mut out, 82)
-            .encode(rgb.as_raw(), pw as u16, ph as u16, jpeg_encoder::ColorType::Rgb)
+            .encode(
+                rgb.as_raw(),
+                pw as u16,
+                ph as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
             .map_err(|e| failed("encoding", &e))?;
         Ok((out, OutputFormat::Jpeg.mime()))
     }
@@ -168,7 +176,7 @@ mod tests {
     fn png(w: u32, h: u32, alpha: u8) -> Vec<u8> {
         let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 10, 10, alpha]));
         let mut out = Cursor::new(Vec::new());
-        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     }
 

@@ -494,10 +494,7 @@ impl<'a> ImageService<'a> {
             conversation,
             usage,
             cost_micros: cost,
-            failed_variations: failures
-                .iter()
-                .map(|e| crate::error::public_message(e))
-                .collect(),
+            failed_variations: failures.iter().map(crate::error::public_message).collect(),
         })
     }
 

@@ -43,7 +43,11 @@ struct ToolSpec {
 /// skip when empty are not required).
 fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
-    let settings = if serialize { settings.for_serialize() } else { settings.for_deserialize() };
+    let settings = if serialize {
+        settings.for_serialize()
+    } else {
+        settings.for_deserialize()
+    };
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = serde_json::to_value(schema).unwrap_or_else(|_| json!({"type": "object"}));
     if let Some(obj) = value.as_object_mut() {

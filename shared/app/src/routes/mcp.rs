@@ -41,21 +41,6 @@ fn is_loopback_url(url: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "::1")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_loopback_url;
-
-    #[test]
-    fn loopback_urls() {
-        assert!(is_loopback_url("http://127.0.0.1:8787"));
-        assert!(is_loopback_url("http://localhost"));
-        assert!(is_loopback_url("http://[::1]:3000"));
-        assert!(!is_loopback_url("http://evil.example"));
-        assert!(!is_loopback_url("http://127.0.0.1.evil.example:80"));
-        assert!(!is_loopback_url("null"));
-    }
-}
-
 async fn mcp(
     State(app): State<App>,
     method: Method,
@@ -93,4 +78,19 @@ async fn mcp(
     };
     response.headers_mut().extend(reply.headers);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn loopback_urls() {
+        assert!(is_loopback_url("http://127.0.0.1:8787"));
+        assert!(is_loopback_url("http://localhost"));
+        assert!(is_loopback_url("http://[::1]:3000"));
+        assert!(!is_loopback_url("http://evil.example"));
+        assert!(!is_loopback_url("http://127.0.0.1.evil.example:80"));
+        assert!(!is_loopback_url("null"));
+    }
 }

@@ -68,8 +68,17 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_795_478_400_000));
         let table = Arc::new(SqliteTable::open_in_memory(clock.clone()).expect("table"));
-        let fs = FsBlobStore::new(dir.path().join("blobs"), "http://test".into(), vec![7; 32], clock.clone()).expect("blobs");
-        let blobs = Arc::new(FlakyBlobs { inner: fs, fail_puts: AtomicBool::new(false) });
+        let fs = FsBlobStore::new(
+            dir.path().join("blobs"),
+            "http://test".into(),
+            vec![7; 32],
+            clock.clone(),
+        )
+        .expect("blobs");
+        let blobs = Arc::new(FlakyBlobs {
+            inner: fs,
+            fail_puts: AtomicBool::new(false),
+        });
         let ports = Ports {
             table: table.clone(),
             blobs: blobs.clone(),
@@ -80,11 +89,19 @@ impl TestApp {
             ids: Arc::new(UuidV7Ids::new()),
             random: Arc::new(CountingRandom(Default::default())),
         };
-        Self { app: App::new(ports, AppConfig::local("http://test")), blobs, table, dir }
+        Self {
+            app: App::new(ports, AppConfig::local("http://test")),
+            blobs,
+            table,
+            dir,
+        }
     }
 
     pub(crate) fn caller(org: &str) -> Caller {
-        Caller { org: OrgId::parse(org).expect("org"), key_id: KeyId::parse("key_test").expect("key") }
+        Caller {
+            org: OrgId::parse(org).expect("org"),
+            key_id: KeyId::parse("key_test").expect("key"),
+        }
     }
 
     /// How many files the blob store holds.
@@ -94,7 +111,13 @@ impl TestApp {
                 .map(|entries| {
                     entries
                         .flatten()
-                        .map(|e| if e.path().is_dir() { count(&e.path()) } else { usize::from(!e.file_name().to_string_lossy().ends_with(".meta")) })
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                count(&e.path())
+                            } else {
+                                usize::from(!e.file_name().to_string_lossy().ends_with(".meta"))
+                            }
+                        })
                         .sum()
                 })
                 .unwrap_or(0)

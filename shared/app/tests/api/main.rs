@@ -19,7 +19,11 @@ fn args(v: Value) -> GenerateArgs {
 
 async fn usage(t: &TestApp, counter: &str) -> Option<i64> {
     let key = Key::new("ORG#org_a", format!("USAGE#2026-11#{counter}"));
-    t.table.get(&key).await.expect("get").and_then(|i| i.int("value"))
+    t.table
+        .get(&key)
+        .await
+        .expect("get")
+        .and_then(|i| i.int("value"))
 }
 
 #[tokio::test]
@@ -27,15 +31,30 @@ async fn a_failed_blob_write_leaves_no_metadata_no_files_and_no_usage() {
     let t = TestApp::new();
     let caller = TestApp::caller("org_a");
     t.blobs.fail_puts.store(true, Ordering::SeqCst);
-    let err = t.app.images().generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None).await.unwrap_err();
+    let err = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err}");
-    let (images, _) = t.app.images().list(&caller, &ListArgs::default()).await.unwrap();
+    let (images, _) = t
+        .app
+        .images()
+        .list(&caller, &ListArgs::default())
+        .await
+        .unwrap();
     assert!(images.is_empty());
     assert_eq!(t.blob_files(), 0);
     assert_eq!(usage(&t, "images").await, None);
 
     t.blobs.fail_puts.store(false, Ordering::SeqCst);
-    let ok = t.app.images().generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None).await.unwrap();
+    let ok = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None)
+        .await
+        .unwrap();
     assert_eq!(ok.images.len(), 2);
     assert_eq!(t.blob_files(), 4, "two images and two previews");
     assert_eq!(usage(&t, "images").await, Some(2));
@@ -46,21 +65,44 @@ async fn a_failed_blob_write_leaves_no_metadata_no_files_and_no_usage() {
 async fn racing_refinements_of_one_turn_cannot_both_win() {
     let t = TestApp::new();
     let caller = TestApp::caller("org_a");
-    let first = t.app.images().generate(&caller, args(json!({"prompt": "a blue door"})), None).await.unwrap();
+    let first = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": "a blue door"})), None)
+        .await
+        .unwrap();
     let conv = first.conversation.id.to_string();
     let svc = t.app.images();
     let (a, b) = futures::join!(
-        svc.generate(&caller, args(json!({"prompt": "paint it green", "conversation_id": conv})), None),
-        svc.generate(&caller, args(json!({"prompt": "paint it pink", "conversation_id": conv})), None),
+        svc.generate(
+            &caller,
+            args(json!({"prompt": "paint it green", "conversation_id": conv})),
+            None
+        ),
+        svc.generate(
+            &caller,
+            args(json!({"prompt": "paint it pink", "conversation_id": conv})),
+            None
+        ),
     );
     let outcomes = [a.is_ok(), b.is_ok()];
-    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "exactly one refinement wins: {outcomes:?}");
-    let loser = if a.is_err() { a.unwrap_err() } else { b.unwrap_err() };
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one refinement wins: {outcomes:?}"
+    );
+    let loser = a.err().or(b.err()).expect("one refinement lost");
     assert!(matches!(loser, Error::Conflict(_)), "{loser}");
     let (images, _) = svc.list(&caller, &ListArgs::default()).await.unwrap();
     assert_eq!(images.len(), 2);
     assert_eq!(t.blob_files(), 4, "the loser's files were removed");
-    assert_eq!(svc.conversation(&caller, &first.conversation.id).await.unwrap().turns, 2);
+    assert_eq!(
+        svc.conversation(&caller, &first.conversation.id)
+            .await
+            .unwrap()
+            .turns,
+        2
+    );
 }
 
 #[tokio::test]
@@ -68,12 +110,34 @@ async fn another_orgs_image_is_not_found() {
     let t = TestApp::new();
     let a = TestApp::caller("org_a");
     let b = TestApp::caller("org_b");
-    let made = t.app.images().generate(&a, args(json!({"prompt": "a secret plan"})), None).await.unwrap();
+    let made = t
+        .app
+        .images()
+        .generate(&a, args(json!({"prompt": "a secret plan"})), None)
+        .await
+        .unwrap();
     let id = made.images[0].id.clone();
-    assert!(matches!(t.app.images().get(&b, &id).await, Err(Error::NotFound { .. })));
-    assert!(matches!(t.app.images().delete(&b, &id).await, Err(Error::NotFound { .. })));
-    assert!(t.app.images().list(&b, &ListArgs::default()).await.unwrap().0.is_empty());
-    assert!(t.app.images().get(&a, &id).await.is_ok(), "still there for its owner");
+    assert!(matches!(
+        t.app.images().get(&b, &id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        t.app.images().delete(&b, &id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(
+        t.app
+            .images()
+            .list(&b, &ListArgs::default())
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert!(
+        t.app.images().get(&a, &id).await.is_ok(),
+        "still there for its owner"
+    );
 }
 
 #[tokio::test]
@@ -88,15 +152,38 @@ async fn progress_notifications_precede_the_result_in_the_stream() {
     headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
     headers.insert("mcp-method", "tools/call".parse().unwrap());
     headers.insert("mcp-name", "openai_generate_image".parse().unwrap());
-    let reply = handle(&t.app, &caller, &http::Method::POST, &headers, serde_json::to_vec(&body).unwrap().into()).await;
-    let McpBody::Stream(stream) = reply.body else { panic!("a progress token asks for a stream") };
+    let reply = handle(
+        &t.app,
+        &caller,
+        &http::Method::POST,
+        &headers,
+        serde_json::to_vec(&body).unwrap().into(),
+    )
+    .await;
+    let McpBody::Stream(stream) = reply.body else {
+        panic!("a progress token asks for a stream")
+    };
     let messages: Vec<Value> = stream.collect().await;
     let (last, notes) = messages.split_last().expect("messages");
     assert_eq!(last["id"], 7);
     assert_eq!(last["result"]["resultType"], "complete");
-    assert_eq!(last["result"]["structuredContent"]["images"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        last["result"]["structuredContent"]["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert!(notes.len() >= 4, "{notes:?}");
-    let progress: Vec<u64> = notes.iter().map(|n| n["params"]["progress"].as_u64().unwrap()).collect();
+    let progress: Vec<u64> = notes
+        .iter()
+        .map(|n| n["params"]["progress"].as_u64().unwrap())
+        .collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
-    assert!(notes.iter().all(|n| n["method"] == "notifications/progress" && n["params"]["progressToken"] == "tok"));
+    assert!(
+        notes
+            .iter()
+            .all(|n| n["method"] == "notifications/progress"
+                && n["params"]["progressToken"] == "tok")
+    );
 }

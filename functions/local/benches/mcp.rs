@@ -102,8 +102,16 @@ async fn start(latency: Duration) -> anyhow::Result<Server> {
         random: Arc::new(BenchRandom(AtomicU64::new(1))),
     };
     let app = App::new(ports, AppConfig::local(url.clone()));
-    let org = imagemcp_core::ids::OrgId::parse(imagemcp_app::auth::DEFAULT_ORG)?;
-    let key = app.keys().create(&org, "bench").await?.secret;
+    let (admin, org) = app.accounts().ensure_local_admin().await?;
+    let key = app
+        .keys()
+        .create(
+            &admin.id,
+            &org.id,
+            imagemcp_app::auth::KeySpec::full("bench"),
+        )
+        .await?
+        .secret;
     let router = imagemcp_app::routes::router(app);
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok(Server {

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use imagemcp_app::auth::KeySpec;
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_core::clock::Clock;
-use imagemcp_core::ids::OrgId;
 use imagemcp_core::model::ImageModel;
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
@@ -116,15 +116,20 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     })
 }
 
-fn default_org() -> OrgId {
-    OrgId::parse(imagemcp_app::auth::DEFAULT_ORG).expect("the default org id is valid")
-}
-
-/// Creates an API key in the default organisation and returns it.
+/// Creates an API key (every scope) for the local administrator, making the administrator and
+/// the default organisation on first use, and returns the key.
 pub async fn create_key(settings: &Settings, label: &str) -> Result<String> {
     let local = build_app(settings)?;
-    let key = local.app.keys().create(&default_org(), label).await?;
-    Ok(key.secret)
+    Ok(new_admin_key(&local.app, label).await?)
+}
+
+async fn new_admin_key(app: &App, label: &str) -> imagemcp_core::Result<String> {
+    let (admin, org) = app.accounts().ensure_local_admin().await?;
+    Ok(app
+        .keys()
+        .create(&admin.id, &org.id, KeySpec::full(label))
+        .await?
+        .secret)
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -169,11 +174,11 @@ pub async fn serve(
             }
         }
     });
-    let org = default_org();
-    let first_key = if app.keys().any_exists(&org).await? {
-        None
+    let (admin, _) = app.accounts().ensure_local_admin().await?;
+    let first_key = if app.keys().list(&admin.id).await?.is_empty() {
+        Some(new_admin_key(&app, "first-run").await?)
     } else {
-        Some(app.keys().create(&org, "first-run").await?.secret)
+        None
     };
 
     let router = imagemcp_app::routes::router(app)

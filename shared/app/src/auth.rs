@@ -2,31 +2,64 @@
 //!
 //! A key reads `imk_<prefix>_<secret>`. Only a SHA-256 hash of the whole key is stored, under the
 //! public prefix; lookups go by prefix and the hash is compared in constant time. A fast hash is
-//! right here (unlike for passwords) because the secret is 256 random bits: there is nothing to
+//! right here (unlike for passwords) because the secret is 208 random bits: there is nothing to
 //! brute-force.
+//!
+//! A key belongs to a user in an organisation, carries scopes, may be bound to one team and may
+//! expire. Rotation makes a new key and leaves the old one working for [`ROTATION_GRACE`], so
+//! deployed integrations can be updated without downtime; revocation ends a key at once.
 
-use imagemcp_core::ids::{KeyId, OrgId};
-use imagemcp_core::table::{Condition, Item, Key, TransactOp};
+use std::time::Duration;
+
+use imagemcp_core::ids::{KeyId, OrgId, TeamId, UserId};
+use imagemcp_core::rbac::{self, Action, Role, Scope};
+use imagemcp_core::table::{Condition, Key, Query, TransactOp};
 use imagemcp_core::{Error, Result};
-use serde_json::{Map, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Ports;
+use crate::accounts::Accounts;
+use crate::images::record::{from_item, to_item};
 
-/// The organisation every key belongs to until accounts exist.
+/// The organisation of the local install's administrator.
 pub const DEFAULT_ORG: &str = "org_default";
+
+/// How long a rotated key keeps working: a day, long enough to roll a deployment, short enough
+/// that a leaked old key dies soon.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// How stale `last_used_at` may get before a use rewrites it: one write a minute per key at most,
+/// instead of one per request.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// Who is calling: resolved from credentials at the edge, passed to every service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
+    pub user: UserId,
     pub org: OrgId,
-    pub key_id: KeyId,
+    /// The team the caller acts in (a team-bound key's team, or the org's default team).
+    pub team: TeamId,
+    pub role: Role,
+    pub scopes: Vec<Scope>,
+    /// The credential's id (an API key id or a token's id): sessions are bound to it.
+    pub credential: String,
 }
 
 impl Caller {
     /// A stable, non-reversible end-user id for the model provider's abuse detection.
     pub fn safety_identifier(&self) -> String {
-        hex::encode(&Sha256::digest(format!("{}:{}", self.org, self.key_id))[..16])
+        hex::encode(&Sha256::digest(format!("{}:{}", self.org, self.user))[..16])
+    }
+
+    /// Whether the caller may do `action`; the error says which role or scope is missing.
+    pub fn authorize(&self, action: Action) -> Result<()> {
+        rbac::authorize(self.role, &self.scopes, action)
+    }
+
+    /// Whether the caller may do `action` (for filtering lists).
+    pub fn may(&self, action: Action) -> bool {
+        self.authorize(action).is_ok()
     }
 }
 
@@ -35,6 +68,7 @@ pub struct NewKey {
     pub id: KeyId,
     /// The full key. Shown once, never stored.
     pub secret: String,
+    pub record: KeyRecord,
 }
 
 impl std::fmt::Debug for NewKey {
@@ -46,12 +80,58 @@ impl std::fmt::Debug for NewKey {
     }
 }
 
+/// What is stored of a key (no secret).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub id: KeyId,
+    pub prefix: String,
+    pub user: UserId,
+    pub org: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<TeamId>,
+    pub scopes: Vec<Scope>,
+    pub label: String,
+    pub created_at_ms: i64,
+    /// Unix ms after which the key is refused (an expiry, or the end of a rotation's grace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<KeyId>,
+}
+
+/// What a new key may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySpec {
+    pub label: String,
+    pub scopes: Vec<Scope>,
+    pub team: Option<TeamId>,
+    pub expires_in: Option<Duration>,
+}
+
+impl KeySpec {
+    /// A key with every scope, no team binding and no expiry.
+    pub fn full(label: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            scopes: vec![Scope::Admin],
+            team: None,
+            expires_in: None,
+        }
+    }
+}
+
 pub struct ApiKeys<'a> {
     ports: &'a Ports,
 }
 
-fn key_item_key(prefix: &str) -> Key {
+fn secret_key(prefix: &str) -> Key {
     Key::new(format!("APIKEY#{prefix}"), "KEY")
+}
+
+fn index_key(user: &UserId, id: &KeyId) -> Key {
+    Key::new(format!("USER#{user}"), format!("KEY#{id}"))
 }
 
 fn hash(secret: &str) -> String {
@@ -59,7 +139,7 @@ fn hash(secret: &str) -> String {
 }
 
 /// Compares two strings in time independent of where they differ.
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -72,38 +152,85 @@ impl<'a> ApiKeys<'a> {
         Self { ports }
     }
 
-    /// Creates a key for `org`. The prefix is unique by a conditional write.
-    pub async fn create(&self, org: &OrgId, label: &str) -> Result<NewKey> {
-        let mut raw = [0u8; 40];
+    /// Creates a key for `user` in `org`. The user must be a member; the prefix is unique by a
+    /// conditional write; the key and its listing entry are written together.
+    pub async fn create(&self, user: &UserId, org: &OrgId, spec: KeySpec) -> Result<NewKey> {
+        let (new, ops) = self.create_ops(user, org, spec).await?;
+        self.ports.table.transact(ops).await?;
+        tracing::info!(key_id = %new.id, user = %user, org = %org, "api key created");
+        Ok(new)
+    }
+
+    /// A new key and the writes that store it.
+    async fn create_ops(
+        &self,
+        user: &UserId,
+        org: &OrgId,
+        spec: KeySpec,
+    ) -> Result<(NewKey, Vec<TransactOp>)> {
+        if spec.scopes.is_empty() {
+            return Err(Error::invalid(
+                "scopes",
+                "give at least one scope (images:read, images:write, admin)",
+            ));
+        }
+        if spec.label.chars().count() > 100 {
+            return Err(Error::invalid("label", "must be at most 100 characters"));
+        }
+        let member = Accounts::new(self.ports)
+            .membership(org, user)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("member {user}")))?;
+        if let Some(team) = &spec.team
+            && member.role_in(team).is_none()
+        {
+            return Err(Error::invalid(
+                "team_id",
+                "you are not a member of that team",
+            ));
+        }
+        let mut raw = [0u8; 32];
         self.ports.random.fill(&mut raw);
         let prefix = hex::encode(&raw[..6]);
         let secret = format!("imk_{prefix}_{}", hex::encode(&raw[6..]));
-        let id = KeyId::generate(&*self.ports.ids);
-        let mut attrs = Map::new();
-        attrs.insert("key_id".into(), json!(id));
-        attrs.insert("org".into(), json!(org));
-        attrs.insert("hash".into(), json!(hash(&secret)));
-        attrs.insert("label".into(), json!(label));
-        attrs.insert("created_at".into(), json!(self.ports.clock.now_ms()));
-        // The key and the org's "has keys" marker are written together, so first-run set-up
-        // (which looks at the marker) never sees one without the other.
-        self.ports
-            .table
-            .transact(vec![
-                TransactOp::Put(
-                    Item::new(key_item_key(&prefix), attrs),
-                    Condition::NotExists,
-                ),
-                TransactOp::Put(Item::new(keys_marker(org), Map::new()), Condition::None),
-            ])
-            .await?;
-        tracing::info!(key_id = %id, %org, "api key created");
-        Ok(NewKey { id, secret })
+        let now = self.ports.clock.now_ms();
+        let record = KeyRecord {
+            id: KeyId::generate(&*self.ports.ids),
+            prefix: prefix.clone(),
+            user: user.clone(),
+            org: org.clone(),
+            team: spec.team,
+            scopes: spec.scopes,
+            label: spec.label,
+            created_at_ms: now,
+            expires_at_ms: spec.expires_in.map(|d| now + d.as_millis() as i64),
+            last_used_at_ms: None,
+            replaced_by: None,
+        };
+        let mut secret_item = to_item(secret_key(&prefix), &record)?;
+        secret_item
+            .attrs
+            .insert("hash".into(), serde_json::json!(hash(&secret)));
+        let ops = vec![
+            TransactOp::Put(secret_item, Condition::NotExists),
+            TransactOp::Put(
+                to_item(index_key(user, &record.id), &record)?,
+                Condition::NotExists,
+            ),
+        ];
+        Ok((
+            NewKey {
+                id: record.id.clone(),
+                secret,
+                record,
+            },
+            ops,
+        ))
     }
 
     /// The caller a presented key stands for. Every failure reads the same to the client.
     pub async fn authenticate(&self, presented: &str) -> Result<Caller> {
-        let denied = || Error::Unauthenticated("invalid API key".into());
+        let denied = || Error::Unauthenticated("invalid, expired or revoked API key".into());
         let prefix = presented
             .strip_prefix("imk_")
             .and_then(|rest| rest.split_once('_'))
@@ -113,32 +240,138 @@ impl<'a> ApiKeys<'a> {
         let item = self
             .ports
             .table
-            .get(&key_item_key(prefix))
+            .get(&secret_key(prefix))
             .await?
             .ok_or_else(denied)?;
-        let stored = item.str("hash").ok_or_else(denied)?;
-        if !constant_time_eq(stored, &hash(presented)) {
+        let stored = item.str("hash").ok_or_else(denied)?.to_owned();
+        if !constant_time_eq(&stored, &hash(presented)) {
             return Err(denied());
         }
-        let org = item
-            .str("org")
-            .and_then(|s| OrgId::parse(s).ok())
+        let record: KeyRecord = from_item(item)?;
+        let now = self.ports.clock.now_ms();
+        if record.expires_at_ms.is_some_and(|at| at <= now) {
+            return Err(denied());
+        }
+        // The role comes from the membership now, not from when the key was made: a member who
+        // was demoted or removed loses the power of their keys at once.
+        let accounts = Accounts::new(self.ports);
+        let member = accounts
+            .membership(&record.org, &record.user)
+            .await?
             .ok_or_else(denied)?;
-        let key_id = item
-            .str("key_id")
-            .and_then(|s| KeyId::parse(s).ok())
-            .ok_or_else(denied)?;
-        Ok(Caller { org, key_id })
+        let org = accounts.org(&record.org).await?.ok_or_else(denied)?;
+        let team = record.team.clone().unwrap_or(org.default_team);
+        let role = match &record.team {
+            Some(team) => member.role_in(team),
+            None => member.role_in(&team).or(member.highest()),
+        }
+        .ok_or_else(denied)?;
+        if record
+            .last_used_at_ms
+            .is_none_or(|at| now - at > LAST_USED_RESOLUTION_MS)
+        {
+            self.touch(&record, now).await;
+        }
+        Ok(Caller {
+            user: record.user,
+            org: record.org,
+            team,
+            role,
+            scopes: record.scopes,
+            credential: record.id.to_string(),
+        })
     }
 
-    /// Whether any key exists for `org` (the local binary creates one on first run).
-    pub async fn any_exists(&self, org: &OrgId) -> Result<bool> {
-        Ok(self.ports.table.get(&keys_marker(org)).await?.is_some())
+    /// Records a use. Best effort: a failure to record must not fail the request.
+    async fn touch(&self, record: &KeyRecord, now: i64) {
+        for key in [
+            secret_key(&record.prefix),
+            index_key(&record.user, &record.id),
+        ] {
+            if let Ok(Some(mut item)) = self.ports.table.get(&key).await {
+                item.attrs
+                    .insert("last_used_at_ms".into(), serde_json::json!(now));
+                if let Err(e) = self.ports.table.put(item, Condition::Exists).await {
+                    tracing::debug!(error = %e, "last_used_at not recorded");
+                }
+            }
+        }
     }
-}
 
-fn keys_marker(org: &OrgId) -> Key {
-    Key::new(format!("ORG#{org}"), "KEYS")
+    /// The user's keys (no secrets), newest first.
+    pub async fn list(&self, user: &UserId) -> Result<Vec<KeyRecord>> {
+        let mut query = Query::new(format!("USER#{user}"), "KEY#", 1000);
+        query.descending = true;
+        let page = self.ports.table.query(&query).await?;
+        page.items.into_iter().map(from_item).collect()
+    }
+
+    async fn own(&self, user: &UserId, id: &KeyId) -> Result<KeyRecord> {
+        let item = self
+            .ports
+            .table
+            .get(&index_key(user, id))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("key {id}")))?;
+        from_item(item)
+    }
+
+    /// Revokes a key at once.
+    pub async fn revoke(&self, user: &UserId, id: &KeyId) -> Result<()> {
+        let record = self.own(user, id).await?;
+        self.ports
+            .table
+            .transact(vec![
+                TransactOp::Delete(secret_key(&record.prefix), Condition::None),
+                TransactOp::Delete(index_key(user, id), Condition::Exists),
+            ])
+            .await?;
+        tracing::info!(key_id = %id, user = %user, "api key revoked");
+        Ok(())
+    }
+
+    /// Replaces a key with a new one of the same powers; the old one keeps working for
+    /// [`ROTATION_GRACE`] (or until its own expiry, if sooner). The new key and the old key's end
+    /// are written in one transaction, conditional on the old key not having been rotated already.
+    pub async fn rotate(&self, user: &UserId, id: &KeyId) -> Result<NewKey> {
+        let old = self.own(user, id).await?;
+        if old.replaced_by.is_some() {
+            return Err(Error::Conflict(format!("key {id} was already rotated")));
+        }
+        let now = self.ports.clock.now_ms();
+        let remaining = old
+            .expires_at_ms
+            .map(|at| Duration::from_millis((at - now).max(0) as u64));
+        let spec = KeySpec {
+            label: old.label.clone(),
+            scopes: old.scopes.clone(),
+            team: old.team.clone(),
+            expires_in: remaining,
+        };
+        let (new, mut ops) = self.create_ops(user, &old.org, spec).await?;
+        let grace_end = now + ROTATION_GRACE.as_millis() as i64;
+        let ends = old.expires_at_ms.map_or(grace_end, |at| at.min(grace_end));
+        for key in [secret_key(&old.prefix), index_key(user, id)] {
+            let mut item = self
+                .ports
+                .table
+                .get(&key)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("key {id}")))?;
+            item.attrs
+                .insert("expires_at_ms".into(), serde_json::json!(ends));
+            item.attrs
+                .insert("replaced_by".into(), serde_json::json!(new.id));
+            // Fails if the key was revoked meanwhile.
+            ops.push(TransactOp::Put(
+                item,
+                Condition::AttrEquals("created_at_ms".into(), serde_json::json!(old.created_at_ms)),
+            ));
+        }
+        self.ports.table.transact(ops).await?;
+        tracing::info!(old = %id, new = %new.id, user = %user, "api key rotated");
+        Ok(new)
+    }
 }
 
 /// The bearer token of an `Authorization` header value, if it is one.

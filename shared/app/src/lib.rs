@@ -5,6 +5,7 @@
 //! each pick adapters, build `Ports`, and hand requests to [`routes::router`] (or, where axum does not
 //! fit, to [`mcp::handle`] directly).
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -41,5 +42,9 @@ impl App {
 
     pub fn keys(&self) -> auth::ApiKeys<'_> {
         auth::ApiKeys::new(&self.ports)
+    }
+
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts::new(&self.ports)
     }
 }

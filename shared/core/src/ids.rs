@@ -96,6 +96,14 @@ id_type!(
     OrgId, "org_id", "org_"
 );
 id_type!(
+    /// A user's id (`usr_…`).
+    UserId, "user_id", "usr_"
+);
+id_type!(
+    /// A team's id (`team_…`), within an organisation.
+    TeamId, "team_id", "team_"
+);
+id_type!(
     /// An API key's id (`key_…`).
     KeyId, "key_id", "key_"
 );

@@ -12,6 +12,7 @@ pub mod image_params;
 pub mod model;
 pub mod prompt;
 pub mod queue;
+pub mod rbac;
 pub mod table;
 
 #[cfg(feature = "contract")]

@@ -20,6 +20,7 @@ use imagemcp_core::image_params::{
 };
 use imagemcp_core::model::{EditRequest, GenerateRequest, InputImage, Refinement, Rendered, Usage};
 use imagemcp_core::prompt::Prompt;
+use imagemcp_core::rbac::Action;
 use imagemcp_core::table::{Add, Condition, Query, TransactOp};
 use imagemcp_core::{Error, Result};
 
@@ -170,6 +171,7 @@ impl<'a> ImageService<'a> {
         args: GenerateArgs,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
+        caller.authorize(Action::Generate)?;
         let n = args.n.unwrap_or(1);
         if !(1..=MAX_VARIATIONS).contains(&n) {
             return Err(Error::invalid(
@@ -253,6 +255,7 @@ impl<'a> ImageService<'a> {
         args: EditArgs,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
+        caller.authorize(Action::Edit)?;
         let plan = self.plan(
             &args.prompt,
             args.model.as_deref(),
@@ -435,6 +438,7 @@ impl<'a> ImageService<'a> {
                 size_bytes: image.bytes.len() as u64,
                 conversation_id: conv_id.clone(),
                 turn,
+                created_by: Some(caller.user.clone()),
                 parent_image_ids: parents.clone(),
                 revised_prompt: image.revised_prompt.clone(),
                 usage: r.usage,
@@ -572,6 +576,7 @@ impl<'a> ImageService<'a> {
     /// An image's metadata, "gone" for a deleted one and "not found" for one never seen (or another
     /// org's: no existence oracle).
     pub async fn get(&self, caller: &Caller, id: &ImageId) -> Result<ImageRecord> {
+        caller.authorize(Action::ViewImages)?;
         let table = &self.app.ports.table;
         match table.get(&record::image_key(&caller.org, id)).await? {
             Some(item) => record::from_item(item),
@@ -624,6 +629,12 @@ impl<'a> ImageService<'a> {
     /// Deletes an image: its metadata (leaving a tombstone) in one transaction, then its blobs.
     pub async fn delete(&self, caller: &Caller, id: &ImageId) -> Result<ImageRecord> {
         let rec = self.get(caller, id).await?;
+        let own = rec.created_by.as_ref() == Some(&caller.user);
+        caller.authorize(if own {
+            Action::DeleteOwn
+        } else {
+            Action::DeleteAny
+        })?;
         let now = self.app.ports.clock.now_secs();
         let mut tomb = imagemcp_core::table::Item::new(
             record::tombstone_key(&caller.org, id),
@@ -678,6 +689,7 @@ impl<'a> ImageService<'a> {
         prefix: &str,
         args: &ListArgs,
     ) -> Result<(Vec<T>, Option<String>)> {
+        caller.authorize(Action::ViewImages)?;
         let mut query = Query::new(record::org_pk(&caller.org), prefix, args.limit()?);
         query.descending = true;
         // The table's cursor is opaque to us and checked by the adapter; tables are partitioned by
@@ -699,6 +711,7 @@ impl<'a> ImageService<'a> {
         caller: &Caller,
         id: &ConversationId,
     ) -> Result<ConversationRecord> {
+        caller.authorize(Action::ViewImages)?;
         let item = self
             .app
             .ports

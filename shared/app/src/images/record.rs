@@ -2,7 +2,7 @@
 //! scoped by organisation: `ORG#<org>` is the partition of everything an org owns.
 
 use imagemcp_core::blob::BlobKey;
-use imagemcp_core::ids::{ConversationId, ImageId, OrgId};
+use imagemcp_core::ids::{ConversationId, ImageId, OrgId, UserId};
 use imagemcp_core::model::Usage;
 use imagemcp_core::table::{Item, Key};
 use imagemcp_core::{Error, Result};
@@ -59,6 +59,9 @@ pub struct ImageRecord {
     pub size_bytes: u64,
     pub conversation_id: ConversationId,
     pub turn: u32,
+    /// Who made the image (deleting one's own images needs less power than deleting anyone's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<UserId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parent_image_ids: Vec<ImageId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

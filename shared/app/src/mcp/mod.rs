@@ -364,8 +364,8 @@ async fn dispatch(
             Ok(serde_json::to_value(discover).unwrap_or(Value::Null))
         }
         "tools/list" => {
-            let result = ListToolsResult::with_all_items(tools::list().to_vec());
-            // The list will depend on the caller's role once accounts exist: never share it.
+            let result = ListToolsResult::with_all_items(tools::list(caller));
+            // The list depends on the caller's role and scopes: never share it.
             Ok(with_cache(
                 serde_json::to_value(result).unwrap_or(Value::Null),
                 LIST_TTL_MS,

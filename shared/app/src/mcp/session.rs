@@ -24,7 +24,7 @@ fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Creates a session bound to the caller's key; returns its id.
+/// Creates a session bound to the caller's credential; returns its id.
 pub async fn create(
     app: &App,
     caller: &Caller,
@@ -37,7 +37,7 @@ pub async fn create(
     let mut attrs = Map::new();
     attrs.insert("protocol_version".into(), json!(protocol_version));
     attrs.insert("client_capabilities".into(), client_capabilities.clone());
-    attrs.insert("key_id".into(), json!(caller.key_id));
+    attrs.insert("credential".into(), json!(caller.credential));
     attrs.insert("org".into(), json!(caller.org));
     let expires = app.ports.clock.now_secs() + app.config.mcp_session_ttl.as_secs() as i64;
     app.ports
@@ -58,7 +58,7 @@ pub async fn find(app: &App, caller: &Caller, id: &str) -> Result<Option<Session
     let Some(item) = app.ports.table.get(&key(id)).await? else {
         return Ok(None);
     };
-    if item.str("key_id") != Some(caller.key_id.as_str())
+    if item.str("credential") != Some(caller.credential.as_str())
         || item.str("org") != Some(caller.org.as_str())
     {
         return Ok(None);

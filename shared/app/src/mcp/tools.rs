@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use imagemcp_core::Error;
 use imagemcp_core::ids::ImageId;
+use imagemcp_core::rbac::Action;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Resource, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -30,6 +31,8 @@ struct Hints {
 
 struct ToolSpec {
     name: &'static str,
+    /// What a caller must be allowed to do to see and call the tool (any one of these).
+    actions: &'static [Action],
     title: &'static str,
     description: &'static str,
     input: fn() -> JsonObject,
@@ -84,6 +87,7 @@ const READ: Hints = Hints {
 const TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: GENERATE,
+        actions: &[Action::Generate],
         title: "Generate image",
         description: "Generate 1-4 image variations from a text prompt with OpenAI's GPT Image models. \
             Returns a preview of each image, a resource link to the full-size file, and a conversation_id: \
@@ -99,6 +103,7 @@ const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: EDIT,
+        actions: &[Action::Edit],
         title: "Edit image",
         description: "Edit stored images (by id) or uploaded images (base64) following a prompt, optionally \
             only inside a mask (a PNG whose transparent pixels mark the area to change).",
@@ -113,6 +118,7 @@ const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: LIST,
+        actions: &[Action::ViewImages],
         title: "List images",
         description: "List stored images, newest first, a page at a time.",
         input: input::<ListArgs>,
@@ -122,6 +128,7 @@ const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: GET,
+        actions: &[Action::ViewImages],
         title: "Get image",
         description: "Show one stored image: its preview, details and a link to the full-size file.",
         input: input::<ImageIdArgs>,
@@ -131,6 +138,7 @@ const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: DELETE,
+        actions: &[Action::DeleteOwn, Action::DeleteAny],
         title: "Delete image",
         description: "Delete a stored image and its files. This cannot be undone.",
         input: input::<ImageIdArgs>,
@@ -144,6 +152,7 @@ const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: LIST_CONVERSATIONS,
+        actions: &[Action::ViewImages],
         title: "List conversations",
         description: "List conversations (chains of refinements), most recently started first.",
         input: input::<ListArgs>,
@@ -153,9 +162,9 @@ const TOOLS: &[ToolSpec] = &[
     },
 ];
 
-/// The tools as MCP `Tool` objects, built once.
-pub fn list() -> &'static [Tool] {
-    static CACHE: OnceLock<Vec<Tool>> = OnceLock::new();
+/// Every tool as an MCP `Tool` object with what it requires, built once.
+fn all() -> &'static [(Tool, &'static [Action])] {
+    static CACHE: OnceLock<Vec<(Tool, &'static [Action])>> = OnceLock::new();
     CACHE.get_or_init(|| {
         TOOLS
             .iter()
@@ -165,13 +174,23 @@ pub fn list() -> &'static [Tool] {
                     .destructive(spec.hints.destructive)
                     .idempotent(spec.hints.idempotent)
                     .open_world(!spec.hints.read_only);
-                Tool::new(spec.name, spec.description, Arc::new((spec.input)()))
+                let tool = Tool::new(spec.name, spec.description, Arc::new((spec.input)()))
                     .with_title(spec.title)
                     .with_raw_output_schema(Arc::new((spec.output)()))
-                    .with_annotations(annotations)
+                    .with_annotations(annotations);
+                (tool, spec.actions)
             })
             .collect()
     })
+}
+
+/// The tools this caller may call: a viewer is not shown tools that would only refuse it.
+pub fn list(caller: &Caller) -> Vec<Tool> {
+    all()
+        .iter()
+        .filter(|(_, actions)| actions.iter().any(|a| caller.may(*a)))
+        .map(|(t, _)| t.clone())
+        .collect()
 }
 
 /// Whether a tool exists.

@@ -10,7 +10,8 @@ use imagemcp_app::auth::Caller;
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
 use imagemcp_core::clock::{Clock, ManualClock};
-use imagemcp_core::ids::{KeyId, OrgId, Random};
+use imagemcp_core::ids::{OrgId, Random, TeamId, UserId};
+use imagemcp_core::rbac::{Role, Scope};
 use imagemcp_core::{Error, Result};
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
@@ -61,12 +62,14 @@ pub(crate) struct TestApp {
     pub(crate) blobs: Arc<FlakyBlobs>,
     pub(crate) table: Arc<SqliteTable>,
     pub(crate) dir: tempfile::TempDir,
+    pub(crate) clock: Arc<ManualClock>,
 }
 
 impl TestApp {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_795_478_400_000));
+        let manual = Arc::new(ManualClock::new(1_795_478_400_000));
+        let clock: Arc<dyn Clock> = manual.clone();
         let table = Arc::new(SqliteTable::open_in_memory(clock.clone()).expect("table"));
         let fs = FsBlobStore::new(
             dir.path().join("blobs"),
@@ -94,13 +97,23 @@ impl TestApp {
             blobs,
             table,
             dir,
+            clock: manual,
         }
     }
 
+    /// An admin of `org` holding every scope.
     pub(crate) fn caller(org: &str) -> Caller {
+        Self::caller_as(org, "usr_test", Role::Admin, &[Scope::Admin])
+    }
+
+    pub(crate) fn caller_as(org: &str, user: &str, role: Role, scopes: &[Scope]) -> Caller {
         Caller {
+            user: UserId::parse(user).expect("user"),
             org: OrgId::parse(org).expect("org"),
-            key_id: KeyId::parse("key_test").expect("key"),
+            team: TeamId::parse("team_test").expect("team"),
+            role,
+            scopes: scopes.to_vec(),
+            credential: format!("key_{user}"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! In-process tests of the application on the local adapters: the atomicity of generation, the
 //! MCP handler's progress stream, and tenant scoping.
 
+mod accounts;
 mod helpers;
 
 use std::sync::atomic::Ordering;

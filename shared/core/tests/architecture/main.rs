@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// The names in a manifest's `[dependencies]` table (not dev or build dependencies).
@@ -31,8 +34,19 @@ fn dependencies(manifest: &str) -> Vec<String> {
 #[test]
 fn core_knows_nothing_of_io_runtimes_or_sdks() {
     let forbidden = [
-        "tokio", "axum", "reqwest", "hyper", "rusqlite", "rmcp", "worker", "lambda_http", "lambda_runtime",
-        "image", "imagemcp-app", "imagemcp-openai", "imagemcp-local",
+        "tokio",
+        "axum",
+        "reqwest",
+        "hyper",
+        "rusqlite",
+        "rmcp",
+        "worker",
+        "lambda_http",
+        "lambda_runtime",
+        "image",
+        "imagemcp-app",
+        "imagemcp-openai",
+        "imagemcp-local",
     ];
     let deps = dependencies("shared/core/Cargo.toml");
     for name in &deps {
@@ -49,18 +63,32 @@ fn dependencies_point_inward() {
     let app = dependencies("shared/app/Cargo.toml");
     assert!(app.contains(&"imagemcp-core".to_owned()));
     for adapter in ["imagemcp-openai", "imagemcp-local"] {
-        assert!(!app.contains(&adapter.to_owned()), "imagemcp-app must not depend on the adapter {adapter}");
+        assert!(
+            !app.contains(&adapter.to_owned()),
+            "imagemcp-app must not depend on the adapter {adapter}"
+        );
     }
     for manifest in ["shared/openai/Cargo.toml", "shared/local/Cargo.toml"] {
         let deps = dependencies(manifest);
-        assert!(!deps.contains(&"imagemcp-app".to_owned()), "{manifest} must not depend on imagemcp-app");
+        assert!(
+            !deps.contains(&"imagemcp-app".to_owned()),
+            "{manifest} must not depend on imagemcp-app"
+        );
     }
 }
 
 #[test]
 fn shared_dependencies_are_pinned_once_in_the_workspace() {
-    for manifest in ["shared/core", "shared/app", "shared/openai", "shared/local", "functions/local", "infra/fake-openai"] {
-        let text = std::fs::read_to_string(root().join(manifest).join("Cargo.toml")).expect("manifest");
+    for manifest in [
+        "shared/core",
+        "shared/app",
+        "shared/openai",
+        "shared/local",
+        "functions/local",
+        "infra/fake-openai",
+    ] {
+        let text =
+            std::fs::read_to_string(root().join(manifest).join("Cargo.toml")).expect("manifest");
         for line in text.lines() {
             let line = line.trim();
             if let Some((_, value)) = line.split_once('=')
@@ -70,7 +98,9 @@ fn shared_dependencies_are_pinned_once_in_the_workspace() {
                 && !line.starts_with("path")
                 && !line.starts_with("version.")
             {
-                panic!("{manifest}/Cargo.toml pins a version itself ({line}); pin it in [workspace.dependencies]");
+                panic!(
+                    "{manifest}/Cargo.toml pins a version itself ({line}); pin it in [workspace.dependencies]"
+                );
             }
         }
     }

@@ -62,13 +62,17 @@ fn dependencies_point_inward() {
     // The app depends on core only among our crates; adapters never depend on the app.
     let app = dependencies("shared/app/Cargo.toml");
     assert!(app.contains(&"imagemcp-core".to_owned()));
-    for adapter in ["imagemcp-openai", "imagemcp-local"] {
+    for adapter in ["imagemcp-openai", "imagemcp-local", "imagemcp-aws"] {
         assert!(
             !app.contains(&adapter.to_owned()),
             "imagemcp-app must not depend on the adapter {adapter}"
         );
     }
-    for manifest in ["shared/openai/Cargo.toml", "shared/local/Cargo.toml"] {
+    for manifest in [
+        "shared/openai/Cargo.toml",
+        "shared/local/Cargo.toml",
+        "shared/aws/Cargo.toml",
+    ] {
         let deps = dependencies(manifest);
         assert!(
             !deps.contains(&"imagemcp-app".to_owned()),

@@ -53,13 +53,65 @@ fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
     };
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = serde_json::to_value(schema).unwrap_or_else(|_| json!({"type": "object"}));
+    portable(&mut value);
     if let Some(obj) = value.as_object_mut() {
-        // Clients read `title` from the tool itself; the Rust type name is noise to them.
+        // Clients read `title` from the tool itself; the Rust type name is noise to them. Without
+        // `$schema` the MCP default dialect (2020-12) applies, and validators that only know
+        // draft-07 (Ajv's default, in the TypeScript SDK) do not refuse the schema.
         obj.remove("title");
+        obj.remove("$schema");
     }
     match value {
         Value::Object(map) => map,
         _ => JsonObject::new(),
+    }
+}
+
+/// Makes a generated schema portable across clients' validators: drops formats that are not in
+/// the JSON Schema vocabulary (schemars' `uint32`, `int64`, `double`… make strict validators such
+/// as Ajv refuse the whole schema) and shows optional fields as simply optional rather than
+/// nullable (we never send or need `null`).
+fn portable(value: &mut Value) {
+    const STANDARD_FORMATS: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "uri",
+        "uri-reference",
+        "uuid",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "regex",
+    ];
+    match value {
+        Value::Object(obj) => {
+            if obj
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| !STANDARD_FORMATS.contains(&f))
+            {
+                obj.remove("format");
+            }
+            if obj.get("default") == Some(&Value::Null) {
+                obj.remove("default");
+            }
+            if let Some(Value::Array(types)) = obj.get("type") {
+                let non_null: Vec<Value> = types
+                    .iter()
+                    .filter(|t| t.as_str() != Some("null"))
+                    .cloned()
+                    .collect();
+                if non_null.len() == 1 {
+                    obj.insert("type".into(), non_null[0].clone());
+                }
+            }
+            obj.values_mut().for_each(portable);
+        }
+        Value::Array(items) => items.iter_mut().for_each(portable),
+        _ => {}
     }
 }
 
@@ -375,5 +427,33 @@ async fn run(
             )
         }
         other => Err(Error::not_found(format!("tool {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_are_portable() {
+        for (tool, _) in all() {
+            let text = serde_json::to_string(&tool.input_schema).unwrap()
+                + &serde_json::to_string(&tool.output_schema).unwrap();
+            for bad in [
+                "\"$schema\"",
+                "uint32",
+                "uint64",
+                "\"null\"",
+                "\"title\":\"GenerateArgs\"",
+            ] {
+                assert!(!text.contains(bad), "{}: schema contains {bad}", tool.name);
+            }
+            assert_eq!(
+                tool.input_schema.get("type"),
+                Some(&json!("object")),
+                "{}",
+                tool.name
+            );
+        }
     }
 }

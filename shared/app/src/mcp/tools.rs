@@ -250,6 +250,19 @@ pub fn exists(name: &str) -> bool {
     TOOLS.iter().any(|t| t.name == name)
 }
 
+/// The scope a caller's credential lacks for a tool its role allows, if that is all that stands in
+/// the way (the HTTP edge turns it into a 403 `insufficient_scope` challenge).
+pub fn missing_scope(caller: &Caller, name: &str) -> Option<imagemcp_core::rbac::Scope> {
+    let spec = TOOLS.iter().find(|t| t.name == name)?;
+    if spec.actions.iter().any(|a| caller.may(*a)) {
+        return None;
+    }
+    spec.actions
+        .iter()
+        .find(|a| caller.role.allows(**a))
+        .map(|a| a.scope())
+}
+
 /// Whether a tool reports progress.
 pub fn is_long_running(name: &str) -> bool {
     TOOLS.iter().any(|t| t.name == name && t.long_running)
@@ -270,7 +283,12 @@ pub async fn call(
     }
 }
 
-/// A tool error the client's model can act on: the message in text, the details structured.
+/// The `_meta` key under which a tool error's machine-readable details travel.
+pub const ERROR_META_KEY: &str = "io.imagemcp/error";
+
+/// A tool error the client's model can act on: the message in text, the details (code, field,
+/// retry delay) in `_meta`. Not in `structuredContent`: clients validate that against the tool's
+/// output schema even on errors (the TypeScript SDK does), and an error is not an output.
 pub fn error_result(err: &Error) -> CallToolResult {
     let message = crate::error::public_message(err);
     let details = crate::error::details(err);
@@ -279,7 +297,9 @@ pub fn error_result(err: &Error) -> CallToolResult {
         _ => message,
     };
     let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(json!({ "error": details }));
+    let mut meta = rmcp::model::JsonObject::new();
+    meta.insert(ERROR_META_KEY.to_owned(), details);
+    result.meta = Some(rmcp::model::MetaObject(meta));
     result
 }
 

@@ -1,1 +1,185 @@
-//! The AWS Lambda runtime: shared start-up for the `mcp`, `api`, `webhooks` and `batch` functions.
+//! The AWS Lambda runtime: what the `mcp`, `api`, `webhooks` and `batch` functions share. Each
+//! function's `main` (in `src/bin/`) sets up logging, calls [`build`] once per cold start, and hands
+//! requests to the shared router ([`imagemcp_app::routes`]) or batches to [`batch`].
+//!
+//! Configuration is the environment Terraform sets (see `docs/deploy-aws.md`): the AWS SDK's own
+//! (`AWS_REGION`, credentials from the execution role, `AWS_ENDPOINT_URL` against an emulator),
+//! [`imagemcp_aws::AwsSettings`] (table, bucket, queues), `IMAGEMCP_PUBLIC_URL`, and the model:
+//! OpenAI when `OPENAI_API_KEY` is set, the offline model otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use imagemcp_app::{App, AppConfig, Ports};
+use imagemcp_aws::{AwsSettings, Clients, DynamoCache, DynamoTable, S3BlobStore, SqsQueue};
+use imagemcp_core::clock::Clock;
+use imagemcp_core::model::ImageModel;
+use imagemcp_core::queue::Delivery;
+use imagemcp_local::offline::OfflineModel;
+use imagemcp_local::system::{SystemClock, UuidV7Ids};
+
+/// How long presigned download URLs live unless `IMAGEMCP_DOWNLOAD_URL_TTL_SECS` says otherwise:
+/// short, since a link pasted into a chat outlives its purpose quickly.
+const DEFAULT_DOWNLOAD_URL_TTL: Duration = Duration::from_secs(900);
+
+/// A function's application and the settings it was built from.
+pub struct Runtime {
+    pub app: App,
+    pub aws: AwsSettings,
+}
+
+/// The OS random source, for keys and secrets.
+struct OsRandom;
+
+impl imagemcp_core::ids::Random for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::TryRngCore;
+        // The OS source failing is unrecoverable: no key may be made from weak randomness.
+        rand::rngs::OsRng
+            .try_fill_bytes(buf)
+            .expect("the operating system's random source failed");
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The application's settings from the environment.
+pub fn app_config() -> Result<AppConfig> {
+    let public_url = var("IMAGEMCP_PUBLIC_URL")
+        .context("IMAGEMCP_PUBLIC_URL must be set to the deployment's public base URL")?;
+    let mut config = AppConfig::local(public_url);
+    config.allowed_origins = var("IMAGEMCP_ALLOWED_ORIGINS")
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    config.download_url_ttl = match var("IMAGEMCP_DOWNLOAD_URL_TTL_SECS") {
+        None => DEFAULT_DOWNLOAD_URL_TTL,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (60..=imagemcp_aws::blob::MAX_URL_TTL.as_secs()).contains(s))
+            .map(Duration::from_secs)
+            .context("IMAGEMCP_DOWNLOAD_URL_TTL_SECS must be 60 to 604800 seconds")?,
+    };
+    Ok(config)
+}
+
+/// The image model: OpenAI when a key is configured, the offline model otherwise.
+fn model() -> Result<Arc<dyn ImageModel>> {
+    let Some(key) = var("OPENAI_API_KEY") else {
+        return Ok(Arc::new(OfflineModel::new()));
+    };
+    let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(key)?);
+    if let Some(url) = var("OPENAI_BASE_URL") {
+        config.base_url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(model) = var("OPENAI_IMAGE_MODEL") {
+        config.image_model = model;
+    }
+    Ok(Arc::new(imagemcp_openai::OpenAiModel::new(config)?))
+}
+
+/// The ports on AWS for `settings`, with `clients` built once.
+pub fn ports(clients: &Clients, settings: &AwsSettings, model: Arc<dyn ImageModel>) -> Ports {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ports {
+        table: Arc::new(DynamoTable::new(
+            clients.dynamodb.clone(),
+            settings.table.clone(),
+            clock.clone(),
+        )),
+        blobs: Arc::new(S3BlobStore::new(
+            clients.s3.clone(),
+            settings.bucket.clone(),
+            settings.sse.clone(),
+        )),
+        cache: Arc::new(DynamoCache::new(
+            clients.dynamodb.clone(),
+            settings.table.clone(),
+            clock.clone(),
+        )),
+        queue: Arc::new(SqsQueue::new(
+            clients.sqs.clone(),
+            settings.queue_url.clone(),
+            settings.dead_letter_queue_url.clone(),
+            settings.queue_max_attempts,
+        )),
+        model,
+        clock: clock.clone(),
+        ids: Arc::new(UuidV7Ids::with_clock(clock)),
+        random: Arc::new(OsRandom),
+    }
+}
+
+/// Builds the application from the environment: once per cold start.
+pub async fn build() -> Result<Runtime> {
+    let aws = AwsSettings::from_env()?;
+    let clients = Clients::from_env(aws.force_path_style).await;
+    let app = App::new(ports(&clients, &aws, model()?), app_config()?);
+    Ok(Runtime { app, aws })
+}
+
+/// JSON logs on stdout, which Lambda sends to CloudWatch; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// The deliveries of an SQS event (the `attempt` is the record's `ApproximateReceiveCount`).
+pub fn deliveries(event: SqsEvent) -> Vec<Delivery> {
+    event
+        .records
+        .into_iter()
+        .map(|record| {
+            let count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .map(String::as_str);
+            imagemcp_aws::queue::delivery(
+                record.message_id.unwrap_or_default(),
+                record.receipt_handle.unwrap_or_default(),
+                record.body.as_deref().unwrap_or(""),
+                count,
+            )
+        })
+        .collect()
+}
+
+/// The `batch` function: consumes an SQS batch and reports the messages that failed, so SQS
+/// redelivers only those (the event source mapping has `ReportBatchItemFailures`).
+pub async fn batch(app: &App, max_attempts: u32, event: SqsEvent) -> SqsBatchResponse {
+    let deliveries = deliveries(event);
+    let failed = imagemcp_app::jobs::consume(app, &deliveries, max_attempts).await;
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(failed);
+    response
+}
+
+/// The `webhooks` function's routes. Stripe and Slack webhooks are not implemented yet: until
+/// they land every path but `/healthz` is a JSON 404, so a misdirected webhook fails visibly.
+pub fn webhooks_router() -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .fallback(|| async {
+            let body = serde_json::json!({"error": {"code": "not_found", "message": "no webhook is served at this path"}});
+            (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+        })
+}

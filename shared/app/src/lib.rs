@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod images;
+pub mod jobs;
 pub mod imaging;
 pub mod mcp;
 pub mod ports;

@@ -14,6 +14,8 @@ pub mod provision;
 pub mod queue;
 pub mod settings;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use blob::{S3BlobStore, Sse};
 pub use cache::DynamoCache;

@@ -1,0 +1,177 @@
+//! The queue's faults, end to end on SQS (moto): a job whose message fails on every attempt is
+//! marked failed (visible to its owner only) and its message lands in the dead-letter queue; a
+//! batch killed mid-way (a Lambda timeout) is redelivered and resumes without redoing or
+//! recounting finished items.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use imagemcp_app::App;
+use imagemcp_app::jobs::{self, JobStatus};
+use imagemcp_core::async_trait;
+use imagemcp_core::ids::OrgId;
+use imagemcp_core::queue::PullQueue;
+use imagemcp_core::table::{Add, Condition, Item, Key, Page, Query, Table, TransactOp};
+use imagemcp_core::{Error, Result};
+use tokio::sync::Notify;
+
+use crate::helpers::{MAX_ATTEMPTS, TestStack};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() {
+    let stack = TestStack::new().await;
+    let owner = OrgId::parse("org_owner").unwrap();
+    // A kind no consumer handles yet (as if sent by a newer deployment): it fails every time.
+    let job = jobs::enqueue(&stack.app, &owner, "render-campaign", 2)
+        .await
+        .unwrap();
+
+    for attempt in 1..=MAX_ATTEMPTS {
+        let (got, response) = stack.deliver_with(&stack.app).await;
+        assert_eq!(got.len(), 1, "attempt {attempt} is delivered");
+        assert_eq!(got[0].attempt, attempt);
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "attempt {attempt} is reported failed"
+        );
+        let seen = jobs::get(&stack.app, &owner, &job.id).await.unwrap();
+        let expected = if attempt < MAX_ATTEMPTS {
+            JobStatus::Queued
+        } else {
+            JobStatus::Failed
+        };
+        assert_eq!(seen.status, expected, "after attempt {attempt}");
+    }
+
+    // The next receive finds nothing: SQS moved the message to the dead-letter queue.
+    let (got, _) = stack.deliver_with(&stack.app).await;
+    assert!(got.is_empty(), "{got:?}");
+    let dead = stack.queue().dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "the message is in the DLQ");
+    assert_eq!(dead[0].body["job_id"], job.id.as_str());
+
+    let failed = jobs::get(&stack.app, &owner, &job.id).await.unwrap();
+    assert_eq!(
+        (failed.status, failed.attempts),
+        (JobStatus::Failed, MAX_ATTEMPTS)
+    );
+    let reason = failed.error.expect("the owner sees why");
+    assert!(
+        reason.contains("unknown job kind `render-campaign`"),
+        "{reason}"
+    );
+    let stranger = jobs::get(&stack.app, &OrgId::parse("org_stranger").unwrap(), &job.id).await;
+    assert!(
+        matches!(stranger, Err(Error::NotFound { .. })),
+        "another org cannot see it: {stranger:?}"
+    );
+}
+
+/// A table that hangs forever on the `n`-th transaction (each job item is one), as a Lambda
+/// killed by its timeout stops mid-item: the future is dropped and nothing after it happens.
+struct HangsAt {
+    inner: Arc<dyn Table>,
+    n: usize,
+    seen: AtomicUsize,
+    hung: Arc<Notify>,
+}
+
+#[async_trait]
+impl Table for HangsAt {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Condition) -> Result<()> {
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Condition) -> Result<()> {
+        self.inner.delete(key, cond).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page> {
+        self.inner.query(query).await
+    }
+    async fn add(&self, add: Add) -> Result<i64> {
+        self.inner.add(add).await
+    }
+    async fn transact(&self, ops: Vec<TransactOp>) -> Result<()> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            self.hung.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.inner.transact(ops).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
+    let stack = TestStack::new().await;
+    let org = OrgId::parse("org_timeout").unwrap();
+    let first = jobs::enqueue(&stack.app, &org, jobs::KIND_PING, 2)
+        .await
+        .unwrap();
+    let second = jobs::enqueue(&stack.app, &org, jobs::KIND_PING, 5)
+        .await
+        .unwrap();
+
+    // The first invocation finishes the first job and 3 of the second's 5 items, then is killed.
+    let hung = Arc::new(Notify::new());
+    let mut ports = stack.app.ports.clone();
+    ports.table = Arc::new(HangsAt {
+        inner: stack.app.ports.table.clone(),
+        n: 2 + 4,
+        seen: AtomicUsize::new(0),
+        hung: hung.clone(),
+    });
+    let doomed = App::new(ports, (*stack.app.config).clone());
+    let (event, got) = stack.receive_event().await;
+    assert_eq!(got.len(), 2, "both messages in one batch");
+    tokio::select! {
+        _ = imagemcp_lambda::batch(&doomed, MAX_ATTEMPTS, event) => panic!("the batch should have hung"),
+        () = hung.notified() => {}
+    }
+    let mid = jobs::get(&stack.app, &org, &second.id).await.unwrap();
+    assert_eq!(
+        (mid.status, mid.items_done),
+        (JobStatus::Running, 3),
+        "killed after 3 items"
+    );
+
+    // Lambda never answered, so SQS redelivers the whole batch once the visibility timeout ends.
+    for d in &got {
+        stack
+            .queue()
+            .retry(&d.receipt, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let (again, response) = stack.deliver_with(&stack.app).await;
+    assert_eq!(again.len(), 2, "the whole batch comes back");
+    assert!(again.iter().all(|d| d.attempt == 2));
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    let first = jobs::get(&stack.app, &org, &first.id).await.unwrap();
+    assert_eq!(
+        (first.status, first.items_done, first.attempts),
+        (JobStatus::Done, 2, 1),
+        "a finished job is left alone"
+    );
+    let second = jobs::get(&stack.app, &org, &second.id).await.unwrap();
+    assert_eq!(
+        (second.status, second.items_done, second.attempts),
+        (JobStatus::Done, 5, 2),
+        "resumed: each item counted once"
+    );
+    let items = stack
+        .app
+        .ports
+        .table
+        .query(&Query::new(
+            format!("ORG#{org}"),
+            format!("JOB#{}#ITEM#", second.id),
+            100,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(items.items.len(), 5, "one record per item");
+}

@@ -1,6 +1,9 @@
 //! The application's configuration, validated once by the runtime that builds it.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::sessions::KeySet;
 
 /// Settings every runtime shares. Built by each `main` from its environment; there is deliberately
 /// no `Default`, so a runtime states every choice.
@@ -18,6 +21,9 @@ pub struct AppConfig {
     pub max_upload_bytes: usize,
     /// How long a handshake-era MCP session lives without use.
     pub mcp_session_ttl: Duration,
+    /// The keys that sign and verify access tokens. Without them the server issues no tokens and
+    /// accepts only API keys (the OAuth endpoints answer 503).
+    pub token_keys: Option<Arc<KeySet>>,
 }
 
 impl AppConfig {
@@ -30,6 +36,7 @@ impl AppConfig {
             preview_max_edge: 512,
             max_upload_bytes: 25 * 1024 * 1024,
             mcp_session_ttl: Duration::from_secs(24 * 3600),
+            token_keys: None,
         }
     }
 }

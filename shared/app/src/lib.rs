@@ -13,8 +13,10 @@ pub mod images;
 pub mod jobs;
 pub mod imaging;
 pub mod mcp;
+pub mod oauth;
 pub mod ports;
 pub mod routes;
+pub mod sessions;
 pub mod views;
 
 pub use config::AppConfig;
@@ -43,6 +45,10 @@ impl App {
 
     pub fn keys(&self) -> auth::ApiKeys<'_> {
         auth::ApiKeys::new(&self.ports)
+    }
+
+    pub fn sessions(&self) -> sessions::Sessions<'_> {
+        sessions::Sessions::new(self)
     }
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {

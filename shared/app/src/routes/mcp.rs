@@ -45,7 +45,7 @@ async fn mcp(
     State(app): State<App>,
     method: Method,
     headers: HeaderMap,
-    caller: Result<Caller, super::ApiError>,
+    caller: Result<Caller, super::AuthRejection>,
     body: Bytes,
 ) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
@@ -57,6 +57,14 @@ async fn mcp(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    // A tool the caller's role allows but whose scope the credential lacks: answer with the HTTP
+    // challenge (403 insufficient_scope) so the client can ask the user for more; a role that
+    // falls short stays a tool error, since no new token would help.
+    if method == Method::POST
+        && let Some(scope) = scope_shortfall(&caller, &body)
+    {
+        return super::insufficient_scope(&app, scope);
+    }
     let reply = handle(&app, &caller, &method, &headers, body).await;
     let mut response = match reply.body {
         McpBody::Empty => reply.status.into_response(),
@@ -78,6 +86,16 @@ async fn mcp(
     };
     response.headers_mut().extend(reply.headers);
     response
+}
+
+/// The scope a `tools/call` needs that the caller's credential lacks (when its role would allow it).
+fn scope_shortfall(caller: &Caller, body: &[u8]) -> Option<imagemcp_core::rbac::Scope> {
+    let message: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if message.get("method")?.as_str()? != "tools/call" {
+        return None;
+    }
+    let name = message.get("params")?.get("name")?.as_str()?;
+    crate::mcp::tools::missing_scope(caller, name)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The HTTP surface as one axum `Router`: `/mcp`, the REST API under `/v1`, and `/healthz`.
 //! Authentication and the error mapping happen here, once, for every route.
 
+mod auth;
 mod mcp;
+mod oauth;
+mod pages;
 mod rest;
 
 use axum::Router;
@@ -24,6 +27,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .merge(mcp::routes())
         .merge(rest::routes())
+        .merge(oauth::routes())
+        .merge(auth::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
@@ -71,19 +76,88 @@ fn challenge() -> HeaderValue {
     )
 }
 
-/// The authenticated caller of a request: extracting it fails with 401 when credentials are
-/// missing or wrong.
-impl FromRequestParts<App> for Caller {
-    type Rejection = ApiError;
+/// The `resource_metadata` URL named in our challenges (RFC 9728 §5.1).
+fn resource_metadata(app: &App) -> String {
+    format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        app.config.public_url
+    )
+}
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+/// A `WWW-Authenticate: Bearer …` challenge pointing clients at our metadata.
+fn bearer_challenge(app: &App, error: Option<&str>, scope: &str) -> HeaderValue {
+    let mut value = format!(
+        r#"Bearer resource_metadata="{}", scope="{scope}""#,
+        resource_metadata(app)
+    );
+    if let Some(error) = error {
+        value.push_str(&format!(r#", error="{error}""#));
+    }
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// A missing or refused credential: 401 with a challenge naming the resource metadata (and
+/// `error="invalid_token"` when a token was presented).
+pub struct AuthRejection {
+    error: Error,
+    challenge: HeaderValue,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let mut response = ApiError(self.error).into_response();
+        if response.status() == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, self.challenge);
+        }
+        response
+    }
+}
+
+/// A 403 for a credential that lacks a scope (RFC 6750 §3.1), so a client can step up.
+pub(crate) fn insufficient_scope(app: &App, scope: imagemcp_core::rbac::Scope) -> Response {
+    let message = format!("this token lacks the `{scope}` scope");
+    let mut response = ApiError(Error::Forbidden(message)).into_response();
+    let value = format!(
+        r#"Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{}""#,
+        resource_metadata(app)
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// The scopes a client should ask for, named in 401 challenges.
+const CHALLENGE_SCOPES: &str = "images:read images:write";
+
+/// The authenticated caller of a request: an API key (`imk_…`) or an access token (a JWT issued by
+/// our authorization server). Extracting it fails with 401 when credentials are missing or wrong.
+impl FromRequestParts<App> for Caller {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AuthRejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .ok_or_else(|| Error::Unauthenticated("missing bearer token".into()))?;
-        Ok(app.keys().authenticate(token).await?)
+            .and_then(bearer);
+        let Some(token) = token else {
+            return Err(AuthRejection {
+                error: Error::Unauthenticated("missing bearer token".into()),
+                challenge: bearer_challenge(app, None, CHALLENGE_SCOPES),
+            });
+        };
+        let result = if crate::sessions::looks_like_jwt(token) {
+            app.sessions().authenticate(token).await
+        } else {
+            app.keys().authenticate(token).await
+        };
+        result.map_err(|error| AuthRejection {
+            error,
+            challenge: bearer_challenge(app, Some("invalid_token"), CHALLENGE_SCOPES),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod helpers;
+mod oauth;
 
 use std::sync::atomic::Ordering;
 

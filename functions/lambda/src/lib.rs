@@ -15,6 +15,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use imagemcp_app::crypto::Keyring;
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_aws::{AwsSettings, Clients, DynamoCache, DynamoTable, S3BlobStore, SqsQueue};
 use imagemcp_core::clock::Clock;
@@ -90,8 +91,19 @@ fn model() -> Result<Arc<dyn ImageModel>> {
     Ok(Arc::new(imagemcp_openai::OpenAiModel::new(config)?))
 }
 
+/// The key-encryption keys from the environment (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`,
+/// `IMAGEMCP_KEK_PREVIOUS`; see `imagemcp_app::crypto`).
+pub fn keyring() -> Result<Keyring> {
+    Keyring::from_env(var).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The ports on AWS for `settings`, with `clients` built once.
-pub fn ports(clients: &Clients, settings: &AwsSettings, model: Arc<dyn ImageModel>) -> Ports {
+pub fn ports(
+    clients: &Clients,
+    settings: &AwsSettings,
+    model: Arc<dyn ImageModel>,
+    keyring: Arc<Keyring>,
+) -> Ports {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ports {
         table: Arc::new(DynamoTable::new(
@@ -119,6 +131,7 @@ pub fn ports(clients: &Clients, settings: &AwsSettings, model: Arc<dyn ImageMode
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(OsRandom),
+        keyring,
     }
 }
 
@@ -126,7 +139,8 @@ pub fn ports(clients: &Clients, settings: &AwsSettings, model: Arc<dyn ImageMode
 pub async fn build() -> Result<Runtime> {
     let aws = AwsSettings::from_env()?;
     let clients = Clients::from_env(aws.force_path_style).await;
-    let app = App::new(ports(&clients, &aws, model()?), app_config()?);
+    let keyring = Arc::new(keyring()?);
+    let app = App::new(ports(&clients, &aws, model()?, keyring), app_config()?);
     Ok(Runtime { app, aws })
 }
 

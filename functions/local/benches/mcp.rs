@@ -100,6 +100,10 @@ async fn start(latency: Duration) -> anyhow::Result<Server> {
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(BenchRandom(AtomicU64::new(1))),
+        keyring: Arc::new(imagemcp_app::crypto::Keyring::new(
+            ("bench", [5; 32]),
+            Vec::new(),
+        )?),
     };
     let app = App::new(ports, AppConfig::local(url.clone()));
     let (admin, org) = app.accounts().ensure_local_admin().await?;

@@ -5,6 +5,7 @@
 pub mod settings;
 
 mod files;
+mod kek;
 mod random;
 
 use std::path::Path;
@@ -106,6 +107,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(random::OsRandom),
+        keyring: Arc::new(kek::keyring(settings)?),
     };
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
@@ -130,6 +132,21 @@ async fn new_admin_key(app: &App, label: &str) -> imagemcp_core::Result<String> 
         .create(&admin.id, &org.id, KeySpec::full(label))
         .await?
         .secret)
+}
+
+/// Rotates the key-encryption key (when it is kept in the data directory) and re-wraps every data
+/// key with the current KEK; returns the current KEK id and how many data keys were re-wrapped.
+pub async fn rotate_kek(settings: &Settings) -> Result<(String, usize)> {
+    if matches!(settings.kek, settings::KekSource::DataDir) {
+        // Make sure a KEK exists before rotating it.
+        kek::keyring(settings)?;
+        kek::rotate_file(settings)?;
+    }
+    let local = build_app(settings)?;
+    let count = imagemcp_app::crypto::Crypto::new(&local.app.ports)
+        .rewrap_all()
+        .await?;
+    Ok((local.app.ports.keyring.current_id().to_owned(), count))
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

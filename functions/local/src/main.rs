@@ -26,6 +26,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key-encryption key (KEK) that protects data at rest.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KekCommand {
+    /// Make a new KEK (when it is kept in the data directory) and re-wrap every data key with the
+    /// current KEK, after which older KEKs are no longer needed.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +86,18 @@ async fn main() -> Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("{key}");
+            }
+            Ok(())
+        }
+        Command::Kek {
+            command: KekCommand::Rotate { store },
+        } => {
+            init_tracing(LogFormat::Text);
+            let settings = Settings::from_store(store)?;
+            let (id, count) = imagemcp::rotate_kek(&settings).await?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("current KEK: {id}; {count} data key(s) re-wrapped");
             }
             Ok(())
         }

@@ -22,6 +22,21 @@ pub struct StoreArgs {
     /// The data directory (SQLite database, image files, secrets). Default: the per-user data dir.
     #[arg(long, env = "IMAGEMCP_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The key-encryption key: base64 of 32 random bytes. Without one, a KEK is made on first run
+    /// and kept in the data directory (`kek.json`, readable only by its owner).
+    #[arg(long, env = "IMAGEMCP_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+    /// The id of IMAGEMCP_KEK, stored beside every key it wraps. Change it with the key.
+    #[arg(long, env = "IMAGEMCP_KEK_ID", default_value = "env-1")]
+    pub kek_id: String,
+    /// Older KEKs that still unwrap keys not yet re-wrapped, as `id:base64`, comma-separated.
+    #[arg(
+        long,
+        env = "IMAGEMCP_KEK_PREVIOUS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub kek_previous: Vec<String>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -75,10 +90,24 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Where the key-encryption keys come from.
+#[derive(Clone, Debug)]
+pub enum KekSource {
+    /// From configuration (`IMAGEMCP_KEK`…): the operator rotates them.
+    Configured {
+        id: String,
+        key: Secret,
+        previous: Vec<Secret>,
+    },
+    /// Made and kept in the data directory (`kek.json`) by this binary.
+    DataDir,
+}
+
 /// Checked settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    pub kek: KekSource,
     pub addr: SocketAddr,
     pub public_url: String,
     pub allowed_origins: Vec<String>,
@@ -101,10 +130,36 @@ fn data_dir(args: &StoreArgs) -> Result<PathBuf> {
     }
 }
 
+fn kek_source(args: &StoreArgs) -> Result<KekSource> {
+    match args.kek.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        Some(key) => {
+            let previous: Vec<String> = args
+                .kek_previous
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .cloned()
+                .collect();
+            // Checked here, once, so a bad value stops the process before it serves anything.
+            imagemcp_app::crypto::Keyring::from_config(&args.kek_id, key, &previous)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(KekSource::Configured {
+                id: args.kek_id.clone(),
+                key: Secret(key.to_owned()),
+                previous: previous.into_iter().map(Secret).collect(),
+            })
+        }
+        None if !args.kek_previous.iter().all(|p| p.trim().is_empty()) => {
+            bail!("IMAGEMCP_KEK_PREVIOUS is set without IMAGEMCP_KEK")
+        }
+        None => Ok(KekSource::DataDir),
+    }
+}
+
 impl Settings {
     pub fn from_store(args: StoreArgs) -> Result<Self> {
         let addr: SocketAddr = "127.0.0.1:8787".parse()?;
         Ok(Self {
+            kek: kek_source(&args)?,
             data_dir: data_dir(&args)?,
             addr,
             public_url: format!("http://{addr}"),
@@ -139,6 +194,7 @@ impl Settings {
             None => None,
         };
         Ok(Self {
+            kek: kek_source(&args.store)?,
             data_dir: data_dir(&args.store)?,
             addr: args.addr,
             public_url,

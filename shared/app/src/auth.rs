@@ -155,8 +155,30 @@ impl<'a> ApiKeys<'a> {
     /// Creates a key for `user` in `org`. The user must be a member; the prefix is unique by a
     /// conditional write; the key and its listing entry are written together.
     pub async fn create(&self, user: &UserId, org: &OrgId, spec: KeySpec) -> Result<NewKey> {
+        self.create_by(user, org, spec, user).await
+    }
+
+    /// [`ApiKeys::create`] on behalf of `actor` (an admin issuing a key to a member), who is the
+    /// one the audit log names.
+    pub async fn create_by(
+        &self,
+        user: &UserId,
+        org: &OrgId,
+        spec: KeySpec,
+        actor: &UserId,
+    ) -> Result<NewKey> {
         let (new, ops) = self.create_ops(user, org, spec).await?;
-        self.ports.table.transact(ops).await?;
+        let mut event = key_event(&new.record, "key.create");
+        event.actor = crate::audit::Actor::User(actor.clone());
+        if actor != user {
+            event = event.target_user(user);
+        }
+        let event = event
+            .target(&new.id)
+            .detail("scopes", serde_json::json!(new.record.scopes))
+            .detail("team_id", serde_json::json!(new.record.team))
+            .detail("expires_at_ms", serde_json::json!(new.record.expires_at_ms));
+        crate::audit::commit(self.ports, &event, ops).await?;
         tracing::info!(key_id = %new.id, user = %user, org = %org, "api key created");
         Ok(new)
     }
@@ -319,13 +341,15 @@ impl<'a> ApiKeys<'a> {
     /// Revokes a key at once.
     pub async fn revoke(&self, user: &UserId, id: &KeyId) -> Result<()> {
         let record = self.own(user, id).await?;
-        self.ports
-            .table
-            .transact(vec![
+        crate::audit::commit(
+            self.ports,
+            &key_event(&record, "key.revoke").target(id),
+            vec![
                 TransactOp::Delete(secret_key(&record.prefix), Condition::None),
                 TransactOp::Delete(index_key(user, id), Condition::Exists),
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         tracing::info!(key_id = %id, user = %user, "api key revoked");
         Ok(())
     }
@@ -368,10 +392,23 @@ impl<'a> ApiKeys<'a> {
                 Condition::AttrEquals("created_at_ms".into(), serde_json::json!(old.created_at_ms)),
             ));
         }
-        self.ports.table.transact(ops).await?;
+        let event = key_event(&old, "key.rotate")
+            .target(id)
+            .detail("new_key_id", serde_json::json!(new.id))
+            .detail("old_key_expires_at_ms", serde_json::json!(ends));
+        crate::audit::commit(self.ports, &event, ops).await?;
         tracing::info!(old = %id, new = %new.id, user = %user, "api key rotated");
         Ok(new)
     }
+}
+
+/// The audit event of a change to a key, made by its owner in the key's organisation.
+fn key_event(record: &KeyRecord, action: &'static str) -> crate::audit::Event {
+    crate::audit::Event::new(
+        crate::audit::Chain::Org(record.org.clone()),
+        action,
+        crate::audit::Actor::User(record.user.clone()),
+    )
 }
 
 /// The bearer token of an `Authorization` header value, if it is one.

@@ -6,12 +6,16 @@
 //! fit, to [`mcp::handle`] directly).
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod error;
+pub mod gdpr;
 pub mod images;
-pub mod jobs;
 pub mod imaging;
+pub mod jobs;
+pub mod manage;
 pub mod mcp;
 pub mod oauth;
 pub mod ports;

@@ -10,6 +10,8 @@ use imagemcp_core::model::ImageModel;
 use imagemcp_core::queue::Queue;
 use imagemcp_core::table::Table;
 
+use crate::crypto::Keyring;
+
 /// Every port, behind `Arc<dyn …>` so one value serves all requests.
 #[derive(Clone)]
 pub struct Ports {
@@ -21,4 +23,6 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
     pub random: Arc<dyn Random>,
+    /// The key-encryption keys that wrap every data key (see [`crate::crypto`]).
+    pub keyring: Arc<Keyring>,
 }

@@ -26,7 +26,14 @@ pub(crate) struct TestStack {
 impl TestStack {
     pub(crate) async fn new() -> TestStack {
         let (clients, settings) = stack(Moto::shared(), MAX_ATTEMPTS).await;
-        let ports = imagemcp_lambda::ports(&clients, &settings, Arc::new(OfflineModel::new()));
+        let keyring =
+            imagemcp_app::crypto::Keyring::new(("test-1", [7; 32]), Vec::new()).expect("keyring");
+        let ports = imagemcp_lambda::ports(
+            &clients,
+            &settings,
+            Arc::new(OfflineModel::new()),
+            Arc::new(keyring),
+        );
         let app = App::new(ports, AppConfig::local("https://imagemcp.example"));
         TestStack {
             app,

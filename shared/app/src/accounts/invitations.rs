@@ -114,6 +114,15 @@ impl<'a> Invitations<'a> {
                 Error::Conflict(_) => not_valid(),
                 other => other,
             })?;
-        accounts.set_role(&org, &team, user, role).await
+        let event = crate::audit::Event::new(
+            crate::audit::Chain::Org(org.clone()),
+            "member.invitation_accept",
+            crate::audit::Actor::User(user.clone()),
+        )
+        .target(&team)
+        .detail("role", serde_json::json!(role));
+        accounts
+            .set_role_audited(&org, &team, user, role, Some(&event))
+            .await
     }
 }

@@ -27,6 +27,11 @@ use crate::images::record::{from_item, to_item};
 /// The local install's administrator, made on first use by `imagemcp keys create`.
 pub const LOCAL_ADMIN_USER: &str = "usr_localadmin";
 pub const LOCAL_ADMIN_EMAIL: &str = "admin@localhost";
+/// The attributes of a user's profile sealed at rest with the user's own data key.
+pub const USER_SEALED: &[&str] = &["email", "name"];
+/// The attributes of an organisation sealed at rest (its name often holds its owner's name).
+pub const ORG_SEALED: &[&str] = &["name"];
+
 /// Every organisation's first team.
 pub const GENERAL_TEAM_NAME: &str = "General";
 
@@ -150,7 +155,7 @@ impl<'a> Accounts<'a> {
     }
 
     /// The operations that create an organisation with its first team and its first member (admin).
-    fn org_ops(
+    async fn org_ops(
         &self,
         org: &OrgId,
         name: &str,
@@ -177,7 +182,10 @@ impl<'a> Accounts<'a> {
         };
         Ok((
             vec![
-                TransactOp::Put(to_item(org_meta_key(org), &meta)?, Condition::NotExists),
+                TransactOp::Put(
+                    self.sealed(org_meta_key(org), &meta, ORG_SEALED).await?,
+                    Condition::NotExists,
+                ),
                 TransactOp::Put(
                     to_item(team_key(org, &team), &team_rec)?,
                     Condition::NotExists,
@@ -247,10 +255,13 @@ impl<'a> Accounts<'a> {
         } else {
             format!("{name}'s workspace")
         };
-        let (org_ops, _) = self.org_ops(&org, &org_name, &user)?;
+        let (org_ops, _) = self.org_ops(&org, &org_name, &user).await?;
         let mut ops = vec![
             TransactOp::Put(claim, Condition::NotExists),
-            TransactOp::Put(to_item(user_key(&user), &record)?, Condition::NotExists),
+            TransactOp::Put(
+                self.sealed(user_key(&user), &record, USER_SEALED).await?,
+                Condition::NotExists,
+            ),
         ];
         ops.extend(org_ops);
         self.ports.table.transact(ops).await.map_err(|e| match e {
@@ -288,13 +299,32 @@ impl<'a> Accounts<'a> {
         Ok((record, org))
     }
 
+    /// A record as an item with `fields` sealed (see [`crate::crypto`]).
+    async fn sealed<T: Serialize>(&self, key: Key, record: &T, fields: &[&str]) -> Result<Item> {
+        let mut item = to_item(key, record)?;
+        crate::crypto::Crypto::new(self.ports)
+            .seal_item(&mut item, fields)
+            .await?;
+        Ok(item)
+    }
+
+    async fn opened<T: serde::de::DeserializeOwned>(
+        &self,
+        item: Option<Item>,
+        fields: &[&str],
+    ) -> Result<Option<T>> {
+        let Some(mut item) = item else {
+            return Ok(None);
+        };
+        crate::crypto::Crypto::new(self.ports)
+            .open_item(&mut item, fields)
+            .await?;
+        from_item(item).map(Some)
+    }
+
     pub async fn user(&self, id: &UserId) -> Result<Option<UserRecord>> {
-        self.ports
-            .table
-            .get(&user_key(id))
-            .await?
-            .map(from_item)
-            .transpose()
+        let item = self.ports.table.get(&user_key(id)).await?;
+        self.opened(item, USER_SEALED).await
     }
 
     /// The user an email belongs to.
@@ -314,12 +344,8 @@ impl<'a> Accounts<'a> {
     }
 
     pub async fn org(&self, id: &OrgId) -> Result<Option<OrgRecord>> {
-        self.ports
-            .table
-            .get(&org_meta_key(id))
-            .await?
-            .map(from_item)
-            .transpose()
+        let item = self.ports.table.get(&org_meta_key(id)).await?;
+        self.opened(item, ORG_SEALED).await
     }
 
     pub async fn membership(&self, org: &OrgId, user: &UserId) -> Result<Option<Membership>> {
@@ -395,6 +421,18 @@ impl<'a> Accounts<'a> {
         user: &UserId,
         role: Role,
     ) -> Result<Membership> {
+        self.set_role_audited(org, team, user, role, None).await
+    }
+
+    /// [`Accounts::set_role`], recording `audit` in the same transaction as the change.
+    pub async fn set_role_audited(
+        &self,
+        org: &OrgId,
+        team: &TeamId,
+        user: &UserId,
+        role: Role,
+        audit: Option<&crate::audit::Event>,
+    ) -> Result<Membership> {
         if self.team(org, team).await?.is_none() {
             return Err(Error::not_found(format!("team {team}")));
         }
@@ -425,21 +463,33 @@ impl<'a> Accounts<'a> {
             self.ensure_other_admin(org, user).await?;
         }
         member.roles.insert(team.to_string(), role);
-        self.ports
-            .table
-            .transact(vec![
+        crate::audit::commit_opt(
+            self.ports,
+            audit,
+            vec![
                 TransactOp::Put(to_item(member_key(org, user), &member)?, cond),
                 TransactOp::Put(
                     Item::new(user_org_key(user, org), Default::default()),
                     Condition::None,
                 ),
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         Ok(member)
     }
 
     /// Removes a member from the organisation (every team). The last admin cannot be removed.
     pub async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<Membership> {
+        self.remove_member_audited(org, user, None).await
+    }
+
+    /// [`Accounts::remove_member`], recording `audit` in the same transaction as the removal.
+    pub async fn remove_member_audited(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        audit: Option<&crate::audit::Event>,
+    ) -> Result<Membership> {
         let member = self
             .membership(org, user)
             .await?
@@ -451,13 +501,15 @@ impl<'a> Accounts<'a> {
             "roles".into(),
             serde_json::to_value(&member.roles).map_err(Error::internal)?,
         );
-        self.ports
-            .table
-            .transact(vec![
+        crate::audit::commit_opt(
+            self.ports,
+            audit,
+            vec![
                 TransactOp::Delete(member_key(org, user), cond),
                 TransactOp::Delete(user_org_key(user, org), Condition::None),
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         Ok(member)
     }
 

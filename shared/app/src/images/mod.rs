@@ -516,12 +516,12 @@ impl<'a> ImageService<'a> {
         cost: u64,
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
+        let crypto = crate::crypto::Crypto::new(&self.app.ports);
         let mut ops = Vec::new();
         for rec in records {
-            ops.push(TransactOp::Put(
-                record::to_item(record::image_key(org, &rec.id), rec)?,
-                Condition::NotExists,
-            ));
+            let mut item = record::to_item(record::image_key(org, &rec.id), rec)?;
+            crypto.seal_item(&mut item, record::IMAGE_SEALED).await?;
+            ops.push(TransactOp::Put(item, Condition::NotExists));
         }
         let title: String = plan.prompt.as_str().chars().take(80).collect();
         let conversation = ConversationRecord {
@@ -540,10 +540,11 @@ impl<'a> ImageService<'a> {
             Some(p) => Condition::AttrEquals("turns".into(), serde_json::json!(p.turns)),
             None => Condition::NotExists,
         };
-        ops.push(TransactOp::Put(
-            record::to_item(record::conversation_key(org, conv_id), &conversation)?,
-            cond,
-        ));
+        let mut conv_item = record::to_item(record::conversation_key(org, conv_id), &conversation)?;
+        crypto
+            .seal_item(&mut conv_item, record::CONVERSATION_SEALED)
+            .await?;
+        ops.push(TransactOp::Put(conv_item, cond));
         let month = record::month_of(now);
         let output_tokens: u64 = records.iter().map(|r| r.usage.output_image_tokens).sum();
         for (counter, delta) in [
@@ -559,10 +560,23 @@ impl<'a> ImageService<'a> {
                 expires_at: None,
             }));
         }
-        self.app
-            .ports
-            .table
-            .transact(ops)
+        let event = crate::audit::Event::by(
+            caller,
+            if records[0].source == "edit" {
+                "image.edit"
+            } else {
+                "image.generate"
+            },
+        )
+        .target(&records[0].id)
+        .detail(
+            "image_ids",
+            serde_json::json!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()),
+        )
+        .detail("conversation_id", serde_json::json!(conv_id))
+        .detail("model", serde_json::json!(records[0].model))
+        .detail("cost_micros", serde_json::json!(cost));
+        crate::audit::commit(&self.app.ports, &event, ops)
             .await
             .map_err(|e| match e {
                 Error::Conflict(_) => {
@@ -579,7 +593,12 @@ impl<'a> ImageService<'a> {
         caller.authorize(Action::ViewImages)?;
         let table = &self.app.ports.table;
         match table.get(&record::image_key(&caller.org, id)).await? {
-            Some(item) => record::from_item(item),
+            Some(mut item) => {
+                crate::crypto::Crypto::new(&self.app.ports)
+                    .open_item(&mut item, record::IMAGE_SEALED)
+                    .await?;
+                record::from_item(item)
+            }
             None if table
                 .get(&record::tombstone_key(&caller.org, id))
                 .await?
@@ -641,20 +660,24 @@ impl<'a> ImageService<'a> {
             record::no_attrs(),
         );
         tomb.expires_at = Some(now + record::TOMBSTONE_TTL_SECS);
-        self.app
-            .ports
-            .table
-            .transact(vec![
+        let event = crate::audit::Event::by(caller, "image.delete")
+            .target(id)
+            .detail("own", serde_json::json!(own));
+        crate::audit::commit(
+            &self.app.ports,
+            &event,
+            vec![
                 TransactOp::Delete(record::image_key(&caller.org, id), Condition::Exists),
                 TransactOp::Put(tomb, Condition::None),
-            ])
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Gone {
-                    what: format!("image {id}"),
-                },
-                other => other,
-            })?;
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Gone {
+                what: format!("image {id}"),
+            },
+            other => other,
+        })?;
         for key in [&rec.blob_key, &rec.preview_key] {
             let key = imagemcp_core::blob::BlobKey::parse(key)?;
             if let Err(e) = self.app.ports.blobs.delete(&key).await {
@@ -697,11 +720,17 @@ impl<'a> ImageService<'a> {
         query.cursor = args.cursor.clone();
         let page = self.app.ports.table.query(&query).await?;
         let next = page.next;
-        let items = page
-            .items
-            .into_iter()
-            .map(record::from_item)
-            .collect::<Result<Vec<T>>>()?;
+        let sealed = if prefix == "CONV#" {
+            record::CONVERSATION_SEALED
+        } else {
+            record::IMAGE_SEALED
+        };
+        let crypto = crate::crypto::Crypto::new(&self.app.ports);
+        let mut items = Vec::with_capacity(page.items.len());
+        for mut item in page.items {
+            crypto.open_item(&mut item, sealed).await?;
+            items.push(record::from_item(item)?);
+        }
         Ok((items, next))
     }
 
@@ -718,8 +747,12 @@ impl<'a> ImageService<'a> {
             .table
             .get(&record::conversation_key(&caller.org, id))
             .await?;
-        item.map(record::from_item)
-            .transpose()?
-            .ok_or_else(|| Error::not_found(format!("conversation {id}")))
+        let Some(mut item) = item else {
+            return Err(Error::not_found(format!("conversation {id}")));
+        };
+        crate::crypto::Crypto::new(&self.app.ports)
+            .open_item(&mut item, record::CONVERSATION_SEALED)
+            .await?;
+        record::from_item(item)
     }
 }

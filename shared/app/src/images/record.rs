@@ -40,6 +40,12 @@ pub fn blob_keys(org: &OrgId, id: &ImageId, ext: &str) -> Result<(BlobKey, BlobK
     ))
 }
 
+/// The attributes of an image item sealed at rest (see [`crate::crypto`]).
+pub const IMAGE_SEALED: &[&str] = &["prompt", "revised_prompt"];
+
+/// The attributes of a conversation item sealed at rest.
+pub const CONVERSATION_SEALED: &[&str] = &["title", "last_prompt"];
+
 /// An image's metadata as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {

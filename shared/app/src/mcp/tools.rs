@@ -11,6 +11,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod manage;
+
 use crate::App;
 use crate::auth::Caller;
 use crate::images::params::{EditArgs, GenerateArgs, ImageIdArgs, ListArgs, parse_args};
@@ -210,6 +212,212 @@ const TOOLS: &[ToolSpec] = &[
         input: input::<ListArgs>,
         output: output::<ConversationListView>,
         hints: READ,
+        long_running: false,
+    }, // Audit log, data-subject rights, keys and members (see `tools/manage.rs`).
+    ToolSpec {
+        name: manage::VIEW_AUDIT,
+        actions: &[Action::ViewAuditLog],
+        title: "View audit log",
+        description: "Show the organisation's tamper-evident audit log, newest first, filtered by action \
+            (exact, or a prefix ending in `.` such as `image.`), user and time; set verify to also check \
+            the hash chain and report the first broken link.",
+        input: input::<crate::audit::read::ViewArgs>,
+        output: output::<crate::audit::read::AuditPage>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::VERIFY_AUDIT,
+        actions: &[Action::ViewAuditLog],
+        title: "Verify audit log",
+        description: "Walk the audit log's hash chain and report whether it is intact, or the first entry \
+            where it was altered, removed or reordered.",
+        input: input::<crate::audit::read::VerifyArgs>,
+        output: output::<crate::audit::read::Verification>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::EXPORT_AUDIT,
+        actions: &[Action::ExportData],
+        title: "Export audit log",
+        description: "Export the whole audit log as JSON Lines (one stored entry per line, verifiable \
+            offline) to a download link, and inline when asked.",
+        input: input::<crate::audit::read::ExportArgs>,
+        output: output::<crate::audit::read::AuditExport>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::EXPORT_USER,
+        actions: &[Action::ViewImages],
+        title: "Export my data",
+        description: "Export everything stored about you (profile, memberships, images with their files \
+            and prompts, conversations, audit entries, API key metadata) as a zip archive to download.",
+        input: input::<crate::gdpr::ExportUserArgs>,
+        output: output::<crate::gdpr::UserExport>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::DELETE_USER,
+        actions: &[Action::ViewImages],
+        title: "Delete my data",
+        description: "Erase your account and everything of yours: profile, keys, memberships, the images \
+            you created and their files. Audit entries are kept, pseudonymised. Needs a credential with \
+            the `admin` scope and your user id as confirmation. Cannot be undone.",
+        input: input::<crate::gdpr::DeleteUserArgs>,
+        output: output::<crate::gdpr::Erasure>,
+        hints: Hints {
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::LIST_KEYS,
+        actions: &[Action::ManageOwnKeys],
+        title: "List API keys",
+        description: "List your API keys (never their secrets): scopes, team, expiry, last use.",
+        input: input::<crate::audit::read::VerifyArgs>,
+        output: output::<crate::manage::KeyListView>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::CREATE_KEY,
+        actions: &[Action::ManageOwnKeys],
+        title: "Create API key",
+        description: "Create an API key for yourself with scopes (images:read, images:write, admin; never \
+            more than the credential you call with), an optional team binding and expiry. The key is \
+            shown once.",
+        input: input::<crate::manage::CreateKeyArgs>,
+        output: output::<crate::manage::NewKeyView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::ROTATE_KEY,
+        actions: &[Action::ManageOwnKeys],
+        title: "Rotate API key",
+        description: "Replace one of your API keys with a new one of the same powers; the old key keeps \
+            working for 24 hours so deployments can switch.",
+        input: input::<crate::manage::KeyIdArgs>,
+        output: output::<crate::manage::NewKeyView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::REVOKE_KEY,
+        actions: &[Action::ManageOwnKeys],
+        title: "Revoke API key",
+        description: "Revoke one of your API keys at once.",
+        input: input::<crate::manage::KeyIdArgs>,
+        output: output::<crate::manage::DoneView>,
+        hints: Hints {
+            read_only: false,
+            destructive: true,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::LIST_MEMBERS,
+        actions: &[Action::ManageMembers],
+        title: "List members",
+        description: "List the organisation's members and their role in each team.",
+        input: input::<crate::audit::read::VerifyArgs>,
+        output: output::<crate::manage::MemberListView>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::SET_ROLE,
+        actions: &[Action::ManageMembers],
+        title: "Change member role",
+        description: "Change a member's role (admin, creator, reviewer, viewer) in a team. An organisation \
+            always keeps one admin.",
+        input: input::<crate::manage::SetRoleArgs>,
+        output: output::<crate::manage::MemberView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::REMOVE_MEMBER,
+        actions: &[Action::ManageMembers],
+        title: "Remove member",
+        description: "Remove a member from the organisation (every team); their keys stop working here.",
+        input: input::<crate::manage::UserIdArgs>,
+        output: output::<crate::manage::DoneView>,
+        hints: Hints {
+            read_only: false,
+            destructive: true,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::INVITE,
+        actions: &[Action::ManageMembers],
+        title: "Invite member",
+        description: "Invite an email address to a team with a role; returns the invitation token to send \
+            (valid 7 days, usable once).",
+        input: input::<crate::manage::InviteArgs>,
+        output: output::<crate::manage::InvitationView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::ACCEPT,
+        actions: &[Action::ViewImages],
+        title: "Accept invitation",
+        description: "Join the organisation an invitation token was sent to you for.",
+        input: input::<crate::manage::AcceptArgs>,
+        output: output::<crate::manage::MemberView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: manage::CREATE_TEAM,
+        actions: &[Action::ManageMembers],
+        title: "Create team",
+        description: "Create a team in the organisation.",
+        input: input::<crate::manage::TeamArgs>,
+        output: output::<crate::manage::TeamView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
         long_running: false,
     },
 ];
@@ -446,7 +654,7 @@ async fn run(
                 format!("{} conversation(s).", view.conversations.len()),
             )
         }
-        other => Err(Error::not_found(format!("tool {other}"))),
+        other => manage::run(app, caller, other, args).await,
     }
 }
 

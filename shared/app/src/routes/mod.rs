@@ -2,6 +2,7 @@
 //! Authentication and the error mapping happen here, once, for every route.
 
 mod auth;
+mod manage;
 mod mcp;
 mod oauth;
 mod pages;
@@ -27,6 +28,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .merge(mcp::routes())
         .merge(rest::routes())
+        .merge(manage::routes())
         .merge(oauth::routes())
         .merge(auth::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use imagemcp_app::auth::Caller;
+use imagemcp_app::crypto::Keyring;
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
 use imagemcp_core::clock::{Clock, ManualClock};
 use imagemcp_core::ids::{OrgId, Random, TeamId, UserId};
 use imagemcp_core::rbac::{Role, Scope};
+use imagemcp_core::table::{Add, Condition, Item, Key, Page, Query, Table, TransactOp};
 use imagemcp_core::{Error, Result};
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
@@ -45,6 +47,46 @@ impl BlobStore for FlakyBlobs {
     }
 }
 
+/// A `Table` that remembers every key ever written, so a test can read back *everything* in
+/// storage (the logical equivalent of a full table scan).
+pub(crate) struct KeyLog {
+    pub(crate) inner: Arc<SqliteTable>,
+    pub(crate) keys: std::sync::Mutex<std::collections::BTreeSet<Key>>,
+}
+
+impl KeyLog {
+    fn log(&self, key: &Key) {
+        self.keys.lock().expect("key log").insert(key.clone());
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for KeyLog {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Condition) -> Result<()> {
+        self.log(&item.key);
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Condition) -> Result<()> {
+        self.inner.delete(key, cond).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page> {
+        self.inner.query(query).await
+    }
+    async fn add(&self, add: Add) -> Result<i64> {
+        self.log(&add.key);
+        self.inner.add(add).await
+    }
+    async fn transact(&self, ops: Vec<TransactOp>) -> Result<()> {
+        for op in &ops {
+            self.log(op.key());
+        }
+        self.inner.transact(ops).await
+    }
+}
+
 /// A deterministic "random" source: tests need unique, not unpredictable, bytes.
 struct CountingRandom(std::sync::atomic::AtomicU64);
 
@@ -57,20 +99,47 @@ impl Random for CountingRandom {
     }
 }
 
+/// The KEK of the tests: fixed, so a test can rebuild the app on the same storage.
+pub(crate) fn test_keyring() -> Keyring {
+    Keyring::new(("test-kek-1", [42; 32]), Vec::new()).expect("keyring")
+}
+
 pub(crate) struct TestApp {
     pub(crate) app: App,
     pub(crate) blobs: Arc<FlakyBlobs>,
     pub(crate) table: Arc<SqliteTable>,
+    /// Every key written through the app.
+    pub(crate) written: Arc<KeyLog>,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) clock: Arc<ManualClock>,
 }
 
 impl TestApp {
     pub(crate) fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// The app on a SQLite file (`table.db` in the temp dir), for tests that read raw storage.
+    pub(crate) fn on_disk() -> Self {
+        Self::build(true)
+    }
+
+    fn build(on_disk: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let manual = Arc::new(ManualClock::new(1_795_478_400_000));
         let clock: Arc<dyn Clock> = manual.clone();
-        let table = Arc::new(SqliteTable::open_in_memory(clock.clone()).expect("table"));
+        let table = Arc::new(
+            if on_disk {
+                SqliteTable::open(&dir.path().join("table.db"), clock.clone())
+            } else {
+                SqliteTable::open_in_memory(clock.clone())
+            }
+            .expect("table"),
+        );
+        let written = Arc::new(KeyLog {
+            inner: table.clone(),
+            keys: Default::default(),
+        });
         let fs = FsBlobStore::new(
             dir.path().join("blobs"),
             "http://test".into(),
@@ -83,7 +152,7 @@ impl TestApp {
             fail_puts: AtomicBool::new(false),
         });
         let ports = Ports {
-            table: table.clone(),
+            table: written.clone(),
             blobs: blobs.clone(),
             cache: Arc::new(MemoryCache::new(100, clock.clone()).expect("cache")),
             queue: Arc::new(SqliteQueue::open_in_memory(clock.clone(), 3).expect("queue")),
@@ -91,11 +160,13 @@ impl TestApp {
             clock: clock.clone(),
             ids: Arc::new(UuidV7Ids::new()),
             random: Arc::new(CountingRandom(Default::default())),
+            keyring: Arc::new(test_keyring()),
         };
         Self {
             app: App::new(ports, AppConfig::local("http://test")),
             blobs,
             table,
+            written,
             dir,
             clock: manual,
         }

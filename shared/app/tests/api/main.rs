@@ -2,6 +2,9 @@
 //! MCP handler's progress stream, and tenant scoping.
 
 mod accounts;
+mod audit;
+mod encryption;
+mod gdpr;
 mod helpers;
 mod oauth;
 

@@ -112,7 +112,11 @@ impl Oauth {
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
             .await
             .expect("body");
-        (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     async fn user(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
@@ -171,7 +175,10 @@ fn authorize_query(client_id: &str, redirect: &str) -> String {
 
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("{name} in {html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -188,7 +195,8 @@ fn cookie(headers: &axum::http::HeaderMap) -> String {
 }
 
 fn form_post(path: &str, cookie: Option<&str>, body: String) -> Request<Body> {
-    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut b =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
         b = b.header(header::COOKIE, c);
     }
@@ -223,9 +231,12 @@ async fn to_consent(o: &Oauth, client_id: &str) -> (String, String) {
     o.user("grace@example.com").await;
     let (status, headers, html) = o
         .send(
-            Request::get(format!("/oauth/authorize?{}", authorize_query(client_id, REDIRECT)))
-                .body(Body::empty())
-                .unwrap(),
+            Request::get(format!(
+                "/oauth/authorize?{}",
+                authorize_query(client_id, REDIRECT)
+            ))
+            .body(Body::empty())
+            .unwrap(),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -239,7 +250,9 @@ async fn to_consent(o: &Oauth, client_id: &str) -> (String, String) {
             ("password", "correct horse battery"),
         ],
     );
-    let (status, headers, consent) = o.send(form_post("/oauth/authorize", Some(&anon), body)).await;
+    let (status, headers, consent) = o
+        .send(form_post("/oauth/authorize", Some(&anon), body))
+        .await;
     assert_eq!(status, StatusCode::OK, "{consent}");
     assert!(consent.contains("client.example") && consent.contains("images:read"));
     let logged_in = cookie(&headers);
@@ -284,7 +297,12 @@ async fn forged_access_tokens_are_refused() {
     let o = Oauth::new();
     let grant = o.grant().await;
     let pair = o.app.sessions().issue(&grant).await.unwrap();
-    let caller = o.app.sessions().authenticate(&pair.access_token).await.unwrap();
+    let caller = o
+        .app
+        .sessions()
+        .authenticate(&pair.access_token)
+        .await
+        .unwrap();
     assert_eq!(caller.scopes, vec![Scope::ImagesRead]);
 
     let claims: AccessClaims = {
@@ -341,12 +359,26 @@ async fn forged_access_tokens_are_refused() {
     // No kid at all.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = None;
-    let no_kid: Vec<String> = o.keys.sign(&claims).unwrap().split('.').map(str::to_owned).collect();
-    forged.push(format!("{}.{}.{}", b64(&json!({"alg": "EdDSA"})), no_kid[1], no_kid[2]));
+    let no_kid: Vec<String> = o
+        .keys
+        .sign(&claims)
+        .unwrap()
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    forged.push(format!(
+        "{}.{}.{}",
+        b64(&json!({"alg": "EdDSA"})),
+        no_kid[1],
+        no_kid[2]
+    ));
 
     for (i, token) in forged.iter().enumerate() {
         let err = o.app.sessions().authenticate(token).await.unwrap_err();
-        assert!(matches!(err, Error::Unauthenticated(_)), "forgery {i}: {err}");
+        assert!(
+            matches!(err, Error::Unauthenticated(_)),
+            "forgery {i}: {err}"
+        );
         let before = o.writes();
         let (status, headers, _) = o
             .send(
@@ -358,15 +390,31 @@ async fn forged_access_tokens_are_refused() {
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "forgery {i}");
         let www = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
-        assert!(www.contains("error=\"invalid_token\"") && www.contains("resource_metadata="), "{www}");
+        assert!(
+            www.contains("error=\"invalid_token\"") && www.contains("resource_metadata="),
+            "{www}"
+        );
         assert_eq!(o.writes(), before, "forgery {i} wrote something");
     }
 
     // A token signed by the previous key still verifies (rotation), and an expired one does not.
     let rotated = KeySet::new(vec![SigningKey::from_seed("previous", [8; 32]).unwrap()]).unwrap();
-    assert!(o.app.sessions().authenticate(&rotated.sign(&claims).unwrap()).await.is_ok());
-    o.t.clock.advance_ms(imagemcp_app::sessions::ACCESS_TOKEN_TTL.as_millis() as i64);
-    assert!(o.app.sessions().authenticate(&pair.access_token).await.is_err());
+    assert!(
+        o.app
+            .sessions()
+            .authenticate(&rotated.sign(&claims).unwrap())
+            .await
+            .is_ok()
+    );
+    o.t.clock
+        .advance_ms(imagemcp_app::sessions::ACCESS_TOKEN_TTL.as_millis() as i64);
+    assert!(
+        o.app
+            .sessions()
+            .authenticate(&pair.access_token)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -381,10 +429,22 @@ async fn a_reused_refresh_token_revokes_the_whole_family() {
         .await
         .unwrap();
     assert_ne!(first.refresh_token, second.refresh_token);
-    assert!(o.app.sessions().authenticate(&second.access_token).await.is_ok());
+    assert!(
+        o.app
+            .sessions()
+            .authenticate(&second.access_token)
+            .await
+            .is_ok()
+    );
     // Another client cannot use it (and nothing is written).
     let before = o.writes();
-    assert!(o.app.sessions().refresh(&second.refresh_token, "mcp_other", None).await.is_err());
+    assert!(
+        o.app
+            .sessions()
+            .refresh(&second.refresh_token, "mcp_other", None)
+            .await
+            .is_err()
+    );
     assert_eq!(o.writes(), before);
     // The reuse of the rotated token: refused, and the family is revoked.
     let err = o
@@ -394,15 +454,35 @@ async fn a_reused_refresh_token_revokes_the_whole_family() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("reuse"), "{err}");
-    assert!(o.app.sessions().refresh(&second.refresh_token, "imagemcp-rest", None).await.is_err());
-    assert!(o.app.sessions().authenticate(&second.access_token).await.is_err());
-    assert!(o.app.sessions().authenticate(&first.access_token).await.is_err());
+    assert!(
+        o.app
+            .sessions()
+            .refresh(&second.refresh_token, "imagemcp-rest", None)
+            .await
+            .is_err()
+    );
+    assert!(
+        o.app
+            .sessions()
+            .authenticate(&second.access_token)
+            .await
+            .is_err()
+    );
+    assert!(
+        o.app
+            .sessions()
+            .authenticate(&first.access_token)
+            .await
+            .is_err()
+    );
     // The REST surface says 401.
     let (status, _, _) = o
         .send(
             Request::post("/v1/auth/refresh")
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(json!({"refresh_token": second.refresh_token}).to_string()))
+                .body(Body::from(
+                    json!({"refresh_token": second.refresh_token}).to_string(),
+                ))
                 .unwrap(),
         )
         .await;
@@ -434,7 +514,10 @@ async fn the_authorization_code_flow_end_to_end_with_its_attacks() {
     // PKCE mismatch: refused, and the code is not consumed by the attempt.
     let before = o.writes();
     let (status, body) = exchange(&o, &client, &code, &format!("{VERIFIER}-wrong")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     assert_eq!(o.writes(), before);
 
     let (status, tokens) = exchange(&o, &client, &code, VERIFIER).await;
@@ -443,7 +526,10 @@ async fn the_authorization_code_flow_end_to_end_with_its_attacks() {
     assert_eq!(tokens["scope"], "images:read");
     // Single use.
     let (status, body) = exchange(&o, &client, &code, VERIFIER).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 
     // The token works on /mcp; a tool needing a scope it lacks gets the step-up challenge.
     let access = tokens["access_token"].as_str().unwrap();
@@ -459,7 +545,9 @@ async fn the_authorization_code_flow_end_to_end_with_its_attacks() {
     };
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     let (status, _, body) = o
-        .send(mcp(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}})))
+        .send(mcp(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}),
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("openai_list_images") && !body.contains("openai_generate_image"));
@@ -505,9 +593,12 @@ async fn unregistered_and_open_redirects_get_an_error_page_never_a_redirect() {
     ] {
         let (status, headers, html) = o
             .send(
-                Request::get(format!("/oauth/authorize?{}", authorize_query(&client, redirect)))
-                    .body(Body::empty())
-                    .unwrap(),
+                Request::get(format!(
+                    "/oauth/authorize?{}",
+                    authorize_query(&client, redirect)
+                ))
+                .body(Body::empty())
+                .unwrap(),
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{redirect}");
@@ -517,9 +608,12 @@ async fn unregistered_and_open_redirects_get_an_error_page_never_a_redirect() {
     // An unknown client: error page too.
     let (status, headers, _) = o
         .send(
-            Request::get(format!("/oauth/authorize?{}", authorize_query("mcp_00000000000000000000000000000000", REDIRECT)))
-                .body(Body::empty())
-                .unwrap(),
+            Request::get(format!(
+                "/oauth/authorize?{}",
+                authorize_query("mcp_00000000000000000000000000000000", REDIRECT)
+            ))
+            .body(Body::empty())
+            .unwrap(),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -531,14 +625,18 @@ async fn unregistered_and_open_redirects_get_an_error_page_never_a_redirect() {
         ("code_challenge_method", "plain", "invalid_request"),
         ("resource", "https://other.example/mcp", "invalid_target"),
     ] {
-        let mut q: Vec<(String, String)> = serde_urlencoded::from_str(&authorize_query(&client, REDIRECT)).unwrap();
+        let mut q: Vec<(String, String)> =
+            serde_urlencoded::from_str(&authorize_query(&client, REDIRECT)).unwrap();
         q.retain(|(k, _)| k != name);
         q.push((name.into(), value.into()));
         let (status, headers, _) = o
             .send(
-                Request::get(format!("/oauth/authorize?{}", serde_urlencoded::to_string(q).unwrap()))
-                    .body(Body::empty())
-                    .unwrap(),
+                Request::get(format!(
+                    "/oauth/authorize?{}",
+                    serde_urlencoded::to_string(q).unwrap()
+                ))
+                .body(Body::empty())
+                .unwrap(),
             )
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
@@ -550,7 +648,11 @@ async fn unregistered_and_open_redirects_get_an_error_page_never_a_redirect() {
     assert_eq!(o.writes(), before);
 
     // Registration refuses non-https, non-loopback redirect URIs and writes nothing.
-    for uris in [json!(["http://evil.example/cb"]), json!(["javascript:alert(1)"]), json!([])] {
+    for uris in [
+        json!(["http://evil.example/cb"]),
+        json!(["javascript:alert(1)"]),
+        json!([]),
+    ] {
         let (status, _, body) = o
             .send(
                 Request::post("/oauth/register")
@@ -571,14 +673,39 @@ async fn oversized_bodies_are_refused_and_write_nothing() {
     let before = o.writes();
     let big = "x".repeat(64 * 1024);
     for (path, ctype, body) in [
-        ("/oauth/register", "application/json", format!("{{\"redirect_uris\":[\"{REDIRECT}\"],\"client_name\":\"{big}\"}}")),
-        ("/oauth/token", "application/x-www-form-urlencoded", format!("grant_type=refresh_token&refresh_token={big}")),
-        ("/oauth/authorize", "application/x-www-form-urlencoded", format!("csrf={big}")),
-        ("/v1/auth/signup", "application/json", format!("{{\"email\":\"a@b.c\",\"password\":\"{big}\"}}")),
-        ("/v1/auth/login", "application/json", format!("{{\"email\":\"a@b.c\",\"password\":\"{big}\"}}")),
+        (
+            "/oauth/register",
+            "application/json",
+            format!("{{\"redirect_uris\":[\"{REDIRECT}\"],\"client_name\":\"{big}\"}}"),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            format!("grant_type=refresh_token&refresh_token={big}"),
+        ),
+        (
+            "/oauth/authorize",
+            "application/x-www-form-urlencoded",
+            format!("csrf={big}"),
+        ),
+        (
+            "/v1/auth/signup",
+            "application/json",
+            format!("{{\"email\":\"a@b.c\",\"password\":\"{big}\"}}"),
+        ),
+        (
+            "/v1/auth/login",
+            "application/json",
+            format!("{{\"email\":\"a@b.c\",\"password\":\"{big}\"}}"),
+        ),
     ] {
         let (status, _, _) = o
-            .send(Request::post(path).header(header::CONTENT_TYPE, ctype).body(Body::from(body)).unwrap())
+            .send(
+                Request::post(path)
+                    .header(header::CONTENT_TYPE, ctype)
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
             .await;
         assert!(
             status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
@@ -601,51 +728,89 @@ async fn metadata_and_the_401_challenge_point_at_each_other() {
         r#"Bearer resource_metadata="http://test/.well-known/oauth-protected-resource/mcp", scope="images:read images:write""#
     );
     let (_, _, prm) = o
-        .send(Request::get("/.well-known/oauth-protected-resource/mcp").body(Body::empty()).unwrap())
+        .send(
+            Request::get("/.well-known/oauth-protected-resource/mcp")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     let prm: Value = serde_json::from_str(&prm).unwrap();
     assert_eq!(prm["resource"], "http://test/mcp");
     assert_eq!(prm["authorization_servers"], json!(["http://test/"]));
     let (_, _, asm) = o
-        .send(Request::get("/.well-known/oauth-authorization-server").body(Body::empty()).unwrap())
+        .send(
+            Request::get("/.well-known/oauth-authorization-server")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     let asm: Value = serde_json::from_str(&asm).unwrap();
     assert_eq!(asm["issuer"], "http://test/");
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(asm["authorization_response_iss_parameter_supported"], json!(true));
-    assert!(asm["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("none")));
+    assert_eq!(
+        asm["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
+    assert!(
+        asm["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("none"))
+    );
 
     // REST sign-up and login give a working token pair; a wrong password is generic.
     let signup = json!({"email": "Lin@Example.com", "password": "correct horse battery"});
     let (status, _, _) = o
-        .send(Request::post("/v1/auth/signup").body(Body::from(signup.to_string())).unwrap())
+        .send(
+            Request::post("/v1/auth/signup")
+                .body(Body::from(signup.to_string()))
+                .unwrap(),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _, wrong) = o
         .send(
             Request::post("/v1/auth/login")
-                .body(Body::from(json!({"email": "lin@example.com", "password": "nope nope nope"}).to_string()))
+                .body(Body::from(
+                    json!({"email": "lin@example.com", "password": "nope nope nope"}).to_string(),
+                ))
                 .unwrap(),
         )
         .await;
     let (status2, _, unknown) = o
         .send(
             Request::post("/v1/auth/login")
-                .body(Body::from(json!({"email": "nobody@example.com", "password": "nope nope nope"}).to_string()))
+                .body(Body::from(
+                    json!({"email": "nobody@example.com", "password": "nope nope nope"})
+                        .to_string(),
+                ))
                 .unwrap(),
         )
         .await;
-    assert_eq!((status, status2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
-    assert_eq!(wrong, unknown, "a wrong password and an unknown email must read the same");
+    assert_eq!(
+        (status, status2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        wrong, unknown,
+        "a wrong password and an unknown email must read the same"
+    );
     let (status, _, tokens) = o
-        .send(Request::post("/v1/auth/login").body(Body::from(signup.to_string())).unwrap())
+        .send(
+            Request::post("/v1/auth/login")
+                .body(Body::from(signup.to_string()))
+                .unwrap(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let tokens: Value = serde_json::from_str(&tokens).unwrap();
     let (status, _, _) = o
         .send(
             Request::get("/v1/images")
-                .header(header::AUTHORIZATION, format!("Bearer {}", tokens["access_token"].as_str().unwrap()))
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
+                )
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -655,7 +820,9 @@ async fn metadata_and_the_401_challenge_point_at_each_other() {
     let (status, _, _) = o
         .send(
             Request::post("/v1/auth/logout")
-                .body(Body::from(json!({"refresh_token": tokens["refresh_token"]}).to_string()))
+                .body(Body::from(
+                    json!({"refresh_token": tokens["refresh_token"]}).to_string(),
+                ))
                 .unwrap(),
         )
         .await;
@@ -663,7 +830,10 @@ async fn metadata_and_the_401_challenge_point_at_each_other() {
     let (status, _, _) = o
         .send(
             Request::get("/v1/images")
-                .header(header::AUTHORIZATION, format!("Bearer {}", tokens["access_token"].as_str().unwrap()))
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
+                )
                 .body(Body::empty())
                 .unwrap(),
         )

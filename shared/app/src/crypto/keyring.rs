@@ -1,0 +1,156 @@
+//! The key-encryption keys (KEKs) of a deployment: the current one wraps new data keys, older ones
+//! only unwrap data keys wrapped before a rotation. Each has an id, stored beside every wrapped key,
+//! so decryption finds the right KEK after any number of rotations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use base64::Engine;
+use imagemcp_core::{Error, Result};
+
+/// A 256-bit AES key.
+pub(crate) type KeyBytes = [u8; 32];
+
+/// The KEKs plus a per-process cache of unwrapped data keys (a data key never changes, only its
+/// wrapping does, so a cached one stays right across KEK rotations).
+pub struct Keyring {
+    current: String,
+    keks: BTreeMap<String, KeyBytes>,
+    pub(crate) cache: Mutex<HashMap<String, KeyBytes>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("current", &self.current)
+            .field("keks", &self.keks.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_kek_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Decodes a KEK given as base64 of 32 bytes (the `IMAGEMCP_KEK` format). The error never echoes
+/// the value.
+pub fn parse_kek(field: &str, base64_key: &str) -> Result<KeyBytes> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64_key.trim())
+        .map_err(|_| Error::invalid(field, "is not valid base64"))?;
+    bytes
+        .try_into()
+        .map_err(|_| Error::invalid(field, "must be base64 of exactly 32 bytes"))
+}
+
+impl Keyring {
+    /// A keyring whose current KEK is `current`; `previous` are older KEKs kept to unwrap data keys
+    /// that have not been re-wrapped yet.
+    pub fn new(current: (&str, KeyBytes), previous: Vec<(String, KeyBytes)>) -> Result<Self> {
+        let mut keks = BTreeMap::new();
+        for (id, key) in previous {
+            if !valid_kek_id(&id) {
+                return Err(Error::invalid("kek id", "use 1 to 64 of [A-Za-z0-9._-]"));
+            }
+            keks.insert(id, key);
+        }
+        if !valid_kek_id(current.0) {
+            return Err(Error::invalid("kek id", "use 1 to 64 of [A-Za-z0-9._-]"));
+        }
+        keks.insert(current.0.to_owned(), current.1);
+        Ok(Self {
+            current: current.0.to_owned(),
+            keks,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Parses the keyring from configuration: the current KEK id and base64 key, plus older KEKs
+    /// as `id:base64` entries.
+    pub fn from_config(current_id: &str, current_b64: &str, previous: &[String]) -> Result<Self> {
+        let current = parse_kek("IMAGEMCP_KEK", current_b64)?;
+        let mut older = Vec::new();
+        for entry in previous.iter().filter(|e| !e.trim().is_empty()) {
+            let (id, key) = entry.trim().split_once(':').ok_or_else(|| {
+                Error::invalid("IMAGEMCP_KEK_PREVIOUS", "entries read `id:base64`")
+            })?;
+            older.push((id.to_owned(), parse_kek("IMAGEMCP_KEK_PREVIOUS", key)?));
+        }
+        Self::new((current_id, current), older)
+    }
+
+    /// The keyring from the standard variables, read through `var`: `IMAGEMCP_KEK` (base64 of 32
+    /// bytes, required), `IMAGEMCP_KEK_ID` (default `env-1`) and `IMAGEMCP_KEK_PREVIOUS`
+    /// (comma-separated `id:base64`). For runtimes configured by environment (Lambda, Workers).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let key = var("IMAGEMCP_KEK")
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "IMAGEMCP_KEK",
+                    "must be set to the key-encryption key (base64 of 32 random bytes)",
+                )
+            })?;
+        let id = var("IMAGEMCP_KEK_ID").unwrap_or_else(|| "env-1".to_owned());
+        let previous: Vec<String> = var("IMAGEMCP_KEK_PREVIOUS")
+            .map(|p| p.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        Self::from_config(&id, &key, &previous)
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.current
+    }
+
+    pub(crate) fn current(&self) -> (&str, &KeyBytes) {
+        // The constructor always inserts the current KEK.
+        (&self.current, &self.keks[&self.current])
+    }
+
+    pub(crate) fn kek(&self, id: &str) -> Option<&KeyBytes> {
+        self.keks.get(id)
+    }
+
+    pub(crate) fn cached(&self, owner: &str) -> Option<KeyBytes> {
+        self.cache.lock().ok()?.get(owner).copied()
+    }
+
+    pub(crate) fn remember(&self, owner: &str, key: KeyBytes) {
+        if let Ok(mut cache) = self.cache.lock() {
+            // Bounded: a long-lived process serving many orgs must not grow without end.
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+            cache.insert(owner.to_owned(), key);
+        }
+    }
+
+    pub(crate) fn forget(&self, owner: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(owner);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parses_and_errors_never_echo_the_key() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let ring = Keyring::from_config("k2", &b64, &[format!("k1:{b64}")]).unwrap();
+        assert_eq!(ring.current_id(), "k2");
+        assert!(ring.kek("k1").is_some());
+        let err = Keyring::from_config("k1", "c2VjcmV0LXZhbHVl", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+        assert!(Keyring::from_config("bad id", &b64, &[]).is_err());
+        assert!(!format!("{ring:?}").contains(&b64));
+    }
+}

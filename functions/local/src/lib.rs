@@ -7,6 +7,7 @@ pub mod settings;
 mod files;
 mod kek;
 mod random;
+mod token_keys;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -111,6 +112,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     };
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
+    config.token_keys = Some(Arc::new(token_keys::load(dir)?));
     Ok(Local {
         app: App::new(ports, config),
         blobs,

@@ -92,8 +92,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<()> {
             ));
         }
     }
-    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some()
-    {
+    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad_metadata(
             "redirect URIs may not carry a fragment or credentials",
         ));

@@ -178,7 +178,12 @@ fn code_key(code: &str) -> Key {
 }
 
 /// Issues a code for an approved request.
-pub async fn issue_code(app: &App, req: &ValidRequest, user: &UserId, org: &OrgId) -> Result<String> {
+pub async fn issue_code(
+    app: &App,
+    req: &ValidRequest,
+    user: &UserId,
+    org: &OrgId,
+) -> Result<String> {
     let mut raw = [0u8; 32];
     app.ports.random.fill(&mut raw);
     let code = format!("imc_{}", hex::encode(raw));
@@ -238,7 +243,9 @@ pub async fn exchange_code(
         return Err(bad_grant("the code was issued to another client"));
     }
     if record.redirect_uri != redirect_uri {
-        return Err(bad_grant("redirect_uri differs from the authorization request"));
+        return Err(bad_grant(
+            "redirect_uri differs from the authorization request",
+        ));
     }
     if resource.is_some_and(|r| r != record.resource) {
         return Err(Error::invalid(

@@ -30,12 +30,8 @@ pub(super) fn routes() -> Router<App> {
 
 /// A JSON body, refusing unknown fields so typos are reported.
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|_| {
-        Error::invalid(
-            "body",
-            "must be a JSON object with the documented fields",
-        )
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|_| Error::invalid("body", "must be a JSON object with the documented fields"))
 }
 
 #[derive(Deserialize)]
@@ -144,7 +140,11 @@ async fn signup_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     let page = pages::signup(&session.csrf, None, StatusCode::OK);
-    if new { with_cookie(&app, page, &session) } else { page }
+    if new {
+        with_cookie(&app, page, &session)
+    } else {
+        page
+    }
 }
 
 #[derive(Deserialize)]

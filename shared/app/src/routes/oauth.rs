@@ -28,9 +28,18 @@ pub(super) const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
-        .route("/.well-known/oauth-protected-resource", get(protected_resource))
-        .route("/.well-known/oauth-protected-resource/mcp", get(protected_resource))
-        .route("/.well-known/oauth-authorization-server", get(authorization_server))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server),
+        )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/register", post(register))
         .route("/oauth/authorize", get(authorize_get).post(authorize_post))
@@ -341,7 +350,10 @@ fn authorize_error(app: &App, e: AuthorizeError) -> Response {
             error,
             description,
         } => {
-            let mut pairs = vec![("error", error), ("error_description", description.as_str())];
+            let mut pairs = vec![
+                ("error", error),
+                ("error_description", description.as_str()),
+            ];
             if let Some(state) = state.as_deref() {
                 pairs.push(("state", state));
             }
@@ -375,7 +387,10 @@ async fn authorize_get(
     }
     let Ok(params) = serde_urlencoded::from_str::<AuthorizeParams>(query.as_deref().unwrap_or(""))
     else {
-        return pages::error_page(StatusCode::BAD_REQUEST, "The authorization request is malformed.");
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "The authorization request is malformed.",
+        );
     };
     let req = match oauth::validate(&app, params).await {
         Ok(r) => r,
@@ -386,7 +401,11 @@ async fn authorize_get(
         Err(r) => return r,
     };
     let page = consent_or_login(&app, &req, &session).await;
-    if new { with_cookie(&app, page, &session) } else { page }
+    if new {
+        with_cookie(&app, page, &session)
+    } else {
+        page
+    }
 }
 
 /// The client's address for the per-address login limit, when the runtime provides it.
@@ -409,7 +428,8 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
     let action = fields.remove("action").unwrap_or_default();
     let email = fields.remove("email").unwrap_or_default();
     let password = fields.remove("password").unwrap_or_default();
-    let Ok(params) = serde_json::to_value(&fields).and_then(serde_json::from_value::<AuthorizeParams>)
+    let Ok(params) =
+        serde_json::to_value(&fields).and_then(serde_json::from_value::<AuthorizeParams>)
     else {
         return pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed.");
     };

@@ -104,14 +104,23 @@ fn redirect_host(uri: &str) -> String {
     url::Url::parse(uri)
         .ok()
         .and_then(|u| {
-            u.host_str()
-                .map(|h| format!("{h}{}", u.port().map(|p| format!(":{p}")).unwrap_or_default()))
+            u.host_str().map(|h| {
+                format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
         })
         .unwrap_or_default()
 }
 
 /// The login page of an authorization request.
-pub(super) fn login(req: &ValidRequest, csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
+pub(super) fn login(
+    req: &ValidRequest,
+    csrf: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let error = error
         .map(|e| format!("<p role=\"alert\" class=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();

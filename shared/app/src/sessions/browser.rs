@@ -24,7 +24,10 @@ pub const BROWSER_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 fn key(cookie: &str) -> Key {
     Key::new(
-        format!("WEBSESSION#{}", hex::encode(Sha256::digest(cookie.as_bytes()))),
+        format!(
+            "WEBSESSION#{}",
+            hex::encode(Sha256::digest(cookie.as_bytes()))
+        ),
         "SESSION",
     )
 }
@@ -105,11 +108,7 @@ impl<'a> BrowserSessions<'a> {
         if let Some(user) = user {
             item.attrs.insert("user".into(), json!(user));
         }
-        self.app
-            .ports
-            .table
-            .put(item, Condition::NotExists)
-            .await?;
+        self.app.ports.table.put(item, Condition::NotExists).await?;
         Ok(session)
     }
 

@@ -232,7 +232,9 @@ impl<'a> Sessions<'a> {
         if record.status != ACTIVE {
             self.revoke_family(&record.family).await?;
             tracing::warn!(family = %record.family, user = %record.grant.user, "refresh token reuse: family revoked");
-            return Err(bad_grant("refresh token reuse detected; the session was revoked"));
+            return Err(bad_grant(
+                "refresh token reuse detected; the session was revoked",
+            ));
         }
         let mut grant = record.grant.clone();
         if let Some(asked) = scopes {
@@ -267,7 +269,9 @@ impl<'a> Sessions<'a> {
             // Another request rotated this token first: this one is a reuse.
             Err(Error::Conflict(_)) => {
                 self.revoke_family(&record.family).await?;
-                return Err(bad_grant("refresh token reuse detected; the session was revoked"));
+                return Err(bad_grant(
+                    "refresh token reuse detected; the session was revoked",
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -309,7 +313,8 @@ impl<'a> Sessions<'a> {
     ) -> Result<crate::accounts::UserRecord> {
         let wrong = || Error::Unauthenticated("email or password is incorrect".into());
         let Ok(email) = crate::accounts::Email::parse(email) else {
-            let _ = crate::accounts::passwords::verify(password, crate::accounts::passwords::decoy());
+            let _ =
+                crate::accounts::passwords::verify(password, crate::accounts::passwords::decoy());
             return Err(wrong());
         };
         let guard = crate::accounts::login_guard::LoginGuard::new(&self.app.ports);
@@ -362,10 +367,7 @@ impl<'a> Sessions<'a> {
             return Err(denied());
         }
         let accounts = Accounts::new(&self.app.ports);
-        let member = accounts
-            .membership(&org, &user)
-            .await?
-            .ok_or_else(denied)?;
+        let member = accounts.membership(&org, &user).await?.ok_or_else(denied)?;
         let org_rec = accounts.org(&org).await?.ok_or_else(denied)?;
         let team = org_rec.default_team;
         let role = member

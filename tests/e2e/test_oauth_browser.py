@@ -1,0 +1,189 @@
+"""OAuth 2.1 end to end: metadata discovery from the 401, dynamic client registration, the login and
+consent pages in headless Chromium, the code exchange with PKCE, then /mcp through the official MCP
+client with the token; and the MCP SDK's own OAuth client doing the whole dance against us."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx2 as httpx
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from helpers import LOG_DIR, ROOT, rpc
+
+BROWSER_DIR = ROOT / "tests" / "browser"
+PASSWORD = "browser-password-" + secrets.token_hex(6)
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+def remember_secret(value: str) -> None:
+    """Records a secret of this run, for the log scan in test_zz_secrets_in_logs.py."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(value + "\n")
+
+
+def drive_consent(authorize_url: str, redirect_prefix: str, email: str) -> dict:
+    """Runs the Playwright script that logs in and approves; returns the captured redirect."""
+    assert Path("/usr/bin/chromium").exists(), "Debian chromium is required (scripts/test installs it)"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True, timeout=300)
+    env = dict(os.environ, CONSENT_EMAIL=email, CONSENT_PASSWORD=PASSWORD)
+    out = subprocess.run(
+        ["node", "consent.mjs", authorize_url, redirect_prefix],
+        cwd=BROWSER_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sign_up(server, email: str) -> None:
+    r = httpx.post(f"{server.url}/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Bea"})
+    assert r.status_code == 201, r.text
+    remember_secret(PASSWORD)
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+def test_oauth_flow_in_chromium_then_mcp_with_the_token(offline_server):
+    s = offline_server
+    email = "bea@example.com"
+    sign_up(s, email)
+
+    # Discovery: the 401 names the resource metadata, which names the authorization server.
+    r = httpx.post(s.mcp_url, content=rpc("tools/list"), headers=JSON_HEADERS)
+    assert r.status_code == 401
+    challenge = r.headers["www-authenticate"]
+    prm_url = challenge.split('resource_metadata="', 1)[1].split('"', 1)[0]
+    assert prm_url == f"{s.url}/.well-known/oauth-protected-resource/mcp"
+    prm = httpx.get(prm_url).json()
+    assert prm["resource"] == s.mcp_url and "images:write" in prm["scopes_supported"]
+    issuer = prm["authorization_servers"][0]
+    meta = httpx.get(f"{s.url}/.well-known/oauth-authorization-server").json()
+    assert meta["issuer"] == issuer and meta["code_challenge_methods_supported"] == ["S256"]
+
+    redirect_uri = "http://127.0.0.1:9/callback"
+    reg = httpx.post(meta["registration_endpoint"], json={
+        "redirect_uris": [redirect_uri], "client_name": "Browser Test Client",
+        "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+    })
+    assert reg.status_code == 201, reg.text
+    client_id = reg.json()["client_id"]
+
+    verifier, challenge = pkce()
+    state = secrets.token_urlsafe(16)
+    url = meta["authorization_endpoint"] + "?" + urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state,
+        "code_challenge": challenge, "code_challenge_method": "S256", "scope": "images:read",
+        "resource": prm["resource"],
+    })
+    result = drive_consent(url, redirect_uri, email)
+    assert "Browser Test Client" in result["consent"] and "127.0.0.1:9" in result["consent"]
+    assert "images:read" in result["consent"]
+    params = parse_qs(urlparse(result["redirect"]).query)
+    assert params["state"] == [state] and params["iss"] == [issuer]
+    code = params["code"][0]
+
+    token = httpx.post(meta["token_endpoint"], data={
+        "grant_type": "authorization_code", "code": code, "client_id": client_id,
+        "redirect_uri": redirect_uri, "code_verifier": verifier, "resource": prm["resource"],
+    })
+    assert token.status_code == 200, token.text
+    tokens = token.json()
+    assert tokens["token_type"] == "Bearer" and tokens["scope"] == "images:read"
+    remember_secret(tokens["access_token"])
+    remember_secret(tokens["refresh_token"])
+    remember_secret(code)
+
+    async def mcp_calls():
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        async with Client(streamable_http_client(s.mcp_url, http_client=http), mode="2026-07-28") as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "openai_list_images" in names and "openai_generate_image" not in names
+
+    asyncio.run(mcp_calls())
+
+    # A tool needing images:write: the 403 step-up challenge.
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                       "params": {"name": "openai_generate_image", "arguments": {"prompt": "a red cube"}}})
+    r = httpx.post(s.mcp_url, content=body, headers=dict(JSON_HEADERS, Authorization=f"Bearer {tokens['access_token']}"))
+    assert r.status_code == 403
+    www = r.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in www and 'scope="images:write"' in www and "resource_metadata=" in www
+
+
+class MemoryStorage:
+    def __init__(self):
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client
+
+    async def set_client_info(self, client_info):
+        self.client = client_info
+
+
+def test_the_mcp_sdk_oauth_client_against_our_server(offline_server):
+    s = offline_server
+    email = "cy@example.com"
+    sign_up(s, email)
+    redirect_uri = "http://127.0.0.1:9/sdk-callback"
+    captured: dict[str, str] = {}
+
+    async def redirect_handler(url: str) -> None:
+        result = await asyncio.to_thread(drive_consent, url, redirect_uri, email)
+        captured["redirect"] = result["redirect"]
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        q = parse_qs(urlparse(captured["redirect"]).query)
+        remember_secret(q["code"][0])
+        return AuthorizationCodeResult(code=q["code"][0], state=q.get("state", [None])[0], iss=q.get("iss", [None])[0])
+
+    storage = MemoryStorage()
+    provider = OAuthClientProvider(
+        server_url=s.mcp_url,
+        client_metadata=OAuthClientMetadata(
+            redirect_uris=[redirect_uri], client_name="MCP SDK client", token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+            scope="images:read images:write",
+        ),
+        storage=storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+
+    async def run():
+        http = create_mcp_http_client(auth=provider)
+        async with Client(streamable_http_client(s.mcp_url, http_client=http), mode="2026-07-28") as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "openai_generate_image" in names
+
+    asyncio.run(run())
+    assert storage.tokens is not None and storage.tokens.refresh_token
+    remember_secret(storage.tokens.access_token)
+    remember_secret(storage.tokens.refresh_token)

@@ -5,7 +5,7 @@
 //! Each suite is a plain `async fn` generic over the adapter; it needs no runtime, so the adapter
 //! crate's own test drives it (`#[tokio::test]` natively, the Worker's test harness on wasm32):
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn sqlite_table_meets_the_contract() {
 //!     contract::table_suite(async |clock| SqliteTable::open_in_memory(clock).unwrap()).await;

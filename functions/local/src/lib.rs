@@ -205,7 +205,9 @@ pub async fn serve(
         .layer(tower_http::trace::TraceLayer::new_for_http());
     banner(&settings, first_key.as_deref());
     tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
-    axum::serve(listener, router)
+    // The peer address feeds the per-address login limit.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     purge.abort();

@@ -46,6 +46,10 @@ impl Db {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(map_err)?;
+        // Deleted rows are overwritten with zeros, not left in free pages: an erased user
+        // (GDPR) must not survive in the database file.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(map_err)?;
         Self::init(conn, schema)
     }
 

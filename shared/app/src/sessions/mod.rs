@@ -327,14 +327,28 @@ impl<'a> Sessions<'a> {
             .unwrap_or(crate::accounts::passwords::decoy());
         let ok = password.chars().count() <= crate::accounts::passwords::MAX_PASSWORD_CHARS
             && crate::accounts::passwords::verify(password, stored);
+        // Every attempt is audited: a success and a failure of a known account in the account's
+        // personal org; a failure for an unknown email in the shared login chain, under the
+        // email's hash (never the address).
+        use crate::audit::{self, Actor, Chain, Event};
+        let event = match &user {
+            Some(u) => Event::new(
+                Chain::Org(u.personal_org.clone()),
+                "auth.login",
+                Actor::User(u.id.clone()),
+            ),
+            None => Event::new(Chain::Logins, "auth.login", Actor::EmailHash(hash.clone())),
+        };
         match user {
             Some(user) if ok && user.password_hash.is_some() => {
                 guard.record_success(&hash).await?;
+                audit::record(&self.app.ports, event).await?;
                 tracing::info!(user = %user.id, "login succeeded");
                 Ok(user)
             }
             _ => {
                 guard.record_failure(&hash, ip).await?;
+                audit::record(&self.app.ports, event.failed()).await?;
                 tracing::info!("login failed");
                 Err(wrong())
             }

@@ -348,3 +348,65 @@ async fn creators_delete_their_own_images_only_and_viewers_see_fewer_tools() {
     );
     assert_eq!(names(&admin).len(), 21);
 }
+
+#[tokio::test]
+async fn every_login_attempt_is_audited_without_naming_the_person() {
+    use imagemcp_core::table::{Query, Table};
+    let t = TestApp::new();
+    let ada = t
+        .app
+        .accounts()
+        .sign_up("ada@example.com", Some("a long password"), "Ada")
+        .await
+        .unwrap();
+    let sessions = imagemcp_app::sessions::Sessions::new(&t.app);
+    assert!(
+        sessions
+            .password_login("ada@example.com", "wrong password!", "198.51.100.7")
+            .await
+            .is_err()
+    );
+    assert!(
+        sessions
+            .password_login("ada@example.com", "a long password", "198.51.100.7")
+            .await
+            .is_ok()
+    );
+    assert!(
+        sessions
+            .password_login("nobody@example.com", "whatever pass", "198.51.100.7")
+            .await
+            .is_err()
+    );
+    let entries = |pk: String| {
+        let table = t.table.clone();
+        async move {
+            let page = table.query(&Query::new(pk, "AUDIT#", 100)).await.unwrap();
+            page.items
+                .iter()
+                .map(|i| {
+                    (
+                        i.str("action").unwrap().to_owned(),
+                        i.str("outcome").unwrap().to_owned(),
+                        i.str("actor").unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let org = entries(format!("ORG#{}", ada.personal_org)).await;
+    let logins: Vec<_> = org
+        .iter()
+        .filter(|(a, _, _)| a == "auth.login")
+        .map(|(_, o, _)| o.as_str())
+        .collect();
+    assert_eq!(logins, ["failure", "success"]);
+    let unknown = entries("SYSTEM#logins".into()).await;
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].1, "failure");
+    assert!(
+        unknown[0].2.starts_with("email_") && !unknown[0].2.contains("nobody"),
+        "{:?}",
+        unknown[0]
+    );
+}

@@ -165,3 +165,41 @@ async fn purge_deletes_only_expired_rows() {
         .unwrap();
     assert_eq!(left, 2, "the live rows must stay");
 }
+
+#[tokio::test]
+async fn deleted_items_leave_no_trace_in_the_file() {
+    let files = Files::new();
+    let path = files.next("erase.db");
+    let t = SqliteTable::open(&path, Arc::new(ManualClock::new(0))).unwrap();
+    let secret = "ada.lovelace.erased@example.com";
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("email".into(), serde_json::json!(secret));
+    t.put(
+        Item::new(Key::new("USER#1", "PROFILE"), attrs),
+        Condition::None,
+    )
+    .await
+    .unwrap();
+    let checkpoint = |path: &std::path::Path| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    };
+    checkpoint(&path);
+    assert!(
+        std::fs::read(&path)
+            .unwrap()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()),
+        "the test must see the data first"
+    );
+    t.delete(&Key::new("USER#1", "PROFILE"), Condition::None)
+        .await
+        .unwrap();
+    checkpoint(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secure_delete must overwrite the freed row"
+    );
+}

@@ -159,3 +159,17 @@ def test_logs_never_contain_secrets(openai_server):
         json.loads(line)  # --log-format json: every line is a JSON object
     for secret in [openai_server.key, "sk-test-secret-key-never-logged", "wrongsecretvalue"]:
         assert secret not in log
+
+
+def test_key_injection_in_ids_is_refused_as_invalid(offline_server):
+    """Ids become parts of table and blob keys: separators, traversal and NUL never get through."""
+    with offline_server.http() as http:
+        for raw in ["img_a%23b", "img_%2E%2E%2Fsecret", "img_a%00b", "img_" + "a" * 80, "conv_x", "img_a%20b"]:
+            r = http.get(f"/v1/images/{raw}")
+            assert r.status_code == 400, (raw, r.status_code, r.text)
+            assert r.json()["error"]["field"] == "image_id"
+            r = http.delete(f"/v1/images/{raw}")
+            assert r.status_code == 400, raw
+        r = http.post("/v1/images", json={"prompt": "x", "conversation_id": "conv_a#b"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "conversation_id"
+        assert http.get("/v1/images").json()["images"] == [], "nothing was written"

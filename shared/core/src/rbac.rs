@@ -312,3 +312,24 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// `docs/access.md` shows the matrix; it must say what the code does.
+    #[test]
+    fn the_documented_matrix_is_the_matrix() {
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/access.md"))
+                .expect("docs/access.md");
+        for action in Action::ALL {
+            let cells: String = Role::ALL
+                .iter()
+                .map(|r| if r.allows(*action) { " ✓ |" } else { " |" })
+                .collect();
+            let row = format!("| {} | {} |{cells}", action, action.scope());
+            assert!(docs.contains(&row), "docs/access.md lacks the row {row}");
+        }
+    }
+}

@@ -4,8 +4,12 @@
 //!
 //! Configuration is the environment Terraform sets (see `docs/deploy-aws.md`): the AWS SDK's own
 //! (`AWS_REGION`, credentials from the execution role, `AWS_ENDPOINT_URL` against an emulator),
-//! [`imagemcp_aws::AwsSettings`] (table, bucket, queues), `IMAGEMCP_PUBLIC_URL`, and the model:
-//! OpenAI when `OPENAI_API_KEY` is set, the offline model otherwise.
+//! [`imagemcp_aws::AwsSettings`] (table, bucket, queues), `IMAGEMCP_PUBLIC_URL`, and secrets: the
+//! Secrets Manager secrets named in `IMAGEMCP_SECRET_ARNS` (JSON objects), read once per cold start,
+//! whose names win over the environment's. From them: the KEK (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`,
+//! `IMAGEMCP_KEK_PREVIOUS`, required), the token signing keys (`IMAGEMCP_TOKEN_KEYS`; without them
+//! no OAuth tokens are issued) and the model: OpenAI when `OPENAI_API_KEY` is set, the offline model
+//! otherwise.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +20,11 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagemcp_app::crypto::Keyring;
+use imagemcp_app::sessions::KeySet;
 use imagemcp_app::{App, AppConfig, Ports};
-use imagemcp_aws::{AwsSettings, Clients, DynamoCache, DynamoTable, S3BlobStore, SqsQueue};
+use imagemcp_aws::{
+    AwsSettings, Clients, DynamoCache, DynamoTable, S3BlobStore, Secrets, SqsQueue,
+};
 use imagemcp_core::clock::Clock;
 use imagemcp_core::model::ImageModel;
 use imagemcp_core::queue::Delivery;
@@ -47,12 +54,50 @@ impl imagemcp_core::ids::Random for OsRandom {
     }
 }
 
-fn var(name: &str) -> Option<String> {
+/// Configuration values: the secrets first, then the process environment.
+#[derive(Debug, Default)]
+pub struct Config {
+    secrets: Secrets,
+}
+
+impl Config {
+    /// Loads the secrets named in `IMAGEMCP_SECRET_ARNS` (comma-separated; none is fine).
+    pub async fn load(clients: &Clients) -> Result<Self> {
+        let arns: Vec<String> = env_var("IMAGEMCP_SECRET_ARNS")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secrets = Secrets::load(&clients.secrets, &arns)
+            .await
+            .context("reading the secrets")?;
+        Ok(Self { secrets })
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        match self.secrets.get(name) {
+            Some(v) if !v.is_empty() => Some(v.to_owned()),
+            _ => env_var(name),
+        }
+    }
+
+    /// The key-encryption keys (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`, `IMAGEMCP_KEK_PREVIOUS`; see
+    /// `imagemcp_app::crypto`): required, since stored secrets and prompts are sealed with them.
+    pub fn keyring(&self) -> Result<Keyring> {
+        Keyring::from_env(|name| self.get(name)).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The application's settings from the environment.
-pub fn app_config() -> Result<AppConfig> {
+/// The application's settings from `config`.
+fn app_config(config: &Config) -> Result<AppConfig> {
+    let var = |name: &str| config.get(name);
     let public_url = var("IMAGEMCP_PUBLIC_URL")
         .context("IMAGEMCP_PUBLIC_URL must be set to the deployment's public base URL")?;
     let mut config = AppConfig::local(public_url);
@@ -64,6 +109,12 @@ pub fn app_config() -> Result<AppConfig> {
                 .collect()
         })
         .unwrap_or_default();
+    config.token_keys = match var("IMAGEMCP_TOKEN_KEYS") {
+        None => None,
+        Some(keys) => Some(Arc::new(
+            KeySet::parse(&keys).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+    };
     config.download_url_ttl = match var("IMAGEMCP_DOWNLOAD_URL_TTL_SECS") {
         None => DEFAULT_DOWNLOAD_URL_TTL,
         Some(v) => v
@@ -77,7 +128,8 @@ pub fn app_config() -> Result<AppConfig> {
 }
 
 /// The image model: OpenAI when a key is configured, the offline model otherwise.
-fn model() -> Result<Arc<dyn ImageModel>> {
+fn model(config: &Config) -> Result<Arc<dyn ImageModel>> {
+    let var = |name: &str| config.get(name);
     let Some(key) = var("OPENAI_API_KEY") else {
         return Ok(Arc::new(OfflineModel::new()));
     };
@@ -89,12 +141,6 @@ fn model() -> Result<Arc<dyn ImageModel>> {
         config.image_model = model;
     }
     Ok(Arc::new(imagemcp_openai::OpenAiModel::new(config)?))
-}
-
-/// The key-encryption keys from the environment (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`,
-/// `IMAGEMCP_KEK_PREVIOUS`; see `imagemcp_app::crypto`).
-pub fn keyring() -> Result<Keyring> {
-    Keyring::from_env(var).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The ports on AWS for `settings`, with `clients` built once.
@@ -139,8 +185,12 @@ pub fn ports(
 pub async fn build() -> Result<Runtime> {
     let aws = AwsSettings::from_env()?;
     let clients = Clients::from_env(aws.force_path_style).await;
-    let keyring = Arc::new(keyring()?);
-    let app = App::new(ports(&clients, &aws, model()?, keyring), app_config()?);
+    let config = Config::load(&clients).await?;
+    let keyring = Arc::new(config.keyring()?);
+    let app = App::new(
+        ports(&clients, &aws, model(&config)?, keyring),
+        app_config(&config)?,
+    );
     Ok(Runtime { app, aws })
 }
 

@@ -12,6 +12,7 @@ pub mod cache;
 mod error;
 pub mod provision;
 pub mod queue;
+pub mod secrets;
 pub mod settings;
 pub mod table;
 #[cfg(feature = "testing")]
@@ -20,6 +21,7 @@ pub mod testing;
 pub use blob::{S3BlobStore, Sse};
 pub use cache::DynamoCache;
 pub use queue::SqsQueue;
+pub use secrets::Secrets;
 pub use settings::{AwsSettings, Clients};
 pub use table::DynamoTable;
 

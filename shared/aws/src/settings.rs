@@ -82,12 +82,13 @@ impl AwsSettings {
     }
 }
 
-/// The three SDK clients, built once per process (a Lambda cold start) and cloned cheaply.
+/// The SDK clients, built once per process (a Lambda cold start) and cloned cheaply.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// How long one SDK attempt and one whole call (retries included) may take: a Lambda must fail
@@ -116,6 +117,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(shared),
+            secrets: aws_sdk_secretsmanager::Client::new(shared),
         }
     }
 }

@@ -6,3 +6,4 @@ mod contract;
 mod faults;
 mod helpers;
 mod s3;
+mod secrets;

@@ -24,6 +24,9 @@ pub struct AppConfig {
     /// The keys that sign and verify access tokens. Without them the server issues no tokens and
     /// accepts only API keys (the OAuth endpoints answer 503).
     pub token_keys: Option<Arc<KeySet>>,
+    /// Billing with Stripe; `None` is billing off (every org on the unlimited `local` plan, see
+    /// [`crate::billing`]).
+    pub billing: Option<Arc<crate::billing::BillingConfig>>,
 }
 
 impl AppConfig {
@@ -37,6 +40,7 @@ impl AppConfig {
             max_upload_bytes: 25 * 1024 * 1024,
             mcp_session_ttl: Duration::from_secs(24 * 3600),
             token_keys: None,
+            billing: None,
         }
     }
 }

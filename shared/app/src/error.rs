@@ -15,6 +15,7 @@ pub fn code(err: &Error) -> &'static str {
         Error::PolicyViolation { .. } => "content_policy",
         Error::RateLimited { .. } => "rate_limited",
         Error::QuotaExhausted(_) => "upstream_quota_exhausted",
+        Error::PlanLimit { .. } => "plan_limit",
         Error::Unavailable(_) => "unavailable",
         _ => "internal",
     }
@@ -32,6 +33,7 @@ pub fn status(err: &Error) -> u16 {
         Error::PolicyViolation { .. } => 422,
         Error::RateLimited { .. } => 429,
         Error::QuotaExhausted(_) => 503,
+        Error::PlanLimit { .. } => 402,
         Error::Unavailable(_) => 503,
         _ => 500,
     }
@@ -59,6 +61,14 @@ pub fn details(err: &Error) -> Value {
                 json!(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX))
         }
         Error::PolicyViolation { categories, .. } => body["categories"] = json!(categories),
+        Error::PlanLimit {
+            unlocking_tier,
+            upgrade_url,
+            ..
+        } => {
+            body["unlocking_tier"] = json!(unlocking_tier);
+            body["upgrade_url"] = json!(upgrade_url);
+        }
         _ => {}
     }
     body

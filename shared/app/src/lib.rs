@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -42,6 +42,14 @@ pub enum Error {
     /// The upstream account is out of credit or over its spend limit: retrying will not help.
     #[error("upstream quota exhausted: {0}")]
     QuotaExhausted(String),
+    /// The organisation's plan does not include this, or its allowance is used up. Names the
+    /// cheapest tier that unlocks it (if any does) and where to upgrade.
+    #[error("{reason}{}; upgrade at {upgrade_url}", unlocking_tier.as_deref().map(|t| format!(" (the {t} plan includes it)")).unwrap_or_default())]
+    PlanLimit {
+        reason: String,
+        unlocking_tier: Option<String>,
+        upgrade_url: String,
+    },
     /// A dependency is down, timed out or failed; the request may be retried later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

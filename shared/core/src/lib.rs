@@ -10,10 +10,13 @@ pub mod error;
 pub mod ids;
 pub mod image_params;
 pub mod model;
+pub mod money;
 pub mod prompt;
 pub mod queue;
+pub mod quota;
 pub mod rbac;
 pub mod table;
+pub mod tier;
 
 #[cfg(feature = "contract")]
 pub mod contract;

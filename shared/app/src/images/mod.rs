@@ -164,8 +164,46 @@ impl<'a> ImageService<'a> {
         Ok(())
     }
 
-    /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
+    // --- billing hook (issue 6) ---------------------------------------------------------------
+    // The plan's gates and a quota reservation around the unmetered call: reserved before any model
+    // call, settled after it to what was stored (see `crate::billing::quota`).
+
+    /// Generates images within the organisation's plan (see [`Self::generate_unmetered`]).
     pub async fn generate(
+        &self,
+        caller: &Caller,
+        args: GenerateArgs,
+        progress: Option<&ProgressTx>,
+    ) -> Result<Generated> {
+        caller.authorize(Action::Generate)?;
+        let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
+        let metered = crate::billing::quota::admit(self.app, caller, n).await?;
+        let result = self.generate_unmetered(caller, args, progress).await;
+        metered
+            .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
+            .await;
+        result
+    }
+
+    /// Edits images within the organisation's plan (see [`Self::edit_unmetered`]).
+    pub async fn edit(
+        &self,
+        caller: &Caller,
+        args: EditArgs,
+        progress: Option<&ProgressTx>,
+    ) -> Result<Generated> {
+        caller.authorize(Action::Edit)?;
+        let metered = crate::billing::quota::admit(self.app, caller, 1).await?;
+        let result = self.edit_unmetered(caller, args, progress).await;
+        metered
+            .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
+            .await;
+        result
+    }
+    // --- end billing hook ----------------------------------------------------------------------
+
+    /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
+    async fn generate_unmetered(
         &self,
         caller: &Caller,
         args: GenerateArgs,
@@ -249,7 +287,7 @@ impl<'a> ImageService<'a> {
     }
 
     /// Edits one or more images (stored or uploaded) with an optional mask.
-    pub async fn edit(
+    async fn edit_unmetered(
         &self,
         caller: &Caller,
         args: EditArgs,

@@ -24,6 +24,18 @@ async fn dynamodb_table_meets_the_contract() {
     .await;
 }
 
+/// 50 concurrent reservations at the edge of a quota, on DynamoDB's conditional `UpdateItem`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_table_meets_the_quota_contract() {
+    let clients = Moto::shared().clients().await;
+    let name = unique("contract-quota");
+    provision::create_table(&clients, &name).await.unwrap();
+    contract::quota_suite(async |clock| {
+        DynamoTable::new(clients.dynamodb.clone(), name.clone(), clock)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_cache_meets_the_contract() {
     let clients = Moto::shared().clients().await;

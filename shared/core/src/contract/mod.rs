@@ -24,11 +24,13 @@
 mod blob;
 mod cache;
 mod queue;
+mod quota;
 mod table;
 
 pub use blob::blob_store_suite;
 pub use cache::cache_suite;
 pub use queue::pull_queue_suite;
+pub use quota::quota_suite;
 pub use table::table_suite;
 
 /// Where every check's clock starts: 2027-01-15, a plausible "now" (ms since the Unix epoch).

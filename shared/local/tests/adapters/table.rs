@@ -203,3 +203,10 @@ async fn deleted_items_leave_no_trace_in_the_file() {
         "secure_delete must overwrite the freed row"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_table_meets_the_quota_contract() {
+    let files = Files::new();
+    contract::quota_suite(async |clock| SqliteTable::open(&files.next("quota.db"), clock).unwrap())
+        .await;
+}

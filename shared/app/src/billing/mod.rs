@@ -1,0 +1,41 @@
+//! Billing: which plan each organisation is on, quota reservations around generation, feature
+//! gating by tier, and (with Stripe configured) checkout, the billing portal and signed webhooks.
+//!
+//! Billing is *off* when [`crate::AppConfig::billing`] is `None` (the embedded default, and any
+//! deployment without `STRIPE_SECRET_KEY`): every organisation is on the `local` plan, which lifts
+//! every limit and bills nothing. With billing on, an organisation without a subscription is on Free.
+
+pub mod plan;
+pub mod quota;
+
+use std::fmt;
+
+pub use plan::OrgPlan;
+
+/// Settings of billing when it is on.
+#[derive(Clone)]
+pub struct BillingConfig {
+    /// Secrets that verify `Stripe-Signature` (several during a rotation). Never logged.
+    pub webhook_secrets: Vec<String>,
+    /// Stripe price ids of the paid tiers.
+    pub pro_price: String,
+    pub team_price: String,
+    /// Days a failed payment is tolerated before the organisation drops to Free.
+    pub grace_days: u32,
+}
+
+impl fmt::Debug for BillingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BillingConfig")
+            .field("webhook_secrets", &"[redacted]")
+            .field("pro_price", &self.pro_price)
+            .field("team_price", &self.team_price)
+            .field("grace_days", &self.grace_days)
+            .finish()
+    }
+}
+
+/// Where a caller upgrades: the page that starts a checkout.
+pub fn upgrade_url(app: &crate::App) -> String {
+    format!("{}/billing/upgrade", app.config.public_url)
+}

@@ -7,6 +7,8 @@
 
 pub mod plan;
 pub mod quota;
+pub mod signature;
+pub mod webhook;
 
 use std::fmt;
 

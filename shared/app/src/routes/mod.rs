@@ -7,6 +7,7 @@ mod mcp;
 mod oauth;
 mod pages;
 mod rest;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
@@ -31,6 +32,7 @@ pub fn router(app: App) -> Router {
         .merge(manage::routes())
         .merge(oauth::routes())
         .merge(auth::routes())
+        .merge(webhooks::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }

@@ -8,6 +8,7 @@ mod encryption;
 mod gdpr;
 mod helpers;
 mod oauth;
+mod webhooks;
 
 use std::sync::atomic::Ordering;
 

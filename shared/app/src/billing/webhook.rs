@@ -1,0 +1,220 @@
+//! Stripe events, processed exactly once and in order of state: the event id is recorded with a
+//! conditional write (`NotExists`) in the same transaction as its effect, so a duplicate delivery
+//! changes nothing; a subscription state older than the stored one (by the event's `created`) is
+//! recorded as seen but never overwrites the newer state. Events for unknown customers are recorded
+//! and ignored (Stripe would otherwise retry them for three days).
+
+use imagemcp_core::ids::OrgId;
+use imagemcp_core::table::{Condition, Item, Key, TransactOp};
+use imagemcp_core::tier::{Seats, Tier};
+use imagemcp_core::{Error, Result};
+use serde_json::{Map, Value, json};
+
+use super::plan::{self, OrgPlan};
+use crate::App;
+use crate::images::record;
+
+/// What processing an event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// Recorded, but it changed nothing (stale, unknown customer, unhandled type, bad data).
+    Ignored(String),
+}
+
+fn event_key(id: &str) -> Key {
+    Key::new("STRIPE#events", format!("EVT#{id}"))
+}
+
+fn customer_key(customer: &str) -> Key {
+    Key::new("STRIPE#customers", format!("CUS#{customer}"))
+}
+
+/// How long event ids are kept: past Stripe's 3 days of retries, with margin.
+const EVENT_TTL_SECS: i64 = 30 * 86_400;
+
+/// Attempts when a concurrent event changed the plan between our read and write.
+const ATTEMPTS: usize = 5;
+
+/// Processes one verified event body.
+pub async fn process(app: &App, body: &[u8]) -> Result<Outcome> {
+    let event: Value = serde_json::from_slice(body)
+        .map_err(|_| Error::invalid("body", "not a JSON Stripe event"))?;
+    let id = event["id"]
+        .as_str()
+        .filter(|s| s.starts_with("evt_") && s.len() <= 255)
+        .ok_or_else(|| Error::invalid("id", "not a Stripe event id"))?;
+    let kind = event["type"].as_str().unwrap_or_default();
+    let created = event["created"].as_i64().unwrap_or(0);
+    let object = &event["data"]["object"];
+    for _ in 0..ATTEMPTS {
+        if app.ports.table.get(&event_key(id)).await?.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let (effect, outcome) = effect(app, kind, created, object).await?;
+        let mut marker = Item::new(event_key(id), Map::new());
+        marker.attrs.insert("type".into(), json!(kind));
+        marker
+            .attrs
+            .insert("outcome".into(), json!(format!("{outcome:?}")));
+        let marker = marker.with_ttl(app.ports.clock.now_secs() + EVENT_TTL_SECS);
+        let mut ops = vec![TransactOp::Put(marker, Condition::NotExists)];
+        ops.extend(effect);
+        match app.ports.table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(event = id, kind, ?outcome, "stripe event processed");
+                return Ok(outcome);
+            }
+            // A duplicate raced us (caught at the top of the loop) or the plan changed: re-read.
+            Err(Error::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(
+        "the subscription kept changing; Stripe will retry".into(),
+    ))
+}
+
+/// The writes an event makes (besides its id record) and what they amount to.
+async fn effect(
+    app: &App,
+    kind: &str,
+    created: i64,
+    object: &Value,
+) -> Result<(Vec<TransactOp>, Outcome)> {
+    let customer = object["customer"].as_str().or_else(|| {
+        (object["object"] == "customer")
+            .then(|| object["id"].as_str())
+            .flatten()
+    });
+    let ignore = |why: &str| Ok((Vec::new(), Outcome::Ignored(why.to_owned())));
+    let org = match kind {
+        "checkout.session.completed" => {
+            // The session carries our org id (client_reference_id): map its customer to the org.
+            let (Some(org), Some(customer)) = (object["client_reference_id"].as_str(), customer)
+            else {
+                return ignore("checkout session without org or customer");
+            };
+            let org = OrgId::parse(org)?;
+            let mut item = Item::new(customer_key(customer), Map::new());
+            item.attrs.insert("org".into(), json!(org));
+            return Ok((
+                vec![TransactOp::Put(item, Condition::None)],
+                Outcome::Applied,
+            ));
+        }
+        _ => match org_of(app, customer, object).await? {
+            Some(org) => org,
+            None => return ignore("event for an unknown customer"),
+        },
+    };
+    let key = plan::plan_key(&org);
+    let stored = app.ports.table.get(&key).await?;
+    let current: OrgPlan = match &stored {
+        Some(item) => record::from_item(item.clone())?,
+        None => OrgPlan::free(),
+    };
+    if created < current.state_at {
+        return ignore("older than the stored subscription state");
+    }
+    let mut next = current.clone();
+    next.state_at = created;
+    next.customer_id = customer.map(str::to_owned).or(next.customer_id);
+    match kind {
+        "customer.subscription.created" | "customer.subscription.updated" => {
+            let Some(tier) = tier_of(app, object) else {
+                return ignore("subscription for an unknown price");
+            };
+            let item = &object["items"]["data"][0];
+            let seats = match Seats::parse(item["quantity"].as_i64().unwrap_or(1)) {
+                Ok(s) => s,
+                Err(_) => return ignore("subscription with an invalid seat count"),
+            };
+            next.tier = tier.id().into();
+            next.seats = seats.get();
+            next.status = object["status"].as_str().unwrap_or("active").into();
+            next.subscription_id = object["id"].as_str().map(str::to_owned);
+            // Since API version 2025-03-31 the period lives on the item; older versions on the root.
+            let period = |field: &str| item[field].as_i64().or_else(|| object[field].as_i64());
+            next.period_start = period("current_period_start").unwrap_or(created);
+            next.period_end = period("current_period_end").unwrap_or(created);
+            if next.status == "active" {
+                next.grace_until = None;
+            }
+        }
+        "customer.subscription.deleted" => {
+            // Deleted mid-period: Free from now, counted by calendar month again.
+            next.tier = "free".into();
+            next.seats = 1;
+            next.status = "canceled".into();
+            next.subscription_id = None;
+            next.grace_until = None;
+        }
+        "invoice.paid" => {
+            if next.status == "past_due" {
+                next.status = "active".into();
+            }
+            next.grace_until = None;
+        }
+        "invoice.payment_failed" => {
+            let grace = app
+                .config
+                .billing
+                .as_ref()
+                .map_or(0, |b| i64::from(b.grace_days));
+            next.status = "past_due".into();
+            // Only the first failure starts the clock; retries do not extend it.
+            next.grace_until = next.grace_until.or(Some(created + grace * 86_400));
+        }
+        "customer.deleted" => {
+            next = OrgPlan {
+                state_at: created,
+                ..OrgPlan::free()
+            };
+        }
+        _ => return ignore("unhandled event type"),
+    }
+    // Optimistic concurrency: the plan must still be what we read.
+    let cond = match &stored {
+        Some(_) => Condition::AttrEquals("state_at".into(), json!(current.state_at)),
+        None => Condition::NotExists,
+    };
+    let item = record::to_item(key, &next)?;
+    let mut ops = vec![TransactOp::Put(item, cond)];
+    if kind == "customer.deleted"
+        && let Some(customer) = customer
+    {
+        ops.push(TransactOp::Delete(customer_key(customer), Condition::None));
+    }
+    Ok((ops, Outcome::Applied))
+}
+
+/// The org an event is about: from the customer mapping, or the subscription's `metadata.org_id`
+/// (set at checkout, so a subscription event that overtakes its checkout event still lands).
+async fn org_of(app: &App, customer: Option<&str>, object: &Value) -> Result<Option<OrgId>> {
+    if let Some(customer) = customer
+        && let Some(item) = app.ports.table.get(&customer_key(customer)).await?
+        && let Some(org) = item.str("org")
+    {
+        return Ok(Some(OrgId::parse(org)?));
+    }
+    match object["metadata"]["org_id"].as_str() {
+        Some(org) => Ok(OrgId::parse(org).ok()),
+        None => Ok(None),
+    }
+}
+
+/// The tier a subscription's first price buys.
+fn tier_of(app: &App, subscription: &Value) -> Option<Tier> {
+    let billing = app.config.billing.as_ref()?;
+    let price = subscription["items"]["data"][0]["price"]["id"].as_str()?;
+    if price == billing.pro_price {
+        Some(Tier::Pro)
+    } else if price == billing.team_price {
+        Some(Tier::Team)
+    } else {
+        None
+    }
+}

@@ -8,6 +8,7 @@
 pub mod plan;
 pub mod quota;
 pub mod signature;
+pub mod usage;
 pub mod webhook;
 
 use std::fmt;

@@ -194,3 +194,47 @@ async fn billing_off_is_the_unlimited_local_plan() {
     }
     assert_eq!(used(&t, "org_a", "2026-11").await, None, "nothing metered");
 }
+
+#[tokio::test]
+async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
+    let t = billed();
+    let caller = TestApp::caller("org_a");
+    for _ in 0..3 {
+        t.app
+            .images()
+            .generate(&caller, args(json!({"prompt": "a red cube"})), None)
+            .await
+            .unwrap();
+    }
+    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+        .await
+        .unwrap();
+    assert_eq!(s.tier, "free");
+    assert_eq!((s.used_images, s.remaining_images), (3, Some(7)));
+    assert_eq!(
+        (s.overage_images, s.overage_cents, s.total_cents),
+        (0, 0, 0)
+    );
+    let cost = t
+        .table
+        .get(&record::usage_key(&caller.org, "2026-11", "cost_micros"))
+        .await
+        .unwrap()
+        .and_then(|i| i.int("value"))
+        .unwrap();
+    assert_eq!(s.model_cost_micros, u64::try_from(cost).unwrap());
+
+    // Billing off: the local plan, unlimited, counting stored images.
+    let local = TestApp::new();
+    local
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None)
+        .await
+        .unwrap();
+    let s = imagemcp_app::billing::usage::summary(&local.app, &caller)
+        .await
+        .unwrap();
+    assert_eq!((s.tier.as_str(), s.used_images), ("local", 2));
+    assert_eq!(s.remaining_images, None);
+}

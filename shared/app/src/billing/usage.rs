@@ -1,0 +1,77 @@
+//! The usage summary of an organisation's current period: images used and remaining, overage so
+//! far in cents, and what the models cost us in micro-dollars. The data behind the
+//! `openai_usage_summary` tool and the usage page.
+
+use imagemcp_core::Result;
+use imagemcp_core::money::{self, Invoice};
+use imagemcp_core::rbac::Action;
+use imagemcp_core::tier::Tier;
+use serde::Serialize;
+
+use super::{plan, quota};
+use crate::App;
+use crate::auth::Caller;
+use crate::images::record;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UsageSummary {
+    /// `free`, `pro`, `team` or `local` (billing off).
+    pub tier: String,
+    pub seats: u32,
+    /// The usage period (`2026-11`, or `P<unix start>` for a subscription period).
+    pub period: String,
+    pub used_images: u64,
+    /// `None` is unlimited.
+    pub included_images: Option<u64>,
+    pub remaining_images: Option<u64>,
+    pub overage_images: u64,
+    pub overage_cents: u64,
+    /// What the period's invoice comes to so far.
+    pub total_cents: u64,
+    /// This calendar month's model cost (OpenAI prices), in micro-dollars.
+    pub model_cost_micros: u64,
+}
+
+/// The caller's organisation's usage now.
+pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
+    caller.authorize(Action::ViewImages)?;
+    let plan = plan::load(app, &caller.org).await?;
+    let now_ms = app.ports.clock.now_ms();
+    let tier = plan.effective_tier(now_ms / 1000);
+    let period = plan.period_id(now_ms);
+    let table = &app.ports.table;
+    let read = async |key| -> Result<u64> {
+        let item = table.get(&key).await?;
+        Ok(item
+            .and_then(|i| i.int("images").or_else(|| i.int("value")))
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    };
+    // Billing off meters nothing: the images are the month's stored-image counter.
+    let used = if tier == Tier::Local {
+        let month = record::month_of(now_ms);
+        read(record::usage_key(&caller.org, &month, "images")).await?
+    } else {
+        read(quota::counter_key(caller, &period)).await?
+    };
+    let month = record::month_of(now_ms);
+    let cost = read(record::usage_key(&caller.org, &month, "cost_micros")).await?;
+    let Invoice {
+        included_images,
+        overage_images,
+        overage_cents,
+        total_cents,
+        ..
+    } = money::invoice(tier, plan.seats(), used);
+    Ok(UsageSummary {
+        tier: tier.id().to_owned(),
+        seats: plan.seats().get(),
+        period,
+        used_images: used,
+        included_images,
+        remaining_images: included_images.map(|inc| inc.saturating_sub(used)),
+        overage_images,
+        overage_cents,
+        total_cents,
+        model_cost_micros: cost,
+    })
+}

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod gdpr;
 pub mod images;
@@ -34,13 +35,29 @@ use std::sync::Arc;
 pub struct App {
     pub ports: Ports,
     pub config: Arc<AppConfig>,
+    /// The generation engine's per-instance state (breakers, back-off, rate limits).
+    pub engine: Arc<engine::Engine>,
 }
 
 impl App {
+    /// The application with the default engine: the runtime's model is wrapped in the engine's
+    /// resilience decorator here, once, so every runtime gets it.
     pub fn new(ports: Ports, config: AppConfig) -> Self {
+        let engine = engine::Engine::default_for(ports.clock.clone());
+        Self::with_engine(ports, config, engine)
+    }
+
+    /// The application with a given engine (tests inject a manual timer and tight limits).
+    pub fn with_engine(mut ports: Ports, config: AppConfig, engine: engine::Engine) -> Self {
+        let engine = Arc::new(engine);
+        ports.model = Arc::new(engine::resilient::Resilient::new(
+            ports.model,
+            engine.clone(),
+        ));
         Self {
             ports,
             config: Arc::new(config),
+            engine,
         }
     }
 

@@ -234,6 +234,18 @@ impl<'a> ImageService<'a> {
             ),
             None => None,
         };
+        // --- engine hook (issue 7): mode budget and rate limits, before any model call ---------
+        let mode = crate::engine::parse_mode(args.mode.as_deref())?;
+        crate::engine::admit(
+            self.app,
+            caller,
+            mode,
+            plan.spec,
+            &plan.params,
+            u32::from(n),
+        )
+        .await?;
+        // --- end engine hook ---------------------------------------------------------------------
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;
@@ -272,7 +284,8 @@ impl<'a> ImageService<'a> {
                 result
             }
         });
-        let results = join_all(renders).await;
+        // Engine hook (issue 7): the mode's time limit over all variations.
+        let results = crate::engine::within_mode(self.app, mode, join_all(renders)).await?;
         self.store(
             caller,
             &plan,
@@ -354,6 +367,8 @@ impl<'a> ImageService<'a> {
             }
             None => None,
         };
+        // Engine hook (issue 7): rate limits before any model call.
+        crate::engine::admit(self.app, caller, None, plan.spec, &plan.params, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;

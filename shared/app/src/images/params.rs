@@ -78,6 +78,11 @@ pub struct GenerateArgs {
     /// The image model; defaults to the server's configured model.
     #[serde(default)]
     pub model: Option<String>,
+    /// A budget for the request: `quick` (10 s, $0.05), `explorer` (15 s, $0.15) or `guided` (20 s,
+    /// $0.20). A request estimated over its mode's budget is refused before any image is made.
+    #[serde(default)]
+    #[schemars(extend("enum" = ["quick", "explorer", "guided"]))]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

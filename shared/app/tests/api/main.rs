@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod billing;
 mod encryption;
+mod engine;
 mod gdpr;
 mod helpers;
 mod oauth;

@@ -1,0 +1,125 @@
+//! Modes with budgets: each caps a request's time and estimated cost. A request whose estimate
+//! (the catalog's estimator, times the number of images) exceeds its mode's budget is refused
+//! before any model call.
+
+use std::time::Duration;
+
+use imagemcp_core::catalog::{ModelSpec, RenderParams};
+use imagemcp_core::{Error, Result};
+
+/// How a caller wants to work: quick (one fast draft), explorer (variations), guided (careful).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Quick,
+    Explorer,
+    Guided,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "quick" => Ok(Mode::Quick),
+            "explorer" => Ok(Mode::Explorer),
+            "guided" => Ok(Mode::Guided),
+            other => Err(Error::invalid(
+                "mode",
+                format!("`{other}` is not a mode; use quick, explorer or guided"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Quick => "quick",
+            Mode::Explorer => "explorer",
+            Mode::Guided => "guided",
+        }
+    }
+
+    /// The longest the model calls of one request may take.
+    pub fn timeout(self) -> Duration {
+        Duration::from_secs(match self {
+            Mode::Quick => 10,
+            Mode::Explorer => 15,
+            Mode::Guided => 20,
+        })
+    }
+
+    /// The most one request may cost, in micro-dollars.
+    pub fn budget_micros(self) -> u64 {
+        match self {
+            Mode::Quick => 50_000,
+            Mode::Explorer => 150_000,
+            Mode::Guided => 200_000,
+        }
+    }
+
+    /// Refuses a request of `images` renders whose estimate is over the budget.
+    pub fn check_budget(self, spec: &ModelSpec, params: &RenderParams, images: u32) -> Result<u64> {
+        let estimate = spec
+            .estimate_cost_micros(params.size, params.quality)
+            .saturating_mul(u64::from(images));
+        if estimate > self.budget_micros() {
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "this request is estimated at {} but {} mode allows {}; lower quality, size or n, or use another mode",
+                    dollars(estimate),
+                    self.as_str(),
+                    dollars(self.budget_micros())
+                ),
+            ));
+        }
+        Ok(estimate)
+    }
+}
+
+/// Micro-dollars as `$0.0123`.
+fn dollars(micros: u64) -> String {
+    format!("${}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagemcp_core::catalog;
+    use imagemcp_core::image_params::{ImageSize, Quality};
+
+    fn params(quality: &str) -> RenderParams {
+        RenderParams {
+            size: ImageSize::parse("1024x1024").unwrap(),
+            quality: Quality::parse(quality).unwrap(),
+            background: Default::default(),
+            format: Default::default(),
+            compression: None,
+        }
+    }
+
+    #[test]
+    fn estimates_over_the_budget_are_refused() {
+        let spec = catalog::lookup(catalog::DEFAULT_MODEL).unwrap();
+        let low = spec.estimate_cost_micros(params("low").size, params("low").quality);
+        assert!(
+            low <= Mode::Quick.budget_micros(),
+            "a low-quality draft fits quick"
+        );
+        assert!(Mode::Quick.check_budget(spec, &params("low"), 1).is_ok());
+        let high = params("high");
+        let per = spec.estimate_cost_micros(high.size, high.quality);
+        let n = u32::try_from(Mode::Guided.budget_micros() / per + 1).unwrap();
+        let err = Mode::Guided.check_budget(spec, &high, n).unwrap_err();
+        assert!(
+            matches!(err, Error::Invalid { ref field, .. } if field == "mode"),
+            "{err}"
+        );
+        assert!(Mode::Guided.check_budget(spec, &high, n - 1).is_ok());
+    }
+
+    #[test]
+    fn modes_parse_and_order_their_limits() {
+        assert_eq!(Mode::parse("explorer").unwrap(), Mode::Explorer);
+        assert!(Mode::parse("turbo").is_err());
+        assert!(Mode::Quick.timeout() < Mode::Explorer.timeout());
+        assert_eq!(dollars(50_000), "$0.0500");
+    }
+}

@@ -1,0 +1,272 @@
+//! The generation engine under faults, against the fake OpenAI server: 429 storms back the whole
+//! instance off, 500s open the circuit and a probe closes it, hangs time out (per call and per
+//! mode), modes refuse over-budget requests before any call, and the token buckets refuse with a
+//! wait. Time is the test's `ManualClock`, timeouts wait on a `ManualTimer`: nothing sleeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_openai::{FakeConfig, FakeOpenAi, Fault};
+use imagemcp_app::engine::breaker::{BreakerConfig, BreakerState};
+use imagemcp_app::engine::limits::{Bucket, RateLimits};
+use imagemcp_app::engine::timer::ManualTimer;
+use imagemcp_app::engine::{Engine, EngineConfig};
+use imagemcp_app::images::params::{GenerateArgs, parse_args};
+use imagemcp_app::{App, AppConfig};
+use imagemcp_core::Error;
+use imagemcp_core::catalog::DEFAULT_MODEL;
+use imagemcp_openai::{OpenAiConfig, OpenAiModel, RetryPolicy};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+const GENERATIONS: &str = "/v1/images/generations";
+
+struct Rig {
+    t: TestApp,
+    app: App,
+    fake: FakeOpenAi,
+    timer: Arc<ManualTimer>,
+}
+
+/// The app on OpenAI (the fake, with the adapter's own retries off so the engine sees every
+/// failure), a breaker that opens after 3 failures in 60 s for 30 s, and 30 s image calls.
+async fn rig() -> Rig {
+    let t = TestApp::new();
+    let fake = fake_openai::spawn(FakeConfig::local()).await.expect("fake");
+    let mut config = OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").expect("key"));
+    config.base_url = fake.base_url();
+    config.retry = RetryPolicy::NONE;
+    let mut ports = t.app.ports.clone();
+    ports.model = Arc::new(OpenAiModel::new(config).expect("model"));
+    let timer = Arc::new(ManualTimer::new(ports.clock.clone()));
+    let engine = Engine::new(
+        EngineConfig {
+            breaker: BreakerConfig {
+                failures: 3,
+                window: Duration::from_secs(60),
+                open_for: Duration::from_secs(30),
+            },
+            image_timeout: Duration::from_secs(30),
+            text_timeout: Duration::from_secs(30),
+            // Billing is off in these tests (the local plan): its key bucket is 30 images a minute.
+            rate_limits: RateLimits {
+                local: (Bucket::per_minute(60), Bucket::per_minute(30)),
+                ..RateLimits::DEFAULT
+            },
+        },
+        ports.clock.clone(),
+        timer.clone(),
+    );
+    let app = App::with_engine(ports, AppConfig::local("http://test"), engine);
+    Rig {
+        t,
+        app,
+        fake,
+        timer,
+    }
+}
+
+fn args(v: Value) -> GenerateArgs {
+    parse_args(v).expect("valid arguments")
+}
+
+fn fault(status: u16, times: u32) -> Fault {
+    Fault {
+        times: Some(times),
+        path: Some(GENERATIONS.into()),
+        ..Fault::status(status)
+    }
+}
+
+impl Rig {
+    async fn generate(&self, v: Value) -> Result<usize, Error> {
+        let caller = TestApp::caller("org_a");
+        self.app
+            .images()
+            .generate(&caller, args(v), None)
+            .await
+            .map(|g| g.images.len())
+    }
+
+    fn calls(&self) -> usize {
+        self.fake.requests_to(GENERATIONS).len()
+    }
+
+    fn circuit(&self) -> BreakerState {
+        self.app
+            .engine
+            .breaker_state(&format!("{DEFAULT_MODEL}/generate"))
+    }
+}
+
+fn retry_after(e: &Error) -> Duration {
+    match e {
+        Error::RateLimited { retry_after } => *retry_after,
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_429_storm_backs_off_every_request_of_the_instance_adaptively() {
+    let r = rig().await;
+    r.fake.push_faults([Fault {
+        retry_after_ms: Some(100),
+        ..fault(429, 3)
+    }]);
+    let prompt = json!({"prompt": "a lighthouse"});
+    // The first 429: the shared wait is the base back-off (longer than the server's 100 ms).
+    let e = r.generate(prompt.clone()).await.unwrap_err();
+    assert_eq!(retry_after(&e), Duration::from_millis(500));
+    // Another request during the wait is refused without reaching the model.
+    let e = r.generate(prompt.clone()).await.unwrap_err();
+    assert!(retry_after(&e) <= Duration::from_millis(500));
+    assert_eq!(r.calls(), 1);
+    // Still storming: each 429 in a row doubles the wait.
+    r.t.clock.advance_ms(500);
+    assert_eq!(
+        retry_after(&r.generate(prompt.clone()).await.unwrap_err()),
+        Duration::from_secs(1)
+    );
+    r.t.clock.advance_ms(1000);
+    assert_eq!(
+        retry_after(&r.generate(prompt.clone()).await.unwrap_err()),
+        Duration::from_secs(2)
+    );
+    assert_eq!(r.calls(), 3);
+    // The storm is over: the next call after the wait succeeds, and a 429 is not a circuit failure.
+    r.t.clock.advance_ms(2000);
+    assert_eq!(r.generate(prompt).await.unwrap(), 1);
+    assert_eq!(r.circuit(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn five_hundreds_open_the_circuit_and_a_half_open_probe_closes_it() {
+    let r = rig().await;
+    r.fake.push_faults([fault(500, 4)]);
+    let prompt = json!({"prompt": "a lighthouse"});
+    for _ in 0..3 {
+        let e = r.generate(prompt.clone()).await.unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    }
+    assert_eq!(r.circuit(), BreakerState::Open);
+    // Open: refused at once with the time left, and the model is not called.
+    r.t.clock.advance_ms(10_000);
+    let e = r.generate(prompt.clone()).await.unwrap_err();
+    assert_eq!(retry_after(&e), Duration::from_secs(20));
+    assert_eq!(r.calls(), 3);
+    // After the open time one probe goes; it fails (the fourth 500) and the circuit re-opens.
+    r.t.clock.advance_ms(20_000);
+    assert_eq!(r.circuit(), BreakerState::HalfOpen);
+    assert!(matches!(
+        r.generate(prompt.clone()).await.unwrap_err(),
+        Error::Unavailable(_)
+    ));
+    assert_eq!(r.circuit(), BreakerState::Open);
+    assert_eq!(r.calls(), 4);
+    // The next probe succeeds and closes it.
+    r.t.clock.advance_ms(30_000);
+    assert_eq!(r.generate(prompt.clone()).await.unwrap(), 1);
+    assert_eq!(r.circuit(), BreakerState::Closed);
+    assert_eq!(r.generate(prompt).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_hang_times_out_and_counts_as_a_circuit_failure() {
+    let r = Arc::new(rig().await);
+    r.fake.push_faults([Fault {
+        path: Some(GENERATIONS.into()),
+        ..Fault::hang(Duration::from_secs(600))
+    }]);
+    let call = {
+        let r = r.clone();
+        tokio::spawn(async move { r.generate(json!({"prompt": "a lighthouse"})).await })
+    };
+    // The call is parked on its 30 s timeout.
+    r.timer.wait_for_sleepers(1).await;
+    r.t.clock.advance_ms(29_999);
+    assert_eq!(r.timer.fire_due(), 0);
+    r.t.clock.advance_ms(1);
+    assert_eq!(r.timer.fire_due(), 1);
+    let e = call.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&e, Error::Unavailable(m) if m.contains("timed out")),
+        "{e:?}"
+    );
+    assert_eq!(r.circuit(), BreakerState::Closed, "one failure of three");
+}
+
+#[tokio::test]
+async fn a_mode_caps_the_time_of_its_calls() {
+    let r = Arc::new(rig().await);
+    r.fake.push_faults([Fault {
+        path: Some(GENERATIONS.into()),
+        ..Fault::hang(Duration::from_secs(600))
+    }]);
+    let call = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            r.generate(json!({"prompt": "a lighthouse", "quality": "low", "mode": "quick"}))
+                .await
+        })
+    };
+    // The mode's 10 s and the call's 30 s are both waiting; quick's comes first.
+    r.timer.wait_for_sleepers(2).await;
+    r.t.clock.advance_ms(10_000);
+    assert_eq!(r.timer.fire_due(), 1);
+    let e = call.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&e, Error::Unavailable(m) if m.contains("quick timed out after 10 s")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_over_its_mode_budget_is_refused_before_any_model_call() {
+    let r = rig().await;
+    let e = r
+        .generate(json!({"prompt": "a lighthouse", "quality": "high", "n": 4, "mode": "quick"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Invalid { field, reason } if field == "mode" && reason.contains("quick mode allows $0.0500")),
+        "{e:?}"
+    );
+    assert!(r.fake.requests().is_empty(), "not even moderation ran");
+    // The same request within guided's budget would not be refused by the mode.
+    assert_eq!(
+        r.generate(json!({"prompt": "a lighthouse", "quality": "low", "mode": "quick"}))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_key_bucket_refuses_with_the_wait_and_refills_with_time() {
+    let r = rig().await;
+    // The key bucket holds 30 images a minute.
+    for _ in 0..7 {
+        assert_eq!(
+            r.generate(json!({"prompt": "a lighthouse", "quality": "low", "n": 4}))
+                .await
+                .unwrap(),
+            4
+        );
+    }
+    let calls = r.calls();
+    let e = r
+        .generate(json!({"prompt": "a lighthouse", "quality": "low", "n": 4}))
+        .await
+        .unwrap_err();
+    // 2 tokens left, 4 needed: 2 more at 30 a minute is 4 s.
+    assert_eq!(retry_after(&e), Duration::from_secs(4));
+    assert_eq!(r.calls(), calls, "a refused request calls no model");
+    r.t.clock.advance_ms(4_000);
+    assert_eq!(
+        r.generate(json!({"prompt": "a lighthouse", "quality": "low", "n": 4}))
+            .await
+            .unwrap(),
+        4
+    );
+}

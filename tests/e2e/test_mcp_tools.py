@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 TOOLS = {
     "openai_generate_image", "openai_edit_image", "openai_list_images",
     "openai_get_image", "openai_delete_image", "openai_list_conversations",
+    "openai_generate_campaign_batch", "openai_get_job",
     "openai_view_audit_log", "openai_verify_audit_log", "openai_export_audit_log",
     "openai_export_user_data", "openai_delete_user_data", "openai_list_api_keys",
     "openai_create_api_key", "openai_rotate_api_key", "openai_revoke_api_key", "openai_list_members",

@@ -61,6 +61,8 @@ pub struct Local {
     pub app: App,
     pub blobs: Arc<FsBlobStore>,
     pub table: Arc<SqliteTable>,
+    /// The durable job queue, drained by the consumer loop `serve` runs.
+    pub queue: Arc<SqliteQueue>,
 }
 
 /// How often expired rows (sessions, tombstones) are removed from the database file. They read as
@@ -77,8 +79,10 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         SqliteTable::open(&dir.join("imagemcp.db"), clock.clone())
             .context("opening the database")?,
     );
-    let queue = SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS)
-        .context("opening the queue")?;
+    let queue = Arc::new(
+        SqliteQueue::open(&dir.join("queue.db"), clock.clone(), QUEUE_MAX_ATTEMPTS)
+            .context("opening the queue")?,
+    );
     let blobs = Arc::new(
         FsBlobStore::new(
             dir.join("blobs"),
@@ -103,7 +107,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         table: table.clone(),
         blobs: blobs.clone(),
         cache: Arc::new(MemoryCache::new(10_000, clock.clone())?),
-        queue: Arc::new(queue),
+        queue: queue.clone(),
         model,
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
@@ -117,6 +121,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         app: App::new(ports, config),
         blobs,
         table,
+        queue,
     })
 }
 
@@ -181,7 +186,22 @@ pub async fn serve(
         // Bound to port 0: advertise the port we actually got.
         settings.public_url = format!("http://{local}");
     }
-    let Local { app, blobs, table } = build_app(&settings)?;
+    let Local {
+        app,
+        blobs,
+        table,
+        queue,
+    } = build_app(&settings)?;
+    // Jobs (campaign batches) are done by the shared consumer, item by item, in this process.
+    let consumer_app = app.clone();
+    let consumer = imagemcp_local::spawn_consumer(
+        queue,
+        move |batch| {
+            let app = consumer_app.clone();
+            async move { imagemcp_app::jobs::consume(&app, &batch, QUEUE_MAX_ATTEMPTS).await }
+        },
+        imagemcp_local::ConsumerOptions::default(),
+    );
     let purge = tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_EVERY);
         loop {
@@ -211,6 +231,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     purge.abort();
+    consumer.shutdown().await;
     tracing::info!("imagemcp stopped");
     Ok(())
 }

@@ -15,6 +15,11 @@
 //!
 //! The message body is `{"kind": "...", "job_id": "job_…", "org_id": "org_…"}`; the work itself
 //! is described by the job record, so a message stays small and a redelivered one is never stale.
+//!
+//! Item jobs ([`enqueue_items`], e.g. campaign batches) send one message per item, with `"item": i`:
+//! items run in parallel across consumers, a failing item is retried on its own, and on its last
+//! attempt it is recorded as failed (never dropped); the job is done when every item is done or
+//! failed. One idempotency key makes one job however often it is submitted.
 
 use imagemcp_core::ids::{JobId, OrgId};
 use imagemcp_core::queue::Delivery;
@@ -30,7 +35,7 @@ use crate::App;
 pub const KIND_PING: &str = "ping";
 
 /// The kinds this consumer handles ([`run`] has a branch for each).
-const KINDS: &[&str] = &[KIND_PING];
+const KINDS: &[&str] = &[KIND_PING, crate::engine::campaign::KIND];
 
 /// The most items one job may have.
 pub const MAX_ITEMS: u32 = 1000;
@@ -56,8 +61,14 @@ pub struct Job {
     pub attempts: u32,
     pub items_total: u32,
     pub items_done: u32,
+    /// Items that failed on their last attempt (item jobs).
+    #[serde(default)]
+    pub items_failed: u32,
     /// Why the job failed, in words fit for its owner.
     pub error: Option<String>,
+    /// What an item job's items are (the kind reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
 }
 
 /// The body of a job message.
@@ -66,6 +77,9 @@ struct Message {
     kind: String,
     job_id: JobId,
     org_id: OrgId,
+    /// The item this message is for, in item jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    item: Option<u32>,
 }
 
 fn job_key(org: &OrgId, id: &JobId) -> Key {
@@ -112,7 +126,9 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
         attempts: 0,
         items_total: items,
         items_done: 0,
+        items_failed: 0,
         error: None,
+        spec: None,
     };
     // The record first: a consumer that sees the message always finds its job.
     app.ports
@@ -123,6 +139,7 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
         kind: job.kind.clone(),
         job_id: job.id.clone(),
         org_id: org.clone(),
+        item: None,
     };
     let body = serde_json::to_value(&message).map_err(Error::internal)?;
     app.ports
@@ -130,6 +147,99 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
         .send(body, std::time::Duration::ZERO)
         .await?;
     Ok(job)
+}
+
+/// Records an item job of `kind` with `items` items described by `spec`, and sends one message
+/// per item. With an `idempotency_key`, the first job made with that key is returned instead of a
+/// new one (the key's record and the job are written in one transaction).
+pub async fn enqueue_items(
+    app: &App,
+    org: &OrgId,
+    kind: &str,
+    items: u32,
+    spec: Value,
+    idempotency_key: Option<&str>,
+) -> Result<Job> {
+    if items == 0 || items > MAX_ITEMS {
+        return Err(Error::invalid("items", format!("1 to {MAX_ITEMS} per job")));
+    }
+    let job = Job {
+        id: JobId::generate(app.ports.ids.as_ref()),
+        org_id: org.clone(),
+        kind: kind.to_owned(),
+        status: JobStatus::Queued,
+        attempts: 0,
+        items_total: items,
+        items_done: 0,
+        items_failed: 0,
+        error: None,
+        spec: Some(spec),
+    };
+    let mut ops = vec![TransactOp::Put(to_item(&job)?, Condition::NotExists)];
+    let idem = match idempotency_key {
+        Some(k) if k.is_empty() || k.len() > 200 => {
+            return Err(Error::invalid("idempotency_key", "1 to 200 characters"));
+        }
+        Some(k) => {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(k.as_bytes()));
+            let key = Key::new(format!("ORG#{org}"), format!("JOBKEY#{digest}"));
+            let Value::Object(attrs) = json!({ "job_id": job.id }) else {
+                return Err(Error::internal("an idempotency record is not an object"));
+            };
+            ops.push(TransactOp::Put(
+                Item::new(key.clone(), attrs),
+                Condition::NotExists,
+            ));
+            Some(key)
+        }
+        None => None,
+    };
+    if let Err(e) = app.ports.table.transact(ops).await {
+        if let (Error::Conflict(_), Some(key)) = (&e, &idem)
+            && let Some(first) = app.ports.table.get(key).await?
+            && let Some(id) = first.str("job_id")
+        {
+            // Submitted before: that job, whatever its state.
+            return get(app, org, &JobId::parse(id)?).await;
+        }
+        return Err(e);
+    }
+    for index in 0..items {
+        let message = Message {
+            kind: job.kind.clone(),
+            job_id: job.id.clone(),
+            org_id: org.clone(),
+            item: Some(index),
+        };
+        let body = serde_json::to_value(&message).map_err(Error::internal)?;
+        app.ports
+            .queue
+            .send(body, std::time::Duration::ZERO)
+            .await?;
+    }
+    Ok(job)
+}
+
+/// The recorded results of a job's finished items, by index.
+pub async fn results(app: &App, org: &OrgId, id: &JobId) -> Result<Vec<(u32, Value)>> {
+    let prefix = format!("JOB#{id}#ITEM#");
+    let mut query = imagemcp_core::table::Query::new(format!("ORG#{org}"), prefix.clone(), 1000);
+    let mut out = Vec::new();
+    loop {
+        let page = app.ports.table.query(&query).await?;
+        for item in page.items {
+            let index = item.key.sk[prefix.len()..].parse().unwrap_or(u32::MAX);
+            out.push((
+                index,
+                item.attrs.get("result").cloned().unwrap_or(Value::Null),
+            ));
+        }
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The job `id` of `org`; another organisation's job is `NotFound`.
@@ -172,6 +282,10 @@ pub async fn consume(app: &App, deliveries: &[Delivery], max_attempts: u32) -> V
             );
             if delivery.attempt >= max_attempts {
                 mark_failed(app, delivery, &e).await;
+                // An item out of attempts is recorded as failed, so the message is done.
+                if is_item(delivery) {
+                    continue;
+                }
             }
             failed.push(delivery.message_id.clone());
         }
@@ -187,6 +301,17 @@ async fn mark_failed(app: &App, delivery: &Delivery, error: &Error) {
     };
     let reason = crate::error::public_message(error);
     let attempts = delivery.attempt;
+    if let Some(index) = message.item {
+        match fail_item(app, &message, index, &reason).await {
+            Ok(()) => {
+                tracing::error!(job_id = %message.job_id, item = index, "job item failed after its last attempt")
+            }
+            Err(e) => {
+                tracing::error!(job_id = %message.job_id, error = %e, "recording a failed item failed")
+            }
+        }
+        return;
+    }
     let marked = update(app, &message.org_id, &message.job_id, |job| {
         job.status = JobStatus::Failed;
         job.attempts = attempts;
@@ -217,9 +342,12 @@ async fn process(app: &App, delivery: &Delivery) -> Result<()> {
     let attempts = delivery.attempt;
     let job = update(app, &job.org_id, &job.id, |j| {
         j.status = JobStatus::Running;
-        j.attempts = attempts;
+        j.attempts = j.attempts.max(attempts);
     })
     .await?;
+    if let Some(index) = message.item {
+        return run_item(app, &job, index).await;
+    }
     run(app, &job).await?;
     update(app, &job.org_id, &job.id, |j| {
         j.status = JobStatus::Done;
@@ -274,4 +402,83 @@ async fn do_item(app: &App, job: &Job, index: u32, result: Value) -> Result<()> 
         Err(Error::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+fn is_item(delivery: &Delivery) -> bool {
+    serde_json::from_value::<Message>(delivery.body.clone()).is_ok_and(|m| m.item.is_some())
+}
+
+/// Does item `index` of an item job, unless a delivery before did it, then finishes the job when
+/// it was the last.
+async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
+    if index >= job.items_total {
+        return Err(Error::invalid(
+            "item",
+            format!("the job has {} items", job.items_total),
+        ));
+    }
+    // A redelivered item that finished is not generated again.
+    if app
+        .ports
+        .table
+        .get(&item_key(&job.org_id, &job.id, index))
+        .await?
+        .is_none()
+    {
+        let result = match job.kind.as_str() {
+            crate::engine::campaign::KIND => {
+                crate::engine::campaign::generate_item(app, job, index).await?
+            }
+            other => return Err(unknown_kind(other)),
+        };
+        do_item(app, job, index, result).await?;
+    }
+    finish_if_complete(app, &job.org_id, &job.id).await
+}
+
+/// Records item `index` as failed with `reason` (once) and finishes the job if it was the last.
+async fn fail_item(app: &App, message: &Message, index: u32, reason: &str) -> Result<()> {
+    let Value::Object(attrs) = json!({ "error": reason }) else {
+        return Err(Error::internal("an item record is not an object"));
+    };
+    let ops = vec![
+        TransactOp::Put(
+            Item::new(item_key(&message.org_id, &message.job_id, index), attrs),
+            Condition::NotExists,
+        ),
+        TransactOp::Add(Add {
+            key: job_key(&message.org_id, &message.job_id),
+            attr: "items_failed".into(),
+            delta: 1,
+            max: None,
+            expires_at: None,
+        }),
+    ];
+    match app.ports.table.transact(ops).await {
+        Ok(()) | Err(Error::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    finish_if_complete(app, &message.org_id, &message.job_id).await
+}
+
+/// Marks an item job done once every item is done or failed.
+async fn finish_if_complete(app: &App, org: &OrgId, id: &JobId) -> Result<()> {
+    let job = get(app, org, id).await?;
+    if job.items_done + job.items_failed < job.items_total
+        || matches!(job.status, JobStatus::Done | JobStatus::Failed)
+    {
+        return Ok(());
+    }
+    let failed = job.items_failed;
+    update(app, org, id, |j| {
+        j.status = if failed == j.items_total {
+            JobStatus::Failed
+        } else {
+            JobStatus::Done
+        };
+        j.error = (failed > 0).then(|| format!("{failed} of {} items failed", j.items_total));
+    })
+    .await?;
+    tracing::info!(job_id = %id, failed, "item job finished");
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod breaker;
+pub mod campaign;
 pub mod limits;
 pub mod modes;
 pub mod resilient;

@@ -131,6 +131,8 @@ const LIST: &str = "openai_list_images";
 const GET: &str = "openai_get_image";
 const DELETE: &str = "openai_delete_image";
 const LIST_CONVERSATIONS: &str = "openai_list_conversations";
+const CAMPAIGN: &str = "openai_generate_campaign_batch";
+const GET_JOB: &str = "openai_get_job";
 
 const READ: Hints = Hints {
     read_only: true,
@@ -211,6 +213,36 @@ const TOOLS: &[ToolSpec] = &[
         description: "List conversations (chains of refinements), most recently started first.",
         input: input::<ListArgs>,
         output: output::<ConversationListView>,
+        hints: READ,
+        long_running: false,
+    },
+    // Campaign batches through the queue (issue 7, `engine/campaign.rs`).
+    ToolSpec {
+        name: CAMPAIGN,
+        actions: &[Action::Generate],
+        title: "Generate campaign batch",
+        description: "Generate a campaign's set of images from one prompt and a template: social_media_kit \
+            (hero, 1:1, 9:16, 16:9, 4:5), presentation (5-10 consistent slides) or email (header + 3). \
+            Returns a job id at once; the images are made in the background, named \
+            {campaign}_{asset_type}_v{version}.{ext}. Follow with openai_get_job. Pass an idempotency_key \
+            so a retried submission does not start a second job.",
+        input: input::<crate::engine::campaign::CampaignArgs>,
+        output: output::<crate::engine::campaign::JobView>,
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        long_running: false,
+    },
+    ToolSpec {
+        name: GET_JOB,
+        actions: &[Action::ViewImages],
+        title: "Get job",
+        description: "Show a background job's progress (items done, failed) and each finished item's \
+            result: image id and file name, or the error.",
+        input: input::<crate::engine::campaign::JobIdArgs>,
+        output: output::<crate::engine::campaign::JobView>,
         hints: READ,
         long_running: false,
     }, // Audit log, data-subject rights, keys and members (see `tools/manage.rs`).
@@ -653,6 +685,26 @@ async fn run(
                 Vec::new(),
                 format!("{} conversation(s).", view.conversations.len()),
             )
+        }
+        CAMPAIGN => {
+            let args = parse_args::<crate::engine::campaign::CampaignArgs>(args)?;
+            let job = crate::engine::campaign::submit(app, caller, args).await?;
+            let view = crate::engine::campaign::view(app, caller, &job.id).await?;
+            let summary = format!(
+                "Campaign job {} queued with {} item(s); check it with openai_get_job.",
+                view.job_id, view.items_total
+            );
+            structured(&view, Vec::new(), summary)
+        }
+        GET_JOB => {
+            let args = parse_args::<crate::engine::campaign::JobIdArgs>(args)?;
+            let id = crate::engine::campaign::parse_job_id(&args.job_id)?;
+            let view = crate::engine::campaign::view(app, caller, &id).await?;
+            let summary = format!(
+                "Job {} is {}: {} of {} item(s) done, {} failed.",
+                view.job_id, view.status, view.items_done, view.items_total, view.items_failed
+            );
+            structured(&view, Vec::new(), summary)
         }
         other => manage::run(app, caller, other, args).await,
     }

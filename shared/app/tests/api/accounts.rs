@@ -340,13 +340,14 @@ async fn creators_delete_their_own_images_only_and_viewers_see_fewer_tools() {
             "openai_list_images",
             "openai_get_image",
             "openai_list_conversations",
+            "openai_get_job",
             // Data-subject rights and joining by invitation are every member's.
             "openai_export_user_data",
             "openai_delete_user_data",
             "openai_accept_invitation",
         ]
     );
-    assert_eq!(names(&admin).len(), 21);
+    assert_eq!(names(&admin).len(), 23);
 }
 
 #[tokio::test]

@@ -270,3 +270,80 @@ async fn the_key_bucket_refuses_with_the_wait_and_refills_with_time() {
         4
     );
 }
+
+/// A campaign through the queue: one job per idempotency key, one message per item, a consumer
+/// that dies after three items (their messages never acked) and a redelivery that finishes the
+/// job with every item exactly once.
+#[tokio::test]
+async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_item() {
+    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_app::jobs::{self, JobStatus};
+    use imagemcp_core::queue::PullQueue;
+    use imagemcp_local::queue::SqliteQueue;
+
+    let t = TestApp::new();
+    let queue = Arc::new(SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap());
+    let mut ports = t.app.ports.clone();
+    ports.queue = queue.clone();
+    let app = App::new(ports, AppConfig::local("http://test"));
+    let caller = TestApp::caller("org_a");
+    let submit = || {
+        parse_args::<CampaignArgs>(json!({
+            "campaign": "spring", "template": "email", "prompt": "a tulip field",
+            "quality": "low", "version": 2, "idempotency_key": "req-1"
+        }))
+        .unwrap()
+    };
+    let job = campaign::submit(&app, &caller, submit()).await.unwrap();
+    let again = campaign::submit(&app, &caller, submit()).await.unwrap();
+    assert_eq!(job.id, again.id, "one idempotency key, one job");
+
+    let first = queue.receive(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        first.len(),
+        4,
+        "one message per item, and none for the second submission"
+    );
+    // The consumer does three items, then the process dies: nothing is acked.
+    assert!(jobs::consume(&app, &first[..3], 3).await.is_empty());
+    assert_eq!(
+        jobs::get(&app, &caller.org, &job.id)
+            .await
+            .unwrap()
+            .items_done,
+        3
+    );
+    t.clock.advance_ms(61_000);
+    let again = queue.receive(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 4, "every unacked message comes back");
+    assert!(jobs::consume(&app, &again, 3).await.is_empty());
+
+    let view = campaign::view(&app, &caller, &job.id).await.unwrap();
+    assert_eq!(view.status, "done");
+    assert_eq!((view.items_done, view.items_failed), (4, 0));
+    let mut names: Vec<String> = view
+        .items
+        .iter()
+        .map(|i| i.result["file_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "spring_body1_v2.png",
+            "spring_body2_v2.png",
+            "spring_body3_v2.png",
+            "spring_header_v2.png"
+        ]
+    );
+    let (images, _) = app
+        .images()
+        .list(&caller, &imagemcp_app::images::params::ListArgs::default())
+        .await
+        .unwrap();
+    assert_eq!(images.len(), 4, "no item was generated twice");
+    assert_eq!(
+        jobs::get(&app, &caller.org, &job.id).await.unwrap().status,
+        JobStatus::Done
+    );
+}

@@ -116,9 +116,9 @@ def start_lambda(moto: Moto, fake: FakeOpenAi) -> Lambda:
     # The secrets live in Secrets Manager, as deployed: the functions read them at cold start.
     secrets = boto3.client("secretsmanager", endpoint_url=moto.url, region_name="us-east-1",
                            aws_access_key_id="AKIDTEST", aws_secret_access_key="test-secret-key")
+    kek = base64.b64encode(os.urandom(32)).decode()
     secret = secrets.create_secret(Name=f"imagemcp-{suffix}/app", SecretString=json.dumps({
-        "OPENAI_API_KEY": "sk-test-secret-key-never-logged",
-        "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_KEK": base64.b64encode(os.urandom(32)).decode(),
+        "OPENAI_API_KEY": "sk-test-secret-key-never-logged", "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_KEK": kek,
     }))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -129,6 +129,9 @@ def start_lambda(moto: Moto, fake: FakeOpenAi) -> Lambda:
         "CARGO_TARGET_DIR": str(TARGET.parent),
     })
     key = admin(env, "bootstrap-key")
+    # test_zz_secrets_in_logs checks that neither appears in any log of the run.
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{kek}\n{key}\n")
     log_path = LOG_DIR / "cargo-lambda-watch.log"
     log = open(log_path, "ab")
     watch = subprocess.Popen(

@@ -139,6 +139,30 @@ const READ: Hints = Hints {
     destructive: false,
     idempotent: true,
 };
+/// Changes state; calling it twice does it twice.
+const WRITE: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+};
+/// Changes state; calling it twice is the same as once.
+const WRITE_IDEMPOTENT: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: true,
+};
+/// Removes or ends something.
+const DESTROY: Hints = Hints {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+};
+/// Removes something; a second call changes nothing more.
+const DESTROY_IDEMPOTENT: Hints = Hints {
+    read_only: false,
+    destructive: true,
+    idempotent: true,
+};
 
 const TOOLS: &[ToolSpec] = &[
     ToolSpec {
@@ -150,11 +174,7 @@ const TOOLS: &[ToolSpec] = &[
             pass it back with a new prompt to refine the latest image.",
         input: input::<GenerateArgs>,
         output: output::<GeneratedView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: true,
     },
     ToolSpec {
@@ -165,11 +185,7 @@ const TOOLS: &[ToolSpec] = &[
             only inside a mask (a PNG whose transparent pixels mark the area to change).",
         input: input::<EditArgs>,
         output: output::<GeneratedView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: true,
     },
     ToolSpec {
@@ -199,11 +215,7 @@ const TOOLS: &[ToolSpec] = &[
         description: "Delete a stored image and its files. This cannot be undone.",
         input: input::<ImageIdArgs>,
         output: output::<DeletedView>,
-        hints: Hints {
-            read_only: false,
-            destructive: true,
-            idempotent: true,
-        },
+        hints: DESTROY_IDEMPOTENT,
         long_running: false,
     },
     ToolSpec {
@@ -228,11 +240,7 @@ const TOOLS: &[ToolSpec] = &[
             so a retried submission does not start a second job.",
         input: input::<crate::engine::campaign::CampaignArgs>,
         output: output::<crate::engine::campaign::JobView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -277,11 +285,7 @@ const TOOLS: &[ToolSpec] = &[
             offline) to a download link, and inline when asked.",
         input: input::<crate::audit::read::ExportArgs>,
         output: output::<crate::audit::read::AuditExport>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -292,11 +296,7 @@ const TOOLS: &[ToolSpec] = &[
             and prompts, conversations, audit entries, API key metadata) as a zip archive to download.",
         input: input::<crate::gdpr::ExportUserArgs>,
         output: output::<crate::gdpr::UserExport>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -308,11 +308,7 @@ const TOOLS: &[ToolSpec] = &[
             the `admin` scope and your user id as confirmation. Cannot be undone.",
         input: input::<crate::gdpr::DeleteUserArgs>,
         output: output::<crate::gdpr::Erasure>,
-        hints: Hints {
-            read_only: false,
-            destructive: true,
-            idempotent: true,
-        },
+        hints: DESTROY_IDEMPOTENT,
         long_running: false,
     },
     ToolSpec {
@@ -334,11 +330,7 @@ const TOOLS: &[ToolSpec] = &[
             shown once.",
         input: input::<crate::manage::CreateKeyArgs>,
         output: output::<crate::manage::NewKeyView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -349,11 +341,7 @@ const TOOLS: &[ToolSpec] = &[
             working for 24 hours so deployments can switch.",
         input: input::<crate::manage::KeyIdArgs>,
         output: output::<crate::manage::NewKeyView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -363,11 +351,7 @@ const TOOLS: &[ToolSpec] = &[
         description: "Revoke one of your API keys at once.",
         input: input::<crate::manage::KeyIdArgs>,
         output: output::<crate::manage::DoneView>,
-        hints: Hints {
-            read_only: false,
-            destructive: true,
-            idempotent: false,
-        },
+        hints: DESTROY,
         long_running: false,
     },
     ToolSpec {
@@ -388,11 +372,7 @@ const TOOLS: &[ToolSpec] = &[
             always keeps one admin.",
         input: input::<crate::manage::SetRoleArgs>,
         output: output::<crate::manage::MemberView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: true,
-        },
+        hints: WRITE_IDEMPOTENT,
         long_running: false,
     },
     ToolSpec {
@@ -402,11 +382,7 @@ const TOOLS: &[ToolSpec] = &[
         description: "Remove a member from the organisation (every team); their keys stop working here.",
         input: input::<crate::manage::UserIdArgs>,
         output: output::<crate::manage::DoneView>,
-        hints: Hints {
-            read_only: false,
-            destructive: true,
-            idempotent: false,
-        },
+        hints: DESTROY,
         long_running: false,
     },
     ToolSpec {
@@ -417,11 +393,7 @@ const TOOLS: &[ToolSpec] = &[
             (valid 7 days, usable once).",
         input: input::<crate::manage::InviteArgs>,
         output: output::<crate::manage::InvitationView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -431,11 +403,7 @@ const TOOLS: &[ToolSpec] = &[
         description: "Join the organisation an invitation token was sent to you for.",
         input: input::<crate::manage::AcceptArgs>,
         output: output::<crate::manage::MemberView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
     ToolSpec {
@@ -445,11 +413,7 @@ const TOOLS: &[ToolSpec] = &[
         description: "Create a team in the organisation.",
         input: input::<crate::manage::TeamArgs>,
         output: output::<crate::manage::TeamView>,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-        },
+        hints: WRITE,
         long_running: false,
     },
 ];

@@ -380,26 +380,48 @@ fn unknown_kind(kind: &str) -> Error {
 
 /// Records item `index` as done with `result`, once: a redelivered job skips it.
 async fn do_item(app: &App, job: &Job, index: u32, result: Value) -> Result<()> {
-    let Value::Object(attrs) = json!({ "result": result }) else {
+    let max = Some(i64::from(job.items_total));
+    record_item(
+        app,
+        &job.org_id,
+        &job.id,
+        index,
+        json!({ "result": result }),
+        "items_done",
+        max,
+    )
+    .await
+}
+
+/// Writes an item's record and counts it on the job in one transaction, once: if the record
+/// exists (an earlier delivery wrote it), nothing changes and the counter is not bumped again.
+async fn record_item(
+    app: &App,
+    org: &OrgId,
+    job: &JobId,
+    index: u32,
+    record: Value,
+    counter: &str,
+    max: Option<i64>,
+) -> Result<()> {
+    let Value::Object(attrs) = record else {
         return Err(Error::internal("an item record is not an object"));
     };
     let ops = vec![
         TransactOp::Put(
-            Item::new(item_key(&job.org_id, &job.id, index), attrs),
+            Item::new(item_key(org, job, index), attrs),
             Condition::NotExists,
         ),
         TransactOp::Add(Add {
-            key: job_key(&job.org_id, &job.id),
-            attr: "items_done".into(),
+            key: job_key(org, job),
+            attr: counter.into(),
             delta: 1,
-            max: Some(i64::from(job.items_total)),
+            max,
             expires_at: None,
         }),
     ];
     match app.ports.table.transact(ops).await {
-        Ok(()) => Ok(()),
-        // Done by an earlier delivery.
-        Err(Error::Conflict(_)) => Ok(()),
+        Ok(()) | Err(Error::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -438,27 +460,18 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
 
 /// Records item `index` as failed with `reason` (once) and finishes the job if it was the last.
 async fn fail_item(app: &App, message: &Message, index: u32, reason: &str) -> Result<()> {
-    let Value::Object(attrs) = json!({ "error": reason }) else {
-        return Err(Error::internal("an item record is not an object"));
-    };
-    let ops = vec![
-        TransactOp::Put(
-            Item::new(item_key(&message.org_id, &message.job_id, index), attrs),
-            Condition::NotExists,
-        ),
-        TransactOp::Add(Add {
-            key: job_key(&message.org_id, &message.job_id),
-            attr: "items_failed".into(),
-            delta: 1,
-            max: None,
-            expires_at: None,
-        }),
-    ];
-    match app.ports.table.transact(ops).await {
-        Ok(()) | Err(Error::Conflict(_)) => {}
-        Err(e) => return Err(e),
-    }
-    finish_if_complete(app, &message.org_id, &message.job_id).await
+    let (org, job) = (&message.org_id, &message.job_id);
+    record_item(
+        app,
+        org,
+        job,
+        index,
+        json!({ "error": reason }),
+        "items_failed",
+        None,
+    )
+    .await?;
+    finish_if_complete(app, org, job).await
 }
 
 /// Marks an item job done once every item is done or failed.

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod image_params;
 pub mod model;
 pub mod money;
+pub mod payments;
 pub mod prompt;
 pub mod queue;
 pub mod quota;

@@ -56,6 +56,9 @@ impl ImageModel for Timed {
     async fn describe(&self, image: &InputImage) -> Result<String> {
         self.time(self.inner.describe(image)).await
     }
+    async fn embed(&self, text: &str) -> Result<imagemcp_core::embed::Embedding> {
+        self.time(self.inner.embed(text)).await
+    }
 }
 
 struct Server {

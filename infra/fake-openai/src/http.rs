@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::state::State;
-use crate::{control, images, moderation, responses};
+use crate::{control, embeddings, images, moderation, responses};
 
 /// The request being served, for handlers to record: its `x-request-id` and its path as the client
 /// sent it (with `/v1`; the nested router strips that from the `Uri` handlers see).
@@ -32,7 +32,8 @@ pub(crate) fn router(state: Arc<State>, max_body_bytes: usize) -> Router {
         .route("/images/generations", post(images::generations))
         .route("/images/edits", post(images::edits))
         .route("/responses", post(responses::create))
-        .route("/moderations", post(moderation::moderations));
+        .route("/moderations", post(moderation::moderations))
+        .route("/embeddings", post(embeddings::embeddings));
     Router::new()
         .nest("/v1", api.clone())
         .merge(api)

@@ -6,6 +6,7 @@
 //! point a client at `fake.base_url()`. As a process: the `fake-openai` binary prints its URL.
 
 mod control;
+mod embeddings;
 mod error;
 mod faults;
 mod http;

@@ -98,6 +98,9 @@ pub struct GeneratedView {
     /// Errors of variations that failed while others succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_variations: Vec<String>,
+    /// Present when the cache answered with images made earlier: no model call, no quota used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::engine::cache::CacheHit>,
 }
 
 impl GeneratedView {
@@ -120,6 +123,7 @@ impl GeneratedView {
             },
             cost_micros: g.cost_micros,
             failed_variations: g.failed_variations.clone(),
+            cache: g.cache,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod blob;
 pub mod cache;
 pub mod catalog;
 pub mod clock;
+pub mod embed;
 pub mod error;
 pub mod ids;
 pub mod image_params;

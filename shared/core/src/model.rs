@@ -121,4 +121,9 @@ pub trait ImageModel: crate::MaybeSendSync {
     async fn moderate(&self, text: &str) -> Result<Moderation>;
     /// Alt text for an image: one or two plain sentences.
     async fn describe(&self, image: &InputImage) -> Result<String>;
+    /// An embedding of a prompt, for the semantic cache. The default is the deterministic local
+    /// embedding (the offline model uses it); OpenAI's adapter asks `text-embedding-3-small`.
+    async fn embed(&self, text: &str) -> Result<crate::embed::Embedding> {
+        Ok(crate::embed::Embedding::local(text))
+    }
 }

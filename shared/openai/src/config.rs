@@ -15,6 +15,9 @@ pub const DEFAULT_MAINLINE_MODEL: &str = "gpt-6-astra";
 pub const DEFAULT_VISION_MODEL: &str = "gpt-6.1-terra";
 /// The moderation model: current and free.
 pub const MODERATION_MODEL: &str = "omni-moderation-latest";
+
+/// The embeddings model the semantic cache asks for prompt vectors (at `embed::DIMS` dimensions).
+pub(crate) const EMBEDDING_MODEL: &str = "text-embedding-3-small";
 /// Large GPT Image renders at high quality can take well over a minute.
 pub const DEFAULT_IMAGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Moderation and alt text are short text calls.

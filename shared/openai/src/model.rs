@@ -20,7 +20,7 @@ use reqwest::multipart::{Form, Part};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::config::{MODERATION_MODEL, OpenAiConfig};
+use crate::config::{EMBEDDING_MODEL, MODERATION_MODEL, OpenAiConfig};
 use crate::retry::{Sleeper, TokioSleeper};
 use crate::transport::{Answer, Call, Payload, Transport};
 use crate::wire::{ImagesResponse, ResponseObject};
@@ -369,6 +369,38 @@ impl ImageModel for OpenAiModel {
         Ok(Moderation {
             flagged,
             categories,
+        })
+    }
+
+    async fn embed(&self, text: &str) -> Result<imagemcp_core::embed::Embedding> {
+        use imagemcp_core::embed::{DIMS, Embedding, normalize};
+        let body = json!({
+            "model": EMBEDDING_MODEL,
+            "input": text,
+            "dimensions": DIMS,
+            "encoding_format": "float",
+        });
+        let path = "/embeddings";
+        let (resp, _): (Value, _) = self
+            .post_json(path, EMBEDDING_MODEL, self.config.text_timeout, &body)
+            .await?;
+        let mut vector: Vec<f32> = resp
+            .pointer("/data/0/embedding")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Unavailable("OpenAI's embeddings answer has no vector".into()))?
+            .iter()
+            .map(|x| x.as_f64().unwrap_or(0.0) as f32)
+            .collect();
+        if vector.len() != DIMS {
+            return Err(Error::Unavailable(format!(
+                "OpenAI returned an embedding of {} dimensions, not {DIMS}",
+                vector.len()
+            )));
+        }
+        normalize(&mut vector);
+        Ok(Embedding {
+            model: EMBEDDING_MODEL.to_owned(),
+            vector,
         })
     }
 

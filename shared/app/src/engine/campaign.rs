@@ -211,6 +211,9 @@ pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Va
         conversation_id: None,
         model: None,
         mode: None,
+        // Every item is a new asset: two items (or a new version of the campaign) never share
+        // a cached render.
+        fresh: Some(true),
     };
     let generated = app.images().generate(&caller, args, None).await?;
     let image = generated

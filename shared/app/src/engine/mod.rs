@@ -1,13 +1,16 @@
 //! The generation engine: what makes generation fast, cheap and well-behaved under load. Resilience
 //! (a circuit breaker per model endpoint, a 429 back-off shared by the instance, timeouts) as a
 //! decorator of the `ImageModel` port, rate limits per organisation and key by tier, and modes with
-//! time and cost budgets. The image service calls in through small hooks; the state here is per
-//! instance and shared by every request.
+//! time and cost budgets, the three-tier generation cache (`cache`), concurrency per organisation
+//! and metrics. The image service calls in through small hooks; the state here is per instance and
+//! shared by every request.
 
 pub mod backoff;
 pub mod breaker;
+pub mod cache;
 pub mod campaign;
 pub mod limits;
+pub mod metrics;
 pub mod modes;
 pub mod resilient;
 pub mod timer;
@@ -37,6 +40,40 @@ pub struct EngineConfig {
     pub text_timeout: Duration,
     /// Token buckets per org and per key, by tier.
     pub rate_limits: RateLimits,
+    /// The generation cache.
+    pub cache: cache::CacheConfig,
+    /// How many renders (variations, batch items) of one organisation run at once, by tier.
+    pub concurrency: Concurrency,
+}
+
+/// Renders in flight per organisation, by tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Concurrency {
+    pub free: usize,
+    pub pro: usize,
+    pub team: usize,
+    pub local: usize,
+}
+
+impl Concurrency {
+    /// Free 2, Pro 4, Team and local 8.
+    pub const DEFAULT: Concurrency = Concurrency {
+        free: 2,
+        pro: 4,
+        team: 8,
+        local: 8,
+    };
+
+    pub fn of(&self, tier: imagemcp_core::tier::Tier) -> usize {
+        use imagemcp_core::tier::Tier;
+        match tier {
+            Tier::Free => self.free,
+            Tier::Pro => self.pro,
+            Tier::Team => self.team,
+            _ => self.local,
+        }
+        .max(1)
+    }
 }
 
 impl EngineConfig {
@@ -46,6 +83,8 @@ impl EngineConfig {
         image_timeout: Duration::from_secs(180),
         text_timeout: Duration::from_secs(60),
         rate_limits: RateLimits::DEFAULT,
+        cache: cache::CacheConfig::DEFAULT,
+        concurrency: Concurrency::DEFAULT,
     };
 }
 
@@ -57,6 +96,9 @@ pub struct Engine {
     breakers: Mutex<HashMap<String, Breaker>>,
     backoffs: Mutex<HashMap<String, Backoff>>,
     limiter: Mutex<Limiter>,
+    /// The cache's L1 tier.
+    pub(crate) cache_memory: Mutex<cache::Memory>,
+    metrics: Mutex<metrics::Metrics>,
 }
 
 fn poisoned() -> Error {
@@ -72,6 +114,8 @@ impl Engine {
             breakers: Mutex::default(),
             backoffs: Mutex::default(),
             limiter: Mutex::default(),
+            cache_memory: Mutex::default(),
+            metrics: Mutex::default(),
         }
     }
 
@@ -224,4 +268,121 @@ pub async fn within_mode<T>(
 /// Parses an optional `mode` argument.
 pub fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>> {
     mode.map(Mode::parse).transpose()
+}
+
+/// How many renders of the organisation may run at once (its tier's share of this instance).
+pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
+    match crate::billing::plan::load(app, org).await {
+        Ok(plan) => app
+            .engine
+            .config
+            .concurrency
+            .of(plan.effective_tier(app.ports.clock.now_secs())),
+        Err(e) => {
+            tracing::warn!(error = %e, "plan unreadable: the lowest concurrency applies");
+            app.engine.config.concurrency.free.max(1)
+        }
+    }
+}
+
+/// Engine hook before billing: the cache answers a request it has seen (`req` is `None` when the
+/// request may not be cached). Returns the hit, already counted, or the miss to remember later.
+pub async fn from_cache(
+    app: &App,
+    caller: &Caller,
+    req: Option<cache::Request>,
+    started_ms: i64,
+) -> (Option<crate::images::Generated>, Option<cache::Probe>) {
+    let Some(req) = req else {
+        return (None, None);
+    };
+    match cache::lookup(app, caller, req).await {
+        cache::Lookup::Hit(g) => {
+            let tier = g.cache.map_or(cache::CacheTier::L1, |h| h.tier);
+            let result = Ok(*g);
+            measure(
+                app,
+                caller,
+                "generate",
+                started_ms,
+                metrics::CacheOutcome::Hit(tier),
+                &result,
+            );
+            (result.ok(), None)
+        }
+        cache::Lookup::Miss(probe) => (None, Some(probe)),
+        cache::Lookup::Bypass => (None, None),
+    }
+}
+
+/// Engine hook after a generation or edit: remembers a fresh result in the cache and counts it.
+pub async fn finished(
+    app: &App,
+    caller: &Caller,
+    operation: &'static str,
+    started_ms: i64,
+    probe: Option<cache::Probe>,
+    result: &Result<crate::images::Generated>,
+) {
+    let outcome = if probe.is_some() {
+        metrics::CacheOutcome::Miss
+    } else {
+        metrics::CacheOutcome::Bypass
+    };
+    if let (Some(probe), Ok(g)) = (probe, result) {
+        cache::remember(app, caller, probe, g).await;
+    }
+    measure(app, caller, operation, started_ms, outcome, result);
+}
+
+fn measure(
+    app: &App,
+    caller: &Caller,
+    operation: &'static str,
+    started_ms: i64,
+    cache: metrics::CacheOutcome,
+    result: &Result<crate::images::Generated>,
+) {
+    let latency_ms =
+        u64::try_from(app.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
+    let (images, cost_micros, model_errors) = match result {
+        // A hit made no image.
+        Ok(g) if g.cache.is_some() => (0, 0, 0),
+        Ok(g) => (
+            g.images.len() as u64,
+            g.cost_micros,
+            g.failed_variations.len() as u64,
+        ),
+        Err(e) => (0, 0, u64::from(is_model_error(e))),
+    };
+    let sample = metrics::Sample {
+        org: &caller.org,
+        operation,
+        latency_ms,
+        cache,
+        images,
+        cost_micros,
+        model_errors,
+        error: result.as_ref().err(),
+    };
+    match app.engine.metrics.lock() {
+        Ok(mut m) => m.record(&sample),
+        Err(_) => tracing::warn!("metrics lock poisoned: a sample was not counted"),
+    }
+}
+
+/// Whether a failed request failed at the model (or the engine's guard of it) rather than on its
+/// input or the caller's limits.
+fn is_model_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Unavailable(_) | Error::Internal(_) | Error::QuotaExhausted(_)
+    )
+}
+
+/// The organisation's metrics on this instance, for its admins.
+pub fn metrics_summary(app: &App, caller: &Caller) -> Result<metrics::MetricsView> {
+    caller.authorize(imagemcp_core::rbac::Action::ViewAuditLog)?;
+    let m = app.engine.metrics.lock().map_err(|_| poisoned())?;
+    Ok(m.summary(&caller.org))
 }

@@ -78,6 +78,12 @@ impl ImageModel for Resilient {
         self.guarded("describe", "describe", timeout, self.inner.describe(image))
             .await
     }
+
+    async fn embed(&self, text: &str) -> Result<imagemcp_core::embed::Embedding> {
+        let timeout = self.engine.config.text_timeout;
+        self.guarded("embeddings", "embeddings", timeout, self.inner.embed(text))
+            .await
+    }
 }
 
 /// Whether an error says the endpoint itself is failing (rather than refusing this request).

@@ -62,6 +62,8 @@ pub struct Generated {
     pub cost_micros: u64,
     /// Variations that failed while others succeeded (their errors, shown to the caller).
     pub failed_variations: Vec<String>,
+    /// Set when the cache answered: no model call was made and no quota used.
+    pub cache: Option<crate::engine::cache::CacheHit>,
 }
 
 pub struct ImageService<'a> {
@@ -177,11 +179,19 @@ impl<'a> ImageService<'a> {
     ) -> Result<Generated> {
         caller.authorize(Action::Generate)?;
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
+        // Engine hook (issue 7): the cache answers first, so a hit reserves no quota.
+        let started = self.app.ports.clock.now_ms();
+        let cacheable = self.cache_request(&args)?;
+        let (hit, probe) = crate::engine::from_cache(self.app, caller, cacheable, started).await;
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
         let metered = crate::billing::quota::admit(self.app, caller, n).await?;
         let result = self.generate_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
             .await;
+        crate::engine::finished(self.app, caller, "generate", started, probe, &result).await;
         result
     }
 
@@ -193,14 +203,47 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
+        let started = self.app.ports.clock.now_ms();
         let metered = crate::billing::quota::admit(self.app, caller, 1).await?;
         let result = self.edit_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
             .await;
+        // Engine hook (issue 7): edits are measured, never cached (their inputs are images).
+        crate::engine::finished(self.app, caller, "edit", started, None, &result).await;
         result
     }
     // --- end billing hook ----------------------------------------------------------------------
+
+    /// What decides a generation's output, for the cache; `None` when it must not be cached: a
+    /// `fresh` request, a refinement (its output depends on the previous image), or an `n` the
+    /// request itself will refuse.
+    fn cache_request(&self, args: &GenerateArgs) -> Result<Option<crate::engine::cache::Request>> {
+        let n = args.n.unwrap_or(1);
+        if args.fresh == Some(true)
+            || args.conversation_id.is_some()
+            || !(1..=MAX_VARIATIONS).contains(&n)
+        {
+            return Ok(None);
+        }
+        let plan = self.plan(
+            &args.prompt,
+            args.model.as_deref(),
+            args.size.as_deref(),
+            args.quality.as_deref(),
+            args.background.as_deref(),
+            args.output_format.as_deref(),
+            args.output_compression,
+            args.style.as_deref(),
+        )?;
+        Ok(Some(crate::engine::cache::Request {
+            prompt: plan.prompt.normalized(),
+            model: plan.spec.id,
+            params: plan.params,
+            style: plan.style.as_str(),
+            n,
+        }))
+    }
 
     /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
     async fn generate_unmetered(
@@ -284,8 +327,14 @@ impl<'a> ImageService<'a> {
                 result
             }
         });
-        // Engine hook (issue 7): the mode's time limit over all variations.
-        let results = crate::engine::within_mode(self.app, mode, join_all(renders)).await?;
+        // Engine hook (issue 7): variations run up to the organisation's concurrency, within the
+        // mode's time limit; each reports progress as it finishes.
+        let limit = crate::engine::concurrency(self.app, &caller.org).await;
+        let all = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(renders),
+            limit,
+        ));
+        let results = crate::engine::within_mode(self.app, mode, all).await?;
         self.store(
             caller,
             &plan,
@@ -552,6 +601,7 @@ impl<'a> ImageService<'a> {
             usage,
             cost_micros: cost,
             failed_variations: failures.iter().map(crate::error::public_message).collect(),
+            cache: None,
         })
     }
 

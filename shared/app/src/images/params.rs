@@ -83,6 +83,10 @@ pub struct GenerateArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["quick", "explorer", "guided"]))]
     pub mode: Option<String>,
+    /// `true` makes new images even when the cache holds a result for this request (by default
+    /// a repeated or near-identical request returns the stored images, free of quota).
+    #[serde(default)]
+    pub fresh: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

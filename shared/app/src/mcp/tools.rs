@@ -562,6 +562,12 @@ async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Er
         g.conversation.id,
         g.conversation.turns,
     );
+    if let Some(hit) = g.cache {
+        summary.push_str(&format!(
+            " From the cache ({}): made earlier for the same request, no quota used; pass fresh: true for new images.",
+            hit.tier.as_str()
+        ));
+    }
     if !g.failed_variations.is_empty() {
         summary.push_str(&format!(
             " {} variation(s) failed: {}",

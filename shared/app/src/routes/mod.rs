@@ -2,6 +2,7 @@
 //! Authentication and the error mapping happen here, once, for every route.
 
 mod auth;
+mod engine;
 mod manage;
 mod mcp;
 mod oauth;
@@ -29,6 +30,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .merge(mcp::routes())
         .merge(rest::routes())
+        .merge(engine::routes())
         .merge(manage::routes())
         .merge(oauth::routes())
         .merge(auth::routes())

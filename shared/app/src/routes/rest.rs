@@ -39,11 +39,13 @@ async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResul
     for rec in &generated.images {
         urls.push(app.images().download_url(rec).await?);
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(GeneratedView::new(&generated, urls)),
-    )
-        .into_response())
+    // A cache hit made nothing new.
+    let status = if generated.cache.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(GeneratedView::new(&generated, urls))).into_response())
 }
 
 async fn list(

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use imagemcp_app::billing::plan::{OrgPlan, plan_key};
 use imagemcp_app::billing::{BillingConfig, quota};
 use imagemcp_app::images::params::{GenerateArgs, parse_args};
-use imagemcp_app::{App, images::record};
+use imagemcp_app::images::record;
 use imagemcp_core::Error;
 use imagemcp_core::table::{Add, Condition, Table};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ pub(crate) fn billed() -> TestApp {
         team_price: "price_team".into(),
         grace_days: 7,
     }));
-    t.app = App::new(t.app.ports.clone(), config);
+    t.app = TestApp::app_on(t.app.ports.clone(), config);
     t
 }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use fake_openai::{FakeConfig, FakeOpenAi, Fault};
 use imagemcp_app::engine::breaker::{BreakerConfig, BreakerState};
+use imagemcp_app::engine::cache::{CacheConfig, CacheTier};
 use imagemcp_app::engine::limits::{Bucket, RateLimits};
 use imagemcp_app::engine::timer::ManualTimer;
-use imagemcp_app::engine::{Engine, EngineConfig};
+use imagemcp_app::engine::{Concurrency, Engine, EngineConfig};
 use imagemcp_app::images::params::{GenerateArgs, parse_args};
 use imagemcp_app::{App, AppConfig};
 use imagemcp_core::Error;
@@ -32,6 +33,12 @@ struct Rig {
 /// The app on OpenAI (the fake, with the adapter's own retries off so the engine sees every
 /// failure), a breaker that opens after 3 failures in 60 s for 30 s, and 30 s image calls.
 async fn rig() -> Rig {
+    rig_with(false).await
+}
+
+/// The rig, with the generation cache on or off (off for the fault tests, which repeat prompts
+/// and must reach the model every time).
+async fn rig_with(cache: bool) -> Rig {
     let t = TestApp::new();
     let fake = fake_openai::spawn(FakeConfig::local()).await.expect("fake");
     let mut config = OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").expect("key"));
@@ -54,6 +61,11 @@ async fn rig() -> Rig {
                 local: (Bucket::per_minute(60), Bucket::per_minute(30)),
                 ..RateLimits::DEFAULT
             },
+            cache: CacheConfig {
+                enabled_by_default: cache,
+                ..CacheConfig::DEFAULT
+            },
+            concurrency: Concurrency::DEFAULT,
         },
         ports.clock.clone(),
         timer.clone(),
@@ -346,4 +358,204 @@ async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_
         jobs::get(&app, &caller.org, &job.id).await.unwrap().status,
         JobStatus::Done
     );
+}
+
+impl Rig {
+    async fn gen_as(&self, org: &str, v: Value) -> imagemcp_app::images::Generated {
+        self.app
+            .images()
+            .generate(&TestApp::caller(org), args(v), None)
+            .await
+            .expect("generated")
+    }
+}
+
+fn ids(g: &imagemcp_app::images::Generated) -> Vec<String> {
+    g.images.iter().map(|r| r.id.to_string()).collect()
+}
+
+fn tier(g: &imagemcp_app::images::Generated) -> Option<CacheTier> {
+    g.cache.map(|h| h.tier)
+}
+
+/// Repeats, spacing and paraphrases come back from the cache with no model call and no cost;
+/// anything that changes the picture (another colour, size, organisation, `fresh`) does not.
+#[tokio::test]
+async fn the_cache_answers_repeats_and_paraphrases_but_never_a_different_request() {
+    let r = rig_with(true).await;
+    let first = r
+        .gen_as(
+            "org_a",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "low"}),
+        )
+        .await;
+    assert_eq!((tier(&first), r.calls()), (None, 1));
+
+    let again = r
+        .gen_as(
+            "org_a",
+            json!({"prompt": "  A cat sitting on a  SOFA", "quality": "low"}),
+        )
+        .await;
+    assert_eq!(tier(&again), Some(CacheTier::L1));
+    assert_eq!(ids(&again), ids(&first), "the same images");
+    assert_eq!(
+        (again.cost_micros, r.calls()),
+        (0, 1),
+        "no model call, no cost"
+    );
+
+    let paraphrase = r
+        .gen_as(
+            "org_a",
+            json!({"prompt": "cats sitting on the couch", "quality": "low"}),
+        )
+        .await;
+    assert_eq!(tier(&paraphrase), Some(CacheTier::L2));
+    assert!(paraphrase.cache.unwrap().similarity_milli.unwrap() >= 920);
+    assert_eq!((ids(&paraphrase), r.calls()), (ids(&first), 1));
+
+    // Different intent, settings, organisation or an explicit `fresh`: the model is called.
+    for (org, v) in [
+        (
+            "org_a",
+            json!({"prompt": "a dog sitting on a sofa", "quality": "low"}),
+        ),
+        (
+            "org_a",
+            json!({"prompt": "a red cat sitting on a sofa", "quality": "low"}),
+        ),
+        (
+            "org_a",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "medium"}),
+        ),
+        (
+            "org_a",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "low", "size": "1536x1024"}),
+        ),
+        (
+            "org_a",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "low", "n": 2}),
+        ),
+        (
+            "org_b",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "low"}),
+        ),
+        (
+            "org_a",
+            json!({"prompt": "a cat sitting on a sofa", "quality": "low", "fresh": true}),
+        ),
+    ] {
+        let calls = r.calls();
+        let g = r.gen_as(org, v.clone()).await;
+        assert_eq!(tier(&g), None, "{org} {v}");
+        assert!(r.calls() > calls, "{org} {v} called the model");
+        assert!(ids(&g).iter().all(|id| !ids(&first).contains(id)));
+    }
+    let (blue, red) = (
+        r.gen_as(
+            "org_a",
+            json!({"prompt": "a blue logo for a bakery", "quality": "low"}),
+        )
+        .await,
+        r.gen_as(
+            "org_a",
+            json!({"prompt": "a red logo for a bakery", "quality": "low"}),
+        )
+        .await,
+    );
+    assert_eq!((tier(&blue), tier(&red)), (None, None), "red is not blue");
+}
+
+/// L3 is shared by instances (here: a second app on the same ports, its L1 empty); an entry whose
+/// images were deleted is a miss, and an organisation can turn the cache off.
+#[tokio::test]
+async fn l3_serves_other_instances_deleted_images_miss_and_the_org_can_opt_out() {
+    let r = rig_with(true).await;
+    let v = json!({"prompt": "a lighthouse on a rocky cliff", "quality": "low"});
+    let first = r.gen_as("org_a", v.clone()).await;
+    let mut config = r.app.engine.config;
+    config.cache.enabled_by_default = true;
+    let other = App::with_engine(
+        r.app.ports.clone(),
+        AppConfig::local("http://test"),
+        Engine::new(config, r.app.ports.clock.clone(), r.timer.clone()),
+    );
+    let caller = TestApp::caller("org_a");
+    let from_l3 = other
+        .images()
+        .generate(&caller, args(v.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(tier(&from_l3), Some(CacheTier::L3));
+    assert_eq!((ids(&from_l3), r.calls()), (ids(&first), 1));
+
+    // Deleted images are never served: the entry is dropped and the model called.
+    r.app
+        .images()
+        .delete(&caller, &first.images[0].id)
+        .await
+        .unwrap();
+    let fresh = r.gen_as("org_a", v.clone()).await;
+    assert_eq!((tier(&fresh), r.calls()), (None, 2));
+
+    imagemcp_app::engine::cache::set_enabled(&r.app, &caller, false)
+        .await
+        .unwrap();
+    let off = r.gen_as("org_a", v.clone()).await;
+    assert_eq!(
+        (tier(&off), r.calls()),
+        (None, 3),
+        "opted out: the model is called"
+    );
+    // Only admins choose.
+    let creator = TestApp::caller_as(
+        "org_a",
+        "usr_c",
+        imagemcp_core::rbac::Role::Creator,
+        &[imagemcp_core::rbac::Scope::Admin],
+    );
+    assert!(matches!(
+        imagemcp_app::engine::cache::set_enabled(&r.app, &creator, true).await,
+        Err(Error::Forbidden(_))
+    ));
+}
+
+/// The metrics count requests, cache hits by tier, model errors and cost, per organisation, for
+/// its admins only.
+#[tokio::test]
+async fn metrics_count_requests_hits_errors_and_cost_for_admins() {
+    let r = rig_with(true).await;
+    let v = json!({"prompt": "a red fox in deep snow", "quality": "low"});
+    let first = r.gen_as("org_a", v.clone()).await;
+    r.gen_as("org_a", v.clone()).await;
+    r.fake.push_faults([fault(500, 1)]);
+    let failed = r
+        .generate(json!({"prompt": "a harbour at dawn", "quality": "low"}))
+        .await;
+    assert!(failed.is_err());
+    let admin = TestApp::caller("org_a");
+    let m = imagemcp_app::engine::metrics_summary(&r.app, &admin).unwrap();
+    assert_eq!((m.requests, m.errors, m.model_errors), (3, 1, 1));
+    assert_eq!((m.cache.l1_hits, m.cache.misses), (1, 2));
+    assert_eq!(m.cache.hit_rate_milli, 333);
+    assert_eq!((m.images, m.cost_micros), (1, first.cost_micros));
+    assert!(first.cost_micros > 0);
+    assert_eq!(
+        imagemcp_app::engine::metrics_summary(&r.app, &TestApp::caller("org_b"))
+            .unwrap()
+            .requests,
+        0,
+        "another organisation sees only its own"
+    );
+    let creator = TestApp::caller_as(
+        "org_a",
+        "usr_c",
+        imagemcp_core::rbac::Role::Creator,
+        &[imagemcp_core::rbac::Scope::Admin],
+    );
+    assert!(matches!(
+        imagemcp_app::engine::metrics_summary(&r.app, &creator),
+        Err(Error::Forbidden(_))
+    ));
 }

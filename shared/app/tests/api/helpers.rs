@@ -163,13 +163,21 @@ impl TestApp {
             keyring: Arc::new(test_keyring()),
         };
         Self {
-            app: App::new(ports, AppConfig::local("http://test")),
+            app: Self::app_on(ports, AppConfig::local("http://test")),
             blobs,
             table,
             written,
             dir,
             clock: manual,
         }
+    }
+
+    /// An app on `ports` with the generation cache off: these tests count model calls, quota and
+    /// images per request; the engine suite turns the cache on where it is the subject.
+    pub(crate) fn app_on(ports: Ports, config: AppConfig) -> App {
+        let mut engine = imagemcp_app::engine::Engine::default_for(ports.clock.clone());
+        engine.config.cache.enabled_by_default = false;
+        App::with_engine(ports, config, engine)
     }
 
     /// An admin of `org` holding every scope.

@@ -1,0 +1,549 @@
+//! The generation cache: a request that asks for what was already made gets the stored images back,
+//! with no model call and no quota. Three tiers, looked up in this order:
+//! - **L1**, this instance's memory: exact key, 5 minutes, bounded (oldest entries evicted first);
+//! - **L3**, the `Cache` port (KV on Workers, DynamoDB TTL items on AWS, memory locally): exact key;
+//! - **L2**, semantic: the prompt's embedding (`ImageModel::embed`) against an index of recent
+//!   prompts of the same organisation *and the same settings*, a hit when the cosine similarity is
+//!   at least the configured threshold **and** the prompts' intent guards (colours, numbers,
+//!   negations, media… see `core::embed`) are equal. Exact tiers go first because an exact match is
+//!   always at least as good as a similar one and costs no embedding call.
+//!
+//! The key holds everything that decides the output: the normalised prompt, model, size, quality,
+//! background, format, compression, style preset, number of images, and the organisation. There
+//! is no cross-organisation sharing: every key and index is the organisation's own. Refinements
+//! (`conversation_id`) and edits are never cached (their output depends on earlier images), and a
+//! caller can bypass with `fresh: true`. An organisation can turn the cache off
+//! (`PUT /v1/settings/cache`). A hit whose images were deleted since is a miss (and forgotten).
+//!
+//! Nothing here can fail a request: a cache that is down is a miss, logged.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use base64::Engine as _;
+use imagemcp_core::catalog::RenderParams;
+use imagemcp_core::embed::{Embedding, cosine, intent_guard};
+use imagemcp_core::ids::{ConversationId, ImageId, OrgId};
+use imagemcp_core::table::Key;
+use imagemcp_core::{Error, Result};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Digest;
+
+use crate::App;
+use crate::auth::Caller;
+use crate::images::Generated;
+
+/// The cache's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Whether organisations that have not chosen get the cache.
+    pub enabled_by_default: bool,
+    pub l1_ttl: Duration,
+    /// The most entries L1 holds.
+    pub l1_capacity: usize,
+    /// How long L3 entries and L2 index entries live.
+    pub l3_ttl: Duration,
+    /// The least cosine similarity of an L2 hit with the local embedding, in thousandths
+    /// (calibrated on the bench's prompt trace: see docs/engine.md).
+    pub similarity_milli: u32,
+    /// The same for a provider's embeddings (OpenAI's), whose similarities run higher.
+    pub remote_similarity_milli: u32,
+    /// The most prompts one L2 index (organisation × settings) keeps, newest first.
+    pub index_size: usize,
+}
+
+impl CacheConfig {
+    pub const DEFAULT: CacheConfig = CacheConfig {
+        enabled_by_default: true,
+        l1_ttl: Duration::from_secs(300),
+        l1_capacity: 2000,
+        l3_ttl: Duration::from_secs(24 * 3600),
+        similarity_milli: 800,
+        remote_similarity_milli: 920,
+        index_size: 64,
+    };
+}
+
+/// The tier that answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheTier {
+    L1,
+    L2,
+    L3,
+}
+
+impl CacheTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheTier::L1 => "l1",
+            CacheTier::L2 => "l2",
+            CacheTier::L3 => "l3",
+        }
+    }
+}
+
+/// A cache hit as the response reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CacheHit {
+    pub tier: CacheTier,
+    /// For a semantic (L2) hit, the cosine similarity in thousandths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity_milli: Option<u32>,
+}
+
+/// What a cached result points at: the images made for the first request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    image_ids: Vec<ImageId>,
+    conversation_id: ConversationId,
+}
+
+/// Everything that decides a generation's output, as the image service resolved it.
+pub struct Request {
+    /// The normalised prompt (`Prompt::normalized`).
+    pub prompt: String,
+    pub model: &'static str,
+    pub params: RenderParams,
+    pub style: &'static str,
+    pub n: u8,
+}
+
+/// A miss, with what is needed to remember the result.
+pub struct Probe {
+    exact: String,
+    bucket: String,
+    embedding: Option<Embedding>,
+    guard: Vec<String>,
+}
+
+/// The outcome of a lookup.
+pub enum Lookup {
+    Hit(Box<Generated>),
+    Miss(Probe),
+    /// Not looked up: `fresh`, a refinement, or the organisation turned the cache off.
+    Bypass,
+}
+
+/// L1: exact keys in this instance's memory, with their expiry, evicted oldest first when full.
+/// A FIFO with a TTL is all this needs; an LRU crate would add nothing a 5-minute TTL does not.
+#[derive(Default)]
+pub struct Memory {
+    entries: HashMap<String, (i64, Entry)>,
+    order: VecDeque<String>,
+}
+
+impl Memory {
+    fn get(&mut self, key: &str, now_ms: i64) -> Option<Entry> {
+        match self.entries.get(key) {
+            Some((expires, entry)) if *expires > now_ms => Some(entry.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&mut self, key: String, entry: Entry, expires_ms: i64, capacity: usize) {
+        if self
+            .entries
+            .insert(key.clone(), (expires_ms, entry))
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+        while self.entries.len() > capacity.max(1) {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.entries.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Keys removed on expiry leave stale names in `order`; drop them when it grows past twice
+        // the map so it stays bounded too.
+        if self.order.len() > 2 * capacity.max(1) {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One prompt in an L2 index.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Indexed {
+    exact: String,
+    /// The embedding's model; vectors of different models are not compared.
+    model: String,
+    /// The unit vector, little-endian f32s in base64 (a quarter of the size of JSON numbers).
+    vector: String,
+    guard: Vec<String>,
+    entry: Entry,
+    expires_ms: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    entries: Vec<Indexed>,
+}
+
+fn sha(parts: &serde_json::Value) -> String {
+    hex::encode(sha2::Sha256::digest(parts.to_string().as_bytes()))
+}
+
+fn l3_key(org: &OrgId, exact: &str) -> String {
+    format!("gen:{org}:{exact}")
+}
+
+fn index_key(org: &OrgId, bucket: &str) -> String {
+    format!("sem:{org}:{bucket}")
+}
+
+fn encode_vector(v: &[f32]) -> String {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode_vector(s: &str) -> Option<Vec<f32>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+/// The organisation's cache setting: `ORG#<org>` / `SETTINGS#cache`.
+fn setting_key(org: &OrgId) -> Key {
+    Key::new(format!("ORG#{org}"), "SETTINGS#cache")
+}
+
+/// Whether the organisation gets the cache (its own choice, else the server's default).
+pub async fn enabled(app: &App, org: &OrgId) -> Result<bool> {
+    let default = app.engine.config.cache.enabled_by_default;
+    Ok(match app.ports.table.get(&setting_key(org)).await? {
+        Some(item) => item
+            .attrs
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(default),
+        None => default,
+    })
+}
+
+/// Turns the organisation's cache on or off (org admins: the billing permission, since it decides
+/// what requests cost).
+pub async fn set_enabled(app: &App, caller: &Caller, on: bool) -> Result<bool> {
+    caller.authorize(imagemcp_core::rbac::Action::ManageBilling)?;
+    let serde_json::Value::Object(attrs) = json!({ "enabled": on }) else {
+        return Err(Error::internal("a setting is not an object"));
+    };
+    app.ports
+        .table
+        .put(
+            imagemcp_core::table::Item::new(setting_key(&caller.org), attrs),
+            imagemcp_core::table::Condition::None,
+        )
+        .await?;
+    tracing::info!(org = %caller.org, enabled = on, "cache setting changed");
+    Ok(on)
+}
+
+/// Looks a request up in L1, L3 then L2. Never fails: a broken tier is a miss.
+pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
+    match enabled(app, &caller.org).await {
+        Ok(true) => {}
+        Ok(false) => return Lookup::Bypass,
+        Err(e) => {
+            tracing::warn!(error = %e, "cache setting unreadable: cache bypassed");
+            return Lookup::Bypass;
+        }
+    }
+    let config = app.engine.config.cache;
+    let org = &caller.org;
+    let p = &req.params;
+    let settings = json!([
+        org.to_string(),
+        req.model,
+        p.size.to_string(),
+        p.quality.as_str(),
+        p.background.as_str(),
+        p.format.as_str(),
+        p.compression,
+        req.style,
+        req.n,
+    ]);
+    let bucket = sha(&settings);
+    let exact = sha(&json!([bucket, req.prompt]));
+    let now = app.ports.clock.now_ms();
+
+    // L1.
+    let l1 = app
+        .engine
+        .cache_memory
+        .lock()
+        .ok()
+        .and_then(|mut m| m.get(&exact, now));
+    if let Some(entry) = l1 {
+        match resolve(app, caller, &entry, CacheTier::L1, None).await {
+            Some(g) => return Lookup::Hit(Box::new(g)),
+            None => forget(app, org, &exact).await,
+        }
+    }
+    // L3.
+    match app.ports.cache.get(&l3_key(org, &exact)).await {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) => match resolve(app, caller, &entry, CacheTier::L3, None).await {
+                Some(g) => {
+                    remember_l1(app, &exact, entry, now);
+                    return Lookup::Hit(Box::new(g));
+                }
+                None => forget(app, org, &exact).await,
+            },
+            Err(e) => tracing::warn!(error = %e, "an L3 cache entry is malformed: ignored"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "L3 cache unreadable: treated as a miss"),
+    }
+    // L2.
+    let guard = intent_guard(&req.prompt);
+    let embedding = match app.ports.model.embed(&req.prompt).await {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::public_message(&e), "prompt embedding failed: no semantic lookup");
+            None
+        }
+    };
+    let threshold = if embedding
+        .as_ref()
+        .is_some_and(|e| e.model == imagemcp_core::embed::LOCAL_MODEL)
+    {
+        config.similarity_milli
+    } else {
+        config.remote_similarity_milli
+    };
+    if let Some(embedding) = &embedding
+        && let Some((entry, similarity)) =
+            nearest(app, org, &bucket, embedding, &guard, now, threshold).await
+        && let Some(g) = resolve(app, caller, &entry, CacheTier::L2, Some(similarity)).await
+    {
+        // The next identical request is an exact hit.
+        remember_l1(app, &exact, entry, now);
+        return Lookup::Hit(Box::new(g));
+    }
+    Lookup::Miss(Probe {
+        exact,
+        bucket,
+        embedding,
+        guard,
+    })
+}
+
+/// The most similar live prompt of an index, when it clears the threshold and its guard agrees.
+async fn nearest(
+    app: &App,
+    org: &OrgId,
+    bucket: &str,
+    embedding: &Embedding,
+    guard: &[String],
+    now: i64,
+    threshold_milli: u32,
+) -> Option<(Entry, u32)> {
+    let index = load_index(app, org, bucket).await;
+    let mut best: Option<(Entry, u32)> = None;
+    for e in index.entries {
+        if e.expires_ms <= now || e.model != embedding.model || e.guard != guard {
+            continue;
+        }
+        let Some(v) = decode_vector(&e.vector) else {
+            continue;
+        };
+        let sim = cosine(&embedding.vector, &v);
+        let milli = (sim.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        if milli >= threshold_milli && best.as_ref().is_none_or(|(_, b)| milli > *b) {
+            best = Some((e.entry, milli));
+        }
+    }
+    best
+}
+
+async fn load_index(app: &App, org: &OrgId, bucket: &str) -> Index {
+    match app.ports.cache.get(&index_key(org, bucket)).await {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Ok(None) => Index::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "L2 index unreadable: treated as empty");
+            Index::default()
+        }
+    }
+}
+
+/// The stored images of an entry as a generation result, or `None` when any is gone.
+async fn resolve(
+    app: &App,
+    caller: &Caller,
+    entry: &Entry,
+    tier: CacheTier,
+    similarity_milli: Option<u32>,
+) -> Option<Generated> {
+    let images = app.images();
+    let mut records = Vec::with_capacity(entry.image_ids.len());
+    for id in &entry.image_ids {
+        records.push(images.get(caller, id).await.ok()?);
+    }
+    let conversation = images
+        .conversation(caller, &entry.conversation_id)
+        .await
+        .ok()?;
+    let model = records.first()?.model.clone();
+    Some(Generated {
+        images: records,
+        conversation,
+        model,
+        usage: Default::default(),
+        // Nothing was spent on this answer.
+        cost_micros: 0,
+        failed_variations: Vec::new(),
+        cache: Some(CacheHit {
+            tier,
+            similarity_milli,
+        }),
+    })
+}
+
+fn remember_l1(app: &App, exact: &str, entry: Entry, now: i64) {
+    let config = app.engine.config.cache;
+    let expires = now.saturating_add(config.l1_ttl.as_millis() as i64);
+    if let Ok(mut m) = app.engine.cache_memory.lock() {
+        m.put(exact.to_owned(), entry, expires, config.l1_capacity);
+    }
+}
+
+/// Drops an entry whose images are gone from L1 and L3 (the L2 index entry ages out, and
+/// resolving it fails the same way meanwhile).
+async fn forget(app: &App, org: &OrgId, exact: &str) {
+    if let Ok(mut m) = app.engine.cache_memory.lock() {
+        m.remove(exact);
+    }
+    if let Err(e) = app.ports.cache.delete(&l3_key(org, exact)).await {
+        tracing::warn!(error = %e, "a stale cache entry was not deleted");
+    }
+}
+
+/// Remembers a fresh result in every tier. Partial results (some variations failed) are not
+/// cached: the next request should get all it asked for.
+pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
+    if !g.failed_variations.is_empty() || g.images.is_empty() {
+        return;
+    }
+    let config = app.engine.config.cache;
+    let org = &caller.org;
+    let entry = Entry {
+        image_ids: g.images.iter().map(|r| r.id.clone()).collect(),
+        conversation_id: g.conversation.id.clone(),
+    };
+    let now = app.ports.clock.now_ms();
+    remember_l1(app, &probe.exact, entry.clone(), now);
+    match serde_json::to_vec(&entry) {
+        Ok(bytes) => {
+            if let Err(e) = app
+                .ports
+                .cache
+                .put(&l3_key(org, &probe.exact), bytes, config.l3_ttl)
+                .await
+            {
+                tracing::warn!(error = %e, "L3 cache write failed");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "a cache entry did not serialize"),
+    }
+    let Some(embedding) = probe.embedding else {
+        return;
+    };
+    // Read-modify-write without a condition: two writers racing may lose one index entry, which
+    // is only a later miss, never a wrong hit.
+    let mut index = load_index(app, org, &probe.bucket).await;
+    index
+        .entries
+        .retain(|e| e.expires_ms > now && e.exact != probe.exact);
+    index.entries.insert(
+        0,
+        Indexed {
+            exact: probe.exact,
+            model: embedding.model,
+            vector: encode_vector(&embedding.vector),
+            guard: probe.guard,
+            entry,
+            expires_ms: now.saturating_add(config.l3_ttl.as_millis() as i64),
+        },
+    );
+    index.entries.truncate(config.index_size.max(1));
+    match serde_json::to_vec(&index) {
+        Ok(bytes) => {
+            if let Err(e) = app
+                .ports
+                .cache
+                .put(&index_key(org, &probe.bucket), bytes, config.l3_ttl)
+                .await
+            {
+                tracing::warn!(error = %e, "L2 index write failed");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "an L2 index did not serialize"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> Entry {
+        Entry {
+            image_ids: vec![],
+            conversation_id: ConversationId::parse(&format!(
+                "conv_0190000000007000800000000000000{n}"
+            ))
+            .unwrap_or_else(|_| panic!("id")),
+        }
+    }
+
+    #[test]
+    fn memory_expires_and_stays_bounded() {
+        let mut m = Memory::default();
+        m.put("a".into(), entry(1), 100, 2);
+        assert!(m.get("a", 99).is_some());
+        assert!(m.get("a", 100).is_none(), "expired at its deadline");
+        for (i, k) in ["b", "c", "d"].iter().enumerate() {
+            m.put((*k).into(), entry(i as u8), 1000, 2);
+        }
+        assert_eq!(m.len(), 2);
+        assert!(m.get("b", 0).is_none(), "the oldest was evicted");
+        assert!(m.get("d", 0).is_some());
+    }
+
+    #[test]
+    fn vectors_round_trip() {
+        let v = vec![0.5f32, -0.25, 1.0];
+        assert_eq!(decode_vector(&encode_vector(&v)).unwrap(), v);
+        assert!(decode_vector("AAA").is_none());
+    }
+}

@@ -263,7 +263,7 @@ def deliver(state: State, events: list[dict], secret: str | None = None, skew_s:
             status, body = None, str(e)
         result = {"event": event["id"], "type": event["type"], "status": status, "body": body}
         with state.lock:
-            state.webhooks_sent.append(result)
+            state.webhooks_sent.append({**result, "payload": event})
         results.append(result)
     return results
 

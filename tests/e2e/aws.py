@@ -104,7 +104,7 @@ class Lambda:
             self.watch.wait()
 
 
-def start_lambda(moto: Moto, fake: FakeOpenAi) -> Lambda:
+def start_lambda(moto: Moto, fake: FakeOpenAi, extra_secrets: dict[str, str] | None = None) -> Lambda:
     env = aws_env(moto)
     suffix = uuid.uuid4().hex[:8]
     table, bucket = f"imagemcp-{suffix}", f"imagemcp-{suffix}"
@@ -119,6 +119,7 @@ def start_lambda(moto: Moto, fake: FakeOpenAi) -> Lambda:
     kek = base64.b64encode(os.urandom(32)).decode()
     secret = secrets.create_secret(Name=f"imagemcp-{suffix}/app", SecretString=json.dumps({
         "OPENAI_API_KEY": "sk-test-secret-key-never-logged", "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_KEK": kek,
+        **(extra_secrets or {}),
     }))
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -1,11 +1,15 @@
 """The AWS runtime end to end: the Lambda functions under `cargo lambda watch` on moto, driven by
 the official MCP client (handshake and stateless eras) with the fake OpenAI server; the image read
-back from S3 through its presigned URL; a job sent to SQS and consumed by the `batch` function."""
+back from S3 through its presigned URL; a job sent to SQS and consumed by the `batch` function;
+Stripe's signed webhooks applied by the `webhooks` function (billing on: the org subscribes to Team)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 
 import boto3
 import httpx2 as httpx
@@ -13,7 +17,49 @@ import pytest
 
 from aws import Lambda, Moto, admin, job, sqs_event, start_lambda
 from conftest import MODES
-from helpers import image_size
+from helpers import LOG_DIR, image_size
+
+# Billing is on in this module: Stripe's settings come from Secrets Manager like the others. The
+# API base is never called here (no checkout, no overage); the webhook secret signs the events below.
+WEBHOOK_SECRET = "whsec_lambda_e2e_never_logged"
+STRIPE_SECRETS = {
+    "STRIPE_SECRET_KEY": "sk_test_lambda_e2e_never_logged", "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "STRIPE_API_BASE": "http://127.0.0.1:9", "STRIPE_PRO_PRICE": "price_pro", "STRIPE_TEAM_PRICE": "price_team",
+}
+
+
+def stripe_event(kind: str, obj: dict) -> dict:
+    return {"id": f"evt_lambda_{kind.replace('.', '_')}_{time.time_ns()}", "object": "event",
+            "api_version": "2025-03-31.basil", "created": int(time.time()), "livemode": False,
+            "type": kind, "data": {"object": obj}}
+
+
+def deliver(lam, event: dict, secret: str = WEBHOOK_SECRET, skew: int = 0, signed: bool = True):
+    """POSTs `event` to the webhooks function as Stripe does (Stripe-Signature over `t.payload`)."""
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    t = int(time.time()) + skew
+    headers = {"content-type": "application/json"}
+    if signed:
+        mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+        headers["stripe-signature"] = f"t={t},v1={mac}"
+    return httpx.post(f"{lam.url}/lambda-url/webhooks/webhooks/stripe", content=payload, headers=headers,
+                      timeout=120)
+
+
+def subscribe_default_org_to_team(lam) -> list:
+    """Checkout completes and the Team subscription (5 seats) is created, as Stripe reports it."""
+    now = int(time.time())
+    checkout = stripe_event("checkout.session.completed", {
+        "id": "cs_test_lambda", "object": "checkout.session", "mode": "subscription",
+        "customer": "cus_lambda", "client_reference_id": "org_default", "subscription": "sub_lambda"})
+    created = stripe_event("customer.subscription.created", {
+        "id": "sub_lambda", "object": "subscription", "customer": "cus_lambda", "status": "active",
+        "metadata": {"org_id": "org_default"},
+        "items": {"object": "list", "data": [{
+            "id": "si_lambda", "object": "subscription_item", "quantity": 5,
+            "price": {"id": "price_team", "object": "price"},
+            "current_period_start": now - 60, "current_period_end": now + 30 * 86400}]}})
+    return [(e, deliver(lam, e)) for e in (checkout, created)]
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +68,12 @@ pytestmark = pytest.mark.anyio
 def lam(fake) -> Lambda:
     moto = Moto()
     fake.reset()
-    lam = start_lambda(moto, fake)
+    lam = start_lambda(moto, fake, STRIPE_SECRETS)
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{STRIPE_SECRETS['STRIPE_SECRET_KEY']}\n{WEBHOOK_SECRET}\n")
+    # Billing is on, so the admin's org starts on Free: it subscribes to Team before the tests (the
+    # MCP test asks for 2 variations, which Free refuses).
+    lam.subscribed = subscribe_default_org_to_team(lam)
     yield lam
     lam.stop()
     moto.stop()
@@ -68,8 +119,28 @@ async def test_rest_api_function_refuses_without_a_key(lam):
     assert r.status_code == 200
 
 
-async def test_webhooks_function_is_a_json_404_until_webhooks_land(lam):
-    r = httpx.post(f"{lam.url}/lambda-url/webhooks/webhooks/stripe", content=b"{}", timeout=60)
+async def test_webhooks_function_applies_signed_stripe_events_once(lam):
+    # The fixture's deliveries: both verified and applied; the org is on Team.
+    assert [(r.status_code, r.json()["result"]) for _, r in lam.subscribed] == [(200, "applied")] * 2
+    async with lam.client("legacy") as client:
+        usage = await client.call_tool("openai_usage_summary", {})
+    assert not usage.is_error, usage.content
+    s = usage.structured_content
+    assert (s["tier"], s["seats"], s["included_images"]) == ("team", 5, 1000), s
+    # A replay of an applied event changes nothing.
+    event, _ = lam.subscribed[1]
+    r = deliver(lam, event)
+    assert r.status_code == 200 and r.json()["result"] == "duplicate", r.text
+    # Unsigned, signed with another secret, stale: 401, nothing processed.
+    deleted = stripe_event("customer.subscription.deleted", {**event["data"]["object"], "status": "canceled"})
+    for bad in (deliver(lam, deleted, signed=False), deliver(lam, deleted, secret="whsec_other"),
+                deliver(lam, deleted, skew=-400)):
+        assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthenticated", bad.text
+    async with lam.client("legacy") as client:
+        still = (await client.call_tool("openai_usage_summary", {})).structured_content
+    assert still["tier"] == "team", "a refused delivery changed nothing"
+    # Other paths are a JSON 404.
+    r = httpx.post(f"{lam.url}/lambda-url/webhooks/webhooks/slack", content=b"{}", timeout=60)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 

@@ -124,7 +124,28 @@ fn app_config(config: &Config) -> Result<AppConfig> {
             .map(Duration::from_secs)
             .context("IMAGEMCP_DOWNLOAD_URL_TTL_SECS must be 60 to 604800 seconds")?,
     };
+    config.billing = billing(&var)?;
     Ok(config)
+}
+
+/// Billing from the `STRIPE_*` settings (secrets or environment); `None` (billing off, the
+/// unlimited local plan) without `STRIPE_SECRET_KEY`.
+fn billing(
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<imagemcp_app::billing::BillingConfig>>> {
+    let Some(stripe) = imagemcp_stripe::settings::StripeSettings::from_vars(var)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(imagemcp_app::billing::BillingConfig {
+        webhook_secrets: stripe.webhook_secrets.clone(),
+        pro_price: stripe.pro_price.clone(),
+        team_price: stripe.team_price.clone(),
+        grace_days: stripe.grace_days,
+        payments: Arc::new(stripe.client().map_err(|e| anyhow::anyhow!("{e}"))?),
+        meter_event: stripe.meter_event.clone(),
+    })))
 }
 
 /// The image model: OpenAI when a key is configured, the offline model otherwise.
@@ -237,11 +258,10 @@ pub async fn batch(app: &App, max_attempts: u32, event: SqsEvent) -> SqsBatchRes
     response
 }
 
-/// The `webhooks` function's routes. Stripe and Slack webhooks are not implemented yet: until
-/// they land every path but `/healthz` is a JSON 404, so a misdirected webhook fails visibly.
-pub fn webhooks_router() -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+/// The `webhooks` function's routes: `POST /webhooks/stripe` (404 while billing is off) and
+/// `/healthz`; every other path is a JSON 404, so a misdirected webhook fails visibly.
+pub fn webhooks_router(app: App) -> Router {
+    imagemcp_app::routes::webhooks_router(app)
         .fallback(|| async {
             let body = serde_json::json!({"error": {"code": "not_found", "message": "no webhook is served at this path"}});
             (StatusCode::NOT_FOUND, axum::Json(body)).into_response()

@@ -117,6 +117,16 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
     config.token_keys = Some(Arc::new(token_keys::load(dir)?));
+    if let Some(stripe) = &settings.stripe {
+        config.billing = Some(Arc::new(imagemcp_app::billing::BillingConfig {
+            webhook_secrets: stripe.webhook_secrets.clone(),
+            pro_price: stripe.pro_price.clone(),
+            team_price: stripe.team_price.clone(),
+            grace_days: stripe.grace_days,
+            payments: Arc::new(stripe.client()?),
+            meter_event: stripe.meter_event.clone(),
+        }));
+    }
     Ok(Local {
         app: App::new(ports, config),
         blobs,

@@ -72,6 +72,55 @@ pub struct ServeArgs {
     /// The default OpenAI image model.
     #[arg(long, env = "OPENAI_IMAGE_MODEL", default_value = imagemcp_core::catalog::DEFAULT_MODEL)]
     pub openai_image_model: String,
+    #[command(flatten)]
+    pub stripe: StripeArgs,
+}
+
+/// Billing with Stripe. Without `STRIPE_SECRET_KEY` billing is off: every organisation is on the
+/// unlimited `local` plan and nothing is metered or billed.
+#[derive(Args, Clone, Debug, Default)]
+pub struct StripeArgs {
+    /// Stripe secret key (sk_…); switches billing on.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Webhook signing secrets (whsec_…), comma-separated during a rotation.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL (a fake Stripe in tests).
+    #[arg(long, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// The price id of Pro.
+    #[arg(long, env = "STRIPE_PRO_PRICE")]
+    pub stripe_pro_price: Option<String>,
+    /// The price id of Team (per seat, package-priced by 5).
+    #[arg(long, env = "STRIPE_TEAM_PRICE")]
+    pub stripe_team_price: Option<String>,
+    /// The Billing Meter event name overage is reported under.
+    #[arg(long, env = "STRIPE_METER_EVENT")]
+    pub stripe_meter_event: Option<String>,
+    /// Days a failed payment is tolerated before the org drops to Free.
+    #[arg(long, env = "STRIPE_GRACE_DAYS")]
+    pub stripe_grace_days: Option<String>,
+}
+
+impl StripeArgs {
+    /// The checked settings; `None` is billing off.
+    fn settings(&self) -> Result<Option<imagemcp_stripe::settings::StripeSettings>> {
+        let value = |name: &str| -> Option<String> {
+            match name {
+                "STRIPE_SECRET_KEY" => self.stripe_secret_key.clone(),
+                "STRIPE_WEBHOOK_SECRET" => self.stripe_webhook_secret.clone(),
+                "STRIPE_API_BASE" => self.stripe_api_base.clone(),
+                "STRIPE_PRO_PRICE" => self.stripe_pro_price.clone(),
+                "STRIPE_TEAM_PRICE" => self.stripe_team_price.clone(),
+                "STRIPE_METER_EVENT" => self.stripe_meter_event.clone(),
+                "STRIPE_GRACE_DAYS" => self.stripe_grace_days.clone(),
+                _ => None,
+            }
+        };
+        imagemcp_stripe::settings::StripeSettings::from_vars(value)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
 }
 
 /// A secret whose `Debug` and `Display` never show it.
@@ -112,6 +161,8 @@ pub struct Settings {
     pub public_url: String,
     pub allowed_origins: Vec<String>,
     pub openai: Option<OpenAiSettings>,
+    /// Billing with Stripe; `None` is billing off (the unlimited local plan).
+    pub stripe: Option<imagemcp_stripe::settings::StripeSettings>,
 }
 
 #[derive(Clone, Debug)]
@@ -165,6 +216,7 @@ impl Settings {
             public_url: format!("http://{addr}"),
             allowed_origins: Vec::new(),
             openai: None,
+            stripe: None,
         })
     }
 
@@ -203,6 +255,7 @@ impl Settings {
                 .into_iter()
                 .filter(|o| !o.is_empty())
                 .collect(),
+            stripe: args.stripe.settings()?,
             openai,
         })
     }

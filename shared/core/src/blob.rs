@@ -46,8 +46,7 @@ pub struct Blob {
     pub content_type: String,
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait BlobStore: crate::MaybeSendSync {
     async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()>;
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>>;

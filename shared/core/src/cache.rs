@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use crate::Result;
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait Cache: crate::MaybeSendSync {
     /// The value, unless missing or expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;

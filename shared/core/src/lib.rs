@@ -25,19 +25,12 @@ pub mod contract;
 
 pub use error::{Error, Result};
 
-/// `Send + Sync` on native targets, where the adapters are shared across the threads of a
-/// multi-threaded runtime; nothing on wasm32, where a Worker is single-threaded and its futures and
-/// handles are `!Send`. Every port trait has this as its supertrait.
-#[cfg(not(target_arch = "wasm32"))]
+/// `Send + Sync` on every target; every port trait has this as its supertrait. On wasm32 too: the
+/// shared router is axum's, whose state and handler futures must be `Send`, so the Worker's adapters
+/// wrap their JavaScript handles and futures in `worker::send` (sound there: an isolate runs one
+/// thread). The name stays so the bound is spelled in one place.
 pub trait MaybeSendSync: Send + Sync {}
-#[cfg(not(target_arch = "wasm32"))]
 impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
-
-/// See the native definition: on wasm32 the ports carry no thread-safety bound.
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSendSync {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSendSync for T {}
 
 /// Re-exported so adapters annotate their impls with the same `async_trait` the ports use.
 pub use async_trait::async_trait;

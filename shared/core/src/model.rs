@@ -111,8 +111,7 @@ pub struct Moderation {
     pub categories: Vec<String>,
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait ImageModel: crate::MaybeSendSync {
     /// The model id used when a request names none.
     fn default_model(&self) -> &str;

@@ -36,8 +36,7 @@ pub struct UsageReport {
     pub timestamp: i64,
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait Payments: crate::MaybeSendSync {
     /// Creates the customer of organisation `org`; the same `idempotency_key` gives the same
     /// customer back. Returns the customer id.

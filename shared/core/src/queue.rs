@@ -22,8 +22,7 @@ pub struct Delivery {
     pub attempt: u32,
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait Queue: crate::MaybeSendSync {
     /// Enqueues a message; returns its id.
     async fn send(&self, body: Value, delay: Duration) -> Result<String>;
@@ -32,8 +31,7 @@ pub trait Queue: crate::MaybeSendSync {
 /// A queue the process pulls from. A received message is invisible to other receivers for the
 /// visibility timeout; unless acked in that time it is delivered again. After `max_attempts`
 /// deliveries without an ack it moves to the dead-letter store instead.
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait PullQueue: Queue {
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>>;
     /// The message is done: it is never delivered again.

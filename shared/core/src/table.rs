@@ -142,8 +142,7 @@ impl TransactOp {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait Table: crate::MaybeSendSync {
     /// The live item at `key`, or `None` (also for an expired one).
     async fn get(&self, key: &Key) -> Result<Option<Item>>;

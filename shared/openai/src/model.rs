@@ -302,8 +302,7 @@ impl OpenAiModel {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 impl ImageModel for OpenAiModel {
     fn default_model(&self) -> &str {
         &self.config.image_model

@@ -14,6 +14,8 @@
 //! (not a subscription item), carries an `identifier` Stripe de-duplicates on, and is aggregated
 //! by the meter (sum) into the invoice of the customer's metered price.
 
+pub mod settings;
+
 use std::time::Duration;
 
 use imagemcp_core::payments::{CheckoutRequest, Payments, UsageReport};

@@ -109,23 +109,70 @@ async fn function_url_event_runs_the_mcp_handshake_across_invocations() {
     assert_eq!(status, 401, "a wrong key is refused: {body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_answer_unknown_paths_with_a_json_404() {
-    let mut event = fixture("apigw-v2-get-healthz.json");
+/// A Stripe webhook delivery as API Gateway v2 hands it to the `webhooks` function.
+fn stripe_event(body: &str, signature: Option<&str>) -> Value {
+    let mut event = fixture("function-url-post-mcp.json");
     event["rawPath"] = json!("/webhooks/stripe");
     event["requestContext"]["http"]["path"] = json!("/webhooks/stripe");
-    let (status, _, body) = invoke(imagemcp_lambda::webhooks_router(), &event).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found")),
-        "{body}"
-    );
+    event["headers"] = json!({"content-type": "application/json; charset=utf-8", "host": "webhooks.example"});
+    if let Some(sig) = signature {
+        event["headers"]["stripe-signature"] = json!(sig);
+    }
+    event["body"] = json!(body);
+    event["isBase64Encoded"] = json!(false);
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_function_verifies_and_applies_stripe_events() {
+    let stack = TestStack::new().await;
+    // Billing off: no webhook is exposed.
+    let body = r#"{"id":"evt_lambda_1","type":"customer.subscription.updated","created":1,"data":{"object":{"object":"subscription","customer":"cus_unknown"}}}"#;
+    let (status, _, out) = invoke(
+        imagemcp_lambda::webhooks_router(stack.app.clone()),
+        &stripe_event(body, None),
+    )
+    .await;
+    assert_eq!((status, out["error"]["code"].as_str()), (404, Some("not_found")), "{out}");
+    let mut unknown = fixture("apigw-v2-get-healthz.json");
+    unknown["rawPath"] = json!("/webhooks/slack");
+    unknown["requestContext"]["http"]["path"] = json!("/webhooks/slack");
+    let (status, _, _) = invoke(imagemcp_lambda::webhooks_router(stack.app.clone()), &unknown).await;
+    assert_eq!(status, 404);
     let (status, _, _) = invoke(
-        imagemcp_lambda::webhooks_router(),
+        imagemcp_lambda::webhooks_router(stack.app.clone()),
         &fixture("apigw-v2-get-healthz.json"),
     )
     .await;
     assert_eq!(status, 200);
+
+    // Billing on: a signed event is recorded once on DynamoDB; unsigned and badly signed are 401.
+    let mut config = (*stack.app.config).clone();
+    config.billing = Some(std::sync::Arc::new(imagemcp_app::billing::BillingConfig {
+        webhook_secrets: vec!["whsec_lambda".into()],
+        pro_price: "price_pro".into(),
+        team_price: "price_team".into(),
+        grace_days: 7,
+        payments: std::sync::Arc::new(
+            imagemcp_stripe::StripeClient::new("http://127.0.0.1:9", "sk_test_x", std::time::Duration::from_secs(1)).unwrap(),
+        ),
+        meter_event: "imagemcp_overage_images".into(),
+    }));
+    let app = imagemcp_app::App::new(stack.app.ports.clone(), config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let good = imagemcp_app::billing::signature::sign(body.as_bytes(), "whsec_lambda", now);
+    let (status, _, out) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, Some(&good))).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["result"], "ignored: event for an unknown customer");
+    let (status, _, out) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, Some(&good))).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("duplicate")), "a replay changes nothing");
+    for bad in [None, Some(imagemcp_app::billing::signature::sign(body.as_bytes(), "whsec_other", now))] {
+        let (status, _, _) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, bad.as_deref())).await;
+        assert_eq!(status, 401);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

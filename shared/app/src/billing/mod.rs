@@ -5,6 +5,8 @@
 //! deployment without `STRIPE_SECRET_KEY`): every organisation is on the `local` plan, which lifts
 //! every limit and bills nothing. With billing on, an organisation without a subscription is on Free.
 
+pub mod budget;
+pub mod checkout;
 pub mod plan;
 pub mod quota;
 pub mod signature;
@@ -12,6 +14,9 @@ pub mod usage;
 pub mod webhook;
 
 use std::fmt;
+use std::sync::Arc;
+
+use imagemcp_core::payments::Payments;
 
 pub use plan::OrgPlan;
 
@@ -25,7 +30,14 @@ pub struct BillingConfig {
     pub team_price: String,
     /// Days a failed payment is tolerated before the organisation drops to Free.
     pub grace_days: u32,
+    /// Stripe (or the fake in `infra/fake-stripe`): customers, checkout, portal, meter events.
+    pub payments: Arc<dyn Payments>,
+    /// The Billing Meter event name overage images are reported under (the meter's `event_name`).
+    pub meter_event: String,
 }
+
+/// The meter event name when none is configured.
+pub const DEFAULT_METER_EVENT: &str = "imagemcp_overage_images";
 
 impl fmt::Debug for BillingConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,6 +46,7 @@ impl fmt::Debug for BillingConfig {
             .field("pro_price", &self.pro_price)
             .field("team_price", &self.team_price)
             .field("grace_days", &self.grace_days)
+            .field("meter_event", &self.meter_event)
             .finish()
     }
 }

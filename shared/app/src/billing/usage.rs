@@ -6,14 +6,20 @@ use imagemcp_core::Result;
 use imagemcp_core::money::{self, Invoice};
 use imagemcp_core::rbac::Action;
 use imagemcp_core::tier::Tier;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{plan, quota};
 use crate::App;
 use crate::auth::Caller;
 use crate::images::record;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// The arguments of a tool that takes none.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UsageSummary {
     /// `free`, `pro`, `team` or `local` (billing off).
     pub tier: String,
@@ -30,11 +36,17 @@ pub struct UsageSummary {
     pub total_cents: u64,
     /// This calendar month's model cost (OpenAI prices), in micro-dollars.
     pub model_cost_micros: u64,
+    /// The caller's own share of it.
+    pub my_model_cost_micros: u64,
+    /// The org's monthly model budget, if set, in micro-dollars.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_micros: Option<u64>,
+    pub budget_hard_stop: bool,
 }
 
 /// The caller's organisation's usage now.
 pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
-    caller.authorize(Action::ViewImages)?;
+    caller.authorize(Action::ViewUsage)?;
     let plan = plan::load(app, &caller.org).await?;
     let now_ms = app.ports.clock.now_ms();
     let tier = plan.effective_tier(now_ms / 1000);
@@ -55,6 +67,13 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
     };
     let month = record::month_of(now_ms);
     let cost = read(record::usage_key(&caller.org, &month, "cost_micros")).await?;
+    let mine = read(record::usage_key(
+        &caller.org,
+        &month,
+        &format!("cost_micros#user#{}", caller.user),
+    ))
+    .await?;
+    let budget = super::budget::load(app, &caller.org).await?;
     let Invoice {
         included_images,
         overage_images,
@@ -73,5 +92,8 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
         overage_cents,
         total_cents,
         model_cost_micros: cost,
+        my_model_cost_micros: mine,
+        budget_micros: budget.as_ref().map(|b| b.monthly_budget_micros),
+        budget_hard_stop: budget.is_some_and(|b| b.hard_stop),
     })
 }

@@ -28,7 +28,7 @@ fn event_key(id: &str) -> Key {
     Key::new("STRIPE#events", format!("EVT#{id}"))
 }
 
-fn customer_key(customer: &str) -> Key {
+pub(crate) fn customer_key(customer: &str) -> Key {
     Key::new("STRIPE#customers", format!("CUS#{customer}"))
 }
 

@@ -39,8 +39,7 @@ impl Resilient {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 impl ImageModel for Resilient {
     fn default_model(&self) -> &str {
         self.inner.default_model()

@@ -8,8 +8,7 @@ use futures::channel::oneshot;
 use imagemcp_core::clock::Clock;
 
 /// Waits. Injected so that time in tests moves only when the test says.
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 pub trait Timer: imagemcp_core::MaybeSendSync {
     async fn sleep(&self, duration: Duration);
 }
@@ -31,8 +30,7 @@ impl Timer for TokioTimer {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoTimer;
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 impl Timer for NoTimer {
     async fn sleep(&self, _duration: Duration) {
         std::future::pending::<()>().await;
@@ -91,8 +89,7 @@ impl ManualTimer {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[async_trait::async_trait]
 impl Timer for ManualTimer {
     async fn sleep(&self, duration: Duration) {
         let (tx, rx) = oneshot::channel();

@@ -186,7 +186,8 @@ impl<'a> ImageService<'a> {
         if let Some(hit) = hit {
             return Ok(hit);
         }
-        let metered = crate::billing::quota::admit(self.app, caller, n).await?;
+        let metered =
+            crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref()).await?;
         let result = self.generate_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
@@ -204,7 +205,7 @@ impl<'a> ImageService<'a> {
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
         let started = self.app.ports.clock.now_ms();
-        let metered = crate::billing::quota::admit(self.app, caller, 1).await?;
+        let metered = crate::billing::quota::admit(self.app, caller, 1, None).await?;
         let result = self.edit_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
@@ -663,6 +664,8 @@ impl<'a> ImageService<'a> {
                 expires_at: None,
             }));
         }
+        // Billing (issue 6): the cost attributed to the user and the team too, in this transaction.
+        ops.extend(crate::billing::budget::attribution_ops(caller, &month, cost));
         let event = crate::audit::Event::by(
             caller,
             if records[0].source == "edit" {

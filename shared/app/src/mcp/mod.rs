@@ -36,11 +36,8 @@ use protocol::{
 /// How long clients may cache the tool list and server description (they change only on deploy).
 const LIST_TTL_MS: u64 = 5 * 60 * 1000;
 
-/// A stream of JSON-RPC messages; `Send` on native runtimes, where axum needs it.
-#[cfg(not(target_arch = "wasm32"))]
+/// A stream of JSON-RPC messages; `Send`, as axum needs (on the Worker too).
 pub type MessageStream = futures::stream::BoxStream<'static, Value>;
-#[cfg(target_arch = "wasm32")]
-pub type MessageStream = futures::stream::LocalBoxStream<'static, Value>;
 
 pub enum McpBody {
     Empty,

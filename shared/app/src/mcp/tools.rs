@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod billing;
 mod manage;
 
 use crate::App;
@@ -415,6 +416,53 @@ const TOOLS: &[ToolSpec] = &[
         output: output::<crate::manage::TeamView>,
         hints: WRITE,
         long_running: false,
+    }, // Billing (see `tools/billing.rs`).
+    ToolSpec {
+        name: billing::USAGE,
+        actions: &[Action::ViewUsage],
+        title: "Usage summary",
+        description: "Show the organisation's plan and this period's usage: images used and remaining, \
+            overage so far and its price, the invoice so far (cents), and what the models cost this \
+            month (micro-dollars), yours and the organisation's, against its budget.",
+        input: input::<crate::billing::usage::NoArgs>,
+        output: output::<crate::billing::usage::UsageSummary>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: billing::UPGRADE,
+        actions: &[Action::ManageBilling],
+        title: "Upgrade plan",
+        description: "Start a subscription to Pro ($29/month: 200 images, 4 variations, all modes) or \
+            Team ($99/month per 5 seats: 1,000 images per 5 seats, API access, collaboration). Returns \
+            a Stripe Checkout URL to open; the plan changes once the payment is confirmed.",
+        input: input::<crate::billing::checkout::UpgradeArgs>,
+        output: output::<crate::billing::checkout::CheckoutView>,
+        hints: WRITE_IDEMPOTENT,
+        long_running: false,
+    },
+    ToolSpec {
+        name: billing::PORTAL,
+        actions: &[Action::ManageBilling],
+        title: "Billing portal",
+        description: "Get a Stripe Billing Portal URL to change plan or seats, update payment details, \
+            see invoices or cancel.",
+        input: input::<crate::billing::usage::NoArgs>,
+        output: output::<crate::billing::checkout::PortalView>,
+        hints: WRITE,
+        long_running: false,
+    },
+    ToolSpec {
+        name: billing::SET_BUDGET,
+        actions: &[Action::ManageBilling],
+        title: "Set budget",
+        description: "Set the organisation's monthly model-cost budget in cents (0 removes it): an \
+            alert is recorded once a month at 80 %; with hard_stop, generation is refused once it is \
+            spent.",
+        input: input::<crate::billing::budget::BudgetArgs>,
+        output: output::<crate::billing::budget::BudgetView>,
+        hints: WRITE_IDEMPOTENT,
+        long_running: false,
     },
 ];
 
@@ -676,6 +724,7 @@ async fn run(
             );
             structured(&view, Vec::new(), summary)
         }
+        other if billing::handles(other) => billing::run(app, caller, other, args).await,
         other => manage::run(app, caller, other, args).await,
     }
 }

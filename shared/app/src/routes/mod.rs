@@ -2,6 +2,7 @@
 //! Authentication and the error mapping happen here, once, for every route.
 
 mod auth;
+mod billing;
 mod engine;
 mod manage;
 mod mcp;
@@ -35,9 +36,22 @@ pub fn router(app: App) -> Router {
         .merge(oauth::routes())
         .merge(auth::routes())
         .merge(webhooks::routes())
+        .merge(billing::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
+
+/// Only `POST /webhooks/stripe` and `/healthz`: what the Lambda `webhooks` function serves.
+pub fn webhooks_router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(webhooks::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_MAX_BYTES))
+        .with_state(app)
+}
+
+/// Stripe events are far smaller than this.
+const WEBHOOK_MAX_BYTES: usize = 1024 * 1024;
 
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))

@@ -410,9 +410,20 @@ async fn authorize_get(
 
 /// The client's address for the per-address login limit, when the runtime provides it.
 pub(super) fn client_ip(req: &Request) -> String {
-    req.extensions()
+    #[cfg(not(target_arch = "wasm32"))]
+    let ip = req
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip().to_string());
+    // On the Worker there is no socket: Cloudflare's edge sets this header itself, overwriting
+    // any value a client sent.
+    #[cfg(target_arch = "wasm32")]
+    let ip = req
+        .headers()
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    ip.unwrap_or_else(|| "unknown".to_owned())
 }
 
 async fn authorize_post(State(app): State<App>, request: Request) -> Response {

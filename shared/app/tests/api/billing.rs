@@ -8,29 +8,129 @@ use futures::future::join_all;
 use imagemcp_app::billing::plan::{OrgPlan, plan_key};
 use imagemcp_app::billing::{BillingConfig, quota};
 use imagemcp_app::images::params::{GenerateArgs, parse_args};
-use imagemcp_app::images::record;
+use imagemcp_app::{App, images::record};
 use imagemcp_core::Error;
 use imagemcp_core::table::{Add, Condition, Table};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
+/// A prompt no earlier request used: the engine's cache answers repeats without a model call
+/// (and without quota), and these tests are about what is metered.
+fn unique_prompt() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("a red cube, take {}", N.fetch_add(1, Ordering::Relaxed))
+}
+
 fn args(v: Value) -> GenerateArgs {
     parse_args(v).expect("valid arguments")
 }
 
-/// The test app with billing on (no subscription stored: every org is on Free).
+/// The test app with billing on (no subscription stored: every org is on Free). Its Stripe is
+/// unreachable: these tests never call it (those that do use [`billed_with_stripe`]).
 pub(crate) fn billed() -> TestApp {
+    billed_at("http://127.0.0.1:9")
+}
+
+fn billed_at(stripe_base: &str) -> TestApp {
     let mut t = TestApp::new();
     let mut config = (*t.app.config).clone();
+    let client = imagemcp_stripe::StripeClient::new(
+        stripe_base,
+        "sk_test_app",
+        std::time::Duration::from_secs(5),
+    )
+    .expect("client")
+    .with_backoff(std::time::Duration::from_millis(5));
     config.billing = Some(Arc::new(BillingConfig {
         webhook_secrets: vec!["whsec_test".into()],
         pro_price: "price_pro".into(),
         team_price: "price_team".into(),
         grace_days: 7,
+        payments: Arc::new(client),
+        meter_event: "imagemcp_overage_images".into(),
     }));
-    t.app = TestApp::app_on(t.app.ports.clone(), config);
+    t.app = App::new(t.app.ports.clone(), config);
     t
+}
+
+/// `infra/fake-stripe` on a free port, stopped when dropped.
+pub(crate) struct FakeStripe {
+    child: std::process::Child,
+    pub(crate) base: String,
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FakeStripe {
+    pub(crate) fn start() -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/fake-stripe/fake_stripe.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args([
+                script,
+                "--port",
+                "0",
+                "--price",
+                "price_pro",
+                "--price",
+                "price_team",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs the fake Stripe");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the fake prints its address");
+        let base = line
+            .trim()
+            .strip_prefix("fake-stripe listening on ")
+            .expect("the fake's first line")
+            .to_owned();
+        FakeStripe { child, base }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The API requests made so far to `path`.
+    pub(crate) async fn requests(&self, path: &str) -> Vec<Value> {
+        let all = self.get("/_fake/requests").await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"] == path)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The test app with billing on against a fresh fake Stripe.
+pub(crate) fn billed_with_stripe() -> (TestApp, FakeStripe) {
+    let fake = FakeStripe::start();
+    (billed_at(&fake.base), fake)
+}
+
+/// Stores `plan` for `caller`'s org as the webhooks would.
+async fn store_plan(t: &TestApp, caller: &imagemcp_app::auth::Caller, plan: &OrgPlan) {
+    let item = record::to_item(plan_key(&caller.org), plan).unwrap();
+    t.table.put(item, Condition::None).await.unwrap();
 }
 
 async fn used(t: &TestApp, org: &str, period: &str) -> Option<i64> {
@@ -105,7 +205,7 @@ async fn a_failed_generation_releases_its_reservation() {
         let err = t
             .app
             .images()
-            .generate(&caller, args(json!({"prompt": "a red cube"})), None)
+            .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err}");
@@ -115,14 +215,14 @@ async fn a_failed_generation_releases_its_reservation() {
     for _ in 0..10 {
         t.app
             .images()
-            .generate(&caller, args(json!({"prompt": "a red cube"})), None)
+            .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
             .await
             .expect("within Free's 10");
     }
     let err = t
         .app
         .images()
-        .generate(&caller, args(json!({"prompt": "a red cube"})), None)
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
         .await
         .unwrap_err();
     assert_plan_limit(&err, "pro");
@@ -139,7 +239,11 @@ async fn free_refuses_variations_and_names_the_tier_that_unlocks_them() {
     let err = t
         .app
         .images()
-        .generate(&caller, args(json!({"prompt": "a red cube", "n": 4})), None)
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 4})),
+            None,
+        )
         .await
         .unwrap_err();
     assert_plan_limit(&err, "pro");
@@ -174,7 +278,11 @@ async fn pro_generates_variations_and_counts_past_the_pool_as_overage() {
     let out = t
         .app
         .images()
-        .generate(&caller, args(json!({"prompt": "a red cube", "n": 4})), None)
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 4})),
+            None,
+        )
         .await
         .expect("Pro has overage, not a hard stop");
     assert_eq!(out.images.len(), 4);
@@ -188,7 +296,11 @@ async fn billing_off_is_the_unlimited_local_plan() {
     for _ in 0..4 {
         t.app
             .images()
-            .generate(&caller, args(json!({"prompt": "a red cube", "n": 4})), None)
+            .generate(
+                &caller,
+                args(json!({"prompt": unique_prompt(), "n": 4})),
+                None,
+            )
             .await
             .expect("no limits without Stripe");
     }
@@ -202,7 +314,7 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
     for _ in 0..3 {
         t.app
             .images()
-            .generate(&caller, args(json!({"prompt": "a red cube"})), None)
+            .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
             .await
             .unwrap();
     }
@@ -229,7 +341,11 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
     local
         .app
         .images()
-        .generate(&caller, args(json!({"prompt": "a red cube", "n": 2})), None)
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 2})),
+            None,
+        )
         .await
         .unwrap();
     let s = imagemcp_app::billing::usage::summary(&local.app, &caller)
@@ -237,4 +353,356 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
         .unwrap();
     assert_eq!((s.tier.as_str(), s.used_images), ("local", 2));
     assert_eq!(s.remaining_images, None);
+}
+
+fn pro_plan(customer: Option<&str>) -> OrgPlan {
+    let now = 1_795_478_400;
+    OrgPlan {
+        tier: "pro".into(),
+        status: "active".into(),
+        period_start: now - 86_400,
+        period_end: now + 29 * 86_400,
+        customer_id: customer.map(str::to_owned),
+        subscription_id: Some("sub_1".into()),
+        ..OrgPlan::free()
+    }
+}
+
+fn upgrade_args(v: Value) -> imagemcp_app::billing::checkout::UpgradeArgs {
+    parse_args(v).expect("valid arguments")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_opens_a_checkout_with_one_customer_per_org_and_the_portal_after() {
+    use imagemcp_app::billing::checkout;
+    let (t, fake) = billed_with_stripe();
+    let caller = TestApp::caller("org_a");
+    // No billing account yet: the portal says how to get one.
+    let err = checkout::portal(&t.app, &caller).await.unwrap_err();
+    assert!(err.to_string().contains("openai_upgrade_plan"), "{err}");
+    // Two racing upgrades: one Stripe customer, stored once on the org.
+    let (a, b) = tokio::join!(
+        checkout::upgrade(&t.app, &caller, upgrade_args(json!({"tier": "pro"}))),
+        checkout::upgrade(
+            &t.app,
+            &caller,
+            upgrade_args(json!({"tier": "team", "seats": 7}))
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a.checkout_url
+            .starts_with(&format!("{}/checkout/cs_test_", fake.base))
+    );
+    assert_eq!(
+        (a.tier.as_str(), a.seats, a.monthly_cents),
+        ("pro", 1, 2_900)
+    );
+    assert_eq!(
+        (b.tier.as_str(), b.seats, b.monthly_cents),
+        ("team", 7, 19_800)
+    );
+    let state = fake.get("/_fake/state").await;
+    assert_eq!(state["customers"].as_object().unwrap().len(), 1);
+    let customer = state["customers"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let stored = t
+        .table
+        .get(&checkout::customer_record_key(&caller.org))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.str("customer_id"), Some(customer.as_str()));
+    let sessions = fake.requests("/v1/checkout/sessions").await;
+    let team = sessions
+        .iter()
+        .find(|r| r["form"]["line_items"]["0"]["price"] == "price_team")
+        .unwrap();
+    assert_eq!(team["form"]["line_items"]["0"]["quantity"], "7");
+    assert_eq!(team["form"]["client_reference_id"], "org_a");
+    assert_eq!(team["form"]["customer"], customer.as_str());
+
+    // Negative, zero, absurd or mismatched seat counts never reach Stripe.
+    let before = fake.requests("/v1/checkout/sessions").await.len();
+    for bad in [
+        json!({"tier": "team", "seats": -5}),
+        json!({"tier": "team", "seats": 0}),
+        json!({"tier": "team", "seats": 10_001}),
+        json!({"tier": "pro", "seats": 3}),
+        json!({"tier": "free"}),
+        json!({"tier": "enterprise"}),
+    ] {
+        let err = checkout::upgrade(&t.app, &caller, upgrade_args(bad.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{bad}: {err}");
+    }
+    assert_eq!(fake.requests("/v1/checkout/sessions").await.len(), before);
+
+    // A viewer may not buy; a creator neither (billing is the admin's).
+    let viewer = TestApp::caller_as(
+        "org_a",
+        "usr_v",
+        imagemcp_core::rbac::Role::Creator,
+        &[imagemcp_core::rbac::Scope::ImagesWrite],
+    );
+    assert!(matches!(
+        checkout::upgrade(&t.app, &viewer, upgrade_args(json!({"tier": "pro"}))).await,
+        Err(Error::Forbidden(_))
+    ));
+
+    let portal = checkout::portal(&t.app, &caller).await.unwrap();
+    assert!(portal.portal_url.contains("/portal/bps_"));
+    // Subscribed: a second checkout would make a second subscription, so it is refused.
+    store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
+    let err = checkout::upgrade(&t.app, &caller, upgrade_args(json!({"tier": "team"})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)) && err.to_string().contains("openai_billing_portal"));
+
+    // Billing off: nothing to buy, said plainly.
+    let local = TestApp::new();
+    let err = checkout::upgrade(&local.app, &caller, upgrade_args(json!({"tier": "pro"})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("billing is off"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overage_past_the_pool_is_reported_once_as_a_billing_meter_event() {
+    let (t, fake) = billed_with_stripe();
+    let caller = TestApp::caller("org_a");
+    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app, &caller)
+        .await
+        .unwrap();
+    store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
+    let period = format!("P{}", 1_795_478_400 - 86_400);
+    t.table
+        .add(Add {
+            key: quota::counter_key(&caller, &period),
+            attr: "images".into(),
+            delta: 198,
+            max: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    // 198 + 4: the last 2 are past Pro's 200.
+    t.app
+        .images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 4})),
+            None,
+        )
+        .await
+        .unwrap();
+    // Within the pool: nothing more to report... then 1 more past it.
+    t.app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .unwrap();
+    let events = fake.get("/_fake/meter_events").await;
+    let events = events.as_array().unwrap();
+    let values: Vec<&str> = events
+        .iter()
+        .map(|e| e["payload"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, vec!["2", "1"], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["payload"]["stripe_customer_id"] == customer.as_str()
+                && e["event_name"] == "imagemcp_overage_images")
+    );
+    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.used_images, s.overage_images, s.overage_cents),
+        (203, 3, 45)
+    );
+    assert_eq!(s.total_cents, 2_945, "$29 + 3 × $0.15");
+}
+
+#[tokio::test]
+async fn free_allows_quick_mode_only_and_names_pro_for_the_others() {
+    let t = billed();
+    let caller = TestApp::caller("org_a");
+    t.app
+        .images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "mode": "quick"})),
+            None,
+        )
+        .await
+        .expect("quick is in Free");
+    for mode in ["explorer", "guided"] {
+        let err = t
+            .app
+            .images()
+            .generate(
+                &caller,
+                args(json!({"prompt": unique_prompt(), "mode": mode})),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_plan_limit(&err, "pro");
+    }
+    assert_eq!(
+        used(&t, "org_a", "2026-11").await,
+        Some(1),
+        "refusals reserve nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_downgrade_while_a_batch_runs_lets_admitted_items_finish_counted_once() {
+    let t = billed();
+    let caller = TestApp::caller("org_a");
+    store_plan(&t, &caller, &pro_plan(Some("cus_x"))).await;
+    let period = format!("P{}", 1_795_478_400 - 86_400);
+    // Item 1 of a batch is admitted under Pro (4 variations)…
+    let admitted = quota::admit(&t.app, &caller, 4, None).await.unwrap();
+    // …the subscription is deleted mid-period while it runs…
+    let mut free = OrgPlan::free();
+    free.state_at = 1_795_478_400;
+    free.status = "canceled".into();
+    store_plan(&t, &caller, &free).await;
+    // …and it finishes, counted once on the period it was admitted in.
+    admitted.settle(&t.app, 4).await;
+    assert_eq!(used(&t, "org_a", &period).await, Some(4));
+    // Later items are admitted under Free: 4 variations refused, 1 counted on the calendar month.
+    let err = quota::admit(&t.app, &caller, 4, None).await.err().unwrap();
+    assert_plan_limit(&err, "pro");
+    quota::admit(&t.app, &caller, 1, None)
+        .await
+        .unwrap()
+        .settle(&t.app, 1)
+        .await;
+    assert_eq!(used(&t, "org_a", "2026-11").await, Some(1));
+    assert_eq!(used(&t, "org_a", &period).await, Some(4), "no double count");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_is_attributed_to_org_user_and_team_in_the_generation_commit() {
+    // The OpenAI path (the fake), so images cost something.
+    let t = TestApp::new();
+    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
+        .await
+        .expect("fake");
+    let mut config =
+        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
+    config.base_url = fake.base_url();
+    let mut ports = t.app.ports.clone();
+    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
+    let app = App::new(ports, (*t.app.config).clone());
+    let caller = TestApp::caller("org_a");
+    let g = app
+        .images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 2})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(g.cost_micros > 0);
+    let read = async |counter: &str| {
+        t.table
+            .get(&record::usage_key(&caller.org, "2026-11", counter))
+            .await
+            .unwrap()
+            .and_then(|i| i.int("value"))
+    };
+    let cost = i64::try_from(g.cost_micros).unwrap();
+    assert_eq!(read("cost_micros").await, Some(cost));
+    assert_eq!(read("cost_micros#user#usr_test").await, Some(cost));
+    assert_eq!(read("cost_micros#team#team_test").await, Some(cost));
+    let s = imagemcp_app::billing::usage::summary(&app, &caller)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.model_cost_micros, s.my_model_cost_micros),
+        (g.cost_micros, g.cost_micros)
+    );
+}
+
+#[tokio::test]
+async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_the_model() {
+    use imagemcp_app::billing::budget;
+    let t = billed();
+    let caller = TestApp::caller("org_a");
+    let set = |cents: i64, hard_stop: bool| {
+        parse_args::<budget::BudgetArgs>(
+            json!({"monthly_budget_cents": cents, "hard_stop": hard_stop}),
+        )
+        .unwrap()
+    };
+    for bad in [-1, 1_000_000_001] {
+        assert!(budget::set(&t.app, &caller, set(bad, false)).await.is_err());
+    }
+    budget::set(&t.app, &caller, set(100, false)).await.unwrap();
+    let spend = async |micros: i64| {
+        t.table
+            .add(Add {
+                key: record::usage_key(&caller.org, "2026-11", "cost_micros"),
+                attr: "value".into(),
+                delta: micros,
+                max: None,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+    };
+    // 79 %: no alert.
+    spend(790_000).await;
+    assert!(!budget::after_generation(&t.app, &caller).await.unwrap());
+    // 80 %: one alert, then never again this month.
+    spend(10_000).await;
+    assert!(budget::after_generation(&t.app, &caller).await.unwrap());
+    assert!(!budget::after_generation(&t.app, &caller).await.unwrap());
+    let alerts = imagemcp_app::audit::read::AuditLog::new(&t.app)
+        .view(
+            &caller,
+            &parse_args(json!({"action": "billing.budget_alert"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerts.entries.len(), 1);
+    // Spent, alert only: still generates.
+    spend(200_000).await;
+    t.app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .expect("no hard stop");
+    // Hard stop: refused before any model call, nothing reserved.
+    budget::set(&t.app, &caller, set(100, true)).await.unwrap();
+    let before = used(&t, "org_a", "2026-11").await;
+    let err = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("budget"), "{err}");
+    assert_eq!(used(&t, "org_a", "2026-11").await, before);
+    // Raising it lets generation go on.
+    budget::set(&t.app, &caller, set(1_000, true))
+        .await
+        .unwrap();
+    t.app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .expect("under the raised budget");
 }

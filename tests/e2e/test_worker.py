@@ -1,0 +1,144 @@
+"""The Cloudflare Worker end to end: the wasm32 bundle (scripts/build-worker) under
+`wrangler dev --local` (workerd, with KV and Queues as wrangler provides them), its Table and
+BlobStore on moto through SigV4-signed fetches, driven by the official MCP client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from aws import Moto, admin, aws_env, free_port
+from helpers import LOG_DIR, ROOT
+
+BUNDLE = ROOT / "build" / "worker" / "worker" / "shim.mjs"
+WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen
+    url: str
+    key: str
+    env: dict[str, str]
+    log_path: Path
+
+    def client(self, mode: str = "legacy") -> Client:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {self.key}"})
+        return Client(streamable_http_client(f"{self.url}/mcp", http_client=http), mode=mode,
+                      read_timeout_seconds=120)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def worker_config(directory: Path, vars: dict[str, str], secrets: dict[str, str]) -> Path:
+    """wrangler.toml's bindings without its `[build]` (the bundle is built once, beforehand:
+    wrangler 4.86 would otherwise build twice) and with the test's vars; secrets go in `.dev.vars`,
+    as `wrangler secret put` would hold them."""
+    lines = [
+        'name = "imagemcp-e2e"',
+        f'main = "{BUNDLE}"',
+        'compatibility_date = "2026-04-20"',
+        "[vars]",
+        *[f"{k} = {json.dumps(v)}" for k, v in vars.items()],
+        "[[kv_namespaces]]", 'binding = "CACHE"', 'id = "e2e-cache"',
+        "[[queues.producers]]", 'binding = "JOBS"', 'queue = "imagemcp-jobs"',
+        "[[queues.consumers]]", 'queue = "imagemcp-jobs"', "max_batch_size = 10", "max_batch_timeout = 1",
+        "max_retries = 3", 'dead_letter_queue = "imagemcp-jobs-dlq"',
+    ]
+    config = directory / "wrangler.toml"
+    config.write_text("\n".join(lines) + "\n")
+    (directory / ".dev.vars").write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in secrets.items()))
+    return config
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    assert BUNDLE.exists(), "build the Worker first: scripts/build-worker"
+    moto = Moto()
+    env = aws_env(moto)
+    suffix = uuid.uuid4().hex[:8]
+    table, bucket = f"imagemcp-{suffix}", f"imagemcp-{suffix}"
+    # The admin tool needs the SQS settings it prints even though the Worker uses Queues.
+    for line in admin(env, "provision", "--table", table, "--bucket", bucket, "--queue", f"jobs-{suffix}").splitlines():
+        name, value = line.split("=", 1)
+        env[name] = value
+    kek = base64.b64encode(os.urandom(32)).decode()
+    env.update({"IMAGEMCP_TABLE": table, "IMAGEMCP_BUCKET": bucket, "IMAGEMCP_KEK": kek,
+                "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_PUBLIC_URL": "http://127.0.0.1"})
+    key = admin(env, "bootstrap-key")
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{kek}\n{key}\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    directory = tmp_path_factory.mktemp("worker")
+    config = worker_config(directory, {
+        "IMAGEMCP_PUBLIC_URL": url, "IMAGEMCP_TABLE": table, "IMAGEMCP_BUCKET": bucket,
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto.url, "IMAGEMCP_SSE": "AES256",
+        "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_QUEUE_MAX_ATTEMPTS": "4",
+    }, {
+        "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret-key", "IMAGEMCP_KEK": kek,
+    })
+    log_path = LOG_DIR / "wrangler-dev.log"
+    log = open(log_path, "ab")
+    wrangler_env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "true",
+                    "XDG_CONFIG_HOME": str(directory / "config")}
+    proc = subprocess.Popen(
+        [str(WRANGLER), "dev", "--local", "-c", str(config), "--ip", "127.0.0.1", "--port", str(port),
+         "--show-interactive-dev-session=false", "--persist-to", str(directory / "state")],
+        cwd=directory, env=wrangler_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        start_new_session=True,
+    )
+    w = Worker(proc, url, key, env, log_path)
+    # Bounded wait for an external process to serve.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=30).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, 15)
+            raise RuntimeError(f"wrangler dev did not serve; log: {log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield w
+    os.killpg(proc.pid, 15)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    log.close()
+    moto.stop()
+
+
+@pytest.mark.anyio
+async def test_worker_serves_mcp_handshake_and_tools(worker):
+    async with worker.client("legacy") as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+    assert {"openai_generate_image", "openai_list_images", "openai_generate_campaign_batch",
+            "openai_get_job"} <= tools, tools
+
+
+def test_worker_authenticates_keys_from_dynamodb(worker):
+    # The key was written to DynamoDB (moto) by the admin tool; the Worker finds it only by a
+    # signed GetItem on the same table.
+    ok = httpx.get(f"{worker.url}/v1/images", headers={"Authorization": f"Bearer {worker.key}"}, timeout=30)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["images"] == []
+    wrong = httpx.get(f"{worker.url}/v1/images", headers={"Authorization": "Bearer imk_nope_nope"}, timeout=30)
+    assert wrong.status_code == 401
+    assert "www-authenticate" in wrong.headers

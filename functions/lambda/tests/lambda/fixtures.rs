@@ -114,7 +114,8 @@ fn stripe_event(body: &str, signature: Option<&str>) -> Value {
     let mut event = fixture("function-url-post-mcp.json");
     event["rawPath"] = json!("/webhooks/stripe");
     event["requestContext"]["http"]["path"] = json!("/webhooks/stripe");
-    event["headers"] = json!({"content-type": "application/json; charset=utf-8", "host": "webhooks.example"});
+    event["headers"] =
+        json!({"content-type": "application/json; charset=utf-8", "host": "webhooks.example"});
     if let Some(sig) = signature {
         event["headers"]["stripe-signature"] = json!(sig);
     }
@@ -133,11 +134,19 @@ async fn webhooks_function_verifies_and_applies_stripe_events() {
         &stripe_event(body, None),
     )
     .await;
-    assert_eq!((status, out["error"]["code"].as_str()), (404, Some("not_found")), "{out}");
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{out}"
+    );
     let mut unknown = fixture("apigw-v2-get-healthz.json");
     unknown["rawPath"] = json!("/webhooks/slack");
     unknown["requestContext"]["http"]["path"] = json!("/webhooks/slack");
-    let (status, _, _) = invoke(imagemcp_lambda::webhooks_router(stack.app.clone()), &unknown).await;
+    let (status, _, _) = invoke(
+        imagemcp_lambda::webhooks_router(stack.app.clone()),
+        &unknown,
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _, _) = invoke(
         imagemcp_lambda::webhooks_router(stack.app.clone()),
@@ -154,7 +163,12 @@ async fn webhooks_function_verifies_and_applies_stripe_events() {
         team_price: "price_team".into(),
         grace_days: 7,
         payments: std::sync::Arc::new(
-            imagemcp_stripe::StripeClient::new("http://127.0.0.1:9", "sk_test_x", std::time::Duration::from_secs(1)).unwrap(),
+            imagemcp_stripe::StripeClient::new(
+                "http://127.0.0.1:9",
+                "sk_test_x",
+                std::time::Duration::from_secs(1),
+            )
+            .unwrap(),
         ),
         meter_event: "imagemcp_overage_images".into(),
     }));
@@ -164,13 +178,36 @@ async fn webhooks_function_verifies_and_applies_stripe_events() {
         .unwrap()
         .as_secs() as i64;
     let good = imagemcp_app::billing::signature::sign(body.as_bytes(), "whsec_lambda", now);
-    let (status, _, out) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, Some(&good))).await;
+    let (status, _, out) = invoke(
+        imagemcp_lambda::webhooks_router(app.clone()),
+        &stripe_event(body, Some(&good)),
+    )
+    .await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["result"], "ignored: event for an unknown customer");
-    let (status, _, out) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, Some(&good))).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("duplicate")), "a replay changes nothing");
-    for bad in [None, Some(imagemcp_app::billing::signature::sign(body.as_bytes(), "whsec_other", now))] {
-        let (status, _, _) = invoke(imagemcp_lambda::webhooks_router(app.clone()), &stripe_event(body, bad.as_deref())).await;
+    let (status, _, out) = invoke(
+        imagemcp_lambda::webhooks_router(app.clone()),
+        &stripe_event(body, Some(&good)),
+    )
+    .await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("duplicate")),
+        "a replay changes nothing"
+    );
+    for bad in [
+        None,
+        Some(imagemcp_app::billing::signature::sign(
+            body.as_bytes(),
+            "whsec_other",
+            now,
+        )),
+    ] {
+        let (status, _, _) = invoke(
+            imagemcp_lambda::webhooks_router(app.clone()),
+            &stripe_event(body, bad.as_deref()),
+        )
+        .await;
         assert_eq!(status, 401);
     }
 }

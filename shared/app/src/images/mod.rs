@@ -179,6 +179,8 @@ impl<'a> ImageService<'a> {
     ) -> Result<Generated> {
         caller.authorize(Action::Generate)?;
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
+        // A cached answer is still within the plan's gates (variations, mode).
+        crate::billing::quota::gates(self.app, caller, n, args.mode.as_deref()).await?;
         // Engine hook (issue 7): the cache answers first, so a hit reserves no quota.
         let started = self.app.ports.clock.now_ms();
         let cacheable = self.cache_request(&args)?;
@@ -665,7 +667,9 @@ impl<'a> ImageService<'a> {
             }));
         }
         // Billing (issue 6): the cost attributed to the user and the team too, in this transaction.
-        ops.extend(crate::billing::budget::attribution_ops(caller, &month, cost));
+        ops.extend(crate::billing::budget::attribution_ops(
+            caller, &month, cost,
+        ));
         let event = crate::audit::Event::by(
             caller,
             if records[0].source == "edit" {

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use imagemcp_app::billing::plan::{OrgPlan, plan_key};
 use imagemcp_app::billing::{BillingConfig, quota};
 use imagemcp_app::images::params::{GenerateArgs, parse_args};
-use imagemcp_app::{App, images::record};
+use imagemcp_app::images::record;
 use imagemcp_core::Error;
 use imagemcp_core::table::{Add, Condition, Table};
 use serde_json::{Value, json};
@@ -50,7 +50,7 @@ fn billed_at(stripe_base: &str) -> TestApp {
         payments: Arc::new(client),
         meter_event: "imagemcp_overage_images".into(),
     }));
-    t.app = App::new(t.app.ports.clone(), config);
+    t.app = TestApp::app_on(t.app.ports.clone(), config);
     t
 }
 
@@ -604,7 +604,7 @@ async fn cost_is_attributed_to_org_user_and_team_in_the_generation_commit() {
     config.base_url = fake.base_url();
     let mut ports = t.app.ports.clone();
     ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
-    let app = App::new(ports, (*t.app.config).clone());
+    let app = TestApp::app_on(ports, (*t.app.config).clone());
     let caller = TestApp::caller("org_a");
     let g = app
         .images()

@@ -4,6 +4,7 @@
 
 pub mod settings;
 
+mod cimd_fetch;
 mod files;
 mod kek;
 mod random;
@@ -117,6 +118,11 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     let mut config = AppConfig::local(settings.public_url.clone());
     config.allowed_origins = settings.allowed_origins.clone();
     config.token_keys = Some(Arc::new(token_keys::load(dir)?));
+    config.cost_confirmation_cents = settings.cost_confirmation_cents;
+    config.client_metadata = Some(imagemcp_app::oauth::cimd::CimdConfig {
+        fetcher: Arc::new(cimd_fetch::GuardedFetcher),
+        test_allow_origins: settings.cimd_test_allow_origins.clone(),
+    });
     if let Some(stripe) = &settings.stripe {
         config.billing = Some(Arc::new(imagemcp_app::billing::BillingConfig {
             webhook_secrets: stripe.webhook_secrets.clone(),

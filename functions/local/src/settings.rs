@@ -52,6 +52,13 @@ pub struct ServeArgs {
     /// Browser origins allowed to call /mcp, comma-separated, besides this server's own.
     #[arg(long, env = "IMAGEMCP_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// The default cost, in cents, above which a generating MCP tool asks before spending.
+    #[arg(long, env = "IMAGEMCP_COST_CONFIRMATION_CENTS", default_value_t = imagemcp_app::mcp::confirm::DEFAULT_THRESHOLD_CENTS)]
+    pub cost_confirmation_cents: u64,
+    /// FOR TESTS ONLY: origins (http://127.0.0.1:PORT) whose client metadata documents may be
+    /// fetched over http and from private or loopback addresses. Leave empty in production.
+    #[arg(long, env = "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cimd_test_allow_origins: Vec<String>,
     /// Log format.
     #[arg(long, env = "IMAGEMCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -163,6 +170,11 @@ pub struct Settings {
     pub openai: Option<OpenAiSettings>,
     /// Billing with Stripe; `None` is billing off (the unlimited local plan).
     pub stripe: Option<imagemcp_stripe::settings::StripeSettings>,
+    /// The default cost-confirmation threshold, in cents.
+    pub cost_confirmation_cents: u64,
+    /// Origins whose client metadata documents may be fetched over http and from private
+    /// addresses (tests only).
+    pub cimd_test_allow_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -217,6 +229,8 @@ impl Settings {
             allowed_origins: Vec::new(),
             openai: None,
             stripe: None,
+            cost_confirmation_cents: imagemcp_app::mcp::confirm::DEFAULT_THRESHOLD_CENTS,
+            cimd_test_allow_origins: Vec::new(),
         })
     }
 
@@ -257,6 +271,13 @@ impl Settings {
                 .collect(),
             stripe: args.stripe.settings()?,
             openai,
+            cost_confirmation_cents: args.cost_confirmation_cents,
+            cimd_test_allow_origins: args
+                .cimd_test_allow_origins
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         })
     }
 }

@@ -27,6 +27,12 @@ pub struct AppConfig {
     /// Billing with Stripe; `None` is billing off (every org on the unlimited `local` plan, see
     /// [`crate::billing`]).
     pub billing: Option<Arc<crate::billing::BillingConfig>>,
+    /// The default cost above which a generating MCP tool asks before spending, in cents (users
+    /// and organisations may set their own; see [`crate::mcp::confirm`]).
+    pub cost_confirmation_cents: u64,
+    /// Client ID Metadata Documents: the runtime's guarded fetcher (and the test allow-list).
+    /// `None` turns the feature off (URL client ids are then unknown clients).
+    pub client_metadata: Option<crate::oauth::cimd::CimdConfig>,
 }
 
 impl AppConfig {
@@ -41,6 +47,8 @@ impl AppConfig {
             mcp_session_ttl: Duration::from_secs(24 * 3600),
             token_keys: None,
             billing: None,
+            cost_confirmation_cents: crate::mcp::confirm::DEFAULT_THRESHOLD_CENTS,
+            client_metadata: None,
         }
     }
 }

@@ -35,7 +35,11 @@ use crate::App;
 pub const KIND_PING: &str = "ping";
 
 /// The kinds this consumer handles ([`run`] has a branch for each).
-const KINDS: &[&str] = &[KIND_PING, crate::engine::campaign::KIND];
+const KINDS: &[&str] = &[
+    KIND_PING,
+    crate::engine::campaign::KIND,
+    crate::mcp::tasks::KIND_GENERATE,
+];
 
 /// The most items one job may have.
 pub const MAX_ITEMS: u32 = 1000;
@@ -48,6 +52,18 @@ pub enum JobStatus {
     Running,
     Done,
     Failed,
+    /// Cancelled by its owner (an MCP `tasks/cancel`): items not started are never generated.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Whether the job will change no more.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
 }
 
 /// A job as its owner sees it.
@@ -69,6 +85,11 @@ pub struct Job {
     /// What an item job's items are (the kind reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,
+    /// When the job was recorded and last changed (ms since the epoch; 0 on jobs from before).
+    #[serde(default)]
+    pub created_at_ms: i64,
+    #[serde(default)]
+    pub updated_at_ms: i64,
 }
 
 /// The body of a job message.
@@ -129,6 +150,8 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
         items_failed: 0,
         error: None,
         spec: None,
+        created_at_ms: app.ports.clock.now_ms(),
+        updated_at_ms: app.ports.clock.now_ms(),
     };
     // The record first: a consumer that sees the message always finds its job.
     app.ports
@@ -174,6 +197,8 @@ pub async fn enqueue_items(
         items_failed: 0,
         error: None,
         spec: Some(spec),
+        created_at_ms: app.ports.clock.now_ms(),
+        updated_at_ms: app.ports.clock.now_ms(),
     };
     let mut ops = vec![TransactOp::Put(to_item(&job)?, Condition::NotExists)];
     let idem = match idempotency_key {
@@ -223,6 +248,19 @@ pub async fn enqueue_items(
 
 /// The recorded results of a job's finished items, by index.
 pub async fn results(app: &App, org: &OrgId, id: &JobId) -> Result<Vec<(u32, Value)>> {
+    Ok(items(app, org, id)
+        .await?
+        .into_iter()
+        .map(|(index, mut attrs)| (index, attrs.remove("result").unwrap_or(Value::Null)))
+        .collect())
+}
+
+/// The records of a job's finished items, by index: `result` or `error`, and `at_ms`.
+pub async fn items(
+    app: &App,
+    org: &OrgId,
+    id: &JobId,
+) -> Result<Vec<(u32, serde_json::Map<String, Value>)>> {
     let prefix = format!("JOB#{id}#ITEM#");
     let mut query = imagemcp_core::table::Query::new(format!("ORG#{org}"), prefix.clone(), 1000);
     let mut out = Vec::new();
@@ -230,10 +268,7 @@ pub async fn results(app: &App, org: &OrgId, id: &JobId) -> Result<Vec<(u32, Val
         let page = app.ports.table.query(&query).await?;
         for item in page.items {
             let index = item.key.sk[prefix.len()..].parse().unwrap_or(u32::MAX);
-            out.push((
-                index,
-                item.attrs.get("result").cloned().unwrap_or(Value::Null),
-            ));
+            out.push((index, item.attrs));
         }
         match page.next {
             Some(next) => query.cursor = Some(next),
@@ -242,12 +277,54 @@ pub async fn results(app: &App, org: &OrgId, id: &JobId) -> Result<Vec<(u32, Val
     }
 }
 
-/// The job `id` of `org`; another organisation's job is `NotFound`.
+/// The job `id` of `org`; another organisation's job is `NotFound`. A job whose cancel marker
+/// exists reads as cancelled.
 pub async fn get(app: &App, org: &OrgId, id: &JobId) -> Result<Job> {
-    match app.ports.table.get(&job_key(org, id)).await? {
-        Some(item) => from_item(item),
-        None => Err(Error::not_found("job")),
+    let mut job = match app.ports.table.get(&job_key(org, id)).await? {
+        Some(item) => from_item(item)?,
+        None => return Err(Error::not_found("job")),
+    };
+    if !job.status.is_terminal() && app.ports.table.get(&cancel_key(org, id)).await?.is_some() {
+        job.status = JobStatus::Cancelled;
     }
+    Ok(job)
+}
+
+/// The cancel marker: its own item, written once, so no concurrent write of the job record can
+/// lose a cancellation.
+fn cancel_key(org: &OrgId, id: &JobId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("JOB#{id}#CANCEL"))
+}
+
+/// Cancels a job that has not finished: items not yet started are never generated (so never
+/// charged); finished items stay. A finished job is `Conflict` (there is nothing to cancel).
+pub async fn cancel(app: &App, org: &OrgId, id: &JobId) -> Result<Job> {
+    let job = get(app, org, id).await?;
+    match job.status {
+        JobStatus::Cancelled => return Ok(job),
+        JobStatus::Done | JobStatus::Failed => {
+            return Err(Error::Conflict("the job has already finished".into()));
+        }
+        JobStatus::Queued | JobStatus::Running => {}
+    }
+    let Value::Object(attrs) = json!({ "at_ms": app.ports.clock.now_ms() }) else {
+        return Err(Error::internal("a cancel marker is not an object"));
+    };
+    match app
+        .ports
+        .table
+        .put(Item::new(cancel_key(org, id), attrs), Condition::NotExists)
+        .await
+    {
+        Ok(()) | Err(Error::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    update(app, org, id, |j| {
+        if !j.status.is_terminal() {
+            j.status = JobStatus::Cancelled;
+        }
+    })
+    .await
 }
 
 /// Changes the job with `change`, unless its counter moved since it was read (then reads again),
@@ -256,7 +333,14 @@ async fn update(app: &App, org: &OrgId, id: &JobId, change: impl Fn(&mut Job)) -
     for _ in 0..5 {
         let mut job = get(app, org, id).await?;
         let seen = job.items_done;
+        let status = job.status;
         change(&mut job);
+        // A cancelled job stays cancelled whatever a consumer meant to write (the cancel marker,
+        // read by `get`, is the truth if a write raced it).
+        if status == JobStatus::Cancelled {
+            job.status = JobStatus::Cancelled;
+        }
+        job.updated_at_ms = app.ports.clock.now_ms();
         let cond = Condition::AttrEquals("items_done".into(), json!(seen));
         match app.ports.table.put(to_item(&job)?, cond).await {
             Ok(()) => return Ok(job),
@@ -332,8 +416,9 @@ async fn process(app: &App, delivery: &Delivery) -> Result<()> {
     let message: Message = serde_json::from_value(delivery.body.clone())
         .map_err(|e| Error::invalid("message", format!("not a job message: {e}")))?;
     let job = get(app, &message.org_id, &message.job_id).await?;
-    if matches!(job.status, JobStatus::Done | JobStatus::Failed) {
-        // A duplicate, or a redelivery of a message whose job finished: nothing left to do.
+    if job.status.is_terminal() {
+        // A duplicate, a redelivery of a message whose job finished, or an item of a cancelled
+        // job: nothing left to do (and nothing generated, so nothing charged).
         return Ok(());
     }
     if !KINDS.contains(&job.kind.as_str()) {
@@ -404,9 +489,10 @@ async fn record_item(
     counter: &str,
     max: Option<i64>,
 ) -> Result<()> {
-    let Value::Object(attrs) = record else {
+    let Value::Object(mut attrs) = record else {
         return Err(Error::internal("an item record is not an object"));
     };
+    attrs.insert("at_ms".into(), json!(app.ports.clock.now_ms()));
     let ops = vec![
         TransactOp::Put(
             Item::new(item_key(org, job, index), attrs),
@@ -439,6 +525,11 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
             format!("the job has {} items", job.items_total),
         ));
     }
+    // Checked again right before the model call: a cancel that landed since the message was
+    // taken stops this item (an item already generating finishes and stays).
+    if get(app, &job.org_id, &job.id).await?.status == JobStatus::Cancelled {
+        return Ok(());
+    }
     // A redelivered item that finished is not generated again.
     if app
         .ports
@@ -450,6 +541,9 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
         let result = match job.kind.as_str() {
             crate::engine::campaign::KIND => {
                 crate::engine::campaign::generate_item(app, job, index).await?
+            }
+            crate::mcp::tasks::KIND_GENERATE => {
+                crate::mcp::tasks::generate_item(app, job, index).await?
             }
             other => return Err(unknown_kind(other)),
         };
@@ -477,9 +571,7 @@ async fn fail_item(app: &App, message: &Message, index: u32, reason: &str) -> Re
 /// Marks an item job done once every item is done or failed.
 async fn finish_if_complete(app: &App, org: &OrgId, id: &JobId) -> Result<()> {
     let job = get(app, org, id).await?;
-    if job.items_done + job.items_failed < job.items_total
-        || matches!(job.status, JobStatus::Done | JobStatus::Failed)
-    {
+    if job.items_done + job.items_failed < job.items_total || job.status.is_terminal() {
         return Ok(());
     }
     let failed = job.items_failed;

@@ -55,7 +55,7 @@ pub struct CampaignItem {
 
 /// Who submitted the job: the consumer generates as them (their org, team and role then).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Submitter {
+pub(crate) struct Submitter {
     user: UserId,
     team: TeamId,
     role: Role,
@@ -168,13 +168,7 @@ pub async fn submit(app: &App, caller: &Caller, args: CampaignArgs) -> Result<Jo
         version: args.version.unwrap_or(1).max(1),
         quality: args.quality,
         items,
-        submitter: Submitter {
-            user: caller.user.clone(),
-            team: caller.team.clone(),
-            role: caller.role,
-            scopes: caller.scopes.clone(),
-            credential: caller.credential.clone(),
-        },
+        submitter: Submitter::of(caller),
     };
     let total = u32::try_from(spec.items.len()).unwrap_or(u32::MAX);
     let spec = serde_json::to_value(&spec).map_err(Error::internal)?;
@@ -231,13 +225,31 @@ pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Va
 }
 
 fn caller_of(org: &OrgId, s: Submitter) -> Caller {
-    Caller {
-        user: s.user,
-        org: org.clone(),
-        team: s.team,
-        role: s.role,
-        scopes: s.scopes,
-        credential: s.credential,
+    s.into_caller(org)
+}
+
+impl Submitter {
+    /// Who submits: the caller, kept in the job so its consumer acts as them.
+    pub(crate) fn of(caller: &Caller) -> Self {
+        Self {
+            user: caller.user.clone(),
+            team: caller.team.clone(),
+            role: caller.role,
+            scopes: caller.scopes.clone(),
+            credential: caller.credential.clone(),
+        }
+    }
+
+    /// The caller the consumer acts as, in the job's organisation.
+    pub(crate) fn into_caller(self, org: &OrgId) -> Caller {
+        Caller {
+            user: self.user,
+            org: org.clone(),
+            team: self.team,
+            role: self.role,
+            scopes: self.scopes,
+            credential: self.credential,
+        }
     }
 }
 
@@ -276,7 +288,7 @@ mod tests {
 pub struct JobView {
     pub job_id: String,
     pub kind: String,
-    /// `queued`, `running`, `done` or `failed`.
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
     pub status: String,
     pub items_total: u32,
     pub items_done: u32,

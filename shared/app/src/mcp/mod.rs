@@ -10,9 +10,11 @@
 //! rmcp's service loop needs tokio and `Send` handlers, which a Worker cannot give; so we use rmcp's
 //! model types and schemas but dispatch ourselves.
 
+pub mod confirm;
 pub mod protocol;
 pub mod resources;
 pub mod session;
+pub mod tasks;
 pub mod tools;
 
 use bytes::Bytes;
@@ -35,6 +37,8 @@ use protocol::{
 
 /// How long clients may cache the tool list and server description (they change only on deploy).
 const LIST_TTL_MS: u64 = 5 * 60 * 1000;
+/// How long a client may keep an image it read (stored images never change).
+const READ_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// A stream of JSON-RPC messages; `Send`, as axum needs (on the Worker too).
 pub type MessageStream = futures::stream::BoxStream<'static, Value>;
@@ -89,8 +93,28 @@ impl McpResponse {
 /// The request's era, decided per request.
 #[derive(Clone, Debug, PartialEq)]
 enum Era {
-    Handshake { version: String },
-    Modern { version: String },
+    Handshake {
+        version: String,
+        /// What the client declared at `initialize`.
+        capabilities: Value,
+    },
+    Modern {
+        version: String,
+        /// What the client declared on this request.
+        capabilities: Value,
+    },
+}
+
+impl Era {
+    fn capabilities(&self) -> &Value {
+        match self {
+            Era::Handshake { capabilities, .. } | Era::Modern { capabilities, .. } => capabilities,
+        }
+    }
+
+    fn is_modern(&self) -> bool {
+        matches!(self, Era::Modern { .. })
+    }
 }
 
 fn protocol_version(v: &str) -> ProtocolVersion {
@@ -108,6 +132,15 @@ fn capabilities() -> ServerCapabilities {
         .enable_tools()
         .enable_resources()
         .build()
+}
+
+/// The 2026-07-28 capabilities: the handshake ones plus the Tasks extension.
+fn modern_capabilities() -> ServerCapabilities {
+    let mut caps = capabilities();
+    caps.extensions
+        .get_or_insert_with(Default::default)
+        .insert(tasks::EXTENSION.to_owned(), Default::default());
+    caps
 }
 
 const INSTRUCTIONS: &str = "Generate, refine and manage images with OpenAI's GPT Image models. Start with \
@@ -234,6 +267,7 @@ pub async fn handle(
         match protocol::check_modern(&message, headers) {
             Ok(env) => Era::Modern {
                 version: env.version,
+                capabilities: env.client_capabilities,
             },
             Err(err) => return McpResponse::rpc_error(&id, err),
         }
@@ -269,6 +303,7 @@ pub async fn handle(
         }
         Era::Handshake {
             version: session.protocol_version,
+            capabilities: session.client_capabilities,
         }
     };
 
@@ -353,7 +388,7 @@ async fn dispatch(
                 .iter()
                 .map(|v| protocol_version(v))
                 .collect();
-            let mut discover = DiscoverResult::new(versions, capabilities())
+            let mut discover = DiscoverResult::new(versions, modern_capabilities())
                 .with_ttl_ms(LIST_TTL_MS)
                 .with_cache_scope(CacheScope::Public)
                 .with_server_info(server_info());
@@ -369,6 +404,7 @@ async fn dispatch(
                 CacheScope::Private,
             ))
         }
+        // Every generation adds to the list: stale at once, and the caller's own.
         "resources/list" => resources::list(app, caller, &params)
             .await
             .map(|r| with_cache(r, 0, CacheScope::Private)),
@@ -377,10 +413,32 @@ async fn dispatch(
             LIST_TTL_MS,
             CacheScope::Public,
         )),
+        // A stored image never changes (it can only be deleted), so a read stays fresh a while;
+        // it is the caller's organisation's, so private.
         "resources/read" => resources::read(app, caller, &params)
             .await
-            .map(|r| with_cache(r, 0, CacheScope::Private)),
+            .map(|r| with_cache(r, READ_TTL_MS, CacheScope::Private))
+            .map_err(|e| match (e.code, era) {
+                // 2026-07-28 retired -32002: an unknown resource is invalid params there.
+                (protocol::RESOURCE_NOT_FOUND, Era::Modern { .. }) => RpcError {
+                    code: INVALID_PARAMS,
+                    ..e
+                },
+                _ => e,
+            }),
         "tools/call" => return call_tool(app, caller, era, id, params).await,
+        // The Tasks extension exists on 2026-07-28 only, for clients that declare it.
+        "tasks/get" | "tasks/update" | "tasks/cancel" if era.is_modern() => {
+            if !tasks::declared(era.capabilities()) {
+                Err(tasks::missing_capability())
+            } else {
+                match method {
+                    "tasks/get" => tasks::get(app, caller, &params).await,
+                    "tasks/update" => tasks::update(app, caller, &params).await,
+                    _ => tasks::cancel(app, caller, &params).await,
+                }
+            }
+        }
         other => Err(RpcError::new(
             METHOD_NOT_FOUND,
             format!("Method not found: {other}"),
@@ -416,6 +474,44 @@ async fn call_tool(
         );
     }
     let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    // Cost confirmation comes first: nothing is queued, generated or charged until it passes.
+    let asker = confirm::Asker {
+        modern: era.is_modern(),
+        client_capabilities: era.capabilities(),
+        params: &params,
+    };
+    let args = match confirm::gate(app, caller, &name, args, asker).await {
+        confirm::Gate::Proceed(args) => args,
+        confirm::Gate::Ask(result) => {
+            return McpResponse::json(result_message(id, finish(era, result)));
+        }
+        confirm::Gate::Refuse(result) => {
+            let value = serde_json::to_value(result).unwrap_or(Value::Null);
+            return McpResponse::json(result_message(id, finish(era, value)));
+        }
+        confirm::Gate::Reject(err) => return McpResponse::rpc_error(id, err),
+    };
+    // A client that declared the Tasks extension gets long work as a task handle.
+    if era.is_modern()
+        && tasks::declared(era.capabilities())
+        && (name == tools::CAMPAIGN
+            || (name == tools::GENERATE && tasks::is_long_generation(&args)))
+    {
+        let submitted = if name == tools::CAMPAIGN {
+            tools::submit_campaign(app, caller, args).await
+        } else {
+            tasks::submit_generate(app, caller, args).await
+        };
+        let created = match submitted {
+            Ok(job) => tasks::created(app, caller, &job).await,
+            Err(e) => Err(e),
+        };
+        let value = match created {
+            Ok(task) => task,
+            Err(e) => serde_json::to_value(tools::error_result(&e)).unwrap_or(Value::Null),
+        };
+        return McpResponse::json(result_message(id, finish(era, value)));
+    }
     let token = params
         .get("_meta")
         .and_then(|m| m.get("progressToken"))

@@ -28,6 +28,7 @@ pub const INTERNAL_ERROR: i32 = -32603;
 pub const RESOURCE_NOT_FOUND: i32 = -32002;
 pub const HEADER_MISMATCH: i32 = -32020;
 pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 = -32021;
 
 /// A JSON-RPC error to send back.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +59,7 @@ impl RpcError {
             | INVALID_REQUEST
             | INVALID_PARAMS
             | HEADER_MISMATCH
+            | MISSING_REQUIRED_CLIENT_CAPABILITY
             | UNSUPPORTED_PROTOCOL_VERSION => 400,
             METHOD_NOT_FOUND => 404,
             _ => 200,
@@ -83,6 +85,8 @@ pub fn name_param(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
+        // The Tasks extension routes its methods by task id.
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
         _ => None,
     }
 }

@@ -126,13 +126,13 @@ fn output<T: JsonSchema>() -> JsonObject {
     schema_of::<T>(true)
 }
 
-const GENERATE: &str = "openai_generate_image";
+pub(crate) const GENERATE: &str = "openai_generate_image";
 const EDIT: &str = "openai_edit_image";
 const LIST: &str = "openai_list_images";
 const GET: &str = "openai_get_image";
 const DELETE: &str = "openai_delete_image";
 const LIST_CONVERSATIONS: &str = "openai_list_conversations";
-const CAMPAIGN: &str = "openai_generate_campaign_batch";
+pub(crate) const CAMPAIGN: &str = "openai_generate_campaign_batch";
 const GET_JOB: &str = "openai_get_job";
 
 const READ: Hints = Hints {
@@ -478,7 +478,18 @@ fn all() -> &'static [(Tool, &'static [Action])] {
                     .destructive(spec.hints.destructive)
                     .idempotent(spec.hints.idempotent)
                     .open_world(!spec.hints.read_only);
-                let tool = Tool::new(spec.name, spec.description, Arc::new((spec.input)()))
+                let mut input = (spec.input)();
+                if super::confirm::is_costly(spec.name)
+                    && let Some(Value::Object(props)) = input.get_mut("properties")
+                {
+                    // Taken off by the cost gate (`mcp::confirm`) before the tool parses its args.
+                    props.insert(
+                        super::confirm::CONFIRM_ARG.to_owned(),
+                        json!({"type": "integer", "minimum": 0, "description":
+                            "Confirms up front a cost up to this many cents, when the estimate is above your confirmation threshold."}),
+                    );
+                }
+                let tool = Tool::new(spec.name, spec.description, Arc::new(input))
                     .with_title(spec.title)
                     .with_raw_output_schema(Arc::new((spec.output)()))
                     .with_annotations(annotations);
@@ -594,7 +605,7 @@ async fn urls(app: &App, records: &[ImageRecord]) -> Result<Vec<Option<String>>,
     Ok(out)
 }
 
-async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Error> {
+pub(crate) async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Error> {
     let view = GeneratedView::new(g, urls(app, &g.images).await?);
     let mut content = Vec::new();
     for rec in &g.images {
@@ -623,6 +634,38 @@ async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Er
             g.failed_variations.join("; ")
         ));
     }
+    structured(&view, content, summary)
+}
+
+/// Submits a campaign batch from tool arguments.
+pub(crate) async fn submit_campaign(
+    app: &App,
+    caller: &Caller,
+    args: Value,
+) -> Result<crate::jobs::Job, Error> {
+    let args = parse_args::<crate::engine::campaign::CampaignArgs>(args)?;
+    crate::engine::campaign::submit(app, caller, args).await
+}
+
+/// A campaign job as a tool result: its view, and a link to each finished image (what a
+/// finished task of `openai_generate_campaign_batch` returns).
+pub(crate) async fn campaign_result(
+    app: &App,
+    caller: &Caller,
+    id: &imagemcp_core::ids::JobId,
+) -> Result<CallToolResult, Error> {
+    let view = crate::engine::campaign::view(app, caller, id).await?;
+    let mut content = Vec::new();
+    for item in &view.items {
+        if let Some(image) = item.result.get("image_id").and_then(Value::as_str) {
+            let rec = app.images().get(caller, &ImageId::parse(image)?).await?;
+            content.push(resource_link(&rec));
+        }
+    }
+    let summary = format!(
+        "Campaign job {} is {}: {} of {} item(s) done, {} failed.",
+        view.job_id, view.status, view.items_done, view.items_total, view.items_failed
+    );
     structured(&view, content, summary)
 }
 
@@ -705,8 +748,7 @@ async fn run(
             )
         }
         CAMPAIGN => {
-            let args = parse_args::<crate::engine::campaign::CampaignArgs>(args)?;
-            let job = crate::engine::campaign::submit(app, caller, args).await?;
+            let job = submit_campaign(app, caller, args).await?;
             let view = crate::engine::campaign::view(app, caller, &job.id).await?;
             let summary = format!(
                 "Campaign job {} queued with {} item(s); check it with openai_get_job.",

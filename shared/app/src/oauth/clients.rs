@@ -180,8 +180,12 @@ impl<'a> Clients<'a> {
         Ok(record)
     }
 
-    /// A registered client, by id. Ids that could not be ours are not looked up.
+    /// A registered client, by id, or the client a Client ID Metadata Document URL describes
+    /// (see [`super::cimd`]). Ids that could not be ours are not looked up.
     pub async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        if super::cimd::is_url_client_id(client_id) {
+            return super::cimd::resolve(self.app, client_id).await;
+        }
         if client_id.len() != 36
             || !client_id.starts_with("mcp_")
             || !client_id[4..].bytes().all(|b| b.is_ascii_hexdigit())

@@ -5,6 +5,7 @@
 //! (conditionally: only one exchange can win) in the same transaction that stores the new token
 //! family, so a failed exchange writes nothing and a code never yields two token pairs.
 
+pub mod cimd;
 pub mod clients;
 
 use std::time::Duration;
@@ -77,6 +78,12 @@ pub async fn validate(app: &App, params: AuthorizeParams) -> Result<ValidRequest
     let client = match Clients::new(app).get(&params.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(AuthorizeError::Page("Unknown client.".into())),
+        // A metadata document that cannot be used: say why (the reason names no secret).
+        Err(Error::Invalid { reason, .. }) => {
+            return Err(AuthorizeError::Page(format!(
+                "This client cannot be used: {reason}."
+            )));
+        }
         Err(e) => {
             tracing::warn!(error = %e, "client lookup failed");
             return Err(AuthorizeError::Page("Please try again later.".into()));

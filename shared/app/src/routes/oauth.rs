@@ -88,6 +88,7 @@ async fn authorization_server(State(app): State<App>) -> Response {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": app.config.client_metadata.is_some(),
     }))
     .into_response()
 }

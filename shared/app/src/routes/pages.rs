@@ -160,6 +160,23 @@ pub(super) fn consent(req: &ValidRequest, csrf: &str, email: &str) -> Response {
         .map(|s| format!("<li>{} (<code>{}</code>)</li>", scope_text(*s), s))
         .collect();
     let fields = request_fields(&req.params, csrf);
+    let host = redirect_host(&req.params.redirect_uri);
+    // A client described by a metadata document says who it is by its URL's host; a loopback
+    // redirect can be claimed by any program on this computer, so the user is warned.
+    let mut notes = String::new();
+    if crate::oauth::cimd::is_url_client_id(&req.client.client_id) {
+        notes.push_str(&format!(
+            "<p class=\"muted\">Client described by <strong>{}</strong>.</p>",
+            esc(&redirect_host(&req.client.client_id))
+        ));
+    }
+    let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    if matches!(bare, "localhost" | "127.0.0.1" | "[::1]") {
+        notes.push_str(
+            "<p class=\"warning\">The answer goes to a program on your own computer (localhost). \
+             Approve only if you started this application yourself.</p>",
+        );
+    }
     page(
         StatusCode::OK,
         "Authorize",
@@ -167,13 +184,13 @@ pub(super) fn consent(req: &ValidRequest, csrf: &str, email: &str) -> Response {
             "<h1>Authorize {client}?</h1>\
              <p>Signed in as <strong>{email}</strong>.</p>\
              <p><strong>{client}</strong> will be able to:</p><ul>{scopes}</ul>\
-             <p class=\"muted\">After you answer you will be sent to <strong>{host}</strong>.</p>\
+             <p class=\"muted\">After you answer you will be sent to <strong>{host}</strong>.</p>{notes}\
              <form method=\"post\" action=\"/oauth/authorize\">{fields}\
              <button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
              <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
             client = esc(&req.client.client_name),
             email = esc(email),
-            host = esc(&redirect_host(&req.params.redirect_uri)),
+            host = esc(&host),
         ),
     )
 }

@@ -8,6 +8,7 @@ mod encryption;
 mod engine;
 mod gdpr;
 mod helpers;
+mod mcp_tasks;
 mod oauth;
 mod webhooks;
 

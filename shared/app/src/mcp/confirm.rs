@@ -1,0 +1,526 @@
+//! Cost confirmation: every generating tool's cost is estimated from the catalog's price table
+//! before any model call, and a call estimated above the caller's confirmation threshold is not
+//! run until the caller confirms it.
+//!
+//! How the server asks depends on what the client can do:
+//! - 2026-07-28 with the `elicitation` capability (form mode): an `InputRequiredResult`
+//!   (`resultType: "input_required"`) carrying a form elicitation and a `requestState`. The
+//!   client retries the call with `inputResponses` and the state echoed back. The state is
+//!   authenticated (HMAC-SHA256 under a key derived from the deployment's current KEK) and binds
+//!   the caller (credential, user, org), the tool, a SHA-256 of the canonical arguments, the
+//!   estimate and an expiry; a valid state is single-use (its nonce is written with `NotExists`
+//!   before the work starts, so a replay is refused).
+//! - Otherwise: a tool error stating the estimate and naming the `confirm_cost_cents` argument;
+//!   calling again with `confirm_cost_cents` at or above the estimate confirms.
+//!
+//! A decline stores nothing and costs nothing: the gate runs before the tool, and a declined or
+//! refused call writes no nonce, no image and no usage.
+//!
+//! The threshold is the lower of the user's and the organisation's settings
+//! (`USER#<user>` / `SETTING#cost_confirmation`, `ORG#<org>` / `SETTING#cost_confirmation`,
+//! attribute `threshold_cents`), or the deployment default ([`crate::AppConfig`]'s
+//! `cost_confirmation_cents`, 100 cents unless configured).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use imagemcp_core::catalog::{self, ModelSpec};
+use imagemcp_core::image_params::{ImageSize, Quality};
+use imagemcp_core::table::{Condition, Item, Key};
+use imagemcp_core::{Error, Result};
+use rmcp::model::CallToolResult;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::protocol::{INVALID_PARAMS, RpcError};
+use crate::App;
+use crate::auth::Caller;
+
+/// The argument that confirms a cost up front, in cents.
+pub const CONFIRM_ARG: &str = "confirm_cost_cents";
+/// The deployment default threshold, in cents, when none is configured.
+pub const DEFAULT_THRESHOLD_CENTS: u64 = 100;
+/// How long a `requestState` stays valid.
+pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// The key of our one input request.
+pub const INPUT_KEY: &str = "confirm_cost";
+/// The sort key of a threshold setting.
+const SETTING_SK: &str = "SETTING#cost_confirmation";
+/// What the state's MAC key is derived for (a KEK is never used directly for two purposes).
+const KEY_PURPOSE: &[u8] = b"imagemcp/mcp-request-state/v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The tools that spend money on the model.
+pub fn is_costly(tool: &str) -> bool {
+    matches!(
+        tool,
+        "openai_generate_image" | "openai_edit_image" | "openai_generate_campaign_batch"
+    )
+}
+
+/// Micro-dollars as whole cents, rounded up (an estimate never undershoots).
+pub fn cents(micros: u64) -> u64 {
+    micros.div_ceil(10_000)
+}
+
+fn dollars(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+fn model_spec(app: &App, args: &Value) -> Option<&'static ModelSpec> {
+    let id = args
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| app.ports.model.default_model());
+    catalog::usable(id).ok()
+}
+
+fn size_quality(size: Option<&str>, quality: Option<&str>) -> Option<(ImageSize, Quality)> {
+    let size = match size {
+        Some(s) => ImageSize::parse(s).ok()?,
+        None => ImageSize::default(),
+    };
+    let quality = match quality {
+        Some(q) => Quality::parse(q).ok()?,
+        None => Quality::default(),
+    };
+    Some((size, quality))
+}
+
+/// The estimated cost of a call, in micro-dollars, from the catalog's price table. Arguments
+/// that do not parse estimate to 0: the tool refuses them itself, before spending anything.
+pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
+    let Some(spec) = model_spec(app, args) else {
+        return 0;
+    };
+    let text = |k: &str| args.get(k).and_then(Value::as_str);
+    match tool {
+        "openai_generate_image" | "openai_edit_image" => {
+            let Some((size, quality)) = size_quality(text("size"), text("quality")) else {
+                return 0;
+            };
+            let n = if tool == "openai_generate_image" {
+                args.get("n")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1)
+                    .clamp(1, 4)
+            } else {
+                1
+            };
+            spec.estimate_cost_micros(size, quality).saturating_mul(n)
+        }
+        "openai_generate_campaign_batch" => {
+            let slides = args
+                .get("slides")
+                .and_then(Value::as_u64)
+                .and_then(|s| u8::try_from(s).ok());
+            let Ok(items) = crate::engine::campaign::expand(
+                text("template").unwrap_or_default(),
+                text("prompt").unwrap_or_default(),
+                slides,
+            ) else {
+                return 0;
+            };
+            items
+                .iter()
+                .filter_map(|item| size_quality(Some(&item.size), text("quality")))
+                .map(|(size, quality)| spec.estimate_cost_micros(size, quality))
+                .sum()
+        }
+        _ => 0,
+    }
+}
+
+fn setting_key(pk: String) -> Key {
+    Key::new(pk, SETTING_SK)
+}
+
+/// The caller's confirmation threshold in cents: the lower of their own and their
+/// organisation's setting, or the deployment default.
+pub async fn threshold_cents(app: &App, caller: &Caller) -> Result<u64> {
+    let mut found = Vec::new();
+    for pk in [
+        format!("USER#{}", caller.user),
+        format!("ORG#{}", caller.org),
+    ] {
+        if let Some(item) = app.ports.table.get(&setting_key(pk)).await?
+            && let Some(c) = item.attrs.get("threshold_cents").and_then(Value::as_u64)
+        {
+            found.push(c);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .min()
+        .unwrap_or(app.config.cost_confirmation_cents))
+}
+
+/// Whose threshold a setting changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingScope {
+    User,
+    Org,
+}
+
+/// Sets the caller's own threshold, or (for a member who manages the organisation) the
+/// organisation's.
+pub async fn set_threshold(
+    app: &App,
+    caller: &Caller,
+    scope: SettingScope,
+    threshold_cents: u64,
+) -> Result<()> {
+    if threshold_cents > 1_000_000 {
+        return Err(Error::invalid(
+            "threshold_cents",
+            "at most 1000000 ($10,000)",
+        ));
+    }
+    let pk = match scope {
+        SettingScope::User => {
+            caller.authorize(imagemcp_core::rbac::Action::Generate)?;
+            format!("USER#{}", caller.user)
+        }
+        SettingScope::Org => {
+            caller.authorize(imagemcp_core::rbac::Action::ManageMembers)?;
+            format!("ORG#{}", caller.org)
+        }
+    };
+    let Value::Object(attrs) = json!({ "threshold_cents": threshold_cents }) else {
+        return Err(Error::internal("a setting is not an object"));
+    };
+    app.ports
+        .table
+        .put(Item::new(setting_key(pk), attrs), Condition::None)
+        .await
+}
+
+/// What the gate decided about a call.
+#[derive(Debug)]
+pub enum Gate {
+    /// Run the tool with these arguments (the confirmation argument removed).
+    Proceed(Value),
+    /// Answer with this `InputRequiredResult`.
+    Ask(Value),
+    /// Answer with this tool result (confirmation needed, or declined) without running the tool.
+    Refuse(CallToolResult),
+    /// The request itself is bad (a `requestState` that does not verify, or was used).
+    Reject(RpcError),
+}
+
+/// What the client can be asked with.
+pub struct Asker<'a> {
+    /// Whether the request is on 2026-07-28 (input-required results exist).
+    pub modern: bool,
+    pub client_capabilities: &'a Value,
+    /// The call's `params` (for `requestState` and `inputResponses`).
+    pub params: &'a Value,
+}
+
+/// Whether the client declared form-mode elicitation (an empty object means form).
+pub fn supports_form(client_capabilities: &Value) -> bool {
+    match client_capabilities.get("elicitation") {
+        Some(Value::Object(e)) => e.is_empty() || e.contains_key("form"),
+        _ => false,
+    }
+}
+
+/// Decides whether a call may run now. Cheap and write-free, except that a confirmed
+/// `requestState` is consumed (its nonce written once) just before the call proceeds.
+pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Asker<'_>) -> Gate {
+    let mut args = match args {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        other => return Gate::Proceed(other),
+    };
+    let confirmed = args.remove(CONFIRM_ARG);
+    let args = Value::Object(args);
+    if !is_costly(tool) {
+        return Gate::Proceed(args);
+    }
+    let confirmed = match confirmed {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(c) => Some(c),
+            None => {
+                return Gate::Refuse(super::tools::error_result(&Error::invalid(
+                    CONFIRM_ARG,
+                    "must be a whole number of cents, 0 or more",
+                )));
+            }
+        },
+    };
+    let estimate = cents(estimate_micros(app, tool, &args));
+    let threshold = match threshold_cents(app, caller).await {
+        Ok(t) => t,
+        Err(e) => return Gate::Refuse(super::tools::error_result(&e)),
+    };
+    if estimate <= threshold || confirmed.is_some_and(|c| c >= estimate) {
+        return Gate::Proceed(args);
+    }
+    if ask.modern
+        && let Some(state) = ask.params.get("requestState")
+    {
+        return answered(app, caller, tool, args, estimate, state, ask.params).await;
+    }
+    if ask.modern && supports_form(ask.client_capabilities) {
+        return match input_required(app, caller, tool, &args, estimate, threshold) {
+            Ok(v) => Gate::Ask(v),
+            Err(e) => Gate::Refuse(super::tools::error_result(&e)),
+        };
+    }
+    Gate::Refuse(needs_confirmation(estimate, threshold))
+}
+
+/// The tool error of a call that needs confirming: the estimate and the argument that confirms.
+pub fn needs_confirmation(estimate: u64, threshold: u64) -> CallToolResult {
+    let text = format!(
+        "This call is estimated to cost {} ({estimate} cents), above your confirmation threshold of {}. \
+         Nothing was generated or charged. To go ahead, call the tool again with the same arguments plus \
+         \"{CONFIRM_ARG}\": {estimate} (or more).",
+        dollars(estimate),
+        dollars(threshold)
+    );
+    tool_error(
+        text,
+        json!({ "code": "confirmation_required", "estimate_cents": estimate,
+                "threshold_cents": threshold, "argument": CONFIRM_ARG }),
+    )
+}
+
+fn declined() -> CallToolResult {
+    tool_error(
+        "The cost was not confirmed, so nothing was generated and nothing was charged.".into(),
+        json!({ "code": "declined" }),
+    )
+}
+
+fn tool_error(text: String, details: Value) -> CallToolResult {
+    let mut result = CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]);
+    let mut meta = rmcp::model::JsonObject::new();
+    meta.insert(super::tools::ERROR_META_KEY.to_owned(), details);
+    result.meta = Some(rmcp::model::MetaObject(meta));
+    result
+}
+
+/// The integrity-protected content of a `requestState`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct State {
+    v: u8,
+    credential: String,
+    user: String,
+    org: String,
+    tool: String,
+    /// SHA-256 (hex) of the canonical arguments.
+    args: String,
+    estimate_cents: u64,
+    expires_at_ms: i64,
+    nonce: String,
+}
+
+/// JSON with object keys sorted, so equal arguments hash equally whatever their order.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn args_digest(args: &Value) -> String {
+    hex::encode(Sha256::digest(canonical(args).as_bytes()))
+}
+
+fn mac(app: &App) -> HmacSha256 {
+    let (_, kek) = app.ports.keyring.current();
+    let mut derive = HmacSha256::new_from_slice(kek).expect("HMAC takes any key length");
+    derive.update(KEY_PURPOSE);
+    let key = derive.finalize().into_bytes();
+    HmacSha256::new_from_slice(&key).expect("HMAC takes any key length")
+}
+
+fn seal(app: &App, state: &State) -> Result<String> {
+    let payload = serde_json::to_vec(state).map_err(Error::internal)?;
+    let mut m = mac(app);
+    m.update(&payload);
+    let tag = m.finalize().into_bytes();
+    Ok(format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&payload),
+        URL_SAFE_NO_PAD.encode(tag)
+    ))
+}
+
+/// The state, if its MAC verifies (compared in constant time by `verify_slice`).
+fn open(app: &App, token: &str) -> Option<State> {
+    let (payload, tag) = token.split_once('.')?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    let mut m = mac(app);
+    m.update(&payload);
+    m.verify_slice(&tag).ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+fn input_required(
+    app: &App,
+    caller: &Caller,
+    tool: &str,
+    args: &Value,
+    estimate: u64,
+    threshold: u64,
+) -> Result<Value> {
+    let mut nonce = [0u8; 16];
+    app.ports.random.fill(&mut nonce);
+    let state = State {
+        v: 1,
+        credential: caller.credential.clone(),
+        user: caller.user.to_string(),
+        org: caller.org.to_string(),
+        tool: tool.to_owned(),
+        args: args_digest(args),
+        estimate_cents: estimate,
+        expires_at_ms: app.ports.clock.now_ms() + STATE_TTL_MS,
+        nonce: hex::encode(nonce),
+    };
+    let message = format!(
+        "{tool} is estimated to cost {} ({estimate} cents), above your confirmation threshold of {}. Go ahead?",
+        dollars(estimate),
+        dollars(threshold)
+    );
+    Ok(json!({
+        "resultType": "input_required",
+        "inputRequests": { INPUT_KEY: {
+            "method": "elicitation/create",
+            "params": {
+                "mode": "form",
+                "message": message,
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": { "confirm": {
+                        "type": "boolean",
+                        "title": format!("Spend about {}", dollars(estimate)),
+                        "description": "Generate now and charge the estimated cost.",
+                        "default": false,
+                    }},
+                    "required": ["confirm"],
+                },
+            },
+        }},
+        "requestState": seal(app, &state)?,
+    }))
+}
+
+fn bad_state(why: &str) -> Gate {
+    Gate::Reject(RpcError::new(
+        INVALID_PARAMS,
+        format!("requestState refused: {why}; call the tool again without requestState"),
+    ))
+}
+
+/// A retry carrying a `requestState`: verified, then the user's answer read.
+async fn answered(
+    app: &App,
+    caller: &Caller,
+    tool: &str,
+    args: Value,
+    estimate: u64,
+    token: &Value,
+    params: &Value,
+) -> Gate {
+    let Some(state) = token.as_str().and_then(|t| open(app, t)) else {
+        return bad_state("it is malformed or was altered");
+    };
+    if state.v != 1
+        || state.credential != caller.credential
+        || state.user != caller.user.as_str()
+        || state.org != caller.org.as_str()
+    {
+        return bad_state("it was issued to another caller");
+    }
+    if state.tool != tool || state.args != args_digest(&args) || state.estimate_cents != estimate {
+        return bad_state("it was issued for another call (tool or arguments differ)");
+    }
+    if app.ports.clock.now_ms() > state.expires_at_ms {
+        return bad_state("it has expired");
+    }
+    let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
+    let Some(response) = response else {
+        // Asked but not answered: ask again, as the MRTR pattern recommends.
+        let threshold = threshold_cents(app, caller)
+            .await
+            .unwrap_or(app.config.cost_confirmation_cents);
+        return match input_required(app, caller, tool, &args, estimate, threshold) {
+            Ok(v) => Gate::Ask(v),
+            Err(e) => Gate::Refuse(super::tools::error_result(&e)),
+        };
+    };
+    let accepted = response.get("action").and_then(Value::as_str) == Some("accept")
+        && response
+            .get("content")
+            .and_then(|c| c.get("confirm"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    if !accepted {
+        return Gate::Refuse(declined());
+    }
+    // Single use: the nonce is written once, before any spending; a second use finds it.
+    let Value::Object(attrs) = json!({ "tool": tool }) else {
+        return Gate::Refuse(declined());
+    };
+    let key = Key::new(
+        format!("ORG#{}", caller.org),
+        format!("MRTRSTATE#{}", state.nonce),
+    );
+    let item = Item::new(key, attrs).with_ttl(state.expires_at_ms / 1000 + 1);
+    match app.ports.table.put(item, Condition::NotExists).await {
+        Ok(()) => Gate::Proceed(args),
+        Err(Error::Conflict(_)) => bad_state("it has already been used"),
+        Err(e) => Gate::Refuse(super::tools::error_result(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order() {
+        let a = json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 3}], "x": "s"}});
+        let b = json!({"a": {"x": "s", "y": [1, {"p": 3, "q": 2}]}, "b": 1});
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_ne!(canonical(&a), canonical(&json!({"b": 2})));
+    }
+
+    #[test]
+    fn cents_round_up() {
+        assert_eq!(cents(0), 0);
+        assert_eq!(cents(1), 1);
+        assert_eq!(cents(10_000), 1);
+        assert_eq!(cents(10_001), 2);
+    }
+
+    #[test]
+    fn form_support() {
+        assert!(supports_form(&json!({"elicitation": {}})));
+        assert!(supports_form(&json!({"elicitation": {"form": {}}})));
+        assert!(!supports_form(&json!({"elicitation": {"url": {}}})));
+        assert!(!supports_form(&json!({})));
+    }
+}

@@ -1,0 +1,426 @@
+//! The Tasks extension (`io.modelcontextprotocol/tasks`, ext-tasks) on the 2026-07-28 revision:
+//! a `tools/call` from a client that declared the extension may be answered with a task handle
+//! (`resultType: "task"`), which the client polls with `tasks/get`, answers with `tasks/update`
+//! and stops with `tasks/cancel`.
+//!
+//! A task *is* an engine job (`crate::jobs`): its record is written to the `Table` (and its
+//! messages queued) before the handle is returned, so any instance of any runtime answers for it,
+//! and the task id is the job id. Tasks are tenant-scoped because jobs are: another
+//! organisation's id reads as unknown. Which calls become tasks:
+//! - `openai_generate_campaign_batch`, always (it is queued work by nature);
+//! - `openai_generate_image` when its estimated time is long ([`is_long_generation`]): four
+//!   variations at high quality (or above), or any size above 2560x1440 pixels.
+//!
+//! Everything else, and every call from a client that did not declare the extension, is answered
+//! as before (the result, or the job id to follow with `openai_get_job`).
+
+use imagemcp_core::ids::JobId;
+use imagemcp_core::image_params::{ImageSize, Quality};
+use imagemcp_core::{Error, Result};
+use rmcp::model::CallToolResult;
+use serde_json::{Map, Value, json};
+
+use super::protocol::{INVALID_PARAMS, RpcError};
+use crate::App;
+use crate::auth::Caller;
+use crate::images::params::{GenerateArgs, parse_args};
+use crate::images::record::rfc3339;
+use crate::jobs::{self, Job, JobStatus};
+
+/// The extension's identifier, in capabilities.
+pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+/// The error of a request that needs a capability the client did not declare.
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 =
+    super::protocol::MISSING_REQUIRED_CLIENT_CAPABILITY;
+/// The job kind of an image generation run as a task.
+pub const KIND_GENERATE: &str = "generate";
+/// How long a task can be polled after its creation. The job itself stays readable with
+/// `openai_get_job`; only the task handle expires.
+pub const TASK_TTL_MS: i64 = 24 * 3600 * 1000;
+/// How often a client should poll.
+pub const POLL_INTERVAL_MS: u64 = 2000;
+/// The most pixels a generation may have and still be answered synchronously (2560x1440).
+pub const LONG_PIXELS: u64 = 2560 * 1440;
+
+/// Whether the request's client capabilities declare the extension.
+pub fn declared(client_capabilities: &Value) -> bool {
+    client_capabilities
+        .get("extensions")
+        .and_then(|e| e.get(EXTENSION))
+        .is_some_and(Value::is_object)
+}
+
+/// The -32021 error for a client that did not declare the extension (tasks/* methods).
+pub fn missing_capability() -> RpcError {
+    RpcError::new(
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        "Missing required client capability: declare the io.modelcontextprotocol/tasks extension in _meta[\"io.modelcontextprotocol/clientCapabilities\"].extensions",
+    )
+    .with_data(json!({ "requiredCapabilities": { "extensions": { EXTENSION: {} } } }))
+}
+
+/// Whether a generation's estimated time is long enough to run as a task: four variations at
+/// high quality or above (each high render takes tens of seconds, and four in parallel compete
+/// for the same rate limit), or more than 2560x1440 pixels per image. Unparseable arguments are
+/// not long: they fail fast, synchronously.
+pub fn is_long_generation(args: &Value) -> bool {
+    let n = args.get("n").and_then(Value::as_u64).unwrap_or(1);
+    let quality = args
+        .get("quality")
+        .and_then(Value::as_str)
+        .and_then(|q| Quality::parse(q).ok())
+        .unwrap_or_default();
+    let slow_quality = !matches!(quality, Quality::Low | Quality::Medium);
+    let pixels = args
+        .get("size")
+        .and_then(Value::as_str)
+        .and_then(|s| ImageSize::parse(s).ok())
+        .map(|s| {
+            let (w, h) = s.dimensions();
+            u64::from(w) * u64::from(h)
+        })
+        .unwrap_or(0);
+    (n >= 4 && slow_quality) || pixels > LONG_PIXELS
+}
+
+/// Queues a generation as a one-item job, after the checks that fail fast (arguments, plan
+/// gates), and returns the job.
+pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<Job> {
+    caller.authorize(imagemcp_core::rbac::Action::Generate)?;
+    let parsed: GenerateArgs = parse_args(args.clone())?;
+    imagemcp_core::prompt::Prompt::parse(&parsed.prompt)?;
+    let spec = json!({
+        "arguments": args,
+        "submitter": crate::engine::campaign::Submitter::of(caller),
+    });
+    jobs::enqueue_items(app, &caller.org, KIND_GENERATE, 1, spec, None).await
+}
+
+/// Runs the generation of a `generate` job (its one item) as its submitter. A refusal that a
+/// retry cannot change (bad arguments, policy, plan) is the item's result, shown as the tool's
+/// error; other failures are retried by the queue.
+pub(crate) async fn generate_item(app: &App, job: &Job, _index: u32) -> Result<Value> {
+    let spec = job.spec.clone().unwrap_or(Value::Null);
+    let submitter: crate::engine::campaign::Submitter =
+        serde_json::from_value(spec["submitter"].clone())
+            .map_err(|e| Error::internal(format!("a generate job's spec is malformed: {e}")))?;
+    let caller = submitter.into_caller(&job.org_id);
+    let outcome = match parse_args::<GenerateArgs>(spec["arguments"].clone()) {
+        Ok(args) => app.images().generate(&caller, args, None).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        // The tool's own result, kept without the inline previews (they are re-read from the
+        // blob store when the task is fetched, so the item record stays small).
+        Ok(g) => {
+            let result = super::tools::generated_result(app, &g).await?;
+            let mut value = serde_json::to_value(result).map_err(Error::internal)?;
+            if let Some(blocks) = value.get_mut("content").and_then(Value::as_array_mut) {
+                for block in blocks.iter_mut().filter(|b| b["type"] == "image") {
+                    block["data"] = json!("");
+                }
+            }
+            Ok(
+                json!({ "tool_result": value, "image_ids": g.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>() }),
+            )
+        }
+        Err(e) if permanent(&e) => Ok(json!({ "tool_error": {
+            "message": crate::error::public_message(&e),
+            "details": crate::error::details(&e),
+        }})),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an error is the request's own fault (a retry would fail the same way).
+fn permanent(e: &Error) -> bool {
+    let status = crate::error::status(e);
+    (400..500).contains(&status) && status != 429
+}
+
+/// The task id of a request, parsed; anything malformed is an unknown task.
+fn task_id(params: &Value) -> std::result::Result<JobId, RpcError> {
+    params
+        .get("taskId")
+        .and_then(Value::as_str)
+        .and_then(|id| JobId::parse(id).ok())
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> RpcError {
+    RpcError::new(INVALID_PARAMS, "Failed to retrieve task: Task not found")
+}
+
+fn internal(e: &Error) -> RpcError {
+    RpcError::new(
+        super::protocol::INTERNAL_ERROR,
+        crate::error::public_message(e),
+    )
+}
+
+/// The caller's task: a job of their organisation, of a kind that tasks stand for, whose handle
+/// has not expired.
+async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result<Job, RpcError> {
+    let id = task_id(params)?;
+    let job = match jobs::get(app, &caller.org, &id).await {
+        Ok(job) => job,
+        Err(Error::NotFound { .. }) => return Err(not_found()),
+        Err(e) => return Err(internal(&e)),
+    };
+    if job.kind != KIND_GENERATE && job.kind != crate::engine::campaign::KIND {
+        return Err(not_found());
+    }
+    if app.ports.clock.now_ms() > job.created_at_ms.saturating_add(TASK_TTL_MS) {
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            "Failed to retrieve task: Task has expired",
+        ));
+    }
+    Ok(job)
+}
+
+/// The task's status word (ext-tasks): queued and running jobs are `working`; a finished job is
+/// `completed` even when items failed (a tool error is a result, not a protocol failure).
+fn status(job: &Job) -> &'static str {
+    match job.status {
+        JobStatus::Queued | JobStatus::Running => "working",
+        JobStatus::Done | JobStatus::Failed => "completed",
+        JobStatus::Cancelled => "cancelled",
+    }
+}
+
+/// The `Task` object of a job and its items' records.
+fn task(job: &Job, items: &[(u32, Map<String, Value>)]) -> Value {
+    let last_item = items
+        .iter()
+        .filter_map(|(_, a)| a.get("at_ms").and_then(Value::as_i64))
+        .max()
+        .unwrap_or(0);
+    let updated = job.updated_at_ms.max(last_item).max(job.created_at_ms);
+    json!({
+        "taskId": job.id,
+        "status": status(job),
+        "statusMessage": status_message(job, items),
+        "createdAt": rfc3339(job.created_at_ms),
+        "lastUpdatedAt": rfc3339(updated),
+        "ttlMs": TASK_TTL_MS,
+        "pollIntervalMs": POLL_INTERVAL_MS,
+    })
+}
+
+/// Progress in words, item by item: "2 of 5 items done, 0 failed: hero done (img_…), …".
+fn status_message(job: &Job, items: &[(u32, Map<String, Value>)]) -> String {
+    let head = match job.status {
+        JobStatus::Cancelled => "Cancelled: ",
+        JobStatus::Done | JobStatus::Failed => "Finished: ",
+        _ => "",
+    };
+    let mut parts = Vec::new();
+    for index in 0..job.items_total {
+        let record = items.iter().find(|(i, _)| *i == index).map(|(_, a)| a);
+        let name = record
+            .and_then(|a| a.get("result"))
+            .and_then(|r| r.get("asset_type"))
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("item {}", index + 1), str::to_owned);
+        let state = match record {
+            Some(a) if a.contains_key("error") => "failed".to_owned(),
+            Some(a) => match a.get("result") {
+                Some(r) if r.get("tool_error").is_some() => "failed".to_owned(),
+                Some(r) => match r.get("image_id").or_else(|| r.get("image_ids")) {
+                    Some(id) => format!("done ({})", id_text(id)),
+                    None => "done".to_owned(),
+                },
+                None => "done".to_owned(),
+            },
+            None if job.status == JobStatus::Cancelled => "cancelled".to_owned(),
+            None => "pending".to_owned(),
+        };
+        parts.push(format!("{name} {state}"));
+    }
+    format!(
+        "{head}{} of {} item(s) done, {} failed: {}",
+        job.items_done,
+        job.items_total,
+        job.items_failed,
+        parts.join("; ")
+    )
+}
+
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::Array(ids) => ids
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The `CreateTaskResult` for a job just submitted (`resultType: "task"`).
+pub async fn created(app: &App, caller: &Caller, job: &Job) -> Result<Value> {
+    let items = jobs::items(app, &caller.org, &job.id).await?;
+    let mut value = task(job, &items);
+    value["resultType"] = json!("task");
+    Ok(value)
+}
+
+/// `tasks/get`: the task in its current state; a completed one carries the tool's full result.
+pub async fn get(
+    app: &App,
+    caller: &Caller,
+    params: &Value,
+) -> std::result::Result<Value, RpcError> {
+    let job = load(app, caller, params).await?;
+    let items = jobs::items(app, &caller.org, &job.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut value = task(&job, &items);
+    if status(&job) == "completed" {
+        let result = match final_result(app, caller, &job, &items).await {
+            Ok(r) => r,
+            Err(e) => super::tools::error_result(&e),
+        };
+        value["result"] =
+            serde_json::to_value(result).map_err(|e| internal(&Error::internal(e)))?;
+    }
+    Ok(value)
+}
+
+/// `tasks/update`: no task of ours ever waits on input (confirmations happen before a task is
+/// created), so responses are acknowledged and ignored, as the extension asks for keys that are
+/// not outstanding. The task must still be the caller's.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    params: &Value,
+) -> std::result::Result<Value, RpcError> {
+    if params.get("inputResponses").is_some_and(|r| !r.is_object()) {
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            "inputResponses must be an object",
+        ));
+    }
+    load(app, caller, params).await?;
+    Ok(json!({}))
+}
+
+/// `tasks/cancel`: items not started are never generated (nor charged); finished items stay.
+/// A task that already finished cannot be cancelled (-32602, saying so).
+pub async fn cancel(
+    app: &App,
+    caller: &Caller,
+    params: &Value,
+) -> std::result::Result<Value, RpcError> {
+    let job = load(app, caller, params).await?;
+    match jobs::cancel(app, &caller.org, &job.id).await {
+        Ok(_) => Ok(json!({})),
+        Err(Error::Conflict(_)) => Err(RpcError::new(
+            INVALID_PARAMS,
+            format!(
+                "Cannot cancel task: it has already reached a terminal status ({})",
+                status(&job)
+            ),
+        )),
+        Err(Error::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+/// The tool result a finished task stands for: what `tools/call` would have returned.
+async fn final_result(
+    app: &App,
+    caller: &Caller,
+    job: &Job,
+    items: &[(u32, Map<String, Value>)],
+) -> Result<CallToolResult> {
+    if job.kind == crate::engine::campaign::KIND {
+        return super::tools::campaign_result(app, caller, &job.id).await;
+    }
+    let record = items.first().map(|(_, a)| a);
+    if let Some(error) = record.and_then(|a| a.get("error")).and_then(Value::as_str) {
+        return Ok(text_error(error, json!({ "code": "failed" })));
+    }
+    let result = record
+        .and_then(|a| a.get("result"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(err) = result.get("tool_error") {
+        return Ok(text_error(
+            err["message"].as_str().unwrap_or("the generation failed"),
+            err["details"].clone(),
+        ));
+    }
+    let mut value = result.get("tool_result").cloned().unwrap_or(Value::Null);
+    // Previews back inline: each image block is followed by the resource link of its image.
+    if let Some(blocks) = value.get_mut("content").and_then(Value::as_array_mut) {
+        for i in 0..blocks.len().saturating_sub(1) {
+            if blocks[i]["type"] != "image" {
+                continue;
+            }
+            let Some(id) = blocks[i + 1]["uri"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("image://"))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let rec = app
+                .images()
+                .get(caller, &imagemcp_core::ids::ImageId::parse(&id)?)
+                .await?;
+            let preview = app.images().preview(&rec).await?;
+            blocks[i]["data"] = json!(crate::imaging::encode_base64(&preview.bytes));
+        }
+    }
+    // Download links are signed for a while: fresh ones for whoever polls later.
+    if let Some(views) = value
+        .get_mut("structuredContent")
+        .and_then(|s| s.get_mut("images"))
+        .and_then(Value::as_array_mut)
+    {
+        for view in views.iter_mut() {
+            let id = view["id"].as_str().unwrap_or_default().to_owned();
+            let rec = app
+                .images()
+                .get(caller, &imagemcp_core::ids::ImageId::parse(&id)?)
+                .await?;
+            view["url"] = json!(app.images().download_url(&rec).await?);
+        }
+    }
+    serde_json::from_value(value).map_err(Error::internal)
+}
+
+fn text_error(message: &str, details: Value) -> CallToolResult {
+    let mut result =
+        CallToolResult::error(vec![rmcp::model::ContentBlock::text(message.to_owned())]);
+    let mut meta = rmcp::model::JsonObject::new();
+    meta.insert(super::tools::ERROR_META_KEY.to_owned(), details);
+    result.meta = Some(rmcp::model::MetaObject(meta));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_generations() {
+        assert!(is_long_generation(&json!({"n": 4, "quality": "high"})));
+        assert!(is_long_generation(&json!({"n": 4})), "auto counts as high");
+        assert!(!is_long_generation(&json!({"n": 4, "quality": "medium"})));
+        assert!(!is_long_generation(&json!({"n": 3, "quality": "high"})));
+        assert!(is_long_generation(&json!({"size": "3840x2160"})));
+        assert!(!is_long_generation(&json!({"size": "2560x1440"})));
+        assert!(!is_long_generation(&json!({"size": "nonsense", "n": "x"})));
+    }
+
+    #[test]
+    fn declaration() {
+        assert!(declared(&json!({"extensions": {EXTENSION: {}}})));
+        assert!(!declared(&json!({"extensions": {}})));
+        assert!(!declared(&json!({})));
+        assert!(!declared(&json!({"extensions": {EXTENSION: true}})));
+    }
+}

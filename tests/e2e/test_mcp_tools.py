@@ -22,6 +22,7 @@ TOOLS = {
     "openai_create_api_key", "openai_rotate_api_key", "openai_revoke_api_key", "openai_list_members",
     "openai_set_member_role", "openai_remove_member", "openai_invite_member",
     "openai_accept_invitation", "openai_create_team",
+    "openai_usage_summary", "openai_upgrade_plan", "openai_billing_portal", "openai_set_budget",
 }
 
 

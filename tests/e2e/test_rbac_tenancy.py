@@ -110,6 +110,8 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
                     assert ("openai_view_audit_log" in listed) == ("view_audit_log" in MATRIX[role])
                     assert ("openai_list_members" in listed) == ("manage_members" in MATRIX[role])
                     assert ("openai_create_api_key" in listed) == ("manage_own_keys" in MATRIX[role])
+                    assert ("openai_upgrade_plan" in listed) == ("manage_billing" in MATRIX[role])
+                    assert ("openai_usage_summary" in listed) == ("view_usage" in MATRIX[role])
         for (role, action), got in seen.items():
             want = "allowed" if action in MATRIX[role] else "denied"
             assert got == want, f"{role} × {action}: {got}, the matrix says {want}"

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use imagemcp_core::ids::{KeyId, OrgId, TeamId, UserId};
 use imagemcp_core::rbac::{Action, MATRIX, Role, Scope};
+use imagemcp_core::tier::Feature;
 use imagemcp_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -319,6 +320,8 @@ impl<'a> Manage<'a> {
                 .ok_or_else(|| Error::not_found(format!("organisation {org}")))?;
             imagemcp_core::rbac::authorize(role, &caller.scopes, Action::ManageOwnKeys)?;
         }
+        // Billing (issue 6): API keys are part of API access, a Team feature.
+        crate::billing::gate(self.app, &org, Feature::ApiAccess).await?;
         let spec = self.spec(caller, args)?;
         Ok(self
             .app
@@ -342,6 +345,7 @@ impl<'a> Manage<'a> {
                 "a member's key is made in your organisation",
             ));
         }
+        crate::billing::gate(self.app, &caller.org, Feature::ApiAccess).await?;
         let member = self.member(caller, user).await?;
         let spec = self.spec(caller, args)?;
         Ok(self
@@ -408,6 +412,7 @@ impl<'a> Manage<'a> {
     /// invitation service writes alone); the entry is appended right after.
     pub async fn invite(&self, caller: &Caller, args: InviteArgs) -> Result<InvitationView> {
         caller.authorize(Action::ManageMembers)?;
+        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
         let role = parse_role(&args.role)?;
         let team = self.team(caller, args.team_id.as_deref()).await?;
         let inv = Invitations::new(&self.app.ports)
@@ -439,6 +444,7 @@ impl<'a> Manage<'a> {
     /// sign-up, and for tests). The account has no password until its owner sets one.
     pub async fn provision(&self, caller: &Caller, args: ProvisionArgs) -> Result<MemberView> {
         caller.authorize(Action::ManageMembers)?;
+        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
         let role = parse_role(&args.role)?;
         let team = self.team(caller, args.team_id.as_deref()).await?;
         let accounts = self.app.accounts();
@@ -457,6 +463,7 @@ impl<'a> Manage<'a> {
 
     pub async fn create_team(&self, caller: &Caller, args: TeamArgs) -> Result<TeamView> {
         caller.authorize(Action::ManageMembers)?;
+        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
         let team = self
             .app
             .accounts()

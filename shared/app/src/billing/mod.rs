@@ -51,6 +51,40 @@ impl fmt::Debug for BillingConfig {
     }
 }
 
+/// Refuses `feature` when `org`'s plan does not include it, naming the tier that does and where to
+/// upgrade (billing off: the local plan includes everything).
+pub async fn gate(
+    app: &crate::App,
+    org: &imagemcp_core::ids::OrgId,
+    feature: imagemcp_core::tier::Feature,
+) -> imagemcp_core::Result<()> {
+    if app.config.billing.is_none() {
+        return Ok(());
+    }
+    let tier = plan::load(app, org)
+        .await?
+        .effective_tier(app.ports.clock.now_secs());
+    imagemcp_core::tier::gate(tier, feature, &upgrade_url(app))
+}
+
+/// When what `org` stores now expires under its plan's retention (Free: 30 days, by the Table's
+/// TTL); `None` keeps it. Items keep the expiry they were written with: images made on Free still
+/// expire after an upgrade, images made on a paid plan are kept after a downgrade.
+pub async fn retention_expiry(
+    app: &crate::App,
+    org: &imagemcp_core::ids::OrgId,
+) -> imagemcp_core::Result<Option<i64>> {
+    if app.config.billing.is_none() {
+        return Ok(None);
+    }
+    let now = app.ports.clock.now_secs();
+    let tier = plan::load(app, org).await?.effective_tier(now);
+    Ok(tier
+        .spec()
+        .retention_days
+        .map(|days| now + i64::from(days) * 86_400))
+}
+
 /// Where a caller upgrades: the page that starts a checkout.
 pub fn upgrade_url(app: &crate::App) -> String {
     format!("{}/billing/upgrade", app.config.public_url)

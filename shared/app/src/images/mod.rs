@@ -623,9 +623,15 @@ impl<'a> ImageService<'a> {
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
         let crypto = crate::crypto::Crypto::new(&self.app.ports);
+        // Billing (issue 6): Free keeps images and conversations 30 days (the Table's TTL).
+        let expires = crate::billing::retention_expiry(self.app, org).await?;
+        let keep = |item: imagemcp_core::table::Item| match expires {
+            Some(at) => item.with_ttl(at),
+            None => item,
+        };
         let mut ops = Vec::new();
         for rec in records {
-            let mut item = record::to_item(record::image_key(org, &rec.id), rec)?;
+            let mut item = keep(record::to_item(record::image_key(org, &rec.id), rec)?);
             crypto.seal_item(&mut item, record::IMAGE_SEALED).await?;
             ops.push(TransactOp::Put(item, Condition::NotExists));
         }
@@ -646,7 +652,10 @@ impl<'a> ImageService<'a> {
             Some(p) => Condition::AttrEquals("turns".into(), serde_json::json!(p.turns)),
             None => Condition::NotExists,
         };
-        let mut conv_item = record::to_item(record::conversation_key(org, conv_id), &conversation)?;
+        let mut conv_item = keep(record::to_item(
+            record::conversation_key(org, conv_id),
+            &conversation,
+        )?);
         crypto
             .seal_item(&mut conv_item, record::CONVERSATION_SEALED)
             .await?;

@@ -36,6 +36,14 @@ pub(super) fn routes() -> Router<App> {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// The REST image API is API access, a Team feature (billing off: everyone has it). The billing
+/// routes themselves are open to every plan, or nobody could upgrade.
+pub(super) async fn api_access(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    crate::billing::gate(app, &caller.org, imagemcp_core::tier::Feature::ApiAccess)
+        .await
+        .map_err(ApiError)
+}
+
 /// Parses a JSON body ourselves so that malformed JSON gets our error body, naming the field.
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
     let value: serde_json::Value = serde_json::from_slice(body)

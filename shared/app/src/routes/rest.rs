@@ -33,6 +33,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
 }
 
 async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
+    super::billing::api_access(&app, &caller).await?;
     let args: GenerateArgs = json_body(&body)?;
     let generated = app.images().generate(&caller, args, None).await?;
     let mut urls = Vec::new();
@@ -53,6 +54,7 @@ async fn list(
     caller: Caller,
     Query(args): Query<ListArgsQuery>,
 ) -> ApiResult {
+    super::billing::api_access(&app, &caller).await?;
     let args = ListArgs {
         limit: args.limit,
         cursor: args.cursor,
@@ -78,6 +80,7 @@ struct ListArgsQuery {
 }
 
 async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     let rec = app.images().get(&caller, &id).await?;
     let url = app.images().download_url(&rec).await?;
@@ -85,6 +88,7 @@ async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) ->
 }
 
 async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     let (rec, blob) = app.images().content(&caller, &id).await?;
     let mut response = blob.bytes.into_response();
@@ -104,6 +108,7 @@ async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>)
 }
 
 async fn remove(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     app.images().delete(&caller, &id).await?;
     Ok(axum::Json(DeletedView {

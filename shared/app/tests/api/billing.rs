@@ -706,3 +706,147 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
         .await
         .expect("under the raised budget");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_access_and_collaboration_are_team_features_and_billing_stays_open() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use imagemcp_app::manage::Manage;
+    use tower::ServiceExt;
+    let t = billed();
+    // The operator's bootstrap key (the CLI's `keys create`) on the default org, which is on Free.
+    let (admin, org) = t.app.accounts().ensure_local_admin().await.unwrap();
+    let key = t
+        .app
+        .keys()
+        .create(&admin.id, &org.id, imagemcp_app::auth::KeySpec::full("ops"))
+        .await
+        .unwrap()
+        .secret;
+    let get = |path: &str| {
+        let app = t.app.clone();
+        let req = Request::get(path)
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        async move {
+            let resp = imagemcp_app::routes::router(app)
+                .oneshot(req)
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = get("/v1/images").await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["unlocking_tier"], "team");
+    assert_eq!(body["error"]["upgrade_url"], "http://test/billing/upgrade");
+    // Billing's own routes stay open, or nobody could upgrade.
+    let (status, usage) = get("/v1/billing/usage").await;
+    assert_eq!(
+        (status, usage["tier"].as_str()),
+        (200, Some("free")),
+        "{usage}"
+    );
+
+    let caller = imagemcp_app::auth::Caller {
+        user: admin.id.clone(),
+        org: org.id.clone(),
+        team: org.default_team.clone(),
+        role: imagemcp_core::rbac::Role::Admin,
+        scopes: vec![imagemcp_core::rbac::Scope::Admin],
+        credential: "key_ops".into(),
+    };
+    let manage = Manage::new(&t.app);
+    let refusals = [
+        manage
+            .create_key(&caller, parse_args(json!({"label": "ci"})).unwrap())
+            .await
+            .err(),
+        manage
+            .invite(
+                &caller,
+                parse_args(json!({"email": "bo@x.example", "role": "creator"})).unwrap(),
+            )
+            .await
+            .err(),
+        manage
+            .create_team(&caller, parse_args(json!({"name": "design"})).unwrap())
+            .await
+            .err(),
+    ];
+    for err in refusals {
+        assert_plan_limit(&err.expect("refused on Free"), "team");
+    }
+
+    // On Team all of it works.
+    let mut team = pro_plan(Some("cus_t"));
+    team.tier = "team".into();
+    team.seats = 5;
+    store_plan(&t, &caller, &team).await;
+    assert_eq!(get("/v1/images").await.0, 200);
+    manage
+        .create_key(&caller, parse_args(json!({"label": "ci"})).unwrap())
+        .await
+        .expect("API keys on Team");
+    manage
+        .create_team(&caller, parse_args(json!({"name": "design"})).unwrap())
+        .await
+        .expect("teams on Team");
+}
+
+#[tokio::test]
+async fn free_keeps_images_and_conversations_30_days_and_paid_plans_keep_them() {
+    let t = billed();
+    let caller = TestApp::caller("org_a");
+    let free = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .unwrap();
+    let month_later = 1_795_478_400 + 30 * 86_400;
+    let image = t
+        .table
+        .get(&record::image_key(&caller.org, &free.images[0].id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(image.expires_at, Some(month_later));
+    let conv = t
+        .table
+        .get(&record::conversation_key(
+            &caller.org,
+            &free.conversation.id,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.expires_at, Some(month_later));
+
+    store_plan(&t, &caller, &pro_plan(Some("cus_x"))).await;
+    let pro = t
+        .app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .unwrap();
+    // 31 days on: the Free image is gone by TTL, the Pro one stays.
+    t.clock.advance_ms(31 * 86_400_000);
+    let images = t.app.images();
+    assert!(matches!(
+        images.get(&caller, &free.images[0].id).await,
+        Err(Error::NotFound { .. })
+    ));
+    images
+        .get(&caller, &pro.images[0].id)
+        .await
+        .expect("kept on Pro");
+}

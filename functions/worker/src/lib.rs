@@ -164,6 +164,7 @@ fn build(env: &Env) -> worker::Result<Runtime> {
 #[event(start)]
 fn start() {
     console_error_panic_hook_set();
+    platform::init_tracing();
 }
 
 /// Panics show up in `wrangler tail` with their message rather than as `unreachable`.
@@ -207,7 +208,10 @@ pub mod queue_export {
         let rt = super::runtime(&env).map_err(|e| JsValue::from_str(&e.to_string()))?;
         super::queue::consume(&rt.app, batch, rt.max_attempts)
             .await
-            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, "the queue batch could not be handled");
+                JsValue::from_str(&e.to_string())
+            })?;
         Ok(JsValue::UNDEFINED)
     }
 }

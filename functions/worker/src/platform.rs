@@ -85,3 +85,39 @@ impl Timer for DelayTimer {
         SendFuture::new(worker::Delay::from(duration)).await;
     }
 }
+
+/// A log line for the Worker's console, written when the formatter drops it.
+pub struct ConsoleLine(Vec<u8>);
+
+impl std::io::Write for ConsoleLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ConsoleLine {
+    fn drop(&mut self) {
+        let line = String::from_utf8_lossy(&self.0);
+        let line = line.trim_end();
+        if !line.is_empty() {
+            worker::console_log!("{line}");
+        }
+    }
+}
+
+/// Sends `tracing` events to the console, where `wrangler tail` and the dashboard show them.
+pub fn init_tracing() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(|| ConsoleLine(Vec::new()))
+        .with_ansi(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // Already set by an earlier start of this isolate: keep that one.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}

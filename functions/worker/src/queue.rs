@@ -31,11 +31,14 @@ impl CfQueue {
 }
 
 /// The envelope of a message: Queues assign ids only on delivery, so the producer's own id travels
-/// with the body and the consumer sees the same id on every redelivery.
+/// with the body and the consumer sees the same id on every redelivery. The body travels as JSON
+/// text: the `worker` crate hands messages to JavaScript through serde-wasm-bindgen, which turns a
+/// JSON object into a JavaScript `Map` that the queue's structured clone keeps but `JSON.stringify`
+/// reads as `{}`.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Envelope {
     pub id: String,
-    pub body: Value,
+    pub body: String,
 }
 
 #[async_trait::async_trait]
@@ -50,7 +53,7 @@ impl Queue for CfQueue {
         let id = self.ids.new_id();
         let message = MessageBuilder::new(Envelope {
             id: id.clone(),
-            body,
+            body: body.to_string(),
         })
         .delay_seconds(u32::try_from(delay.as_secs()).unwrap_or(u32::MAX))
         .build();
@@ -83,11 +86,13 @@ fn receive(value: JsValue) -> worker::Result<Received> {
     let text: String = JSON::stringify(&body).map_err(js_error)?.into();
     let delivery = serde_json::from_str::<Envelope>(&text)
         .ok()
-        .map(|envelope| Delivery {
-            message_id: envelope.id.clone(),
-            receipt: envelope.id,
-            body: envelope.body,
-            attempt,
+        .and_then(|envelope| {
+            Some(Delivery {
+                body: serde_json::from_str(&envelope.body).ok()?,
+                message_id: envelope.id.clone(),
+                receipt: envelope.id,
+                attempt,
+            })
         });
     Ok(Received { message, delivery })
 }

@@ -165,3 +165,48 @@ def test_origin_is_checked_before_the_credential(offline_server):
     r = httpx.post(offline_server.mcp_url, content=body, headers=dict(ACCEPT, Origin=offline_server.url))
     assert r.status_code == 401
     assert httpx.get(offline_server.mcp_url, headers={"Authorization": f"Bearer {offline_server.key}"}).status_code == 405
+
+
+def test_the_official_sdk_confirms_the_cost_in_both_eras(tmp_path, fake):
+    """The Python SDK answers our confirmation itself: by `elicitation/create` on the call's stream
+    in the handshake era, by retrying with `inputResponses` and the `requestState` on 2026-07-28."""
+    import asyncio
+
+    from mcp import types
+
+    fake.reset()
+    server = start_server(tmp_path / "data", "confirm-sdk", fake,
+                          extra_env={"IMAGEMCP_COST_CONFIRMATION_CENTS": "1"})
+    try:
+        asked: list[str] = []
+
+        def answer(confirm: bool):
+            async def callback(context, params):
+                asked.append(params.message)
+                if not confirm:
+                    return types.ElicitResult(action="decline")
+                return types.ElicitResult(action="accept", content={"confirm": True})
+            return callback
+
+        async def call(mode: str, confirm: bool):
+            from mcp import Client
+            from mcp.client.streamable_http import streamable_http_client
+            from mcp.shared._httpx_utils import create_mcp_http_client
+            http = create_mcp_http_client(headers={"Authorization": f"Bearer {server.key}"})
+            async with Client(streamable_http_client(server.mcp_url, http_client=http), mode=mode,
+                              elicitation_callback=answer(confirm), read_timeout_seconds=60) as client:
+                return await client.call_tool("openai_generate_image",
+                                              {"prompt": "a blue kite", "quality": "high", "size": "1024x1024",
+                                               "fresh": True})
+
+        for mode in ["legacy", "2026-07-28"]:
+            asked.clear()
+            result = asyncio.run(call(mode, True))
+            assert result.is_error is False, (mode, result)
+            assert len(asked) == 1 and "$" in asked[0], (mode, asked)
+            result = asyncio.run(call(mode, False))
+            assert result.is_error is True, mode
+        listed = Raw(server).result("tools/call", {"name": "openai_list_images", "arguments": {}})
+        assert len(listed["structuredContent"]["images"]) == 2, "one image per accepted call, none per decline"
+    finally:
+        server.process.stop()

@@ -119,6 +119,12 @@ impl Engine {
         }
     }
 
+    /// The timer the engine waits on (also used by waits outside the engine, such as a
+    /// handshake-era confirmation polling for its answer).
+    pub fn timer(&self) -> &dyn Timer {
+        self.timer.as_ref()
+    }
+
     /// The engine a runtime gets by default: tokio's timer on native targets, none on wasm32
     /// (the Worker injects its own).
     pub fn default_for(clock: Arc<dyn Clock>) -> Self {

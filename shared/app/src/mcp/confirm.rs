@@ -211,6 +211,9 @@ pub enum Gate {
     Refuse(CallToolResult),
     /// The request itself is bad (a `requestState` that does not verify, or was used).
     Reject(RpcError),
+    /// Handshake era, client declared elicitation: send it this `elicitation/create` request on
+    /// the call's stream and run the tool with these arguments if the answer accepts.
+    Elicit { request: Value, args: Value },
 }
 
 /// What the client can be asked with.
@@ -273,6 +276,18 @@ pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Aske
             Ok(v) => Gate::Ask(v),
             Err(e) => Gate::Refuse(super::tools::error_result(&e)),
         };
+    }
+    if !ask.modern && supports_form(ask.client_capabilities) {
+        let mut nonce = [0u8; 16];
+        app.ports.random.fill(&mut nonce);
+        let (message, schema) = form(tool, estimate, threshold);
+        let request = json!({
+            "jsonrpc": "2.0",
+            "id": format!("{ELICIT_ID_PREFIX}{}", hex::encode(nonce)),
+            "method": "elicitation/create",
+            "params": { "message": message, "requestedSchema": schema },
+        });
+        return Gate::Elicit { request, args };
     }
     Gate::Refuse(needs_confirmation(estimate, threshold))
 }
@@ -399,32 +414,104 @@ fn input_required(
         expires_at_ms: app.ports.clock.now_ms() + STATE_TTL_MS,
         nonce: hex::encode(nonce),
     };
+    let (message, schema) = form(tool, estimate, threshold);
+    Ok(json!({
+        "resultType": "input_required",
+        "inputRequests": { INPUT_KEY: {
+            "method": "elicitation/create",
+            "params": { "mode": "form", "message": message, "requestedSchema": schema },
+        }},
+        "requestState": seal(app, &state)?,
+    }))
+}
+
+/// The question and its one-field form.
+fn form(tool: &str, estimate: u64, threshold: u64) -> (String, Value) {
     let message = format!(
         "{tool} is estimated to cost {} ({estimate} cents), above your confirmation threshold of {}. Go ahead?",
         dollars(estimate),
         dollars(threshold)
     );
-    Ok(json!({
-        "resultType": "input_required",
-        "inputRequests": { INPUT_KEY: {
-            "method": "elicitation/create",
-            "params": {
-                "mode": "form",
-                "message": message,
-                "requestedSchema": {
-                    "type": "object",
-                    "properties": { "confirm": {
-                        "type": "boolean",
-                        "title": format!("Spend about {}", dollars(estimate)),
-                        "description": "Generate now and charge the estimated cost.",
-                        "default": false,
-                    }},
-                    "required": ["confirm"],
-                },
-            },
+    let schema = json!({
+        "type": "object",
+        "properties": { "confirm": {
+            "type": "boolean",
+            "title": format!("Spend about {}", dollars(estimate)),
+            "description": "Generate now and charge the estimated cost.",
+            "default": false,
         }},
-        "requestState": seal(app, &state)?,
-    }))
+        "required": ["confirm"],
+    });
+    (message, schema)
+}
+
+/// The id prefix of our `elicitation/create` requests (handshake era); the rest is a random nonce.
+pub const ELICIT_ID_PREFIX: &str = "imagemcp-confirm-";
+/// How long a handshake-era confirmation waits for the user's answer.
+pub const ELICIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// How often the waiting call looks for the answer.
+const ELICIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn reply_key(session: &str, request_id: &str) -> Key {
+    Key::new(
+        format!("MCPSESSION#{session}"),
+        format!("REPLY#{request_id}"),
+    )
+}
+
+/// Stores a client's response to one of our `elicitation/create` requests, for the call waiting
+/// on it (which may run on another instance). Written once: a second response is ignored.
+pub async fn store_reply(
+    app: &App,
+    session: &str,
+    request_id: &str,
+    message: &Value,
+) -> Result<()> {
+    let reply = message
+        .get("result")
+        .cloned()
+        .unwrap_or_else(|| json!({ "action": "cancel" }));
+    let Value::Object(attrs) = json!({ "reply": reply }) else {
+        return Err(Error::internal("a reply is not an object"));
+    };
+    let expires = app.ports.clock.now_secs() + ELICIT_WAIT.as_secs() as i64;
+    let item = Item::new(reply_key(session, request_id), attrs).with_ttl(expires);
+    match app.ports.table.put(item, Condition::NotExists).await {
+        Ok(()) | Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits for the answer to our `elicitation/create` request (polling the `Table`, so the answer
+/// may reach any instance), consumes it, and says whether it accepts the cost. No answer within
+/// [`ELICIT_WAIT`] is a decline.
+pub async fn await_reply(app: &App, session: &str, request_id: &str) -> Result<bool> {
+    let key = reply_key(session, request_id);
+    let deadline = app.ports.clock.now_ms() + ELICIT_WAIT.as_millis() as i64;
+    loop {
+        if let Some(item) = app.ports.table.get(&key).await? {
+            // Consumed once; a failed delete only leaves an item that expires.
+            let _ = app.ports.table.delete(&key, Condition::Exists).await;
+            let reply = item.attrs.get("reply").cloned().unwrap_or(Value::Null);
+            return Ok(
+                reply.get("action").and_then(Value::as_str) == Some("accept")
+                    && reply
+                        .get("content")
+                        .and_then(|c| c.get("confirm"))
+                        .and_then(Value::as_bool)
+                        == Some(true),
+            );
+        }
+        if app.ports.clock.now_ms() > deadline {
+            return Ok(false);
+        }
+        app.engine.timer().sleep(ELICIT_POLL).await;
+    }
+}
+
+/// The result of a call whose cost the user did not confirm.
+pub fn declined_result() -> CallToolResult {
+    declined()
 }
 
 fn bad_state(why: &str) -> Gate {

@@ -97,6 +97,8 @@ enum Era {
         version: String,
         /// What the client declared at `initialize`.
         capabilities: Value,
+        /// The session's id (server-to-client requests are answered under it).
+        session: String,
     },
     Modern {
         version: String,
@@ -218,8 +220,26 @@ pub async fn handle(
         );
     }
     let Some(rpc_method) = rpc_method else {
-        // A response to a request of ours (none are sent yet) or junk: accept responses, refuse junk.
+        // A response to a request of ours (a cost confirmation's `elicitation/create`) or junk:
+        // accept responses, refuse junk. An answer is stored for the call waiting on it, which
+        // may be on another instance.
         if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) {
+            if let (Some(sid), Some(rid)) = (
+                session_id.as_deref(),
+                id.as_ref()
+                    .and_then(Value::as_str)
+                    .filter(|r| r.starts_with(confirm::ELICIT_ID_PREFIX) && r.len() <= 100),
+            ) {
+                match session::find(app, caller, sid).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return McpResponse::empty(StatusCode::NOT_FOUND),
+                    Err(_) => return McpResponse::empty(StatusCode::SERVICE_UNAVAILABLE),
+                }
+                if let Err(e) = confirm::store_reply(app, sid, rid, &message).await {
+                    tracing::warn!(error = %e, "storing an elicitation answer failed");
+                    return McpResponse::empty(StatusCode::SERVICE_UNAVAILABLE);
+                }
+            }
             return McpResponse::empty(StatusCode::ACCEPTED);
         }
         return McpResponse::rpc_error(
@@ -304,6 +324,7 @@ pub async fn handle(
         Era::Handshake {
             version: session.protocol_version,
             capabilities: session.client_capabilities,
+            session: session.id,
         }
     };
 
@@ -450,6 +471,50 @@ async fn dispatch(
     }
 }
 
+/// A handshake-era call whose cost needs confirming: the stream carries our `elicitation/create`
+/// request first, waits for the client's answer (POSTed under the session, stored in the
+/// `Table`), then runs the tool and ends with its result, or with the decline.
+fn elicit_then_call(
+    app: &App,
+    caller: &Caller,
+    era: &Era,
+    id: &Value,
+    name: String,
+    request: Value,
+    args: Value,
+) -> McpResponse {
+    let Era::Handshake { session, .. } = era else {
+        return McpResponse::rpc_error(id, RpcError::new(protocol::INTERNAL_ERROR, "no session"));
+    };
+    let request_id = request["id"].as_str().unwrap_or_default().to_owned();
+    let (app, caller, era, id, session) = (
+        app.clone(),
+        caller.clone(),
+        era.clone(),
+        id.clone(),
+        session.clone(),
+    );
+    let answer = async move {
+        let accepted = confirm::await_reply(&app, &session, &request_id)
+            .await
+            .unwrap_or(false);
+        let result = if accepted {
+            tools::call(&app, &caller, &name, args, None).await
+        } else {
+            confirm::declined_result()
+        };
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        result_message(&id, finish(&era, value))
+    };
+    let stream =
+        futures::stream::once(futures::future::ready(request)).chain(futures::stream::once(answer));
+    McpResponse {
+        status: StatusCode::OK,
+        headers: Vec::new(),
+        body: McpBody::Stream(Box::pin(stream)),
+    }
+}
+
 async fn call_tool(
     app: &App,
     caller: &Caller,
@@ -490,6 +555,9 @@ async fn call_tool(
             return McpResponse::json(result_message(id, finish(era, value)));
         }
         confirm::Gate::Reject(err) => return McpResponse::rpc_error(id, err),
+        confirm::Gate::Elicit { request, args } => {
+            return elicit_then_call(app, caller, era, id, name, request, args);
+        }
     };
     // A client that declared the Tasks extension gets long work as a task handle.
     if era.is_modern()

@@ -794,3 +794,115 @@ async fn list_and_read_results_carry_the_right_cache_hints() {
     .await;
     assert_eq!((status, err["error"]["code"].as_i64()), (400, Some(-32602)));
 }
+
+// --- cost confirmation on the handshake revisions -----------------------------------------------
+
+/// Opens a 2025-11-25 session declaring `capabilities`; returns its id.
+async fn session(app: &App, caller: &Caller, capabilities: Value) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": capabilities,
+        "clientInfo": {"name": "test", "version": "1"}}});
+    let reply = handle(
+        app,
+        caller,
+        &http::Method::POST,
+        &http::HeaderMap::new(),
+        serde_json::to_vec(&body).unwrap().into(),
+    )
+    .await;
+    reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "mcp-session-id")
+        .map(|(_, v)| v.to_str().unwrap().to_owned())
+        .expect("a session id")
+}
+
+async fn post_in_session(app: &App, caller: &Caller, sid: &str, body: Value) -> McpBody {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("mcp-session-id", sid.parse().unwrap());
+    handle(
+        app,
+        caller,
+        &http::Method::POST,
+        &headers,
+        serde_json::to_vec(&body).unwrap().into(),
+    )
+    .await
+    .body
+}
+
+async fn handshake_confirmation(answer: Value) -> (Rig, Value) {
+    use futures::StreamExt;
+    let r = rig(true).await;
+    let caller = TestApp::caller("org_a");
+    low_threshold(&r.app, &caller).await;
+    let sid = session(&r.app, &caller, json!({"elicitation": {}})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "openai_generate_image", "arguments": priced_args()}});
+    let McpBody::Stream(mut stream) = post_in_session(&r.app, &caller, &sid, call).await else {
+        panic!("a confirmation is asked on the call's stream")
+    };
+    let request = stream.next().await.expect("the elicitation request");
+    assert_eq!(request["method"], "elicitation/create");
+    assert!(request["params"]["message"].as_str().unwrap().contains('$'));
+    assert_eq!(
+        request["params"]["requestedSchema"]["required"],
+        json!(["confirm"])
+    );
+    assert_eq!(
+        r.images(&caller).await,
+        0,
+        "nothing is generated before the answer"
+    );
+    // Another caller cannot answer it.
+    let stranger = TestApp::caller_as(
+        "org_a",
+        "usr_other",
+        imagemcp_core::rbac::Role::Admin,
+        &[imagemcp_core::rbac::Scope::Admin],
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result":
+        {"action": "accept", "content": {"confirm": true}}});
+    let mut headers = http::HeaderMap::new();
+    headers.insert("mcp-session-id", sid.parse().unwrap());
+    let foreign = handle(
+        &r.app,
+        &stranger,
+        &http::Method::POST,
+        &headers,
+        serde_json::to_vec(&reply).unwrap().into(),
+    )
+    .await;
+    assert_eq!(foreign.status.as_u16(), 404);
+    // The answer arrives as a separate POST, as the transport has it.
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": answer});
+    assert!(matches!(
+        post_in_session(&r.app, &caller, &sid, answer).await,
+        McpBody::Empty
+    ));
+    let last = stream.next().await.expect("the result");
+    assert_eq!(last["id"], 9);
+    assert!(stream.next().await.is_none());
+    (r, last)
+}
+
+#[tokio::test]
+async fn a_handshake_client_with_elicitation_is_asked_with_elicitation_create() {
+    let (r, last) =
+        handshake_confirmation(json!({"action": "accept", "content": {"confirm": true}})).await;
+    assert_eq!(last["result"]["isError"], false, "{last}");
+    assert!(
+        last["result"].get("resultType").is_none(),
+        "handshake results have no resultType"
+    );
+    assert_eq!(r.images(&TestApp::caller("org_a")).await, 1);
+}
+
+#[tokio::test]
+async fn a_handshake_decline_generates_and_charges_nothing() {
+    let (r, last) = handshake_confirmation(json!({"action": "decline"})).await;
+    assert_eq!(last["result"]["isError"], true);
+    assert_eq!(r.images(&TestApp::caller("org_a")).await, 0);
+    assert_eq!(r.t.blob_files(), 0);
+}

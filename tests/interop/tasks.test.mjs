@@ -1,0 +1,114 @@
+// Interop: the official Tasks extension client (`@modelcontextprotocol/ext-tasks`) on top of the
+// official `@modelcontextprotocol/client` against the real imagemcp binary. ext-tasks validates
+// every CreateTaskResult and tasks/get answer with the extension's generated schemas and drives
+// the polling itself; for a 2026-07-28 server it sends its task traffic through a raw dispatcher
+// (the SDK's own codecs do not know the task shapes), which here is a plain fetch() with the
+// routing headers the transport defines.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { createTaskSessionFromClient, resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
+
+const root = resolve(import.meta.dirname, '../..');
+const bin = process.env.IMAGEMCP_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'imagemcp');
+const MODERN = '2026-07-28';
+let server;
+let url;
+let key;
+
+before(async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'imagemcp-tasks-'));
+  const env = { ...process.env, IMAGEMCP_LOG_FORMAT: 'json' };
+  delete env.OPENAI_API_KEY;
+  key = execFileSync(bin, ['keys', 'create', '--data-dir', dataDir], { env, encoding: 'utf8' }).trim();
+  server = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines = createInterface({ input: server.stdout });
+  url = await new Promise((ok, fail) => {
+    lines.on('line', (line) => line.startsWith('imagemcp listening on ') && ok(line.slice('imagemcp listening on '.length).trim()));
+    server.on('exit', (code) => fail(new Error(`imagemcp exited with ${code}`)));
+  });
+});
+
+after(() => server?.kill('SIGTERM'));
+
+/** Sends one JSON-RPC request as the 2026-07-28 transport does: routing headers from the body. */
+function rawDispatcher(seen) {
+  let nextId = 0;
+  return async (request) => {
+    const params = request.params ?? {};
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${key}`,
+      'mcp-protocol-version': MODERN,
+      'mcp-method': request.method,
+    };
+    const name = params.name ?? params.taskId ?? params.uri;
+    if (name !== undefined) headers['mcp-name'] = name;
+    seen.push(request.method);
+    const response = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, ...request }),
+    });
+    return response.json();
+  };
+}
+
+async function withSession(run) {
+  const client = new Client({ name: 'interop-tasks', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+    requestInit: { headers: { Authorization: `Bearer ${key}` } },
+  }));
+  const seen = [];
+  const session = createTaskSessionFromClient(client, {
+    endpointId: 'imagemcp-interop',
+    rawDispatch: rawDispatcher(seen),
+    v2RequestFraming: {
+      protocolVersion: MODERN,
+      clientInfo: { name: 'interop-tasks', version: '1.0.0' },
+      clientCapabilities: {},
+    },
+  });
+  try {
+    await run(session, seen);
+  } finally {
+    await session.close();
+    await client.close();
+  }
+}
+
+test('ext-tasks drives a campaign task to its full result', async () => {
+  await withSession(async (session, seen) => {
+    const execution = await session.callTool('openai_generate_campaign_batch', {
+      campaign: 'interop', template: 'email', prompt: 'a paper boat on a pond', quality: 'low',
+    });
+    const { outcome } = await execution.settle();
+    const result = resultFromTaskOutcome(outcome);
+    assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
+    assert.equal(result.structuredContent.items_done, 4);
+    assert.equal(result.content.filter((c) => c.type === 'resource_link').length, 4);
+    assert.ok(seen.includes('tasks/get'), `the result came through polling: ${seen}`);
+  });
+});
+
+test('ext-tasks gets a long generation as a task and a short one at once', async () => {
+  await withSession(async (session, seen) => {
+    const long = await session.callTool('openai_generate_image', { prompt: 'four lanterns', n: 4, quality: 'high' });
+    const result = resultFromTaskOutcome((await long.settle()).outcome);
+    assert.equal(result.structuredContent.images.length, 4);
+    assert.ok(result.content.some((c) => c.type === 'image' && c.data.length > 100), 'previews inline');
+    const polls = seen.filter((m) => m === 'tasks/get').length;
+    assert.ok(polls >= 1);
+    const short = await session.callTool('openai_generate_image', { prompt: 'one lantern' });
+    const quick = resultFromTaskOutcome((await short.settle()).outcome);
+    assert.equal(quick.structuredContent.images.length, 1);
+    assert.equal(seen.filter((m) => m === 'tasks/get').length, polls, 'no task for a short call');
+  });
+});

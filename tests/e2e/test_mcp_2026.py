@@ -210,3 +210,26 @@ def test_the_official_sdk_confirms_the_cost_in_both_eras(tmp_path, fake):
         assert len(listed["structuredContent"]["images"]) == 2, "one image per accepted call, none per decline"
     finally:
         server.process.stop()
+
+
+def test_confirmation_thresholds_are_set_per_organisation_and_user(openai_server):
+    s = openai_server
+    with s.http() as http:
+        r = http.get("/v1/settings/cost-confirmation")
+        assert r.status_code == 200 and r.json()["effective_threshold_cents"] == 100
+        r = http.put("/v1/settings/cost-confirmation", json={"scope": "org", "threshold_cents": 2})
+        assert r.status_code == 200 and r.json()["org_threshold_cents"] == 2
+        r = http.put("/v1/settings/cost-confirmation", json={"scope": "user", "threshold_cents": 1})
+        assert r.json()["effective_threshold_cents"] == 1, "the lower of the two applies"
+        bad = http.put("/v1/settings/cost-confirmation", json={"scope": "team", "threshold_cents": 1})
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "scope"
+    raw = Raw(s)
+    args = {"prompt": "a green kite", "quality": "high", "size": "1024x1024"}
+    refused = raw.result("tools/call", {"name": "openai_generate_image", "arguments": args})
+    assert refused["_meta"]["io.imagemcp/error"]["threshold_cents"] == 1
+    with s.http() as http:
+        for scope in ["user", "org"]:
+            http.put("/v1/settings/cost-confirmation", json={"scope": scope, "threshold_cents": None})
+        assert http.get("/v1/settings/cost-confirmation").json()["effective_threshold_cents"] == 100
+    done = raw.result("tools/call", {"name": "openai_generate_image", "arguments": args})
+    assert done["isError"] is False, "under the default threshold nothing is asked"

@@ -139,6 +139,23 @@ fn setting_key(pk: String) -> Key {
     Key::new(pk, SETTING_SK)
 }
 
+/// The caller's own and their organisation's thresholds, where set.
+pub async fn settings(app: &App, caller: &Caller) -> Result<(Option<u64>, Option<u64>)> {
+    let mut out = [None, None];
+    for (slot, pk) in out.iter_mut().zip([
+        format!("USER#{}", caller.user),
+        format!("ORG#{}", caller.org),
+    ]) {
+        *slot = app
+            .ports
+            .table
+            .get(&setting_key(pk))
+            .await?
+            .and_then(|item| item.attrs.get("threshold_cents").and_then(Value::as_u64));
+    }
+    Ok((out[0], out[1]))
+}
+
 /// The caller's confirmation threshold in cents: the lower of their own and their
 /// organisation's setting, or the deployment default.
 pub async fn threshold_cents(app: &App, caller: &Caller) -> Result<u64> {
@@ -175,7 +192,17 @@ pub async fn set_threshold(
     scope: SettingScope,
     threshold_cents: u64,
 ) -> Result<()> {
-    if threshold_cents > 1_000_000 {
+    change_threshold(app, caller, scope, Some(threshold_cents)).await
+}
+
+/// Sets (`Some`) or clears (`None`: back to the default) a threshold; see [`set_threshold`].
+pub async fn change_threshold(
+    app: &App,
+    caller: &Caller,
+    scope: SettingScope,
+    threshold_cents: Option<u64>,
+) -> Result<()> {
+    if threshold_cents.is_some_and(|c| c > 1_000_000) {
         return Err(Error::invalid(
             "threshold_cents",
             "at most 1000000 ($10,000)",
@@ -190,6 +217,13 @@ pub async fn set_threshold(
             caller.authorize(imagemcp_core::rbac::Action::ManageMembers)?;
             format!("ORG#{}", caller.org)
         }
+    };
+    let Some(threshold_cents) = threshold_cents else {
+        return app
+            .ports
+            .table
+            .delete(&setting_key(pk), Condition::None)
+            .await;
     };
     let Value::Object(attrs) = json!({ "threshold_cents": threshold_cents }) else {
         return Err(Error::internal("a setting is not an object"));

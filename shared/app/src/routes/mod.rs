@@ -3,6 +3,7 @@
 
 mod auth;
 mod billing;
+mod confirm;
 mod engine;
 mod manage;
 mod mcp;
@@ -32,6 +33,7 @@ pub fn router(app: App) -> Router {
         .merge(mcp::routes())
         .merge(rest::routes())
         .merge(engine::routes())
+        .merge(confirm::routes())
         .merge(manage::routes())
         .merge(oauth::routes())
         .merge(auth::routes())

@@ -23,6 +23,8 @@ from aws import Moto, admin, aws_env, free_port
 from helpers import LOG_DIR, ROOT
 
 BUNDLE = ROOT / "build" / "worker" / "worker" / "shim.mjs"
+# The same Worker with the test-only contract routes (feature `contract`).
+CONTRACT_BUNDLE = ROOT / "build" / "worker-contract" / "worker" / "shim.mjs"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 
 
@@ -43,13 +45,13 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
-def worker_config(directory: Path, vars: dict[str, str], secrets: dict[str, str]) -> Path:
+def worker_config(directory: Path, bundle: Path, vars: dict[str, str], secrets: dict[str, str]) -> Path:
     """wrangler.toml's bindings without its `[build]` (the bundle is built once, beforehand:
     wrangler 4.86 would otherwise build twice) and with the test's vars; secrets go in `.dev.vars`,
     as `wrangler secret put` would hold them."""
     lines = [
         'name = "imagemcp-e2e"',
-        f'main = "{BUNDLE}"',
+        f'main = "{bundle}"',
         'compatibility_date = "2026-04-20"',
         "[vars]",
         *[f"{k} = {json.dumps(v)}" for k, v in vars.items()],
@@ -64,10 +66,8 @@ def worker_config(directory: Path, vars: dict[str, str], secrets: dict[str, str]
     return config
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    assert BUNDLE.exists(), "build the Worker first: scripts/build-worker"
-    moto = Moto()
+def provision(moto: Moto) -> tuple[dict[str, str], str, str]:
+    """A fresh table and bucket on moto; the admin tool's environment for them."""
     env = aws_env(moto)
     suffix = uuid.uuid4().hex[:8]
     table, bucket = f"imagemcp-{suffix}", f"imagemcp-{suffix}"
@@ -75,23 +75,25 @@ def worker(tmp_path_factory):
     for line in admin(env, "provision", "--table", table, "--bucket", bucket, "--queue", f"jobs-{suffix}").splitlines():
         name, value = line.split("=", 1)
         env[name] = value
-    kek = base64.b64encode(os.urandom(32)).decode()
-    env.update({"IMAGEMCP_TABLE": table, "IMAGEMCP_BUCKET": bucket, "IMAGEMCP_KEK": kek,
-                "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_PUBLIC_URL": "http://127.0.0.1"})
-    key = admin(env, "bootstrap-key")
-    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
-        f.write(f"{kek}\n{key}\n")
+    env.update({"IMAGEMCP_TABLE": table, "IMAGEMCP_BUCKET": bucket})
+    return env, table, bucket
+
+
+def start_worker(directory: Path, bundle: Path, moto: Moto, table: str, bucket: str, kek: str,
+                 log_name: str) -> tuple[subprocess.Popen, str, Path]:
+    """`wrangler dev --local` serving `bundle` on a free port, bound to moto, `table` and `bucket`."""
+    assert bundle.exists(), f"build the Worker first: scripts/build-worker ({bundle} is missing)"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    directory = tmp_path_factory.mktemp("worker")
-    config = worker_config(directory, {
+    config = worker_config(directory, bundle, {
         "IMAGEMCP_PUBLIC_URL": url, "IMAGEMCP_TABLE": table, "IMAGEMCP_BUCKET": bucket,
         "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto.url, "IMAGEMCP_SSE": "AES256",
         "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_QUEUE_MAX_ATTEMPTS": "4",
     }, {
         "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret-key", "IMAGEMCP_KEK": kek,
+        "IMAGEMCP_TOKEN_KEYS": TOKEN_KEYS,
     })
-    log_path = LOG_DIR / "wrangler-dev.log"
+    log_path = LOG_DIR / log_name
     log = open(log_path, "wb")
     wrangler_env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "true",
                     "XDG_CONFIG_HOME": str(directory / "config")}
@@ -101,28 +103,61 @@ def worker(tmp_path_factory):
         cwd=directory, env=wrangler_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         start_new_session=True,
     )
-    w = Worker(proc, url, key, env, log_path)
+    log.close()
     # Bounded wait for an external process to serve.
     deadline = time.monotonic() + 120
     while True:
         try:
             if httpx.get(f"{url}/healthz", timeout=30).status_code == 200:
-                break
+                return proc, url, log_path
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, 15)
+            stop(proc)
             raise RuntimeError(f"wrangler dev did not serve; log: {log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield w
+
+
+def stop(proc: subprocess.Popen) -> None:
+    # wrangler runs workerd as its child: stop the whole process group we started.
     os.killpg(proc.pid, 15)
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         proc.wait()
-    log.close()
-    moto.stop()
+
+
+# The token signing key (an Ed25519 seed) the Worker signs access tokens with, as a Worker secret.
+TOKEN_KEYS = "e2e-1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def new_kek() -> str:
+    kek = base64.b64encode(os.urandom(32)).decode()
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{kek}\n")
+    return kek
+
+
+@pytest.fixture(scope="module")
+def moto():
+    m = Moto()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory, moto):
+    env, table, bucket = provision(moto)
+    kek = new_kek()
+    env.update({"IMAGEMCP_KEK": kek, "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_PUBLIC_URL": "http://127.0.0.1"})
+    key = admin(env, "bootstrap-key")
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{key}\n")
+    proc, url, log_path = start_worker(tmp_path_factory.mktemp("worker"), BUNDLE, moto, table, bucket, kek,
+                                       "wrangler-dev.log")
+    yield Worker(proc, url, key, env, log_path)
+    stop(proc)
 
 
 @pytest.mark.anyio
@@ -179,3 +214,39 @@ async def test_worker_campaign_goes_through_the_queue_to_the_consumer(worker):
     # Each message was delivered four times: the consumer counted workerd's `attempts`.
     log = worker.log()
     assert "attempt=4" in log and "attempt=5" not in log, log[-3000:]
+
+
+def test_worker_signs_up_and_logs_in_with_full_argon2(worker):
+    # Password hashing runs on the Worker's request path at the server's full argon2id parameters
+    # (19 MiB, t=2): the Worker targets the Workers Paid CPU limit (docs/deploy-cloudflare.md),
+    # and the hash it writes is the one every runtime verifies.
+    email = f"edge-{uuid.uuid4().hex[:8]}@example.com"
+    password = "correct horse battery staple"
+    signup = httpx.post(f"{worker.url}/v1/auth/signup", json={"email": email, "password": password}, timeout=60)
+    assert signup.status_code == 201, signup.text
+    login = httpx.post(f"{worker.url}/v1/auth/login", json={"email": email, "password": password}, timeout=60)
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    assert token.count(".") == 2, "an access token is a JWT"
+    images = httpx.get(f"{worker.url}/v1/images", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert images.status_code == 200, images.text
+    wrong = httpx.post(f"{worker.url}/v1/auth/login", json={"email": email, "password": "wrong password!"},
+                       timeout=60)
+    assert wrong.status_code == 401, wrong.text
+    assert password not in worker.log()
+
+
+@pytest.mark.parametrize("suite", ["table", "quota", "blob", "cache"])
+def test_worker_adapters_meet_the_port_contracts_inside_workerd(tmp_path, moto, suite):
+    # The core's contract suites, compiled into the test build and run by workerd against this
+    # Worker's adapters: DynamoDB and S3 on moto over signed fetches, KV as wrangler provides it.
+    _, table, bucket = provision(moto)
+    proc, url, log_path = start_worker(tmp_path, CONTRACT_BUNDLE, moto, table, bucket, new_kek(),
+                                       f"wrangler-contract-{suite}.log")
+    try:
+        name = bucket if suite == "blob" else table
+        r = httpx.post(f"{url}/__test/contract/{suite}?name={name}", timeout=600)
+    finally:
+        stop(proc)
+    assert r.status_code == 200 and r.text == f"{suite}: passed", (
+        f"{suite} suite failed ({r.status_code}): {log_path.read_text(errors='replace')[-4000:]}")

@@ -12,6 +12,8 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod aws;
+#[cfg(feature = "contract")]
+mod contract;
 pub mod dynamo;
 pub mod kv;
 mod model;
@@ -58,6 +60,8 @@ fn required(env: &Env, name: &str) -> worker::Result<String> {
 struct Runtime {
     app: App,
     max_attempts: u32,
+    #[cfg_attr(not(feature = "contract"), allow(dead_code))]
+    aws: Arc<AwsTarget>,
 }
 
 thread_local! {
@@ -117,7 +121,7 @@ fn build(env: &Env) -> worker::Result<Runtime> {
             required(env, "IMAGEMCP_BUCKET")?,
             sse,
         )),
-        cache: Arc::new(kv::KvCache::new(env.kv("CACHE")?)),
+        cache: Arc::new(kv::KvCache::new(env.kv("CACHE")?, clock.clone())),
         queue: Arc::new(queue::CfQueue::new(env.queue("JOBS")?, ids.clone())),
         model: model::from_env(|name| setting(env, name)).map_err(config_error)?,
         clock: clock.clone(),
@@ -158,6 +162,7 @@ fn build(env: &Env) -> worker::Result<Runtime> {
     Ok(Runtime {
         app: App::with_engine(ports, config, engine),
         max_attempts,
+        aws,
     })
 }
 
@@ -181,6 +186,10 @@ async fn fetch(
     _ctx: Context,
 ) -> worker::Result<http::Response<axum::body::Body>> {
     let rt = runtime(&env)?;
+    #[cfg(feature = "contract")]
+    if req.uri().path().starts_with("/__test/contract/") {
+        return contract::handle(&req, &env, rt.aws.clone()).await;
+    }
     let router = imagemcp_app::routes::router(rt.app.clone());
     let response = router
         .oneshot(req.map(axum::body::Body::new))

@@ -107,6 +107,13 @@ fn job_key(org: &OrgId, id: &JobId) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}"))
 }
 
+/// The count of an item job's failed items, in an item of its own: `update` rewrites the job record
+/// under a condition on `items_done` only (a table condition names one attribute), so a counter
+/// kept in the record beside it could be overwritten by a stale copy. Out here, it never is.
+fn failed_key(org: &OrgId, id: &JobId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("JOB#{id}#FAILED"))
+}
+
 fn item_key(org: &OrgId, id: &JobId, index: u32) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}#ITEM#{index:05}"))
 }
@@ -287,6 +294,10 @@ pub async fn get(app: &App, org: &OrgId, id: &JobId) -> Result<Job> {
     if !job.status.is_terminal() && app.ports.table.get(&cancel_key(org, id)).await?.is_some() {
         job.status = JobStatus::Cancelled;
     }
+    if let Some(counter) = app.ports.table.get(&failed_key(org, id)).await? {
+        let failed = counter.attrs.get("items_failed").and_then(Value::as_u64);
+        job.items_failed = u32::try_from(failed.unwrap_or(0)).unwrap_or(u32::MAX);
+    }
     Ok(job)
 }
 
@@ -354,27 +365,71 @@ async fn update(app: &App, org: &OrgId, id: &JobId, change: impl Fn(&mut Job)) -
 /// Processes a batch of deliveries and returns the message ids that failed (to be delivered
 /// again, or dead-lettered by the queue once out of attempts). `max_attempts` is the queue's
 /// redrive `maxReceiveCount`: on that attempt a failing job is marked failed.
+///
+/// Deliveries of one organisation run concurrently up to its tier's concurrency
+/// (`engine::concurrency`), organisations side by side: a 10-item campaign takes a couple of
+/// model latencies, not ten, and one organisation's batch cannot take the whole instance.
 pub async fn consume(app: &App, deliveries: &[Delivery], max_attempts: u32) -> Vec<String> {
-    let mut failed = Vec::new();
-    for delivery in deliveries {
-        if let Err(e) = process(app, delivery).await {
-            tracing::error!(
-                message_id = %delivery.message_id,
-                attempt = delivery.attempt,
-                error = %e,
-                "job message failed"
-            );
-            if delivery.attempt >= max_attempts {
-                mark_failed(app, delivery, &e).await;
-                // An item out of attempts is recorded as failed, so the message is done.
-                if is_item(delivery) {
-                    continue;
-                }
-            }
-            failed.push(delivery.message_id.clone());
+    let mut by_org: std::collections::BTreeMap<Option<String>, Vec<&Delivery>> = Default::default();
+    for d in deliveries {
+        let org = serde_json::from_value::<Message>(d.body.clone())
+            .ok()
+            .map(|m| m.org_id.to_string());
+        by_org.entry(org).or_default().push(d);
+    }
+    // Futures collected into vectors rather than mapped lazily: a lazily mapped closure makes the
+    // handler's future fail rustc's `Send` check (a higher-ranked lifetime it cannot prove).
+    let groups: Vec<_> = by_org
+        .into_iter()
+        .map(|(org, batch)| consume_org(app, org, batch, max_attempts))
+        .collect();
+    futures::future::join_all(groups)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One organisation's deliveries, up to its concurrency at once.
+async fn consume_org(
+    app: &App,
+    org: Option<String>,
+    batch: Vec<&Delivery>,
+    max_attempts: u32,
+) -> Vec<String> {
+    use futures::StreamExt;
+    let limit = match org.as_deref().map(OrgId::parse) {
+        Some(Ok(org)) => crate::engine::concurrency(app, &org).await,
+        _ => 1,
+    };
+    let work: Vec<_> = batch
+        .into_iter()
+        .map(|d| consume_one(app, d, max_attempts))
+        .collect();
+    futures::stream::iter(work)
+        .buffer_unordered(limit)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
+}
+
+/// One delivery: `Some(message_id)` when it is to be delivered again.
+async fn consume_one(app: &App, delivery: &Delivery, max_attempts: u32) -> Option<String> {
+    let e = process(app, delivery).await.err()?;
+    tracing::error!(
+        message_id = %delivery.message_id,
+        attempt = delivery.attempt,
+        error = %e,
+        "job message failed"
+    );
+    if delivery.attempt >= max_attempts {
+        mark_failed(app, delivery, &e).await;
+        // An item out of attempts is recorded as failed, so the message is done.
+        if is_item(delivery) {
+            return None;
         }
     }
-    failed
+    Some(delivery.message_id.clone())
 }
 
 /// Marks the job of a message out of attempts as failed, if the message names one.
@@ -499,7 +554,12 @@ async fn record_item(
             Condition::NotExists,
         ),
         TransactOp::Add(Add {
-            key: job_key(org, job),
+            // Failures are counted outside the job record (see `failed_key`).
+            key: if counter == "items_failed" {
+                failed_key(org, job)
+            } else {
+                job_key(org, job)
+            },
             attr: counter.into(),
             delta: 1,
             max,

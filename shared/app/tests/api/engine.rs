@@ -559,3 +559,55 @@ async fn metrics_count_requests_hits_errors_and_cost_for_admins() {
         Err(Error::Forbidden(_))
     ));
 }
+
+/// Items of one campaign are generated concurrently, some failing on their last attempt while
+/// others finish: every item is counted once, done or failed, and the job finishes. (The failed
+/// count lives outside the job record, so a status write racing a failure cannot undo it.)
+#[tokio::test]
+async fn concurrent_items_failing_and_finishing_are_all_counted_and_the_job_finishes() {
+    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_app::jobs;
+    use imagemcp_core::queue::PullQueue;
+    use imagemcp_local::queue::SqliteQueue;
+
+    let r = rig().await;
+    let queue = Arc::new(SqliteQueue::open_in_memory(r.app.ports.clock.clone(), 1).unwrap());
+    let mut ports = r.app.ports.clone();
+    ports.queue = queue.clone();
+    let app = App::with_engine(
+        ports,
+        AppConfig::local("http://test"),
+        Engine::new(
+            r.app.engine.config,
+            r.app.ports.clock.clone(),
+            r.timer.clone(),
+        ),
+    );
+    // The first three renders fail (and open the circuit: later ones are refused too, or succeed
+    // once it would close; either way each item ends once).
+    r.fake.push_faults([fault(500, 3)]);
+    let caller = TestApp::caller("org_a");
+    let job = campaign::submit(
+        &app,
+        &caller,
+        parse_args::<CampaignArgs>(json!({
+            "campaign": "race", "template": "presentation", "slides": 8,
+            "prompt": "a tulip field", "quality": "low"
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let batch = queue.receive(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(batch.len(), 8);
+    // One attempt each: a failing item is recorded as failed at once, concurrently with others.
+    assert!(jobs::consume(&app, &batch, 1).await.is_empty());
+    let done = jobs::get(&app, &caller.org, &job.id).await.unwrap();
+    assert_eq!(done.items_done + done.items_failed, 8, "{done:?}");
+    assert!(done.items_failed >= 3, "{done:?}");
+    assert!(done.status.is_terminal(), "{done:?}");
+    assert_eq!(
+        jobs::items(&app, &caller.org, &job.id).await.unwrap().len(),
+        8
+    );
+}

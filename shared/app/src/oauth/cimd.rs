@@ -329,6 +329,41 @@ mod tests {
         }
     }
 
+    /// Never called: `check_url` only reads the allow-list.
+    struct Unused;
+
+    #[async_trait::async_trait]
+    impl MetadataFetcher for Unused {
+        async fn fetch(&self, _url: &url::Url, _allow_private: bool) -> Result<Fetched> {
+            Err(Error::internal("not used"))
+        }
+    }
+
+    #[test]
+    fn client_id_urls() {
+        let config = CimdConfig {
+            fetcher: std::sync::Arc::new(Unused),
+            test_allow_origins: vec!["http://127.0.0.1:4567".into()],
+        };
+        let ok = |u: &str| check_url(&config, u).map(|(_, allowed)| allowed);
+        assert!(!ok("https://app.example/client.json").unwrap());
+        assert!(ok("http://127.0.0.1:4567/client.json").unwrap());
+        for bad in [
+            "http://app.example/client.json",
+            "http://127.0.0.1:4568/client.json",
+            "https://app.example/",
+            "https://app.example",
+            "https://app.example/client.json#x",
+            "https://user:pw@app.example/client.json",
+            "https://app.example/a/../client.json",
+            "HTTPS://APP.example/client.json",
+            "ftp://app.example/client.json",
+            "not a url",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn cache_headers() {
         let with = |cc: Option<&str>, expires: Option<&str>| Fetched {

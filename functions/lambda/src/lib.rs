@@ -125,6 +125,12 @@ fn app_config(config: &Config) -> Result<AppConfig> {
             .context("IMAGEMCP_DOWNLOAD_URL_TTL_SECS must be 60 to 604800 seconds")?,
     };
     config.billing = billing(&var)?;
+    if let Some(v) = var("IMAGEMCP_COST_CONFIRMATION_CENTS") {
+        config.cost_confirmation_cents = v
+            .trim()
+            .parse()
+            .context("IMAGEMCP_COST_CONFIRMATION_CENTS must be a whole number of cents")?;
+    }
     Ok(config)
 }
 

@@ -112,3 +112,38 @@ test('ext-tasks gets a long generation as a task and a short one at once', async
     assert.equal(seen.filter((m) => m === 'tasks/get').length, polls, 'no task for a short call');
   });
 });
+
+test('ext-tasks cancels a campaign task through tasks/cancel', async () => {
+  await withSession(async (session, seen) => {
+    const execution = await session.callTool('openai_generate_campaign_batch', {
+      campaign: 'stopped', template: 'presentation', slides: 10, prompt: 'a quiet harbour', quality: 'low',
+    });
+    assert.equal(execution.kind, 'task');
+    await execution.cancel();
+    assert.ok(seen.includes('tasks/cancel'));
+    const { outcome } = await execution.settle();
+    // Cancellation is cooperative: the consumer may finish first. Either way the task and the job
+    // agree, and a cancelled task generated fewer than its ten slides.
+    const jobId = execution.handle.taskId ?? execution.serializeReference().taskId;
+    const response = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${key}`, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call',
+        'mcp-name': 'openai_get_job',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: {
+        name: 'openai_get_job', arguments: { job_id: jobId },
+        _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} },
+      } }),
+    });
+    const job = (await response.json()).result.structuredContent;
+    if (outcome.status === 'cancelled') {
+      assert.equal(job.status, 'cancelled');
+      assert.ok(job.items_done < 10, `a cancelled job stopped early: ${job.items_done}`);
+    } else {
+      assert.equal(outcome.status, 'completed');
+      assert.equal(job.items_done, 10);
+    }
+  });
+});

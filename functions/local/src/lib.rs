@@ -209,6 +209,16 @@ pub async fn serve(
         queue,
     } = build_app(&settings)?;
     // Jobs (campaign batches) are done by the shared consumer, item by item, in this process.
+    // Messages a previous process was holding when it died are redelivered now, not after their
+    // visibility timeout: this process is the queue file's only consumer.
+    match queue.release_in_flight().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            messages = n,
+            "redelivering the jobs a previous process left unfinished"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not release unfinished job messages"),
+    }
     let consumer_app = app.clone();
     let consumer = imagemcp_local::spawn_consumer(
         queue,

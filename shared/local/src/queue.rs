@@ -124,6 +124,25 @@ impl SqliteQueue {
         .await
     }
 
+    /// Makes every message that was received but neither acked nor retried visible now. For the
+    /// one consumer of this file, at start-up: the process before it died holding them (a crash
+    /// mid-batch), and redelivery need not wait out their visibility timeout. Attempt counts stand,
+    /// so a message that crashes its consumer every time is still dead-lettered in the end.
+    pub async fn release_in_flight(&self) -> Result<u64> {
+        let now = self.clock.now_ms();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE queue_messages SET receipt = NULL, visible_at_ms = ?1
+                     WHERE receipt IS NOT NULL AND dead_at_ms IS NULL AND visible_at_ms > ?1",
+                    params![now],
+                )
+                .map_err(map_err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committing only when it succeeds.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where

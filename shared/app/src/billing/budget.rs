@@ -20,14 +20,23 @@ use crate::App;
 use crate::auth::Caller;
 use crate::images::record;
 
-/// The counters a generation's cost is added to besides the org's own (`USAGE#<month>#cost_micros`).
-pub fn attribution_ops(caller: &Caller, month: &str, cost_micros: u64) -> Vec<TransactOp> {
+/// The counters a generation's cost is added to besides the org's own (`USAGE#<month>#cost_micros`):
+/// the user's, the team's and, for a campaign batch item, the campaign's (its name is checked at
+/// submission: a-z, 0-9, `-`, `_`).
+pub fn attribution_ops(
+    caller: &Caller,
+    month: &str,
+    cost_micros: u64,
+    campaign: Option<&str>,
+) -> Vec<TransactOp> {
     let delta = i64::try_from(cost_micros).unwrap_or(i64::MAX);
     [
-        format!("cost_micros#user#{}", caller.user),
-        format!("cost_micros#team#{}", caller.team),
+        Some(format!("cost_micros#user#{}", caller.user)),
+        Some(format!("cost_micros#team#{}", caller.team)),
+        campaign.map(|c| format!("cost_micros#campaign#{c}")),
     ]
     .into_iter()
+    .flatten()
     .map(|counter| {
         TransactOp::Add(Add {
             key: record::usage_key(&caller.org, month, &counter),

@@ -208,6 +208,7 @@ pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Va
         // Every item is a new asset: two items (or a new version of the campaign) never share
         // a cached render.
         fresh: Some(true),
+        campaign: Some(spec.campaign.clone()),
     };
     let generated = app.images().generate(&caller, args, None).await?;
     let image = generated

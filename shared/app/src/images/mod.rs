@@ -77,6 +77,8 @@ struct Plan {
     full_prompt: String,
     params: RenderParams,
     style: Style,
+    /// The campaign a batch item belongs to: its cost is attributed to it too (billing).
+    campaign: Option<String>,
 }
 
 fn parse_opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
@@ -151,6 +153,7 @@ impl<'a> ImageService<'a> {
             full_prompt,
             params,
             style,
+            campaign: None,
         })
     }
 
@@ -263,7 +266,7 @@ impl<'a> ImageService<'a> {
                 format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
             ));
         }
-        let plan = self.plan(
+        let mut plan = self.plan(
             &args.prompt,
             args.model.as_deref(),
             args.size.as_deref(),
@@ -273,6 +276,7 @@ impl<'a> ImageService<'a> {
             args.output_compression,
             args.style.as_deref(),
         )?;
+        plan.campaign = args.campaign.clone();
         let conversation = match args.conversation_id.as_deref() {
             Some(id) => Some(
                 self.conversation(caller, &ConversationId::parse(id)?)
@@ -675,9 +679,13 @@ impl<'a> ImageService<'a> {
                 expires_at: None,
             }));
         }
-        // Billing (issue 6): the cost attributed to the user and the team too, in this transaction.
+        // Billing (issue 6): the cost attributed to the user, the team and the campaign too, in this
+        // transaction.
         ops.extend(crate::billing::budget::attribution_ops(
-            caller, &month, cost,
+            caller,
+            &month,
+            cost,
+            plan.campaign.as_deref(),
         ));
         let event = crate::audit::Event::by(
             caller,

@@ -87,6 +87,11 @@ pub struct GenerateArgs {
     /// a repeated or near-identical request returns the stored images, free of quota).
     #[serde(default)]
     pub fresh: Option<bool>,
+    /// The campaign a batch item belongs to: set by the campaign consumer, never by a caller (not
+    /// in the schema; `deny_unknown_fields` refuses it), so its cost is attributed to the campaign.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub campaign: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

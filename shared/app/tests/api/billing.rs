@@ -850,3 +850,57 @@ async fn free_keeps_images_and_conversations_30_days_and_paid_plans_keep_them() 
         .await
         .expect("kept on Pro");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
+    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_core::queue::PullQueue;
+    let t = TestApp::new();
+    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
+        .await
+        .expect("fake");
+    let mut config =
+        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
+    config.base_url = fake.base_url();
+    let queue = Arc::new(
+        imagemcp_local::queue::SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap(),
+    );
+    let mut ports = t.app.ports.clone();
+    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
+    ports.queue = queue.clone();
+    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let caller = TestApp::caller("org_a");
+    let args: CampaignArgs = parse_args(json!({
+        "campaign": "spring-sale", "template": "email", "prompt": "a tulip field", "quality": "low"
+    }))
+    .unwrap();
+    let job = campaign::submit(&app, &caller, args).await.unwrap();
+    let batch = queue
+        .receive(10, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        imagemcp_app::jobs::consume(&app, &batch, 3)
+            .await
+            .is_empty()
+    );
+    let view = campaign::view(&app, &caller, &job.id).await.unwrap();
+    assert_eq!(view.status, "done");
+    let spent: i64 = view
+        .items
+        .iter()
+        .map(|i| i.result["cost_micros"].as_i64().unwrap())
+        .sum();
+    assert!(spent > 0);
+    let read = async |counter: &str| {
+        t.table
+            .get(&record::usage_key(&caller.org, "2026-11", counter))
+            .await
+            .unwrap()
+            .and_then(|i| i.int("value"))
+    };
+    assert_eq!(read("cost_micros#campaign#spring-sale").await, Some(spent));
+    assert_eq!(read("cost_micros").await, Some(spent));
+    // A caller cannot set the campaign of a plain generation: the argument does not exist.
+    assert!(parse_args::<GenerateArgs>(json!({"prompt": "x", "campaign": "spring-sale"})).is_err());
+}

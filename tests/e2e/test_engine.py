@@ -1,0 +1,87 @@
+"""The generation engine against the real binary: a campaign batch whose process is killed
+(SIGKILL) mid-batch is finished by the next process on the same data directory, with every item
+generated exactly once; the same submission with one idempotency key is one job."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from helpers import start_fake_openai, start_server
+
+MODERN = "2026-07-28"
+ACCEPT = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+GENERATIONS = "/v1/images/generations"
+
+
+def call_tool(server, name: str, arguments: dict) -> dict:
+    """One `tools/call` in the 2026-07-28 shape; its `structuredContent`."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": name, "arguments": arguments,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                  "io.modelcontextprotocol/clientCapabilities": {}}}}
+    headers = dict(ACCEPT, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": name})
+    with server.http() as http:
+        r = http.post("/mcp", content=json.dumps(body), headers=headers)
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]
+    assert result["isError"] is False, result
+    return result["structuredContent"]
+
+
+def wait_for(server, job_id: str, done, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = call_tool(server, "openai_get_job", {"job_id": job_id})
+        if done(view):
+            return view
+        assert time.monotonic() < deadline, f"job stuck: {view}"
+        time.sleep(0.1)
+
+
+def generations(fake) -> int:
+    return sum(1 for r in fake.requests() if r["path"] == GENERATIONS)
+
+
+def test_a_batch_killed_after_item_3_of_10_is_finished_by_the_next_process_exactly_once(tmp_path):
+    fake = start_fake_openai("fake-openai-engine")
+    data = tmp_path / "data"
+    campaign = {"campaign": "crash", "template": "presentation", "slides": 10, "prompt": "a paper boat",
+                "quality": "low", "idempotency_key": "crash-test-1"}
+    first = second = None
+    try:
+        # Seven of the ten renders hang: the consumer finishes three items, then the process dies.
+        fake.faults([{"hang_ms": 600_000, "times": 7, "path": "/images/generations"}])
+        first = start_server(data, "imagemcp-engine-1", fake)
+        job = call_tool(first, "openai_generate_campaign_batch", campaign)
+        assert (job["items_total"], job["items_done"]) == (10, 0)
+        view = wait_for(first, job["job_id"], lambda v: v["items_done"] >= 3)
+        assert view["items_done"] == 3, view
+        assert generations(fake) == 10, "three finished, seven hanging"
+        first.process.proc.send_signal(signal.SIGKILL)
+        first.process.proc.wait(timeout=15)
+        first.process.stop()
+
+        fake.reset()
+        second = start_server(data, "imagemcp-engine-2", fake, key=first.key)
+        # The same submission is the same job, whatever state it is in.
+        again = call_tool(second, "openai_generate_campaign_batch", campaign)
+        assert again["job_id"] == job["job_id"]
+        done = wait_for(second, job["job_id"], lambda v: v["status"] in ("done", "failed"))
+        assert (done["status"], done["items_done"], done["items_failed"]) == ("done", 10, 0), done
+        assert generations(fake) == 7, "only the unfinished items were generated again"
+
+        names = sorted(i["result"]["file_name"] for i in done["items"])
+        assert names == sorted(f"crash_slide{n:02}_v1.png" for n in range(1, 11)), names
+        ids = [i["result"]["image_id"] for i in done["items"]]
+        assert len(set(ids)) == 10, "one image per item"
+        with second.http() as http:
+            listed = http.get("/v1/images", params={"limit": 100}).json()["images"]
+        assert sorted(i["id"] for i in listed) == sorted(ids), "no duplicate and no missing image"
+        assert "redelivering the jobs a previous process left unfinished" in second.log()
+    finally:
+        for s in (first, second):
+            if s is not None:
+                s.process.stop()
+        fake.process.stop()

@@ -85,3 +85,33 @@ def test_a_batch_killed_after_item_3_of_10_is_finished_by_the_next_process_exact
             if s is not None:
                 s.process.stop()
         fake.process.stop()
+
+
+def test_repeats_come_from_the_cache_over_rest_and_admins_see_the_metrics(offline_server):
+    s = offline_server
+    body = {"prompt": "a lighthouse on a rocky cliff at sunset", "size": "1024x1024", "quality": "low"}
+    with s.http() as http:
+        first = http.post("/v1/images", json=body)
+        assert first.status_code == 201, first.text
+        assert "cache" not in first.json()
+        again = http.post("/v1/images", json=dict(body, prompt="Lighthouse on rocky cliffs at sunset."))
+        assert again.status_code == 200, again.text
+        hit = again.json()
+        assert hit["cache"]["tier"] in ("l1", "l2", "l3") and hit["cost_micros"] == 0
+        assert [i["id"] for i in hit["images"]] == [i["id"] for i in first.json()["images"]]
+        different = http.post("/v1/images", json=dict(body, prompt="a lighthouse on a rocky cliff at sunrise"))
+        assert different.status_code == 201 and "cache" not in different.json()
+
+        metrics = http.get("/v1/metrics")
+        assert metrics.status_code == 200, metrics.text
+        m = metrics.json()
+        assert (m["requests"], m["images"]) == (3, 2), m
+        assert m["cache"]["misses"] == 2 and m["cache"]["l1_hits"] + m["cache"]["l2_hits"] + m["cache"]["l3_hits"] == 1
+        assert m["cache"]["hit_rate_milli"] == 333
+
+        off = http.put("/v1/settings/cache", json={"enabled": False})
+        assert off.status_code == 200 and off.json() == {"enabled": False}
+        assert http.get("/v1/settings/cache").json() == {"enabled": False}
+        assert http.post("/v1/images", json=body).status_code == 201, "opted out: made again"
+        bad = http.put("/v1/settings/cache", json={"enabled": "yes"})
+        assert bad.status_code == 400, bad.text

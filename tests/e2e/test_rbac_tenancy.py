@@ -61,7 +61,7 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
         team = ok(admin.get("/v1/members"), 200)["members"][0]["roles"]
         default_team = next(iter(team))
         users = {role: provision(admin, f"{role}@rbac.example", role) for role in ROLES}
-        theirs = ok(admin.post("/v1/images", json={"prompt": "an admin's square"}), 201)["images"][0]["id"]
+        theirs = ok(admin.post("/v1/images", json={"prompt": "an admin's square", "fresh": True}), 201)["images"][0]["id"]
 
         def set_role(user_id: str, role: str):
             ok(admin.put(f"/v1/members/{user_id}/role", json={"role": role, "team_id": default_team}), 200)
@@ -83,17 +83,17 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
                         # Give the member an image of their own (as a creator, briefly), then try
                         # to delete it with their real role.
                         set_role(user_id, "creator")
-                        own = ok(http.post("/v1/images", json={"prompt": "my own square"}), 201)["images"][0]["id"]
+                        own = ok(http.post("/v1/images", json={"prompt": "my own square", "fresh": True}), 201)["images"][0]["id"]
                         set_role(user_id, role)
                         return outcome(http.delete(f"/v1/images/{own}"))
 
                     def delete_any_probe():
-                        victim = ok(admin.post("/v1/images", json={"prompt": "a victim square"}), 201)["images"][0]["id"]
+                        victim = ok(admin.post("/v1/images", json={"prompt": "a victim square", "fresh": True}), 201)["images"][0]["id"]
                         return outcome(http.delete(f"/v1/images/{victim}"))
 
                     probes = {
                         "view_images": lambda: outcome(http.get("/v1/images")),
-                        "generate": lambda: outcome(http.post("/v1/images", json={"prompt": "a probe"})),
+                        "generate": lambda: outcome(http.post("/v1/images", json={"prompt": "a probe", "fresh": True})),
                         "delete_own": delete_own_probe,
                         "delete_any": delete_any_probe,
                         "manage_members": lambda: outcome(http.get("/v1/members")),

@@ -904,3 +904,75 @@ async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
     // A caller cannot set the campaign of a plain generation: the argument does not exist.
     assert!(parse_args::<GenerateArgs>(json!({"prompt": "x", "campaign": "spring-sale"})).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_page_shows_the_plan_and_its_forms_redirect_to_stripe_with_csrf() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use imagemcp_app::sessions::browser::{BrowserSessions, COOKIE};
+    use tower::ServiceExt;
+    let (t, fake) = billed_with_stripe();
+    let (admin, _) = t.app.accounts().ensure_local_admin().await.unwrap();
+    let session = BrowserSessions::new(&t.app)
+        .create(Some(&admin.id))
+        .await
+        .unwrap();
+    let cookie = format!("{COOKIE}={}", session.cookie);
+    let send = |req: Request<Body>| {
+        let app = t.app.clone();
+        async move {
+            let resp = imagemcp_app::routes::router(app)
+                .oneshot(req)
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                location,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
+        }
+    };
+    // Signed out: a page saying so, no data.
+    let (status, _, body) = send(Request::get("/usage").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("Sign in"));
+    // Signed in: the plan and usage, with the forms carrying the session's CSRF token.
+    let page = Request::get("/billing/upgrade")
+        .header("cookie", &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(page).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<strong>free</strong>") && body.contains("0 of 10 images used"));
+    assert!(body.contains(&session.csrf));
+    let form = |fields: String| {
+        Request::post("/billing/upgrade")
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(fields))
+            .unwrap()
+    };
+    // A forged form (no or another token) is refused and reaches no Stripe endpoint.
+    let (status, _, _) = send(form("tier=pro&csrf=forged".into())).await;
+    assert_eq!(status, 403);
+    assert!(fake.requests("/v1/checkout/sessions").await.is_empty());
+    // The real one redirects to Stripe Checkout with the seats asked for.
+    let (status, location, _) =
+        send(form(format!("tier=team&seats=6&csrf={}", session.csrf))).await;
+    assert_eq!(status, 303);
+    assert!(
+        location
+            .unwrap()
+            .starts_with(&format!("{}/checkout/cs_test_", fake.base))
+    );
+    let sent = fake.requests("/v1/checkout/sessions").await;
+    assert_eq!(sent[0]["form"]["line_items"]["0"]["quantity"], "6");
+}

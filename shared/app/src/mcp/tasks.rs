@@ -39,6 +39,8 @@ pub const KIND_GENERATE: &str = "generate";
 pub const TASK_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How often a client should poll.
 pub const POLL_INTERVAL_MS: u64 = 2000;
+/// The associated data of a generate task's sealed arguments.
+const ARGUMENTS_AAD: &str = "JOB#generate/arguments";
 /// The most pixels a generation may have and still be answered synchronously (2560x1440).
 pub const LONG_PIXELS: u64 = 2560 * 1440;
 
@@ -89,8 +91,17 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
     caller.authorize(imagemcp_core::rbac::Action::Generate)?;
     let parsed: GenerateArgs = parse_args(args.clone())?;
     imagemcp_core::prompt::Prompt::parse(&parsed.prompt)?;
+    // The arguments hold the prompt: sealed with the submitter's own data key, so they are
+    // encrypted at rest like every prompt, and erasing the user shreds them.
+    let sealed = crate::crypto::Crypto::new(&app.ports)
+        .seal(
+            &crate::crypto::user_owner(&caller.user),
+            ARGUMENTS_AAD,
+            &args.to_string(),
+        )
+        .await?;
     let spec = json!({
-        "arguments": args,
+        "arguments": sealed,
         "submitter": crate::engine::campaign::Submitter::of(caller),
     });
     jobs::enqueue_items(app, &caller.org, KIND_GENERATE, 1, spec, None).await
@@ -105,25 +116,29 @@ pub(crate) async fn generate_item(app: &App, job: &Job, _index: u32) -> Result<V
         serde_json::from_value(spec["submitter"].clone())
             .map_err(|e| Error::internal(format!("a generate job's spec is malformed: {e}")))?;
     let caller = submitter.into_caller(&job.org_id);
-    let outcome = match parse_args::<GenerateArgs>(spec["arguments"].clone()) {
+    let arguments = crate::crypto::Crypto::new(&app.ports)
+        .open(
+            &crate::crypto::user_owner(&caller.user),
+            ARGUMENTS_AAD,
+            spec["arguments"].as_str().unwrap_or_default(),
+        )
+        .await?;
+    let arguments: Value = serde_json::from_str(&arguments).map_err(Error::internal)?;
+    let outcome = match parse_args::<GenerateArgs>(arguments) {
         Ok(args) => app.images().generate(&caller, args, None).await,
         Err(e) => Err(e),
     };
     match outcome {
-        // The tool's own result, kept without the inline previews (they are re-read from the
-        // blob store when the task is fetched, so the item record stays small).
-        Ok(g) => {
-            let result = super::tools::generated_result(app, &g).await?;
-            let mut value = serde_json::to_value(result).map_err(Error::internal)?;
-            if let Some(blocks) = value.get_mut("content").and_then(Value::as_array_mut) {
-                for block in blocks.iter_mut().filter(|b| b["type"] == "image") {
-                    block["data"] = json!("");
-                }
-            }
-            Ok(
-                json!({ "tool_result": value, "image_ids": g.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>() }),
-            )
-        }
+        // Only ids and figures: prompts stay sealed in the image records (read back, decrypted,
+        // when the task is fetched), so the job holds nothing an erasure would have to find.
+        Ok(g) => Ok(json!({
+            "image_ids": g.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+            "conversation_id": g.conversation.id,
+            "model": g.model,
+            "cost_micros": g.cost_micros,
+            "usage": g.usage,
+            "failed_variations": g.failed_variations,
+        })),
         Err(e) if permanent(&e) => Ok(json!({ "tool_error": {
             "message": crate::error::public_message(&e),
             "details": crate::error::details(&e),
@@ -352,44 +367,26 @@ async fn final_result(
             err["details"].clone(),
         ));
     }
-    let mut value = result.get("tool_result").cloned().unwrap_or(Value::Null);
-    // Previews back inline: each image block is followed by the resource link of its image.
-    if let Some(blocks) = value.get_mut("content").and_then(Value::as_array_mut) {
-        for i in 0..blocks.len().saturating_sub(1) {
-            if blocks[i]["type"] != "image" {
-                continue;
-            }
-            let Some(id) = blocks[i + 1]["uri"]
-                .as_str()
-                .and_then(|u| u.strip_prefix("image://"))
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            let rec = app
-                .images()
-                .get(caller, &imagemcp_core::ids::ImageId::parse(&id)?)
-                .await?;
-            let preview = app.images().preview(&rec).await?;
-            blocks[i]["data"] = json!(crate::imaging::encode_base64(&preview.bytes));
-        }
+    let mut images = Vec::new();
+    for id in result["image_ids"].as_array().into_iter().flatten() {
+        let id = imagemcp_core::ids::ImageId::parse(id.as_str().unwrap_or_default())?;
+        images.push(app.images().get(caller, &id).await?);
     }
-    // Download links are signed for a while: fresh ones for whoever polls later.
-    if let Some(views) = value
-        .get_mut("structuredContent")
-        .and_then(|s| s.get_mut("images"))
-        .and_then(Value::as_array_mut)
-    {
-        for view in views.iter_mut() {
-            let id = view["id"].as_str().unwrap_or_default().to_owned();
-            let rec = app
-                .images()
-                .get(caller, &imagemcp_core::ids::ImageId::parse(&id)?)
-                .await?;
-            view["url"] = json!(app.images().download_url(&rec).await?);
-        }
-    }
-    serde_json::from_value(value).map_err(Error::internal)
+    let conversation_id = imagemcp_core::ids::ConversationId::parse(
+        result["conversation_id"].as_str().unwrap_or_default(),
+    )?;
+    let conversation = app.images().conversation(caller, &conversation_id).await?;
+    let generated = crate::images::Generated {
+        model: result["model"].as_str().unwrap_or_default().to_owned(),
+        images,
+        conversation,
+        usage: serde_json::from_value(result["usage"].clone()).unwrap_or_default(),
+        cost_micros: result["cost_micros"].as_u64().unwrap_or(0),
+        failed_variations: serde_json::from_value(result["failed_variations"].clone())
+            .unwrap_or_default(),
+        cache: None,
+    };
+    super::tools::generated_result(app, &generated).await
 }
 
 fn text_error(message: &str, details: Value) -> CallToolResult {

@@ -513,6 +513,15 @@ async fn a_long_generation_is_a_task_and_a_short_one_is_not() {
         "previews inline, as sync"
     );
     assert!(done["result"]["content"][1]["data"].as_str().unwrap().len() > 100);
+    // The job keeps no prompt in clear: its arguments are sealed, its result is ids.
+    let query = imagemcp_core::table::Query::new("ORG#org_a", format!("JOB#{id}"), 100);
+    let items = r.t.table.query(&query).await.unwrap().items;
+    let stored =
+        serde_json::to_string(&items.iter().map(|i| &i.attrs).collect::<Vec<_>>()).unwrap();
+    assert!(
+        stored.contains("image_ids") && !stored.contains("a fox"),
+        "{stored}"
+    );
 }
 
 // --- cost confirmation ------------------------------------------------------------------------

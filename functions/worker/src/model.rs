@@ -1,35 +1,60 @@
-//! The image model on the Worker.
-//!
-//! `imagemcp-openai` is built on reqwest and tokio's timer and reads `std::time::Instant`, which
-//! panics on wasm32-unknown-unknown; until it gains a wasm32 transport, the Worker has no model
-//! and says so: every model call fails with `Unavailable` naming the missing piece, and nothing
-//! is charged or written (the app validates and reserves only around a successful call).
+//! The image model on the Worker: OpenAI when `OPENAI_API_KEY` is set (the same adapter as every
+//! runtime, speaking `fetch` on wasm32, its retries waiting on `setTimeout`); otherwise none, and
+//! every model call says so (the offline procedural model lives in `imagemcp-local`, beside SQLite,
+//! and is not built for the Worker).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use imagemcp_core::model::{
     EditRequest, GenerateRequest, ImageModel, InputImage, Moderation, Rendered,
 };
 use imagemcp_core::{Error, Result};
+use imagemcp_openai::{ApiKey, OpenAiConfig, OpenAiModel, Sleeper};
+use worker::send::SendFuture;
 
 /// The model the Worker's settings ask for.
-pub(crate) fn from_env(_var: impl Fn(&str) -> Option<String>) -> Result<Arc<dyn ImageModel>> {
-    Ok(Arc::new(Unconfigured))
+pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Arc<dyn ImageModel>> {
+    let Some(key) = var("OPENAI_API_KEY") else {
+        return Ok(Arc::new(Unconfigured));
+    };
+    let mut config = OpenAiConfig::new(ApiKey::new(key)?);
+    if let Some(url) = var("OPENAI_BASE_URL") {
+        config.base_url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(model) = var("OPENAI_IMAGE_MODEL") {
+        config.image_model = model;
+    }
+    Ok(Arc::new(
+        OpenAiModel::new(config)?.with_sleeper(Arc::new(DelaySleeper)),
+    ))
 }
 
-/// No model on this runtime yet (see the module documentation).
+/// The OpenAI adapter's retry waits on `setTimeout`.
+#[derive(Debug)]
+struct DelaySleeper;
+
+#[async_trait::async_trait]
+impl Sleeper for DelaySleeper {
+    async fn sleep(&self, duration: Duration) {
+        // A `Delay` holds a JavaScript closure (`!Send`); the isolate has one thread.
+        SendFuture::new(worker::Delay::from(duration)).await;
+    }
+}
+
+/// No model configured (see the module documentation).
 struct Unconfigured;
 
 fn unavailable() -> Error {
     Error::Unavailable(
-        "image generation is not available on the Cloudflare Worker runtime yet".into(),
+        "no image model is configured on this Worker (set the OPENAI_API_KEY secret)".into(),
     )
 }
 
 #[async_trait::async_trait]
 impl ImageModel for Unconfigured {
     fn default_model(&self) -> &str {
-        "gpt-image-2"
+        imagemcp_core::catalog::DEFAULT_MODEL
     }
 
     async fn generate(&self, _req: GenerateRequest) -> Result<Rendered> {

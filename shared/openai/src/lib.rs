@@ -23,4 +23,6 @@ pub use config::{
     DEFAULT_VISION_MODEL, MODERATION_MODEL, OpenAiConfig, RetryPolicy,
 };
 pub use model::OpenAiModel;
-pub use retry::{Sleeper, TokioSleeper};
+pub use retry::Sleeper;
+#[cfg(not(target_arch = "wasm32"))]
+pub use retry::TokioSleeper;

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::config::{EMBEDDING_MODEL, MODERATION_MODEL, OpenAiConfig};
-use crate::retry::{Sleeper, TokioSleeper};
+use crate::retry::Sleeper;
 use crate::transport::{Answer, Call, Payload, Transport};
 use crate::wire::{ImagesResponse, ResponseObject};
 
@@ -46,7 +46,7 @@ impl OpenAiModel {
             &base,
             config.api_key.clone(),
             config.retry,
-            Arc::new(TokioSleeper),
+            crate::retry::default_sleeper(),
         )?;
         Ok(Self { config, transport })
     }

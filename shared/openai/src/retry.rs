@@ -2,7 +2,9 @@
 //! headers, and the `Sleeper` that waits (injectable, so tests check the waits without waiting).
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use web_time::SystemTime;
 
 use rand::Rng;
 use reqwest::header::HeaderMap;
@@ -16,14 +18,35 @@ pub trait Sleeper: Send + Sync + fmt::Debug {
 }
 
 /// Sleeps on tokio's timer.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokioSleeper;
 
+#[cfg(not(target_arch = "wasm32"))]
 #[async_trait::async_trait]
 impl Sleeper for TokioSleeper {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+}
+
+/// The sleeper a new model starts with: tokio's timer natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn default_sleeper() -> std::sync::Arc<dyn Sleeper> {
+    std::sync::Arc::new(TokioSleeper)
+}
+
+/// On wasm32 there is no timer this crate can reach: retries go again at once until the runtime
+/// injects its own with `OpenAiModel::with_sleeper` (the Worker does, on `setTimeout`).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn default_sleeper() -> std::sync::Arc<dyn Sleeper> {
+    #[derive(Debug)]
+    struct Immediately;
+    #[async_trait::async_trait]
+    impl Sleeper for Immediately {
+        async fn sleep(&self, _duration: Duration) {}
+    }
+    std::sync::Arc::new(Immediately)
 }
 
 /// The wait before retry number `retry` (0 for the first retry): `initial · 2^retry`, capped at
@@ -61,8 +84,14 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs));
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    at.duration_since(now).ok().filter(|d| !d.is_zero())
+    // Compared as offsets from the epoch: httpdate speaks std's `SystemTime`, `now` may be
+    // web-time's (wasm32).
+    let at = httpdate::parse_http_date(value)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let now = now.duration_since(web_time::UNIX_EPOCH).ok()?;
+    at.checked_sub(now).filter(|d| !d.is_zero())
 }
 
 /// `x-should-retry: true|false`, when the server sends it.

@@ -2,7 +2,9 @@
 //! with backoff or the server's Retry-After, and one log line per attempt (never the key).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+
+use web_time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use imagemcp_core::Error;
@@ -69,8 +71,11 @@ impl Transport {
             })?;
         auth.set_sensitive(true);
         let client = reqwest::Client::builder()
-            .user_agent(concat!("imagemcp-openai/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("imagemcp-openai/", env!("CARGO_PKG_VERSION")));
+        // `fetch` has no connect timeout of its own: the per-attempt timeout covers it there.
+        #[cfg(not(target_arch = "wasm32"))]
+        let client = client.connect_timeout(Duration::from_secs(10));
+        let client = client
             .build()
             .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?;
         Ok(Self {
@@ -99,7 +104,7 @@ impl Transport {
         loop {
             attempt += 1;
             let started = Instant::now();
-            let miss = match self.attempt(&url, call).await? {
+            let miss = match self.attempt_send(&url, call).await? {
                 Ok(answer) => {
                     tracing::info!(
                         path = call.path,
@@ -158,6 +163,19 @@ impl Transport {
         self.sleeper.sleep(wait).await;
     }
 
+    /// [`Self::attempt`], `Send` on every target: on wasm32 the fetch future is `!Send` and a Worker
+    /// isolate has one thread, so `SendWrapper` makes it `Send` soundly (it would panic if moved).
+    async fn attempt_send(
+        &self,
+        url: &str,
+        call: &Call<'_>,
+    ) -> Result<Result<Answer, Miss>, Error> {
+        #[cfg(target_arch = "wasm32")]
+        return send_wrapper::SendWrapper::new(self.attempt(url, call)).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.attempt(url, call).await;
+    }
+
     /// One attempt: `Ok(Ok(_))` on 2xx, `Ok(Err(_))` on an error answer or no answer, `Err` only when
     /// the request could not even be built.
     async fn attempt(&self, url: &str, call: &Call<'_>) -> Result<Result<Answer, Miss>, Error> {
@@ -206,13 +224,18 @@ fn no_answer(err: &reqwest::Error, call: &Call<'_>, attempts: u32) -> Error {
     } else {
         String::new()
     };
+    // `fetch` does not tell a refused connection from other failures.
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = err.is_connect();
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
     if err.is_timeout() {
         Error::Unavailable(format!(
             "OpenAI did not answer {} within {} s{tries}; try again later",
             call.path,
             call.timeout.as_secs_f32()
         ))
-    } else if err.is_connect() {
+    } else if connect {
         Error::Unavailable(format!(
             "could not connect to OpenAI{tries}: {}; check the network and OPENAI_BASE_URL",
             source_text(err)

@@ -352,6 +352,18 @@ impl<'a> Gdpr<'a> {
                 ])
                 .await?;
             out.memberships_removed += 1;
+            // The user's share of the org's model cost (billing's per-user counters); the org's
+            // and the teams' totals stay, naming nobody.
+            let suffix = format!("#user#{user}");
+            delete_items(
+                app,
+                all_items(app, &record::org_pk(org), "USAGE#")
+                    .await?
+                    .into_iter()
+                    .map(|i| i.key)
+                    .filter(|k| k.sk.ends_with(&suffix)),
+            )
+            .await?;
         }
         for org in &solo {
             let pk = record::org_pk(org);

@@ -347,7 +347,7 @@ async fn creators_delete_their_own_images_only_and_viewers_see_fewer_tools() {
             "openai_accept_invitation",
         ]
     );
-    assert_eq!(names(&admin).len(), 23);
+    assert_eq!(names(&admin).len(), 27);
 }
 
 #[tokio::test]

@@ -611,3 +611,57 @@ async fn concurrent_items_failing_and_finishing_are_all_counted_and_the_job_fini
         8
     );
 }
+
+/// With billing on, a cache hit needs no quota: an organisation whose monthly allowance is used
+/// up still gets a repeat of what it made, while anything new is refused at the plan's limit.
+#[tokio::test]
+async fn a_cache_hit_is_served_with_the_quota_used_up_and_reserves_nothing() {
+    use imagemcp_app::billing::quota;
+    use imagemcp_core::table::{Add, Table};
+
+    let t = crate::billing::billed();
+    let mut engine = Engine::default_for(t.app.ports.clock.clone());
+    engine.config.cache.enabled_by_default = true;
+    let app = App::with_engine(t.app.ports.clone(), (*t.app.config).clone(), engine);
+    let caller = TestApp::caller("org_a");
+    // 9 of Free's 10 images used this month.
+    t.table
+        .add(Add {
+            key: quota::counter_key(&caller, "2026-11"),
+            attr: "images".into(),
+            delta: 9,
+            max: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let used = || async {
+        t.table
+            .get(&quota::counter_key(&caller, "2026-11"))
+            .await
+            .unwrap()
+            .and_then(|i| i.attrs.get("images").and_then(Value::as_i64))
+    };
+    let v = json!({"prompt": "a green kite over a beach", "quality": "low"});
+    let first = app
+        .images()
+        .generate(&caller, args(v.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(used().await, Some(10), "the last image of the month");
+    let hit = app
+        .images()
+        .generate(&caller, args(v.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(tier(&hit), Some(CacheTier::L1));
+    assert_eq!(ids(&hit), ids(&first));
+    assert_eq!(used().await, Some(10), "a hit reserves nothing");
+    let mut fresh = v.clone();
+    fresh["fresh"] = json!(true);
+    let refused = app.images().generate(&caller, args(fresh), None).await;
+    assert!(
+        matches!(refused, Err(Error::PlanLimit { .. })),
+        "{refused:?}"
+    );
+}

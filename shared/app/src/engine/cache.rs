@@ -8,6 +8,9 @@
 //!   negations, media… see `core::embed`) are equal. Exact tiers go first because an exact match is
 //!   always at least as good as a similar one and costs no embedding call.
 //!
+//! A semantic hit is moderated first (the prompt is not the one whose images it returns); exact
+//! hits are not (their prompt passed moderation when the images were made).
+//!
 //! The key holds everything that decides the output: the normalised prompt, model, size, quality,
 //! background, format, compression, style preset, number of images, and the organisation. There
 //! is no cross-organisation sharing: every key and index is the organisation's own. Refinements
@@ -345,6 +348,7 @@ pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
         && let Some((entry, similarity)) =
             nearest(app, org, &bucket, embedding, &guard, now, threshold).await
         && let Some(g) = resolve(app, caller, &entry, CacheTier::L2, Some(similarity)).await
+        && passes_moderation(app, &req.prompt).await
     {
         // The next identical request is an exact hit.
         remember_l1(app, &exact, entry, now);
@@ -356,6 +360,19 @@ pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
         embedding,
         guard,
     })
+}
+
+/// Whether a prompt that only resembles a cached one passes moderation (an exact repeat passed it
+/// when its images were made). A flagged or unchecked prompt is a miss: the uncached path then
+/// refuses it the usual way, so a flagged word added to a long prompt is never waved through.
+async fn passes_moderation(app: &App, prompt: &str) -> bool {
+    match app.ports.model.moderate(prompt).await {
+        Ok(verdict) => !verdict.flagged,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::public_message(&e), "moderation of a semantic hit failed: treated as a miss");
+            false
+        }
+    }
 }
 
 /// The most similar live prompt of an index, when it clears the threshold and its guard agrees.

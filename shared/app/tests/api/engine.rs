@@ -452,6 +452,20 @@ async fn the_cache_answers_repeats_and_paraphrases_but_never_a_different_request
         assert!(r.calls() > calls, "{org} {v} called the model");
         assert!(ids(&g).iter().all(|id| !ids(&first).contains(id)));
     }
+    // A flagged word added to a long prompt keeps it similar, but it is moderated, not served.
+    let castle = "a medieval castle on a hill with banners flying over a green valley at dawn";
+    let clean = r
+        .gen_as("org_a", json!({"prompt": castle, "quality": "low"}))
+        .await;
+    assert_eq!(tier(&clean), None);
+    let flagged = r
+        .generate(json!({"prompt": format!("{castle}, gore"), "quality": "low"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(flagged, Error::PolicyViolation { .. }),
+        "{flagged:?}"
+    );
     let (blue, red) = (
         r.gen_as(
             "org_a",

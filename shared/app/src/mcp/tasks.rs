@@ -177,6 +177,10 @@ fn internal(e: &Error) -> RpcError {
 /// has not expired.
 async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result<Job, RpcError> {
     let id = task_id(params)?;
+    // Every task request is authorized: seeing a task is seeing the organisation's work.
+    if !caller.may(imagemcp_core::rbac::Action::ViewImages) {
+        return Err(not_found());
+    }
     let job = match jobs::get(app, &caller.org, &id).await {
         Ok(job) => job,
         Err(Error::NotFound { .. }) => return Err(not_found()),
@@ -329,6 +333,21 @@ pub async fn cancel(
     params: &Value,
 ) -> std::result::Result<Value, RpcError> {
     let job = load(app, caller, params).await?;
+    // Stopping work is for whoever started it, or for someone who may delete anyone's images.
+    let submitter = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.get("submitter"))
+        .and_then(|s| s.get("user"))
+        .and_then(Value::as_str);
+    if submitter != Some(caller.user.as_str())
+        && !caller.may(imagemcp_core::rbac::Action::DeleteAny)
+    {
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            "Cannot cancel task: only its submitter or an organisation admin may cancel it",
+        ));
+    }
     match jobs::cancel(app, &caller.org, &job.id).await {
         Ok(_) => Ok(json!({})),
         Err(Error::Conflict(_)) => Err(RpcError::new(

@@ -374,6 +374,40 @@ async fn unknown_foreign_expired_and_undeclared_task_requests_are_refused() {
             "{method}"
         );
     }
+    // A creator of the same organisation who did not submit it may read it but not cancel it.
+    let colleague = TestApp::caller_as(
+        "org_a",
+        "usr_colleague",
+        imagemcp_core::rbac::Role::Creator,
+        &[
+            imagemcp_core::rbac::Scope::ImagesRead,
+            imagemcp_core::rbac::Scope::ImagesWrite,
+        ],
+    );
+    let (_, seen) = call(
+        &r.app,
+        &colleague,
+        "tasks/get",
+        json!({"taskId": id}),
+        with_tasks(),
+    )
+    .await;
+    assert_eq!(seen["result"]["status"], "working");
+    let (status, err) = call(
+        &r.app,
+        &colleague,
+        "tasks/cancel",
+        json!({"taskId": id}),
+        with_tasks(),
+    )
+    .await;
+    assert_eq!((status, err["error"]["code"].as_i64()), (400, Some(-32602)));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("submitter")
+    );
     // Without the extension declared: -32021 naming it.
     let (status, err) = call(
         &r.app,

@@ -23,8 +23,11 @@ locals {
   table_readers = ["mcp", "api", "webhooks", "batch"]
   blob_users    = ["mcp", "api", "batch"]
   queue_senders = ["mcp", "api", "webhooks"]
-  app_secret    = ["mcp", "api", "batch"]
-  stripe_secret = ["api", "webhooks"]
+  # Every function builds the whole app (the KEK is required at start), and billing must be on in
+  # all of them alike: a function without Stripe's settings would serve every org the unlimited
+  # local plan (see docs/billing.md).
+  app_secret    = ["mcp", "api", "webhooks", "batch"]
+  stripe_secret = ["mcp", "api", "webhooks", "batch"]
 
   api_url    = var.domain_name != "" ? "https://${var.domain_name}" : aws_apigatewayv2_api.http.api_endpoint
   public_url = local.api_url
@@ -451,6 +454,10 @@ resource "aws_lambda_function" "fn" {
         RUST_LOG = "info"
       },
       var.openai_image_model != "" ? { OPENAI_IMAGE_MODEL = var.openai_image_model } : {},
+      # Billing is on when the Stripe secret holds STRIPE_SECRET_KEY; the price ids are not secret.
+      var.stripe_pro_price != "" ? { STRIPE_PRO_PRICE = var.stripe_pro_price } : {},
+      var.stripe_team_price != "" ? { STRIPE_TEAM_PRICE = var.stripe_team_price } : {},
+      var.stripe_meter_event != "" ? { STRIPE_METER_EVENT = var.stripe_meter_event } : {},
     )
   }
 

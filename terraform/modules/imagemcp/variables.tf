@@ -97,6 +97,24 @@ variable "openai_image_model" {
   default     = ""
 }
 
+variable "stripe_pro_price" {
+  description = "Stripe price id of Pro ($29/month). Needed once the Stripe secret holds STRIPE_SECRET_KEY (billing on)."
+  type        = string
+  default     = ""
+}
+
+variable "stripe_team_price" {
+  description = "Stripe price id of Team: per seat, package-priced at $99 per 5 seats (see docs/billing.md)."
+  type        = string
+  default     = ""
+}
+
+variable "stripe_meter_event" {
+  description = "Event name of the Stripe Billing Meter that bills overage images (empty: imagemcp_overage_images)."
+  type        = string
+  default     = ""
+}
+
 variable "allowed_origins" {
   description = "Browser origins allowed to call /mcp besides the deployment's own (e.g. a web client)."
   type        = list(string)

@@ -133,8 +133,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-# Never logged: test_zz_secrets_in_logs scans the logs for it.
+# Never logged: test_zz_secrets_in_logs scans the logs for these.
 OPENAI_KEY = "sk-worker-e2e-secret-never-logged"
+PASSWORD = "correct horse battery staple, worker edition"
 # The token signing key (an Ed25519 seed) the Worker signs access tokens with, as a Worker secret.
 TOKEN_KEYS = "e2e-1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
@@ -160,7 +161,7 @@ def worker(tmp_path_factory, moto, fake):
     env.update({"IMAGEMCP_KEK": kek, "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_PUBLIC_URL": "http://127.0.0.1"})
     key = admin(env, "bootstrap-key")
     with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
-        f.write(f"{key}\n{OPENAI_KEY}\n")
+        f.write(f"{key}\n{OPENAI_KEY}\n{TOKEN_KEYS.split(':', 1)[1]}\n{PASSWORD}\n")
     fake.reset()
     proc, url, log_path = start_worker(tmp_path_factory.mktemp("worker"), BUNDLE, moto, table, bucket, kek,
                                        "wrangler-dev.log", openai_url=fake.url)
@@ -247,7 +248,7 @@ def test_worker_signs_up_and_logs_in_with_full_argon2(worker):
     # (19 MiB, t=2): the Worker targets the Workers Paid CPU limit (docs/deploy-cloudflare.md),
     # and the hash it writes is the one every runtime verifies.
     email = f"edge-{uuid.uuid4().hex[:8]}@example.com"
-    password = "correct horse battery staple"
+    password = PASSWORD
     signup = httpx.post(f"{worker.url}/v1/auth/signup", json={"email": email, "password": password}, timeout=60)
     assert signup.status_code == 201, signup.text
     login = httpx.post(f"{worker.url}/v1/auth/login", json={"email": email, "password": password}, timeout=60)

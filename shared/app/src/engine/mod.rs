@@ -99,6 +99,8 @@ pub struct Engine {
     /// The cache's L1 tier.
     pub(crate) cache_memory: Mutex<cache::Memory>,
     metrics: Mutex<metrics::Metrics>,
+    /// Render slots per organisation (its concurrency, and the semaphore holding it).
+    render_slots: Mutex<HashMap<String, (usize, Arc<tokio::sync::Semaphore>)>>,
 }
 
 fn poisoned() -> Error {
@@ -116,6 +118,7 @@ impl Engine {
             limiter: Mutex::default(),
             cache_memory: Mutex::default(),
             metrics: Mutex::default(),
+            render_slots: Mutex::default(),
         }
     }
 
@@ -289,6 +292,29 @@ pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
             app.engine.config.concurrency.free.max(1)
         }
     }
+}
+
+/// Waits for one of the organisation's `limit` render slots on this instance: every render of the
+/// organisation (variations of all its requests, its batch items) holds one while the model works,
+/// so one organisation cannot take the whole instance. `None` only if the state is unusable (then
+/// the render goes ahead rather than fail). A changed limit (a new tier) starts a fresh set of
+/// slots; renders still holding old ones finish on them.
+pub async fn render_slot(
+    app: &App,
+    org: &imagemcp_core::ids::OrgId,
+    limit: usize,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let semaphore = {
+        let mut slots = app.engine.render_slots.lock().ok()?;
+        let entry = slots
+            .entry(org.to_string())
+            .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));
+        if entry.0 != limit {
+            *entry = (limit, Arc::new(tokio::sync::Semaphore::new(limit)));
+        }
+        entry.1.clone()
+    };
+    semaphore.acquire_owned().await.ok()
 }
 
 /// Engine hook before billing: the cache answers a request it has seen (`req` is `None` when the

@@ -310,6 +310,9 @@ impl<'a> ImageService<'a> {
             total,
             format!("rendering {n} image(s) with {}", plan.spec.id),
         );
+        // Engine hook (issue 7): the organisation's concurrency, for this request and across all
+        // of its requests and batch items on this instance.
+        let limit = crate::engine::concurrency(self.app, &caller.org).await;
         let done = AtomicU32::new(0);
         let renders = (0..n).map(|i| {
             let req = GenerateRequest {
@@ -323,7 +326,10 @@ impl<'a> ImageService<'a> {
             };
             let done = &done;
             async move {
-                let result = self.app.ports.model.generate(req).await;
+                let result = {
+                    let _slot = crate::engine::render_slot(self.app, &caller.org, limit).await;
+                    self.app.ports.model.generate(req).await
+                };
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 report(
                     progress,
@@ -336,7 +342,6 @@ impl<'a> ImageService<'a> {
         });
         // Engine hook (issue 7): variations run up to the organisation's concurrency, within the
         // mode's time limit; each reports progress as it finishes.
-        let limit = crate::engine::concurrency(self.app, &caller.org).await;
         let all = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffer_unordered(
             futures::stream::iter(renders),
             limit,

@@ -679,3 +679,87 @@ async fn a_cache_hit_is_served_with_the_quota_used_up_and_reserves_nothing() {
         "{refused:?}"
     );
 }
+
+/// Counts the renders in flight at once.
+struct Counting {
+    inner: Arc<dyn imagemcp_core::model::ImageModel>,
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+#[imagemcp_core::async_trait]
+impl imagemcp_core::model::ImageModel for Counting {
+    fn default_model(&self) -> &str {
+        self.inner.default_model()
+    }
+    async fn generate(
+        &self,
+        req: imagemcp_core::model::GenerateRequest,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Rendered> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(now, SeqCst);
+        // Long enough for the other requests' renders to start if nothing held them back.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let out = self.inner.generate(req).await;
+        self.now.fetch_sub(1, SeqCst);
+        out
+    }
+    async fn edit(
+        &self,
+        req: imagemcp_core::model::EditRequest,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Rendered> {
+        self.inner.edit(req).await
+    }
+    async fn moderate(
+        &self,
+        text: &str,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Moderation> {
+        self.inner.moderate(text).await
+    }
+    async fn describe(
+        &self,
+        image: &imagemcp_core::model::InputImage,
+    ) -> imagemcp_core::Result<String> {
+        self.inner.describe(image).await
+    }
+}
+
+/// The organisation's concurrency bounds its renders across requests, not only within one: three
+/// concurrent requests of two variations each never have more than the limit at the model.
+#[tokio::test]
+async fn an_organisations_renders_across_requests_stay_within_its_concurrency() {
+    let t = TestApp::new();
+    let counting = Arc::new(Counting {
+        inner: t.app.ports.model.clone(),
+        now: Default::default(),
+        max: Default::default(),
+    });
+    let mut ports = t.app.ports.clone();
+    ports.model = counting.clone();
+    let mut engine = Engine::default_for(ports.clock.clone());
+    engine.config.cache.enabled_by_default = false;
+    // Billing is off in these tests: the local plan's concurrency applies.
+    engine.config.concurrency.local = 2;
+    let app = App::with_engine(ports, AppConfig::local("http://test"), engine);
+    let caller = TestApp::caller("org_a");
+    let images = app.images();
+    let requests = (0..3).map(|i| {
+        images.generate(
+            &caller,
+            args(json!({"prompt": format!("a kite, take {i}"), "quality": "low", "n": 2})),
+            None,
+        )
+    });
+    let results = futures::future::join_all(requests).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|g| g.images.len() == 2))
+    );
+    assert_eq!(
+        counting.max.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "at most the limit at once, and the limit used"
+    );
+}

@@ -49,7 +49,9 @@ async function exercise(client, callWithProgress) {
   }
   const progress = [];
   const made = await callWithProgress(
-    { name: 'openai_generate_image', arguments: { prompt: 'a crimson kite over a teal sea', n: 2, size: '1024x1536' } },
+    // `fresh`: both SDKs make the same request, and the second must render (and report progress)
+    // rather than be answered from the generation cache.
+    { name: 'openai_generate_image', arguments: { prompt: 'a crimson kite over a teal sea', n: 2, size: '1024x1536', fresh: true } },
     { onprogress: (p) => progress.push(p) },
   );
   assert.equal(made.isError ?? false, false, JSON.stringify(made.content));

@@ -111,6 +111,24 @@ fn portable(value: &mut Value) {
                     obj.insert("type".into(), non_null[0].clone());
                 }
             }
+            // An optional struct comes out as `anyOf: [{$ref}, {type: null}]`: keep the one real
+            // alternative, inlined, as for optional scalars above.
+            if let Some(Value::Array(alternatives)) = obj.get("anyOf") {
+                let real: Vec<Value> = alternatives
+                    .iter()
+                    .filter(|a| a.get("type").and_then(Value::as_str) != Some("null"))
+                    .cloned()
+                    .collect();
+                if real.len() == 1
+                    && real.len() < alternatives.len()
+                    && let Value::Object(only) = &real[0]
+                {
+                    obj.remove("anyOf");
+                    for (k, v) in only {
+                        obj.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
             obj.values_mut().for_each(portable);
         }
         Value::Array(items) => items.iter_mut().for_each(portable),

@@ -9,7 +9,8 @@
 //! whose names win over the environment's. From them: the KEK (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`,
 //! `IMAGEMCP_KEK_PREVIOUS`, required), the token signing keys (`IMAGEMCP_TOKEN_KEYS`; without them
 //! no OAuth tokens are issued) and the model: OpenAI when `OPENAI_API_KEY` is set, the offline model
-//! otherwise.
+//! otherwise. Client ID Metadata Documents are fetched through `imagemcp_fetch`'s SSRF guard, as
+//! the local binary does (`IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS` is for tests only).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,9 +96,8 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The application's settings from `config`.
-fn app_config(config: &Config) -> Result<AppConfig> {
-    let var = |name: &str| config.get(name);
+/// The application's settings from configuration values (`var`: [`Config`]'s, secrets first).
+pub fn app_config(var: &dyn Fn(&str) -> Option<String>) -> Result<AppConfig> {
     let public_url = var("IMAGEMCP_PUBLIC_URL")
         .context("IMAGEMCP_PUBLIC_URL must be set to the deployment's public base URL")?;
     let mut config = AppConfig::local(public_url);
@@ -124,13 +124,17 @@ fn app_config(config: &Config) -> Result<AppConfig> {
             .map(Duration::from_secs)
             .context("IMAGEMCP_DOWNLOAD_URL_TTL_SECS must be 60 to 604800 seconds")?,
     };
-    config.billing = billing(&var)?;
+    config.billing = billing(var)?;
     if let Some(v) = var("IMAGEMCP_COST_CONFIRMATION_CENTS") {
         config.cost_confirmation_cents = v
             .trim()
             .parse()
             .context("IMAGEMCP_COST_CONFIRMATION_CENTS must be a whole number of cents")?;
     }
+    // Client ID Metadata Documents, fetched as the local binary does (Lambda outside a VPC reaches
+    // the internet; the guard keeps it off the metadata endpoint and anything private).
+    let test_allow_origins = var("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS").unwrap_or_default();
+    config.client_metadata = Some(imagemcp_fetch::cimd_config(test_allow_origins.split(',')));
     Ok(config)
 }
 
@@ -216,7 +220,7 @@ pub async fn build() -> Result<Runtime> {
     let keyring = Arc::new(config.keyring()?);
     let app = App::new(
         ports(&clients, &aws, model(&config)?, keyring),
-        app_config(&config)?,
+        app_config(&|name| config.get(name))?,
     );
     Ok(Runtime { app, aws })
 }

@@ -4,7 +4,6 @@
 
 pub mod settings;
 
-mod cimd_fetch;
 mod files;
 mod kek;
 mod random;
@@ -119,10 +118,9 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     config.allowed_origins = settings.allowed_origins.clone();
     config.token_keys = Some(Arc::new(token_keys::load(dir)?));
     config.cost_confirmation_cents = settings.cost_confirmation_cents;
-    config.client_metadata = Some(imagemcp_app::oauth::cimd::CimdConfig {
-        fetcher: Arc::new(cimd_fetch::GuardedFetcher),
-        test_allow_origins: settings.cimd_test_allow_origins.clone(),
-    });
+    config.client_metadata = Some(imagemcp_fetch::cimd_config(
+        &settings.cimd_test_allow_origins,
+    ));
     if let Some(stripe) = &settings.stripe {
         config.billing = Some(Arc::new(imagemcp_app::billing::BillingConfig {
             webhook_secrets: stripe.webhook_secrets.clone(),

@@ -25,6 +25,11 @@ pub(crate) struct TestStack {
 
 impl TestStack {
     pub(crate) async fn new() -> TestStack {
+        Self::with_config(AppConfig::local("https://imagemcp.example")).await
+    }
+
+    /// A stack whose application has `config` (e.g. the one `imagemcp_lambda::app_config` builds).
+    pub(crate) async fn with_config(config: AppConfig) -> TestStack {
         let (clients, settings) = stack(Moto::shared(), MAX_ATTEMPTS).await;
         let keyring =
             imagemcp_app::crypto::Keyring::new(("test-1", [7; 32]), Vec::new()).expect("keyring");
@@ -34,7 +39,7 @@ impl TestStack {
             Arc::new(OfflineModel::new()),
             Arc::new(keyring),
         );
-        let app = App::new(ports, AppConfig::local("https://imagemcp.example"));
+        let app = App::new(ports, config);
         TestStack {
             app,
             clients,

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod checkout;
+pub mod overage;
 pub mod plan;
 pub mod quota;
 pub mod signature;

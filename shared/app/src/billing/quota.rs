@@ -148,7 +148,7 @@ impl Metered {
 }
 
 /// Reports the images of `res` past the pool as one meter event. Its identifier is the counter
-/// position, so a retry (ours or the client's) never bills twice.
+/// position, so a retry (ours, the client's or a pending one's, see `overage.rs`) never bills twice.
 async fn report_overage(app: &App, res: &Reservation, kept: u32, customer: &str, included: u64) {
     let over = quota::overage_of(res, kept, included);
     let Some(billing) = app.config.billing.as_ref() else {
@@ -165,13 +165,5 @@ async fn report_overage(app: &App, res: &Reservation, kept: u32, customer: &str,
             .replace('#', "_"),
         timestamp: app.ports.clock.now_secs(),
     };
-    match billing.payments.report_usage(&report).await {
-        Ok(()) => {
-            tracing::info!(customer, images = over, identifier = %report.identifier, "overage reported")
-        }
-        // Logged with what is needed to report it again by hand (no secret in it).
-        Err(e) => {
-            tracing::error!(customer, images = over, identifier = %report.identifier, error = %e, "overage report failed")
-        }
-    }
+    super::overage::send(app, &res.key.pk, report).await;
 }

@@ -976,3 +976,89 @@ async fn the_usage_page_shows_the_plan_and_its_forms_redirect_to_stripe_with_csr
     let sent = fake.requests("/v1/checkout/sessions").await;
     assert_eq!(sent[0]["form"]["line_items"]["0"]["quantity"], "6");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overage_report_stripe_refused_is_kept_and_sent_once_later() {
+    let (t, fake) = billed_with_stripe();
+    let caller = TestApp::caller("org_a");
+    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app, &caller)
+        .await
+        .unwrap();
+    store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
+    let period = format!("P{}", 1_795_478_400 - 86_400);
+    t.table
+        .add(Add {
+            key: quota::counter_key(&caller, &period),
+            attr: "images".into(),
+            delta: 200,
+            max: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    // Stripe fails every attempt of the first report.
+    reqwest::Client::new()
+        .post(format!("{}/_fake/faults", fake.base))
+        .json(&json!({"status": 500, "times": 3, "path": "/v1/billing/meter_events"}))
+        .send()
+        .await
+        .unwrap();
+    t.app
+        .images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "n": 2})),
+            None,
+        )
+        .await
+        .expect("a failed report never fails the generation");
+    assert_eq!(fake.get("/_fake/meter_events").await, json!([]));
+    let pending = t
+        .table
+        .query(&imagemcp_core::table::Query::new(
+            "ORG#org_a",
+            "METER_PENDING#",
+            10,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(pending.items.len(), 1);
+    // The next overage sends the kept one first, then its own; both once.
+    t.app
+        .images()
+        .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
+        .await
+        .unwrap();
+    let events = fake.get("/_fake/meter_events").await;
+    let values: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, vec!["2", "1"]);
+    let pending = t
+        .table
+        .query(&imagemcp_core::table::Query::new(
+            "ORG#org_a",
+            "METER_PENDING#",
+            10,
+        ))
+        .await
+        .unwrap();
+    assert!(pending.items.is_empty());
+    // Sending the pending ones again changes nothing at Stripe.
+    imagemcp_app::billing::overage::retry_pending(&t.app, "ORG#org_a").await;
+    assert_eq!(
+        fake.get("/_fake/meter_events")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+        .await
+        .unwrap();
+    assert_eq!((s.overage_images, s.overage_cents), (3, 45));
+}

@@ -68,10 +68,12 @@ async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() 
     );
 }
 
-/// A table that hangs forever on the `n`-th transaction (each job item is one), as a Lambda
-/// killed by its timeout stops mid-item: the future is dropped and nothing after it happens.
+/// A table that hangs forever on the `n`-th transaction touching keys that contain `marker` (each
+/// job item is one transaction), as a Lambda killed by its timeout stops mid-item: the future is
+/// dropped and nothing after it happens.
 struct HangsAt {
     inner: Arc<dyn Table>,
+    marker: String,
     n: usize,
     seen: AtomicUsize,
     hung: Arc<Notify>,
@@ -95,7 +97,8 @@ impl Table for HangsAt {
         self.inner.add(add).await
     }
     async fn transact(&self, ops: Vec<TransactOp>) -> Result<()> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+        let marked = ops.iter().any(|op| op.key().sk.contains(&self.marker));
+        if marked && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
             self.hung.notify_one();
             std::future::pending::<()>().await;
         }
@@ -115,20 +118,36 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
         .unwrap();
 
     // The first invocation finishes the first job and 3 of the second's 5 items, then is killed.
+    // The consumer runs an org's messages concurrently, so the hang is keyed to the second job's
+    // 4th item, and the invocation is kept running until the first job has finished.
     let hung = Arc::new(Notify::new());
     let mut ports = stack.app.ports.clone();
     ports.table = Arc::new(HangsAt {
         inner: stack.app.ports.table.clone(),
-        n: 2 + 4,
+        marker: format!("JOB#{}#ITEM#", second.id),
+        n: 4,
         seen: AtomicUsize::new(0),
         hung: hung.clone(),
     });
     let doomed = App::new(ports, (*stack.app.config).clone());
     let (event, got) = stack.receive_event().await;
     assert_eq!(got.len(), 2, "both messages in one batch");
+    let run = imagemcp_lambda::batch(&doomed, MAX_ATTEMPTS, event);
+    tokio::pin!(run);
     tokio::select! {
-        _ = imagemcp_lambda::batch(&doomed, MAX_ATTEMPTS, event) => panic!("the batch should have hung"),
+        _ = &mut run => panic!("the batch should have hung"),
         () = hung.notified() => {}
+    }
+    // Bounded: the first job's two ping items need a handful of table round trips on moto.
+    for _ in 0..500 {
+        let first = jobs::get(&stack.app, &org, &first.id).await.unwrap();
+        if first.status == JobStatus::Done {
+            break;
+        }
+        tokio::select! {
+            _ = &mut run => panic!("the batch should have hung"),
+            () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+        }
     }
     let mid = jobs::get(&stack.app, &org, &second.id).await.unwrap();
     assert_eq!(

@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod overage;
 pub mod plan;
 pub mod quota;
+pub mod retention;
 pub mod signature;
 pub mod usage;
 pub mod webhook;

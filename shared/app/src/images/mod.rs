@@ -644,6 +644,21 @@ impl<'a> ImageService<'a> {
             crypto.seal_item(&mut item, record::IMAGE_SEALED).await?;
             ops.push(TransactOp::Put(item, Condition::NotExists));
         }
+        // The bytes expire with the records: an index item, in this transaction, for the sweep
+        // that deletes them (`billing::retention`).
+        if let Some(at) = expires {
+            let keys = records
+                .iter()
+                .flat_map(|r| [&r.blob_key, &r.preview_key])
+                .map(|k| imagemcp_core::blob::BlobKey::parse(k))
+                .collect::<Result<Vec<_>>>()?;
+            ops.push(crate::billing::retention::index_op(
+                org,
+                &records[0].id,
+                at,
+                &keys.iter().collect::<Vec<_>>(),
+            ));
+        }
         let title: String = plan.prompt.as_str().chars().take(80).collect();
         let conversation = ConversationRecord {
             id: conv_id.clone(),

@@ -17,7 +17,7 @@ use crate::helpers::TestApp;
 
 /// A prompt no earlier request used: the engine's cache answers repeats without a model call
 /// (and without quota), and these tests are about what is metered.
-fn unique_prompt() -> String {
+pub(crate) fn unique_prompt() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!("a red cube, take {}", N.fetch_add(1, Ordering::Relaxed))
 }
@@ -128,7 +128,7 @@ pub(crate) fn billed_with_stripe() -> (TestApp, FakeStripe) {
 }
 
 /// Stores `plan` for `caller`'s org as the webhooks would.
-async fn store_plan(t: &TestApp, caller: &imagemcp_app::auth::Caller, plan: &OrgPlan) {
+pub(crate) async fn store_plan(t: &TestApp, caller: &imagemcp_app::auth::Caller, plan: &OrgPlan) {
     let item = record::to_item(plan_key(&caller.org), plan).unwrap();
     t.table.put(item, Condition::None).await.unwrap();
 }
@@ -355,7 +355,7 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
     assert_eq!(s.remaining_images, None);
 }
 
-fn pro_plan(customer: Option<&str>) -> OrgPlan {
+pub(crate) fn pro_plan(customer: Option<&str>) -> OrgPlan {
     let now = 1_795_478_400;
     OrgPlan {
         tier: "pro".into(),

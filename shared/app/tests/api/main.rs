@@ -10,6 +10,7 @@ mod gdpr;
 mod helpers;
 mod mcp_tasks;
 mod oauth;
+mod retention;
 mod webhooks;
 
 use std::sync::atomic::Ordering;

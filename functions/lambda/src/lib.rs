@@ -1,6 +1,7 @@
 //! The AWS Lambda runtime: what the `mcp`, `api`, `webhooks` and `batch` functions share. Each
 //! function's `main` (in `src/bin/`) sets up logging, calls [`build`] once per cold start, and hands
-//! requests to the shared router ([`imagemcp_app::routes`]) or batches to [`batch`].
+//! requests to the shared router ([`imagemcp_app::routes`]) or batches and the retention schedule to
+//! [`batch_or_schedule`].
 //!
 //! Configuration is the environment Terraform sets (see `docs/deploy-aws.md`): the AWS SDK's own
 //! (`AWS_REGION`, credentials from the execution role, `AWS_ENDPOINT_URL` against an emulator),
@@ -266,6 +267,31 @@ pub async fn batch(app: &App, max_attempts: u32, event: SqsEvent) -> SqsBatchRes
     let mut response = SqsBatchResponse::default();
     response.set_failures(failed);
     response
+}
+
+/// Retention index items one scheduled invocation handles (two S3 deletes and one DynamoDB delete
+/// each, well inside the batch function's timeout); the rest waits for the next run of the schedule.
+pub const SCHEDULED_SWEEP_MAX: usize = 1000;
+
+/// The `batch` function's entry point: an SQS batch of job messages (answered with
+/// `batchItemFailures`), or the EventBridge schedule (`"source": "aws.events"`) that runs the
+/// retention sweep (`imagemcp_app::billing::retention`: the bytes of expired Free images).
+pub async fn batch_or_schedule(
+    app: &App,
+    max_attempts: u32,
+    event: serde_json::Value,
+    now_secs: i64,
+) -> Result<serde_json::Value> {
+    if event.get("source").and_then(serde_json::Value::as_str) == Some("aws.events") {
+        let swept =
+            imagemcp_app::billing::retention::sweep(app, now_secs, SCHEDULED_SWEEP_MAX).await?;
+        return Ok(serde_json::json!({
+            "entries": swept.entries, "blobs": swept.blobs, "more": swept.more
+        }));
+    }
+    let sqs: SqsEvent = serde_json::from_value(event)
+        .context("the batch function takes an SQS event or an EventBridge scheduled event")?;
+    Ok(serde_json::to_value(batch(app, max_attempts, sqs).await)?)
 }
 
 /// The `webhooks` function's routes: `POST /webhooks/stripe` (404 while billing is off) and

@@ -67,7 +67,10 @@ pub struct Local {
 
 /// How often expired rows (sessions, tombstones) are removed from the database file. They read as
 /// absent from the moment they expire; this only reclaims the space.
+/// The retention sweep (the files of expired Free images) runs on the same tick.
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Retention index items handled per bounded sweep call (each call is a few queries and deletes).
+const SWEEP_BATCH: usize = 200;
 
 /// Builds the application on the local adapters.
 pub fn build_app(settings: &Settings) -> Result<Local> {
@@ -226,6 +229,7 @@ pub async fn serve(
         },
         imagemcp_local::ConsumerOptions::default(),
     );
+    let sweep_app = app.clone();
     let purge = tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_EVERY);
         loop {
@@ -234,6 +238,13 @@ pub async fn serve(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "expired rows purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+            // Free images' files expire with their records (`billing::retention`).
+            let now = imagemcp_core::clock::Clock::now_secs(&*sweep_app.ports.clock);
+            if let Err(e) =
+                imagemcp_app::billing::retention::sweep_all(&sweep_app, now, SWEEP_BATCH).await
+            {
+                tracing::warn!(error = %e, "removing expired image files failed");
             }
         }
     });

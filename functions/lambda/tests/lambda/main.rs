@@ -7,3 +7,4 @@ mod cimd;
 mod faults;
 mod fixtures;
 mod helpers;
+mod retention;

@@ -409,7 +409,7 @@ resource "aws_iam_role_policy" "function" {
 # The functions.
 
 resource "aws_lambda_function" "fn" {
-  #checkov:skip=CKV_AWS_116:mcp, api and webhooks are invoked synchronously (the caller sees the error) and batch by an SQS event source mapping, whose failures go to the queue's own dead-letter queue; no function is invoked asynchronously.
+  #checkov:skip=CKV_AWS_116:mcp, api and webhooks are invoked synchronously (the caller sees the error) and batch by an SQS event source mapping, whose failures go to the queue's own dead-letter queue; the only asynchronous invocation is the retention schedule, whose sweep is idempotent and simply runs again on the next tick.
   #checkov:skip=CKV_AWS_117:The functions call only AWS public endpoints and OpenAI/Stripe on the internet; a VPC would add a NAT gateway and cold-start latency for no isolation gained.
   #checkov:skip=CKV_AWS_272:Packages are built reproducibly by `cargo lambda build` in CI; code signing needs an AWS Signer profile the operator may add.
   for_each      = local.functions
@@ -484,6 +484,32 @@ resource "aws_lambda_event_source_mapping" "jobs" {
   scaling_config {
     maximum_concurrency = 10
   }
+}
+
+# Retention: on a schedule, the batch function deletes the S3 objects of Free images whose expiry
+# day is over (`imagemcp_app::billing::retention`; the DynamoDB TTL removes their records).
+resource "aws_cloudwatch_event_rule" "retention_sweep" {
+  name                = "${var.name}-retention-sweep"
+  description         = "Deletes the stored bytes of expired Free-plan images."
+  schedule_expression = var.retention_sweep_schedule
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "retention_sweep" {
+  rule = aws_cloudwatch_event_rule.retention_sweep.name
+  arn  = aws_lambda_function.fn["batch"].arn
+  retry_policy {
+    maximum_retry_attempts       = 2
+    maximum_event_age_in_seconds = 3600
+  }
+}
+
+resource "aws_lambda_permission" "retention_sweep" {
+  statement_id  = "AllowRetentionSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.fn["batch"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.retention_sweep.arn
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,12 @@ variable "http_timeout_seconds" {
   default     = 180
 }
 
+variable "retention_sweep_schedule" {
+  description = "EventBridge schedule of the retention sweep (the batch function deletes expired Free images' objects, up to 1000 images per run)."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
 variable "batch_timeout_seconds" {
   description = "Timeout of the batch function. The queue's visibility timeout is six times this, as AWS recommends."
   type        = number

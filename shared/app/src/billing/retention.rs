@@ -11,7 +11,7 @@
 //! anything back. The days already known empty are remembered at `RETENTION` / `CURSOR`.
 //!
 //! Runs: the local binary's background loop, and the Lambda `batch` function on an EventBridge
-//! schedule (`terraform/modules/imagemcp`). The Worker has no scheduled trigger yet.
+//! schedule (`terraform/modules/imagemcp`). The Worker has no billing, so it writes no index.
 
 use imagemcp_core::Result;
 use imagemcp_core::blob::BlobKey;

@@ -1,6 +1,6 @@
 //! Retention of image bytes (issue 6): Free images' blobs are deleted by `billing::retention::sweep`
 //! once their expiry day is over; paid images' blobs stay; the sweep is idempotent, bounded, and safe
-//! beside image deletion and a second sweeping instance.
+//! beside image deletion, GDPR erasure and a second sweeping instance.
 
 use imagemcp_app::billing::retention;
 use imagemcp_app::images::params::parse_args;
@@ -134,4 +134,42 @@ async fn without_billing_nothing_is_indexed_or_swept() {
     t.clock.advance_ms(400 * DAY_MS);
     assert_eq!(sweep(&t, 100).await.entries, 0);
     assert_eq!(stored(&t, &kept).await, 2);
+}
+
+#[tokio::test]
+async fn a_sweep_after_a_gdpr_erasure_is_a_no_op() {
+    use imagemcp_app::gdpr::{DeleteUserArgs, Gdpr};
+    use imagemcp_core::rbac::{Role, Scope};
+    let t = billed();
+    let quill = t
+        .app
+        .accounts()
+        .sign_up("quill@example.com", Some("a long password"), "Quill")
+        .await
+        .unwrap();
+    let caller = TestApp::caller_as(
+        quill.personal_org.as_str(),
+        quill.id.as_str(),
+        Role::Admin,
+        &[Scope::Admin],
+    );
+    let rec = generate(&t, &caller).await;
+    let done = Gdpr::new(&t.app)
+        .erase(
+            &caller,
+            DeleteUserArgs {
+                confirm_user_id: quill.id.to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.images_deleted, 1);
+    assert_eq!(stored(&t, &rec).await, 0);
+    let files = t.blob_files();
+
+    t.clock.advance_ms(31 * DAY_MS);
+    assert_eq!(sweep(&t, 100).await.entries, 1);
+    assert_eq!(stored(&t, &rec).await, 0, "nothing brought back");
+    assert_eq!(t.blob_files(), files);
+    assert_eq!(sweep(&t, 100).await.entries, 0);
 }

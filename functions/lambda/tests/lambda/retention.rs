@@ -97,8 +97,9 @@ async fn the_scheduled_event_deletes_expired_free_objects_on_s3_and_keeps_pro_on
     assert_eq!(out["entries"], 0);
     assert_eq!(objects(&app, &free_image).await, 2);
 
-    // 31 days on (the handler is given the time; the binary passes its clock's).
-    let later = now + 31 * 86_400;
+    // 32 days on: the expiry day is over (the handler is given the time; the binary passes its
+    // clock's).
+    let later = now + 32 * 86_400;
     let out = imagemcp_lambda::batch_or_schedule(&app, MAX_ATTEMPTS, event.clone(), later)
         .await
         .unwrap();

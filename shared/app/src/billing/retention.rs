@@ -26,6 +26,10 @@ const DAY_SECS: i64 = 86_400;
 /// a deployment whose sweep started months late. Each empty day costs one query, once.
 pub const FIRST_LOOKBACK_DAYS: i64 = 120;
 
+/// A day is swept this long after it ends, so an instance whose clock runs a little fast never
+/// deletes bytes whose record another instance still serves.
+const CLOCK_GRACE_SECS: i64 = 600;
+
 /// The page size of a day's query.
 const PAGE: usize = 100;
 
@@ -95,7 +99,7 @@ pub struct Swept {
 /// items per call. A blob whose deletion fails keeps its item, so the next sweep retries it.
 pub async fn sweep(app: &crate::App, now_secs: i64, max_entries: usize) -> Result<Swept> {
     let ports = &app.ports;
-    let today = now_secs.div_euclid(DAY_SECS);
+    let today = (now_secs - CLOCK_GRACE_SECS).div_euclid(DAY_SECS);
     let stored = ports.table.get(&cursor_key()).await?;
     let start = stored
         .as_ref()

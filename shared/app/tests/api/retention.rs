@@ -115,7 +115,7 @@ async fn a_sweep_over_a_deleted_image_is_a_no_op_and_brings_nothing_back() {
     assert_eq!(stored(&t, &deleted).await, 0);
     let files = t.blob_files();
 
-    t.clock.advance_ms(31 * DAY_MS);
+    t.clock.advance_ms(32 * DAY_MS);
     let swept = sweep(&t, 100).await;
     assert_eq!(swept.entries, 1, "its index item is cleared");
     assert_eq!(stored(&t, &deleted).await, 0);
@@ -167,7 +167,7 @@ async fn a_sweep_after_a_gdpr_erasure_is_a_no_op() {
     assert_eq!(stored(&t, &rec).await, 0);
     let files = t.blob_files();
 
-    t.clock.advance_ms(31 * DAY_MS);
+    t.clock.advance_ms(32 * DAY_MS);
     assert_eq!(sweep(&t, 100).await.entries, 1);
     assert_eq!(stored(&t, &rec).await, 0, "nothing brought back");
     assert_eq!(t.blob_files(), files);

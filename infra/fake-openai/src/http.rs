@@ -14,7 +14,8 @@ use axum::routing::post;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::state::State;
+use crate::params::Fields;
+use crate::state::{RecordedRequest, State};
 use crate::{control, embeddings, images, moderation, responses};
 
 /// The request being served, for handlers to record: its `x-request-id` and its path as the client
@@ -148,6 +149,40 @@ pub(crate) fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, ApiEr
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::invalid_type("body", "an object", &other)),
         Err(e) => Err(ApiError::unparseable_body(e)),
+    }
+}
+
+/// Serves a JSON endpoint whose answer depends on the body alone (embeddings, moderations): parse
+/// the object, record the request, apply the injected faults, wait the model latency, answer.
+pub(crate) async fn serve_json(
+    state: &State,
+    request_id: &RequestId,
+    body: &[u8],
+    answer: fn(&Fields<'_>) -> Result<Value, ApiError>,
+) -> Response {
+    let map = match parse_json_object(body) {
+        Ok(map) => map,
+        Err(e) => return e.into_response(),
+    };
+    let fields = Fields::json(&map);
+    let record = RecordedRequest {
+        request_id: request_id.id.clone(),
+        method: axum::http::Method::POST.to_string(),
+        path: request_id.path.clone(),
+        model: fields.str("model").ok().flatten().map(str::to_owned),
+        fields: summarize(Value::Object(map.clone())),
+        files: vec![],
+        status: None,
+    };
+    if let Err(e) = state.admit(record).await {
+        return e.into_response();
+    }
+    match answer(&fields) {
+        Ok(body) => {
+            state.model_latency(request_id.path.as_str()).await;
+            axum::Json(body).into_response()
+        }
+        Err(e) => e.into_response(),
     }
 }
 

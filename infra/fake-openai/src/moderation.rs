@@ -6,14 +6,13 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::http::{RequestId, parse_json_object, summarize};
+use crate::http::{RequestId, serve_json};
 use crate::params::Fields;
-use crate::state::{RecordedRequest, State};
+use crate::state::State;
 
 /// The 13 categories of `omni-moderation-latest`, in the order the API lists them.
 pub(crate) const CATEGORIES: [&str; 13] = [
@@ -169,30 +168,7 @@ pub(crate) async fn moderations(
     Extension(request_id): Extension<RequestId>,
     body: Bytes,
 ) -> Response {
-    let map = match parse_json_object(&body) {
-        Ok(map) => map,
-        Err(e) => return e.into_response(),
-    };
-    let fields = Fields::json(&map);
-    let record = RecordedRequest {
-        request_id: request_id.id.clone(),
-        method: Method::POST.to_string(),
-        path: request_id.path.as_str().to_owned(),
-        model: fields.str("model").ok().flatten().map(str::to_owned),
-        fields: summarize(Value::Object(map.clone())),
-        files: vec![],
-        status: None,
-    };
-    if let Err(e) = state.admit(record).await {
-        return e.into_response();
-    }
-    match answer(&fields) {
-        Ok(body) => {
-            state.model_latency(request_id.path.as_str()).await;
-            axum::Json(body).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    serve_json(&state, &request_id, &body, answer).await
 }
 
 fn answer(fields: &Fields<'_>) -> Result<Value, ApiError> {

@@ -4,36 +4,23 @@
 // schema a strict validator refuses fails here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = process.env.IMAGEMCP_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'imagemcp');
+import { startServer } from './server.mjs';
+
 let server;
 let url;
 let key;
 
 before(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'imagemcp-interop-'));
-  const env = { ...process.env, IMAGEMCP_LOG_FORMAT: 'json' };
-  delete env.OPENAI_API_KEY;
-  key = execFileSync(bin, ['keys', 'create', '--data-dir', dataDir], { env, encoding: 'utf8' }).trim();
-  server = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-  const lines = createInterface({ input: server.stdout });
-  url = await new Promise((ok, fail) => {
-    lines.on('line', (line) => line.startsWith('imagemcp listening on ') && ok(line.slice('imagemcp listening on '.length).trim()));
-    server.on('exit', (code) => fail(new Error(`imagemcp exited with ${code}`)));
-  });
+  server = await startServer('imagemcp-interop-');
+  ({ url, key } = server);
 });
 
-after(() => server?.kill('SIGTERM'));
+after(() => server?.stop());
 
 async function exercise(client, callWithProgress) {
   const { tools } = await client.listTools();

@@ -6,36 +6,23 @@
 // routing headers the transport defines.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createTaskSessionFromClient, resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = process.env.IMAGEMCP_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'imagemcp');
+import { startServer } from './server.mjs';
+
 const MODERN = '2026-07-28';
 let server;
 let url;
 let key;
 
 before(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'imagemcp-tasks-'));
-  const env = { ...process.env, IMAGEMCP_LOG_FORMAT: 'json' };
-  delete env.OPENAI_API_KEY;
-  key = execFileSync(bin, ['keys', 'create', '--data-dir', dataDir], { env, encoding: 'utf8' }).trim();
-  server = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-  const lines = createInterface({ input: server.stdout });
-  url = await new Promise((ok, fail) => {
-    lines.on('line', (line) => line.startsWith('imagemcp listening on ') && ok(line.slice('imagemcp listening on '.length).trim()));
-    server.on('exit', (code) => fail(new Error(`imagemcp exited with ${code}`)));
-  });
+  server = await startServer('imagemcp-tasks-');
+  ({ url, key } = server);
 });
 
-after(() => server?.kill('SIGTERM'));
+after(() => server?.stop());
 
 /** Sends one JSON-RPC request as the 2026-07-28 transport does: routing headers from the body. */
 function rawDispatcher(seen) {

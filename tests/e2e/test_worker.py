@@ -104,7 +104,9 @@ def start_worker(directory: Path, bundle: Path, moto: Moto, table: str, bucket: 
                     "XDG_CONFIG_HOME": str(directory / "config")}
     proc = subprocess.Popen(
         [str(WRANGLER), "dev", "--local", "-c", str(config), "--ip", "127.0.0.1", "--port", str(port),
-         "--show-interactive-dev-session=false", "--persist-to", str(directory / "state")],
+         "--show-interactive-dev-session=false", "--persist-to", str(directory / "state"),
+         # `/__scheduled?time=…` fires the Cron Trigger (the retention sweep) on demand.
+         "--test-scheduled"],
         cwd=directory, env=wrangler_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         start_new_session=True,
     )
@@ -277,3 +279,53 @@ def test_worker_adapters_meet_the_port_contracts_inside_workerd(tmp_path, moto, 
         stop(proc)
     assert r.status_code == 200 and r.text == f"{suite}: passed", (
         f"{suite} suite failed ({r.status_code}): {log_path.read_text(errors='replace')[-4000:]}")
+
+
+def test_worker_cron_trigger_sweeps_expired_image_objects_from_s3(worker):
+    """The Worker's scheduled event runs the shared retention sweep against DynamoDB and S3: an index
+    item whose day is over (as `billing::retention::index_op` writes it) has its objects and itself
+    deleted; one whose day is not over is left alone."""
+    import boto3
+
+    env = worker.env
+    kw = {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": "us-east-1",
+          "aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "test-secret-key"}
+    s3, ddb = boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
+    bucket, table = env["IMAGEMCP_BUCKET"], env["IMAGEMCP_TABLE"]
+    expired = ["orgs/org_cron/images/img_old.png", "orgs/org_cron/previews/img_old"]
+    current = ["orgs/org_cron/images/img_new.png", "orgs/org_cron/previews/img_new"]
+    for key in expired + current:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"not really a png")
+
+    def index(day: str, day_number: int, keys: list[str], image: str) -> dict:
+        item = {"pk": {"S": f"RETENTION#{day}"}, "sk": {"S": f"org_cron#{image}"},
+                "blobs": {"L": [{"S": k} for k in keys]}, "expires_day": {"N": str(day_number)}}
+        ddb.put_item(TableName=table, Item=item)
+        return {"pk": item["pk"], "sk": item["sk"]}
+
+    import datetime
+
+    def day(offset: int) -> tuple[str, int]:
+        number = int(time.time()) // 86_400 + offset
+        return (datetime.date(1970, 1, 1) + datetime.timedelta(days=number)).isoformat(), number
+
+    old = index(*day(-2), expired, "img_old")  # the day before yesterday: over
+    new = index(*day(1), current, "img_new")  # tomorrow: not over
+    now_ms = str(int(time.time() * 1000))
+    r = httpx.get(f"{worker.url}/__scheduled", params={"time": now_ms}, timeout=60)
+    assert r.status_code == 200, r.text
+
+    def exists(key: str) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            return True
+        except s3.exceptions.ClientError:
+            return False
+
+    assert [exists(k) for k in expired] == [False, False], "the expired objects are deleted"
+    assert [exists(k) for k in current] == [True, True], "objects whose day is not over stay"
+    assert "Item" not in ddb.get_item(TableName=table, Key=old)
+    assert "Item" in ddb.get_item(TableName=table, Key=new)
+    # Idempotent: a second run changes nothing more.
+    assert httpx.get(f"{worker.url}/__scheduled", params={"time": now_ms}, timeout=60).status_code == 200
+    assert [exists(k) for k in current] == [True, True]

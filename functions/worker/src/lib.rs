@@ -225,3 +225,32 @@ pub mod queue_export {
         Ok(JsValue::UNDEFINED)
     }
 }
+
+/// Retention index items one Cron Trigger run handles: each is about three subrequests (two S3
+/// deletes, one DynamoDB delete), kept well under a Worker's subrequest limit per invocation.
+const SCHEDULED_SWEEP_MAX: usize = 250;
+
+/// The Cron Trigger (`[triggers] crons` in wrangler.toml): the retention sweep, which deletes the
+/// S3 objects of expired Free images (`imagemcp_app::billing::retention`), as the Lambda `batch`
+/// function does on its schedule. "Now" is the trigger's scheduled time, so `wrangler dev
+/// --test-scheduled` (`/__scheduled?time=…`) can drive it.
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    let rt = match runtime(&env) {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "the retention sweep could not start");
+            return;
+        }
+    };
+    let now_secs = (event.schedule() / 1000.0) as i64;
+    match imagemcp_app::billing::retention::sweep(&rt.app, now_secs, SCHEDULED_SWEEP_MAX).await {
+        Ok(swept) => tracing::info!(
+            entries = swept.entries,
+            blobs = swept.blobs,
+            more = swept.more,
+            "retention sweep done"
+        ),
+        Err(e) => tracing::error!(error = %e, "the retention sweep failed"),
+    }
+}

@@ -10,8 +10,8 @@
 //! erasure) already deleted are all harmless; the sweep only ever deletes, so it cannot bring
 //! anything back. The days already known empty are remembered at `RETENTION` / `CURSOR`.
 //!
-//! Runs: the local binary's background loop, and the Lambda `batch` function on an EventBridge
-//! schedule (`terraform/modules/imagemcp`). The Worker has no billing, so it writes no index.
+//! Runs: the local binary's background loop, the Lambda `batch` function on an EventBridge
+//! schedule (`terraform/modules/imagemcp`) and the Worker's Cron Trigger (`wrangler.toml`).
 
 use imagemcp_core::Result;
 use imagemcp_core::blob::BlobKey;

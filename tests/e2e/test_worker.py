@@ -80,7 +80,8 @@ def provision(moto: Moto) -> tuple[dict[str, str], str, str]:
 
 
 def start_worker(directory: Path, bundle: Path, moto: Moto, table: str, bucket: str, kek: str,
-                 log_name: str, openai_url: str | None = None) -> tuple[subprocess.Popen, str, Path]:
+                 log_name: str, openai_url: str | None = None, extra_vars: dict[str, str] | None = None,
+                 extra_secrets: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, Path]:
     """`wrangler dev --local` serving `bundle` on a free port, bound to moto, `table` and `bucket`."""
     assert bundle.exists(), f"build the Worker first: scripts/build-worker ({bundle} is missing)"
     port = free_port()
@@ -97,6 +98,8 @@ def start_worker(directory: Path, bundle: Path, moto: Moto, table: str, bucket: 
     if openai_url:
         vars["OPENAI_BASE_URL"] = f"{openai_url}/v1"
         secrets["OPENAI_API_KEY"] = OPENAI_KEY
+    vars.update(extra_vars or {})
+    secrets.update(extra_secrets or {})
     config = worker_config(directory, bundle, vars, secrets)
     log_path = LOG_DIR / log_name
     log = open(log_path, "wb")
@@ -329,3 +332,138 @@ def test_worker_cron_trigger_sweeps_expired_image_objects_from_s3(worker):
     # Idempotent: a second run changes nothing more.
     assert httpx.get(f"{worker.url}/__scheduled", params={"time": now_ms}, timeout=60).status_code == 200
     assert [exists(k) for k in current] == [True, True]
+
+
+# --- Billing and Client ID Metadata Documents on the Worker: a second Worker with Stripe secrets
+# (against infra/fake-stripe) and a CIMD test allow-list naming a loopback document server.
+
+@pytest.fixture(scope="module")
+def fake_stripe():
+    from test_billing import FakeStripe
+
+    f = FakeStripe()
+    yield f
+    f.process.stop()
+
+
+@pytest.fixture(scope="module")
+def cimd_docs():
+    from http.server import ThreadingHTTPServer
+    import threading
+
+    from test_cimd import Documents
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Documents)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def edge_worker(tmp_path_factory, moto, fake, fake_stripe, cimd_docs):
+    from test_billing import SECRET_KEY, WEBHOOK_SECRET
+
+    env, table, bucket = provision(moto)
+    kek = new_kek()
+    env.update({"IMAGEMCP_KEK": kek, "IMAGEMCP_KEK_ID": "e2e-1", "IMAGEMCP_PUBLIC_URL": "http://127.0.0.1"})
+    key = admin(env, "bootstrap-key")
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{key}\n{SECRET_KEY}\n{WEBHOOK_SECRET}\n")
+    proc, url, log_path = start_worker(
+        tmp_path_factory.mktemp("edge-worker"), BUNDLE, moto, table, bucket, kek, "wrangler-dev-edge.log",
+        openai_url=fake.url,
+        extra_vars={"STRIPE_API_BASE": fake_stripe.url, "STRIPE_PRO_PRICE": "price_pro",
+                    "STRIPE_TEAM_PRICE": "price_team", "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS": cimd_docs},
+        extra_secrets={"STRIPE_SECRET_KEY": SECRET_KEY,
+                       "STRIPE_WEBHOOK_SECRET": f"whsec_old_rotated_out,{WEBHOOK_SECRET}"})
+    fake_stripe.post("/_fake/config", {"webhook_url": f"{url}/webhooks/stripe"})
+    yield Worker(proc, url, key, env, log_path)
+    stop(proc)
+
+
+@pytest.mark.anyio
+async def test_worker_billing_checkout_and_signed_webhooks_upgrade_the_org(edge_worker, fake_stripe):
+    async with edge_worker.client("legacy") as client:
+        free = (await client.call_tool("openai_usage_summary", {})).structured_content
+        assert (free["tier"], free["included_images"]) == ("free", 10), free
+        # The Worker calls the (fake) Stripe API over fetch for the Checkout session.
+        up = await client.call_tool("openai_upgrade_plan", {"tier": "pro"})
+        assert not up.is_error, up.content
+        checkout_url = up.structured_content["checkout_url"]
+        assert checkout_url.startswith(f"{fake_stripe.url}/checkout/cs_test_"), checkout_url
+        # The buyer pays: the fake sends Stripe's signed events to the Worker's /webhooks/stripe.
+        done = fake_stripe.post(f"/checkout/{checkout_url.rsplit('/', 1)[1]}/complete")
+        results = [(d["type"], d["status"], json.loads(d["body"])["result"]) for d in done["deliveries"]]
+        assert results == [("checkout.session.completed", 200, "applied"),
+                           ("customer.subscription.created", 200, "applied"),
+                           ("invoice.paid", 200, "applied")], results
+        pro = (await client.call_tool("openai_usage_summary", {})).structured_content
+        assert (pro["tier"], pro["included_images"]) == ("pro", 200), pro
+
+        # A cancellation signed with another secret, and one with no signature at all: refused,
+        # and the org stays on Pro.
+        sub = next(iter(fake_stripe.get("/_fake/state")["subscriptions"]))
+        event = {"id": f"evt_forged_{time.time_ns()}", "object": "event", "type": "customer.subscription.deleted",
+                 "created": int(time.time()), "data": {"object": {"id": sub, "object": "subscription"}}}
+        forged = fake_stripe.post("/_fake/webhooks/send", {"event": event, "secret": "whsec_attacker"})
+        assert [d["status"] for d in forged["deliveries"]] == [401], forged
+        unsigned = httpx.post(f"{edge_worker.url}/webhooks/stripe", content=json.dumps(event), timeout=30)
+        assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "unauthenticated"
+        assert "whsec_" not in unsigned.text
+        assert (await client.call_tool("openai_usage_summary", {})).structured_content["tier"] == "pro"
+    assert all(r["stripe_version"] == "2025-03-31.basil" for r in fake_stripe.get("/_fake/requests"))
+
+
+def cimd_authorize(worker: Worker, client_id: str, redirect_uri: str = "http://127.0.0.1:9/cimd-callback"):
+    from urllib.parse import urlencode
+
+    query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+                       "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                       "code_challenge_method": "S256", "scope": "images:read", "resource": f"{worker.url}/mcp"})
+    return httpx.get(f"{worker.url}/oauth/authorize?{query}", follow_redirects=False, timeout=30)
+
+
+def test_worker_cimd_client_reaches_login_and_consent_naming_it(edge_worker, cimd_docs):
+    import html
+    import re
+
+    meta = httpx.get(f"{edge_worker.url}/.well-known/oauth-authorization-server", timeout=30).json()
+    assert meta["client_id_metadata_document_supported"] is True, meta
+    # The Worker fetches the document (over its fetch, from the allow-listed loopback origin) and
+    # its login page names the client from it.
+    login = cimd_authorize(edge_worker, f"{cimd_docs}/client.json")
+    assert login.status_code == 200, login.text[:500]
+    assert "CIMD Test Client" in login.text
+    # Sign in through the form: the consent page names the client and where it will be sent.
+    email = f"cimd-{uuid.uuid4().hex[:8]}@example.com"
+    r = httpx.post(f"{edge_worker.url}/v1/auth/signup", json={"email": email, "password": PASSWORD}, timeout=60)
+    assert r.status_code == 201, r.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', login.text))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    fields.update({"action": "login", "email": email, "password": PASSWORD})
+    # By hand: the session cookie is `Secure`, which a cookie jar would not send over http.
+    cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
+    consent = httpx.post(f"{edge_worker.url}/oauth/authorize", data=fields, headers={"Cookie": cookie}, timeout=60)
+    assert consent.status_code == 200, consent.text[:500]
+    assert "CIMD Test Client" in consent.text and "127.0.0.1:9" in consent.text
+    assert 'value="approve"' in consent.text
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://metadata.example/client.json", "must use https"),
+    ("https://127.0.0.2:{port}/client.json", "non-public address"),
+    ("https://10.0.0.1/client.json", "non-public address"),
+    ("https://[::1]:{port}/client.json", "non-public address"),
+    ("https://localhost:{port}/client.json", "non-public address"),
+    ("https://169.254.169.254/client.json", "non-public address"),
+    ("{docs}/redirect.json", "redirects are not followed"),
+    ("{docs}/big.json", "larger than 64 KiB"),
+    ("{docs}/slow.json", "timed out"),
+    ("{docs}/other.json", "names another client_id"),
+])
+def test_worker_cimd_refuses_bad_documents_with_the_reason(edge_worker, cimd_docs, url, reason):
+    client_id = url.format(docs=cimd_docs, port=cimd_docs.rsplit(":", 1)[1])
+    r = cimd_authorize(edge_worker, client_id)
+    assert r.status_code == 400, (client_id, r.status_code, r.text[:300])
+    assert "location" not in r.headers, "never redirect for a client that cannot be trusted"
+    assert reason in r.text, (client_id, r.text[:500])

@@ -8,11 +8,14 @@
 //! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_S3`), `IMAGEMCP_SSE`,
 //! `IMAGEMCP_QUEUE_MAX_ATTEMPTS`; secrets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `IMAGEMCP_KEK` (+ `IMAGEMCP_KEK_ID`, `IMAGEMCP_KEK_PREVIOUS`), `IMAGEMCP_TOKEN_KEYS`,
-//! `OPENAI_API_KEY` (+ vars `OPENAI_BASE_URL`, `OPENAI_IMAGE_MODEL`); the KV
-//! namespace `CACHE` and the queue producer `JOBS`.
+//! `OPENAI_API_KEY` (+ vars `OPENAI_BASE_URL`, `OPENAI_IMAGE_MODEL`), `STRIPE_SECRET_KEY` and
+//! `STRIPE_WEBHOOK_SECRET` (billing on; + vars `STRIPE_PRO_PRICE`, `STRIPE_TEAM_PRICE`,
+//! `STRIPE_API_BASE`, `STRIPE_METER_EVENT`, `STRIPE_GRACE_DAYS`); the KV namespace `CACHE` and the
+//! queue producer `JOBS`.
 #![cfg(target_arch = "wasm32")]
 
 pub mod aws;
+mod cimd;
 #[cfg(feature = "contract")]
 mod contract;
 pub mod dynamo;
@@ -159,12 +162,41 @@ fn build(env: &Env) -> worker::Result<Runtime> {
             config_error("IMAGEMCP_QUEUE_MAX_ATTEMPTS must be a positive integer")
         })?,
     };
+    config.billing = billing(env)?;
+    // Client ID Metadata Documents over the edge's `fetch` (see `cimd` for what is and is not
+    // vetted there); `IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS` is for tests only.
+    config.client_metadata = Some(cimd::config(setting(
+        env,
+        "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS",
+    )));
     let engine = Engine::new(EngineConfig::DEFAULT, clock, Arc::new(DelayTimer));
     Ok(Runtime {
         app: App::with_engine(ports, config, engine),
         max_attempts,
         aws,
     })
+}
+
+/// Billing from the `STRIPE_*` secrets and vars, as the other runtimes read them; `None` (billing
+/// off, the unlimited local plan) without `STRIPE_SECRET_KEY`.
+fn billing(env: &Env) -> worker::Result<Option<Arc<imagemcp_app::billing::BillingConfig>>> {
+    let Some(stripe) =
+        imagemcp_stripe::settings::StripeSettings::from_vars(|name| setting(env, name))
+            .map_err(config_error)?
+    else {
+        return Ok(None);
+    };
+    // Retries wait on `setTimeout` (a `Delay` holds a JavaScript closure, `!Send`; one thread).
+    let sleeper: imagemcp_stripe::Sleeper =
+        Arc::new(|d| Box::pin(worker::send::SendFuture::new(worker::Delay::from(d))));
+    Ok(Some(Arc::new(imagemcp_app::billing::BillingConfig {
+        webhook_secrets: stripe.webhook_secrets.clone(),
+        pro_price: stripe.pro_price.clone(),
+        team_price: stripe.team_price.clone(),
+        grace_days: stripe.grace_days,
+        payments: Arc::new(stripe.client().map_err(config_error)?.with_sleeper(sleeper)),
+        meter_event: stripe.meter_event.clone(),
+    })))
 }
 
 #[event(start)]

@@ -16,6 +16,9 @@
 
 pub mod settings;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use imagemcp_core::payments::{CheckoutRequest, Payments, UsageReport};
@@ -32,14 +35,34 @@ pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// Attempts for a request Stripe says is worth retrying (409 lock, 429, 5xx, connection errors).
 const ATTEMPTS: u32 = 3;
 
+/// Waits between retries: tokio's timer natively; a runtime without one (the Worker) injects its
+/// own with [`StripeClient::with_sleeper`].
+pub type Sleeper = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// A Stripe client. Cheap to clone.
 #[derive(Clone)]
 pub struct StripeClient {
     http: reqwest::Client,
     base: String,
     secret_key: String,
+    /// Per request (set on each request, since `fetch` on wasm32 has no client-wide timeout).
+    timeout: Duration,
     /// The first wait between retries; doubles each time.
     backoff: Duration,
+    sleeper: Sleeper,
+}
+
+/// The sleeper a new client starts with: tokio's timer natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn default_sleeper() -> Sleeper {
+    Arc::new(|d| Box::pin(tokio::time::sleep(d)))
+}
+
+/// On wasm32 there is no timer this crate can reach: retries go again at once unless the runtime
+/// injects one (the Worker does, on `setTimeout`).
+#[cfg(target_arch = "wasm32")]
+fn default_sleeper() -> Sleeper {
+    Arc::new(|_| Box::pin(std::future::ready(())))
 }
 
 impl std::fmt::Debug for StripeClient {
@@ -63,15 +86,22 @@ impl StripeClient {
             return Err(Error::invalid("STRIPE_SECRET_KEY", "is empty"));
         }
         let http = reqwest::Client::builder()
-            .timeout(timeout)
             .build()
             .map_err(Error::internal)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
             secret_key: secret_key.to_owned(),
+            timeout,
             backoff: Duration::from_millis(250),
+            sleeper: default_sleeper(),
         })
+    }
+
+    /// Changes what waits between retries (the Worker's `setTimeout`).
+    pub fn with_sleeper(mut self, sleeper: Sleeper) -> Self {
+        self.sleeper = sleeper;
+        self
     }
 
     /// Changes the first retry wait (tests use a short one).
@@ -80,8 +110,21 @@ impl StripeClient {
         self
     }
 
-    /// POSTs `form` to `path` and returns the JSON object Stripe answers with.
+    /// POSTs `form` to `path` and returns the JSON object Stripe answers with; `Send` on every
+    /// target (on wasm32 the `fetch` future is `!Send` and is wrapped: one thread per isolate).
     async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, String)],
+        idempotency_key: &str,
+    ) -> Result<Value> {
+        #[cfg(target_arch = "wasm32")]
+        return send_wrapper::SendWrapper::new(self.post_local(path, form, idempotency_key)).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.post_local(path, form, idempotency_key).await;
+    }
+
+    async fn post_local(
         &self,
         path: &str,
         form: &[(&str, String)],
@@ -95,6 +138,7 @@ impl StripeClient {
             let sent = self
                 .http
                 .post(&url)
+                .timeout(self.timeout)
                 .bearer_auth(&self.secret_key)
                 .header("Stripe-Version", API_VERSION)
                 .header("Idempotency-Key", idempotency_key)
@@ -139,7 +183,7 @@ impl StripeClient {
             if !retry || attempt == ATTEMPTS {
                 break;
             }
-            tokio::time::sleep(wait).await;
+            (self.sleeper)(wait).await;
             wait *= 2;
         }
         Err(last)

@@ -7,8 +7,9 @@
 //! The fetch itself is a port because only the runtime can do it safely: the native fetcher
 //! (`imagemcp::cimd_fetch`) resolves the host, refuses private, loopback, link-local, unique-local
 //! and multicast addresses, connects to the vetted address, follows no redirects, and caps the size
-//! and the time; a Worker would supply `fetch()`. Without a fetcher the server does not advertise
-//! the feature and URL client ids are unknown clients.
+//! and the time; the Worker's (`imagemcp-worker`'s `cimd`) does what `fetch()` allows (no DNS
+//! vetting). Without a fetcher the server does not advertise the feature and URL client ids are
+//! unknown clients.
 
 use std::time::Duration;
 

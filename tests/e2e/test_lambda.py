@@ -1,6 +1,7 @@
 """The AWS runtime end to end: the Lambda functions under `cargo lambda watch` on moto, driven by
 the official MCP client (handshake and stateless eras) with the fake OpenAI server; the image read
-back from S3 through its presigned URL; a job sent to SQS and consumed by the `batch` function;
+back from S3 through its presigned URL; a job sent to SQS and consumed by the `batch` function, and
+the same function's scheduled retention sweep deleting expired objects from S3;
 Stripe's signed webhooks applied by the `webhooks` function (billing on: the org subscribes to Team)."""
 
 from __future__ import annotations
@@ -156,3 +157,45 @@ async def test_a_job_sent_to_sqs_is_consumed_by_the_batch_function(lam):
     done = job(lam, created["id"])
     assert (done["status"], done["items_done"], done["attempts"]) == ("done", 3, 1), done
 
+
+
+def test_the_batch_function_sweeps_expired_image_objects_on_its_schedule(lam):
+    """The `batch` binary invoked with an EventBridge scheduled event (as Terraform's rule sends it)
+    runs the retention sweep: the S3 objects and index item of a day that is over are deleted, those
+    of a day not over stay."""
+    import datetime
+
+    kw = {"endpoint_url": lam.env["AWS_ENDPOINT_URL"], "region_name": "us-east-1",
+          "aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "test-secret-key"}
+    s3, ddb = boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
+    bucket, table = lam.env["IMAGEMCP_BUCKET"], lam.env["IMAGEMCP_TABLE"]
+
+    def indexed(offset: int, image: str) -> tuple[dict, list[str]]:
+        number = int(time.time()) // 86_400 + offset
+        day = (datetime.date(1970, 1, 1) + datetime.timedelta(days=number)).isoformat()
+        keys = [f"orgs/org_sched/images/{image}.png", f"orgs/org_sched/previews/{image}"]
+        for key in keys:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"not really a png")
+        key = {"pk": {"S": f"RETENTION#{day}"}, "sk": {"S": f"org_sched#{image}"}}
+        ddb.put_item(TableName=table, Item={**key, "blobs": {"L": [{"S": k} for k in keys]},
+                                            "expires_day": {"N": str(number)}})
+        return key, keys
+
+    old, old_keys = indexed(-2, "img_old")
+    new, new_keys = indexed(1, "img_new")
+    event = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+             "source": "aws.events", "account": "123456789012", "time": "2026-11-24T00:00:00Z",
+             "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"],
+             "detail": {}}
+    assert lam.invoke("batch", event) == {"entries": 1, "blobs": 2, "more": False}
+
+    def exists(key: str) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            return True
+        except s3.exceptions.ClientError:
+            return False
+
+    assert [exists(k) for k in old_keys + new_keys] == [False, False, True, True]
+    assert "Item" not in ddb.get_item(TableName=table, Key=old)
+    assert "Item" in ddb.get_item(TableName=table, Key=new)

@@ -11,7 +11,6 @@
 
 pub mod access;
 pub mod browser;
-mod eddsa;
 pub mod keys;
 
 use std::time::Duration;

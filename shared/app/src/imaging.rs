@@ -108,9 +108,11 @@ fn preview_dimensions(w: u32, h: u32, max_edge: u32) -> (u32, u32) {
 /// A preview for chat: the longest edge at most `max_edge`, PNG when the image has transparency
 /// (to keep it), JPEG otherwise (small). Returns the bytes and their MIME type.
 ///
-/// This runs on the request path of every generation, so it uses the SIMD resizer of
+/// This runs on the request path of every generation, so natively it uses the SIMD resizer of
 /// `fast_image_resize` and the SIMD JPEG encoder of `jpeg-encoder`: together about four times
-/// faster than the `image` crate's own `thumbnail` and JPEG encoder (see `scripts/bench`).
+/// faster than the `image` crate's own `thumbnail` and JPEG encoder (see `scripts/bench`). The
+/// Worker resizes with the `image` crate instead (see [`resize`]); the output's dimensions and
+/// format are the same on both.
 pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), Error> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         Error::internal(format!("preview {what} failed: {e}"))
@@ -126,22 +128,7 @@ pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), E
     let img = if (pw, ph) == (w, h) {
         img
     } else {
-        use fast_image_resize::{IntoImageView, Resizer, images::Image};
-        let pixel_type = img
-            .pixel_type()
-            .ok_or_else(|| failed("resizing", &"unsupported pixel type"))?;
-        let mut dst = Image::new(pw, ph, pixel_type);
-        Resizer::new()
-            .resize(&img, &mut dst, None)
-            .map_err(|e| failed("resizing", &e))?;
-        let buffer = dst.into_vec();
-        match img {
-            DynamicImage::ImageRgba8(_) => {
-                image::RgbaImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgba8)
-            }
-            _ => image::RgbImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgb8),
-        }
-        .ok_or_else(|| failed("resizing", &"buffer size mismatch"))?
+        resize(img, pw, ph).map_err(|e| failed("resizing", &e))?
     };
     let transparent = match &img {
         DynamicImage::ImageRgba8(rgba) => rgba.pixels().any(|p| p.0[3] < 255),
@@ -169,6 +156,56 @@ pub fn preview(bytes: &[u8], max_edge: u32) -> Result<(Vec<u8>, &'static str), E
     }
 }
 
+/// Resizes an RGB8 or RGBA8 image to `pw`x`ph` (Lanczos3) with `fast_image_resize`'s SIMD kernels.
+#[cfg(not(target_arch = "wasm32"))]
+fn resize(img: DynamicImage, pw: u32, ph: u32) -> Result<DynamicImage, String> {
+    use fast_image_resize::{IntoImageView, Resizer, images::Image};
+    let pixel_type = img.pixel_type().ok_or("unsupported pixel type")?;
+    let mut dst = Image::new(pw, ph, pixel_type);
+    Resizer::new()
+        .resize(&img, &mut dst, None)
+        .map_err(|e| e.to_string())?;
+    let buffer = dst.into_vec();
+    match img {
+        DynamicImage::ImageRgba8(_) => {
+            image::RgbaImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgba8)
+        }
+        _ => image::RgbImage::from_raw(pw, ph, buffer).map(DynamicImage::ImageRgb8),
+    }
+    .ok_or_else(|| "buffer size mismatch".to_owned())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn resize(img: DynamicImage, pw: u32, ph: u32) -> Result<DynamicImage, String> {
+    resize_portable(img, pw, ph)
+}
+
+/// The Worker's resizer: the `image` crate's own resampler (the crate is linked anyway, to decode),
+/// Catmull-Rom, which is close to Lanczos3 for downscaling at two thirds of its taps.
+/// `fast_image_resize` carries kernels for every pixel type and CPU extension, about 160 KB of
+/// wasm (~45 KB gzipped) that kept the bundle over its 1.5 MiB target; a preview is at most
+/// `preview_max_edge` pixels a side, so the slower scalar path costs milliseconds. Natively it only
+/// runs in tests, which compare it with the fast path.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn resize_portable(img: DynamicImage, pw: u32, ph: u32) -> Result<DynamicImage, String> {
+    use image::imageops::{FilterType, resize};
+    match img {
+        DynamicImage::ImageRgba8(rgba) => Ok(DynamicImage::ImageRgba8(resize(
+            &rgba,
+            pw,
+            ph,
+            FilterType::CatmullRom,
+        ))),
+        DynamicImage::ImageRgb8(rgb) => Ok(DynamicImage::ImageRgb8(resize(
+            &rgb,
+            pw,
+            ph,
+            FilterType::CatmullRom,
+        ))),
+        _ => Err("unsupported pixel type".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +225,38 @@ mod tests {
         let (bytes, mime) = preview(&png(64, 64, 0), 256).unwrap();
         assert_eq!(mime, "image/png");
         assert_eq!(dimensions(&bytes), Some((64, 64)));
+    }
+
+    #[test]
+    fn the_workers_resizer_matches_the_native_one() {
+        // A gradient with an alpha ramp, so both channels layouts and real filtering are compared.
+        let rgba = image::RgbaImage::from_fn(600, 400, |x, y| {
+            image::Rgba([
+                (x % 256) as u8,
+                (y % 256) as u8,
+                ((x + y) / 4 % 256) as u8,
+                (y / 2) as u8,
+            ])
+        });
+        for img in [
+            DynamicImage::ImageRgba8(rgba.clone()),
+            DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba).into_rgb8()),
+        ] {
+            let fast = resize(img.clone(), 150, 100).unwrap();
+            let portable = resize_portable(img, 150, 100).unwrap();
+            assert_eq!(fast.dimensions(), portable.dimensions());
+            assert_eq!(fast.color(), portable.color());
+            let (a, b) = (fast.as_bytes(), portable.as_bytes());
+            let mean = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| x.abs_diff(*y) as u64)
+                .sum::<u64>()
+                / a.len() as u64;
+            assert!(mean <= 3, "mean channel difference {mean}");
+        }
+        let gray = DynamicImage::ImageLuma8(image::GrayImage::new(4, 4));
+        assert!(resize_portable(gray, 2, 2).is_err());
     }
 
     #[test]

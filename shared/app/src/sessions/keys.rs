@@ -57,6 +57,7 @@ impl SigningKey {
                 "must be 1 to 64 characters of [A-Za-z0-9._-]",
             ));
         }
+        super::eddsa::install();
         let public = ed25519_dalek::SigningKey::from_bytes(&seed)
             .verifying_key()
             .to_bytes();

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod browser;
+mod eddsa;
 pub mod keys;
 
 use std::time::Duration;

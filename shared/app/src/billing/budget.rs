@@ -4,8 +4,11 @@
 //! per month at 80 % (an audit event and a `tracing` warning) and, with `hard_stop`, refusing new
 //! generations before any model call once it is spent.
 //!
-//! The hard stop compares what is already spent: one request in flight when the budget is crossed
-//! can overshoot it by that request's cost (at most 4 images), never more.
+//! The hard stop holds each request's estimate before the model call: a conditional add on the
+//! month's in-flight counter (`USAGE#<month>#cost_held_micros`) bounded by what is left of the
+//! budget, released when the request settles. Concurrent requests therefore cannot together pass
+//! the budget; what is spent can exceed it only by the difference between an estimate and the
+//! actual cost (token usage a little above the catalog's estimate).
 
 use imagemcp_core::Error;
 use imagemcp_core::Result;
@@ -147,28 +150,83 @@ pub async fn spent(app: &App, org: &imagemcp_core::ids::OrgId, month: &str) -> R
         .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
-/// Refuses a generation before any model call when the org's hard-stop budget is spent.
-pub async fn check(app: &App, caller: &Caller) -> Result<()> {
+/// The refusal of a generation by the org's hard-stop budget.
+fn refused(app: &App, budget: &Budget, spent: u64, estimate: u64) -> Error {
+    tracing::warn!(
+        budget_micros = budget.monthly_budget_micros,
+        spent_micros = spent,
+        estimate_micros = estimate,
+        "budget hard stop: generation refused"
+    );
+    Error::PlanLimit {
+        reason: format!(
+            "the organisation's monthly model budget of {} would be passed (hard stop: {} spent, this request is estimated at {}); an admin can raise it with openai_set_budget",
+            money::format_cents(budget.monthly_budget_micros / 10_000),
+            money::format_cents(spent / 10_000),
+            money::format_cents(estimate.div_ceil(10_000)),
+        ),
+        unlocking_tier: None,
+        upgrade_url: format!("{}/usage", app.config.public_url),
+    }
+}
+
+/// A request's estimate held against the org's hard-stop budget while it runs.
+#[derive(Debug)]
+pub struct Hold {
+    key: Key,
+    micros: i64,
+}
+
+impl Hold {
+    /// Gives the estimate back (the actual cost is in the month's `cost_micros` by now, or nothing
+    /// was made). Never conditional; a failed release only makes the stop stricter until month end.
+    pub async fn release(self, app: &App) {
+        let add = Add {
+            key: self.key,
+            attr: "value".into(),
+            delta: -self.micros,
+            max: None,
+            expires_at: None,
+        };
+        if let Err(e) = app.ports.table.add(add).await {
+            tracing::warn!(error = %e, "budget hold release failed");
+        }
+    }
+}
+
+/// Holds `estimate_micros` against the org's hard-stop budget, or refuses the request before any
+/// model call when what is spent, what other requests hold and this estimate would pass it.
+/// `None` when the org has no hard-stop budget.
+pub async fn hold(app: &App, caller: &Caller, estimate_micros: u64) -> Result<Option<Hold>> {
     let Some(budget) = load(app, &caller.org).await? else {
-        return Ok(());
+        return Ok(None);
     };
     if !budget.hard_stop {
-        return Ok(());
+        return Ok(None);
     }
     let month = record::month_of(app.ports.clock.now_ms());
     let spent = spent(app, &caller.org, &month).await?;
-    if money::budget_state(spent, budget.monthly_budget_micros) == BudgetState::Reached {
-        tracing::warn!(org = %caller.org, spent_micros = spent, budget_micros = budget.monthly_budget_micros, "budget hard stop: generation refused");
-        return Err(Error::PlanLimit {
-            reason: format!(
-                "the organisation's monthly model budget of {} is spent (hard stop); an admin can raise it with openai_set_budget",
-                money::format_cents(budget.monthly_budget_micros / 10_000)
-            ),
-            unlocking_tier: None,
-            upgrade_url: format!("{}/usage", app.config.public_url),
-        });
+    let room = budget.monthly_budget_micros.saturating_sub(spent);
+    if estimate_micros > room
+        || money::budget_state(spent, budget.monthly_budget_micros) == BudgetState::Reached
+    {
+        return Err(refused(app, &budget, spent, estimate_micros));
     }
-    Ok(())
+    let key = record::usage_key(&caller.org, &month, "cost_held_micros");
+    let micros = i64::try_from(estimate_micros).unwrap_or(i64::MAX);
+    let add = Add {
+        key: key.clone(),
+        attr: "value".into(),
+        delta: micros,
+        max: Some(i64::try_from(room).unwrap_or(i64::MAX)),
+        // Held estimates are given back when requests settle; the counter goes with its month.
+        expires_at: Some(app.ports.clock.now_secs() + 62 * 86_400),
+    };
+    match app.ports.table.add(add).await {
+        Ok(_) => Ok(Some(Hold { key, micros })),
+        Err(Error::Conflict(_)) => Err(refused(app, &budget, spent, estimate_micros)),
+        Err(e) => Err(e),
+    }
 }
 
 /// After a generation is stored: alerts once per month when spending reaches 80 % of the budget.

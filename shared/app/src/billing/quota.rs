@@ -30,6 +30,8 @@ pub struct Metered {
     /// Who to bill past the pool: (customer, included images) on tiers with overage.
     overage: Option<(String, u64)>,
     caller: Option<Caller>,
+    /// The estimate held against a hard-stop budget, given back at settlement.
+    hold: Option<budget::Hold>,
 }
 
 /// The counter a period's images are reserved on.
@@ -69,18 +71,47 @@ fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result
     Ok(())
 }
 
-/// Checks the budget and the tier's gates for a request of `images` (in `mode`) and reserves them.
-pub async fn admit(app: &App, caller: &Caller, images: u32, mode: Option<&str>) -> Result<Metered> {
+/// Checks the tier's gates for a request of `images` (in `mode`, estimated at `estimate_micros`),
+/// holds its estimate against a hard-stop budget and reserves the images.
+pub async fn admit(
+    app: &App,
+    caller: &Caller,
+    images: u32,
+    mode: Option<&str>,
+    estimate_micros: u64,
+) -> Result<Metered> {
     let plan = plan::load(app, &caller.org).await?;
     let now_ms = app.ports.clock.now_ms();
     let tier = plan.effective_tier(now_ms / 1000);
-    budget::check(app, caller).await?;
     check_gates(app, tier, images, mode)?;
+    let hold = budget::hold(app, caller, estimate_micros).await?;
+    let metered = reserve(app, caller, &plan, tier, images, now_ms).await;
+    match metered {
+        Ok(metered) => Ok(Metered { hold, ..metered }),
+        Err(e) => {
+            if let Some(hold) = hold {
+                hold.release(app).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reserves `images` on the period's counter (nothing to reserve on the local plan).
+async fn reserve(
+    app: &App,
+    caller: &Caller,
+    plan: &plan::OrgPlan,
+    tier: Tier,
+    images: u32,
+    now_ms: i64,
+) -> Result<Metered> {
     if tier == Tier::Local {
         return Ok(Metered {
             reservation: None,
             overage: None,
             caller: Some(caller.clone()),
+            hold: None,
         });
     }
     let upgrade = super::upgrade_url(app);
@@ -110,6 +141,7 @@ pub async fn admit(app: &App, caller: &Caller, images: u32, mode: Option<&str>) 
             reservation: Some(reservation),
             overage,
             caller: Some(caller.clone()),
+            hold: None,
         }),
         None => Err(Error::PlanLimit {
             reason: format!(
@@ -127,6 +159,9 @@ impl Metered {
     /// Keeps the `stored` images counted and releases the rest; reports what passed the pool and
     /// checks the budget alert.
     pub async fn settle(self, app: &App, stored: usize) {
+        if let Some(hold) = self.hold {
+            hold.release(app).await;
+        }
         let stored = u32::try_from(stored).unwrap_or(u32::MAX);
         if let Some(res) = &self.reservation {
             let unused = res.count.saturating_sub(stored);

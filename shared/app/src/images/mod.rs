@@ -81,6 +81,16 @@ struct Plan {
     campaign: Option<String>,
 }
 
+impl Plan {
+    /// What `n` images of this plan are estimated to cost (the catalog's price table), for the
+    /// budget's hard stop.
+    fn estimate_micros(&self, n: u32) -> u64 {
+        self.spec
+            .estimate_cost_micros(self.params.size, self.params.quality)
+            .saturating_mul(u64::from(n))
+    }
+}
+
 fn parse_opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
     value.map(parse).transpose()
 }
@@ -191,8 +201,10 @@ impl<'a> ImageService<'a> {
         if let Some(hit) = hit {
             return Ok(hit);
         }
+        let estimate = self.generate_plan(&args)?.estimate_micros(n);
         let metered =
-            crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref()).await?;
+            crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref(), estimate)
+                .await?;
         let result = self.generate_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
@@ -210,7 +222,8 @@ impl<'a> ImageService<'a> {
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
         let started = self.app.ports.clock.now_ms();
-        let metered = crate::billing::quota::admit(self.app, caller, 1, None).await?;
+        let estimate = self.edit_plan(&args)?.estimate_micros(1);
+        let metered = crate::billing::quota::admit(self.app, caller, 1, None, estimate).await?;
         let result = self.edit_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
@@ -220,6 +233,34 @@ impl<'a> ImageService<'a> {
         result
     }
     // --- end billing hook ----------------------------------------------------------------------
+
+    /// A generation's validated settings.
+    fn generate_plan(&self, args: &GenerateArgs) -> Result<Plan> {
+        self.plan(
+            &args.prompt,
+            args.model.as_deref(),
+            args.size.as_deref(),
+            args.quality.as_deref(),
+            args.background.as_deref(),
+            args.output_format.as_deref(),
+            args.output_compression,
+            args.style.as_deref(),
+        )
+    }
+
+    /// An edit's validated settings (edits take no style).
+    fn edit_plan(&self, args: &EditArgs) -> Result<Plan> {
+        self.plan(
+            &args.prompt,
+            args.model.as_deref(),
+            args.size.as_deref(),
+            args.quality.as_deref(),
+            args.background.as_deref(),
+            args.output_format.as_deref(),
+            args.output_compression,
+            None,
+        )
+    }
 
     /// What decides a generation's output, for the cache; `None` when it must not be cached: a
     /// `fresh` request, a refinement (its output depends on the previous image), or an `n` the
@@ -232,16 +273,7 @@ impl<'a> ImageService<'a> {
         {
             return Ok(None);
         }
-        let plan = self.plan(
-            &args.prompt,
-            args.model.as_deref(),
-            args.size.as_deref(),
-            args.quality.as_deref(),
-            args.background.as_deref(),
-            args.output_format.as_deref(),
-            args.output_compression,
-            args.style.as_deref(),
-        )?;
+        let plan = self.generate_plan(args)?;
         Ok(Some(crate::engine::cache::Request {
             prompt: plan.prompt.normalized(),
             model: plan.spec.id,
@@ -266,16 +298,7 @@ impl<'a> ImageService<'a> {
                 format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
             ));
         }
-        let mut plan = self.plan(
-            &args.prompt,
-            args.model.as_deref(),
-            args.size.as_deref(),
-            args.quality.as_deref(),
-            args.background.as_deref(),
-            args.output_format.as_deref(),
-            args.output_compression,
-            args.style.as_deref(),
-        )?;
+        let mut plan = self.generate_plan(&args)?;
         plan.campaign = args.campaign.clone();
         let conversation = match args.conversation_id.as_deref() {
             Some(id) => Some(
@@ -368,16 +391,7 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
-        let plan = self.plan(
-            &args.prompt,
-            args.model.as_deref(),
-            args.size.as_deref(),
-            args.quality.as_deref(),
-            args.background.as_deref(),
-            args.output_format.as_deref(),
-            args.output_compression,
-            None,
-        )?;
+        let plan = self.edit_plan(&args)?;
         let count = args.image_ids.len() + args.images_base64.len();
         if count == 0 {
             return Err(Error::invalid(

@@ -571,7 +571,7 @@ async fn a_downgrade_while_a_batch_runs_lets_admitted_items_finish_counted_once(
     store_plan(&t, &caller, &pro_plan(Some("cus_x"))).await;
     let period = format!("P{}", 1_795_478_400 - 86_400);
     // Item 1 of a batch is admitted under Pro (4 variations)…
-    let admitted = quota::admit(&t.app, &caller, 4, None).await.unwrap();
+    let admitted = quota::admit(&t.app, &caller, 4, None, 0).await.unwrap();
     // …the subscription is deleted mid-period while it runs…
     let mut free = OrgPlan::free();
     free.state_at = 1_795_478_400;
@@ -581,9 +581,12 @@ async fn a_downgrade_while_a_batch_runs_lets_admitted_items_finish_counted_once(
     admitted.settle(&t.app, 4).await;
     assert_eq!(used(&t, "org_a", &period).await, Some(4));
     // Later items are admitted under Free: 4 variations refused, 1 counted on the calendar month.
-    let err = quota::admit(&t.app, &caller, 4, None).await.err().unwrap();
+    let err = quota::admit(&t.app, &caller, 4, None, 0)
+        .await
+        .err()
+        .unwrap();
     assert_plan_limit(&err, "pro");
-    quota::admit(&t.app, &caller, 1, None)
+    quota::admit(&t.app, &caller, 1, None, 0)
         .await
         .unwrap()
         .settle(&t.app, 1)
@@ -705,6 +708,112 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
         .generate(&caller, args(json!({"prompt": unique_prompt()})), None)
         .await
         .expect("under the raised budget");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
+    use imagemcp_app::billing::budget;
+    // The OpenAI path (the fake), so images cost something; billing on, the org on Free.
+    let t = billed();
+    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
+        .await
+        .expect("fake");
+    let mut config =
+        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
+    config.base_url = fake.base_url();
+    let mut ports = t.app.ports.clone();
+    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
+    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let caller = TestApp::caller("org_a");
+    let cost = async || {
+        t.table
+            .get(&record::usage_key(&caller.org, "2026-11", "cost_micros"))
+            .await
+            .unwrap()
+            .and_then(|i| i.int("value"))
+            .unwrap_or(0)
+    };
+    // One image's cost, measured.
+    app.images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "high"})),
+            None,
+        )
+        .await
+        .unwrap();
+    let spent = cost().await;
+    assert!(spent > 0, "images cost something");
+    // What the hard stop holds per request: the catalog's estimate for these settings.
+    let estimate = i64::try_from(
+        imagemcp_core::catalog::lookup(imagemcp_core::catalog::DEFAULT_MODEL)
+            .unwrap()
+            .estimate_cost_micros(
+                imagemcp_core::image_params::ImageSize::parse("1024x1024").unwrap(),
+                imagemcp_core::image_params::Quality::parse("high").unwrap(),
+            ),
+    )
+    .unwrap();
+    // Room for exactly three estimates (and less than four).
+    let budget_cents = (spent + 3 * estimate).div_euclid(10_000) + 1;
+    let room = budget_cents * 10_000 - spent;
+    assert!(
+        (3 * estimate..4 * estimate).contains(&room),
+        "room {room} for 3 of {estimate}"
+    );
+    let set = parse_args::<budget::BudgetArgs>(
+        json!({"monthly_budget_cents": budget_cents, "hard_stop": true}),
+    )
+    .unwrap();
+    budget::set(&app, &caller, set).await.unwrap();
+
+    let results = join_all((0..8).map(|_| {
+        let app = app.clone();
+        let caller = caller.clone();
+        async move {
+            app.images()
+                .generate(
+                    &caller,
+                    args(
+                        json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "high"}),
+                    ),
+                    None,
+                )
+                .await
+        }
+    }))
+    .await;
+    let made = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(made, 3, "exactly the budget's room is granted");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(r, Error::PlanLimit { .. }) && r.to_string().contains("budget"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        cost().await,
+        4 * spent,
+        "spent: the first image and three more alike"
+    );
+    // Past the budget only by what the actual costs exceed their estimates (nothing here).
+    let slack = 3 * (spent - estimate).max(0);
+    assert!(
+        cost().await <= budget_cents * 10_000 + slack,
+        "never past the budget"
+    );
+    // Every hold was given back: with the budget raised, the next request runs.
+    let held = t
+        .table
+        .get(&record::usage_key(
+            &caller.org,
+            "2026-11",
+            "cost_held_micros",
+        ))
+        .await
+        .unwrap()
+        .and_then(|i| i.int("value"));
+    assert_eq!(held, Some(0), "no estimate is left held");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

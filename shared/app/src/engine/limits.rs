@@ -2,8 +2,9 @@
 //! takes one token per image from both buckets or from neither; a refusal says when a token will
 //! be back (`RateLimited { retry_after }`).
 //!
-//! The buckets live in this instance's memory: on a fleet of functions each instance enforces the
-//! limit on its own share of traffic (the monthly quota in the `Table` is the global bound).
+//! The buckets live in this instance's memory, where they smooth bursts without a round trip; the
+//! organisation's rate across a fleet of functions is bounded too, by a per-minute counter in the
+//! `Table` (`engine::admit`). Per-key limits are per instance.
 
 use std::collections::HashMap;
 use std::time::Duration;

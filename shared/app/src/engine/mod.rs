@@ -255,7 +255,40 @@ pub async fn admit(
     if let Err(Error::RateLimited { retry_after }) = &taken {
         tracing::info!(org = %caller.org, retry_after_ms = retry_after.as_millis() as u64, "rate limit: request refused");
     }
-    taken
+    taken?;
+    fleet_window(app, caller, org.per_minute, images).await
+}
+
+/// The organisation's per-minute allowance across every instance. The buckets above live in one
+/// instance's memory (they smooth bursts without a round trip); this counter per organisation and
+/// minute in the `Table`, added to with a bound, keeps a fleet of functions together within the
+/// tier's rate. A refusal waits for the next minute.
+async fn fleet_window(app: &App, caller: &Caller, per_minute: u32, images: u32) -> Result<()> {
+    use imagemcp_core::table::{Add, Key};
+    let now = app.ports.clock.now_ms();
+    let minute = now.div_euclid(60_000);
+    let add = Add {
+        key: Key::new(
+            crate::images::record::org_pk(&caller.org),
+            format!("RATE#{minute}"),
+        ),
+        attr: "value".into(),
+        delta: i64::from(images),
+        max: Some(i64::from(per_minute)),
+        // Gone a minute after its window.
+        expires_at: Some((minute + 2) * 60),
+    };
+    match app.ports.table.add(add).await {
+        Ok(_) => Ok(()),
+        Err(Error::Conflict(_)) => {
+            let retry_after = Duration::from_millis(
+                u64::try_from(60_000 - now.rem_euclid(60_000)).unwrap_or(60_000),
+            );
+            tracing::info!(org = %caller.org, retry_after_ms = retry_after.as_millis() as u64, "fleet rate limit: request refused");
+            Err(Error::RateLimited { retry_after })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs the model calls of a request within its mode's time limit.

@@ -1,7 +1,7 @@
 //! The generation engine under faults, against the fake OpenAI server: 429 storms back the whole
 //! instance off, 500s open the circuit and a probe closes it, hangs time out (per call and per
-//! mode), modes refuse over-budget requests before any call, and the token buckets refuse with a
-//! wait. Time is the test's `ManualClock`, timeouts wait on a `ManualTimer`: nothing sleeps.
+//! mode), modes refuse over-budget requests before any call, and the token buckets (and the org's
+//! fleet-wide minute) refuse with a wait. Time is the test's `ManualClock`, timeouts wait on a `ManualTimer`: nothing sleeps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,6 +281,57 @@ async fn the_key_bucket_refuses_with_the_wait_and_refills_with_time() {
             .unwrap(),
         4
     );
+}
+
+#[tokio::test]
+async fn the_org_rate_holds_across_instances_sharing_the_table() {
+    let r = rig().await;
+    // More instances: the same ports (table, model), each its own engine and in-memory buckets.
+    let instance = || {
+        let timer = Arc::new(ManualTimer::new(r.app.ports.clock.clone()));
+        App::with_engine(
+            r.app.ports.clone(),
+            (*r.app.config).clone(),
+            Engine::new(r.app.engine.config, r.app.ports.clock.clone(), timer),
+        )
+    };
+    let (b, c) = (instance(), instance());
+    let caller = TestApp::caller("org_a");
+    let make = async |app: &App, n: u8| {
+        app.images()
+            .generate(
+                &caller,
+                args(json!({"prompt": "a lighthouse", "quality": "low", "n": n})),
+                None,
+            )
+            .await
+            .map(|g| g.images.len())
+    };
+    // The org's rate is 60 images a minute (the key's, 30, is per instance). A fresh minute.
+    let now = imagemcp_core::clock::Clock::now_ms(&*r.t.clock);
+    r.t.clock.advance_ms(60_000 - now.rem_euclid(60_000));
+    for app in [&r.app, &b] {
+        for _ in 0..7 {
+            assert_eq!(make(app, 4).await.unwrap(), 4);
+        }
+    }
+    assert_eq!(
+        make(&c, 4).await.unwrap(),
+        4,
+        "60 images this minute, fleet-wide"
+    );
+    // The third instance's own buckets have room (4 of 30 and of 60 used), the org's minute not.
+    r.t.clock.advance_ms(1_000);
+    let calls = r.calls();
+    let e = make(&c, 1).await.unwrap_err();
+    assert_eq!(
+        retry_after(&e),
+        Duration::from_secs(59),
+        "until the next minute"
+    );
+    assert_eq!(r.calls(), calls, "a refused request calls no model");
+    r.t.clock.advance_ms(59_000);
+    assert_eq!(make(&c, 1).await.unwrap(), 1, "the next minute has room");
 }
 
 /// A campaign through the queue: one job per idempotency key, one message per item, a consumer

@@ -26,6 +26,24 @@ fn args(v: Value) -> GenerateArgs {
     parse_args(v).expect("valid arguments")
 }
 
+/// `t`'s app with its model on OpenAI (the fake server, returned to keep it running), so images
+/// cost something; `adjust` changes other ports first.
+async fn on_fake_openai(
+    t: &TestApp,
+    adjust: impl FnOnce(&mut imagemcp_app::Ports),
+) -> (imagemcp_app::App, fake_openai::FakeOpenAi) {
+    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
+        .await
+        .expect("fake");
+    let mut config =
+        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
+    config.base_url = fake.base_url();
+    let mut ports = t.app.ports.clone();
+    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
+    adjust(&mut ports);
+    (TestApp::app_on(ports, (*t.app.config).clone()), fake)
+}
+
 /// The test app with billing on (no subscription stored: every org is on Free). Its Stripe is
 /// unreachable: these tests never call it (those that do use [`billed_with_stripe`]).
 pub(crate) fn billed() -> TestApp {
@@ -599,15 +617,7 @@ async fn a_downgrade_while_a_batch_runs_lets_admitted_items_finish_counted_once(
 async fn cost_is_attributed_to_org_user_and_team_in_the_generation_commit() {
     // The OpenAI path (the fake), so images cost something.
     let t = TestApp::new();
-    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
-        .await
-        .expect("fake");
-    let mut config =
-        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
-    config.base_url = fake.base_url();
-    let mut ports = t.app.ports.clone();
-    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
-    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let (app, _fake) = on_fake_openai(&t, |_| {}).await;
     let caller = TestApp::caller("org_a");
     let g = app
         .images()
@@ -715,15 +725,7 @@ async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
     use imagemcp_app::billing::budget;
     // The OpenAI path (the fake), so images cost something; billing on, the org on Free.
     let t = billed();
-    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
-        .await
-        .expect("fake");
-    let mut config =
-        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
-    config.base_url = fake.base_url();
-    let mut ports = t.app.ports.clone();
-    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
-    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let (app, _fake) = on_fake_openai(&t, |_| {}).await;
     let caller = TestApp::caller("org_a");
     let cost = async || {
         t.table
@@ -965,19 +967,10 @@ async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
     use imagemcp_app::engine::campaign::{self, CampaignArgs};
     use imagemcp_core::queue::PullQueue;
     let t = TestApp::new();
-    let fake = fake_openai::spawn(fake_openai::FakeConfig::local())
-        .await
-        .expect("fake");
-    let mut config =
-        imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").unwrap());
-    config.base_url = fake.base_url();
     let queue = Arc::new(
         imagemcp_local::queue::SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap(),
     );
-    let mut ports = t.app.ports.clone();
-    ports.model = Arc::new(imagemcp_openai::OpenAiModel::new(config).unwrap());
-    ports.queue = queue.clone();
-    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let (app, _fake) = on_fake_openai(&t, |ports| ports.queue = queue.clone()).await;
     let caller = TestApp::caller("org_a");
     let args: CampaignArgs = parse_args(json!({
         "campaign": "spring-sale", "template": "email", "prompt": "a tulip field", "quality": "low"

@@ -232,3 +232,21 @@ async def test_auto_mode_negotiates_the_stateless_revision(offline_server):
         assert client.session.discover_result is not None, "auto mode found server/discover"
         r = await client.call_tool("openai_generate_image", {"prompt": "a small gold coin"})
         assert not r.is_error and r.structured_content["images"][0]["model"] == "offline"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_read_only_tools_answer_within_their_output_schemas(server, mode):
+    # The SDK validates each structuredContent against the tool's outputSchema, so a field the
+    # schema does not allow (a `null` where it says integer, say) fails here.
+    async with server.client(mode) as client:
+        tools = (await client.list_tools()).tools
+        no_args = [t.name for t in tools if t.annotations.read_only_hint and not t.input_schema.get("required")]
+        assert "openai_usage_summary" in no_args, no_args
+        for name in no_args:
+            result = await client.call_tool(name, {})
+            assert not result.is_error, (name, text_of(result))
+            assert isinstance(result.structured_content, dict), name
+        usage = (await client.call_tool("openai_usage_summary", {})).structured_content
+    # Billing is off on the embedded default: the local plan, unlimited (no limit fields at all).
+    assert usage["tier"] == "local", usage
+    assert "included_images" not in usage and "remaining_images" not in usage, usage

@@ -27,8 +27,10 @@ pub struct UsageSummary {
     /// The usage period (`2026-11`, or `P<unix start>` for a subscription period).
     pub period: String,
     pub used_images: u64,
-    /// `None` is unlimited.
+    /// Absent when unlimited (never `null`: the tool's output schema has no nullable fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub included_images: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_images: Option<u64>,
     pub overage_images: u64,
     pub overage_cents: u64,

@@ -106,6 +106,19 @@ fn campaign_args() -> Value {
 }
 
 impl Rig {
+    /// Submits the campaign as a client that declared the Tasks extension; the task's id.
+    async fn campaign_task(&self, caller: &Caller) -> String {
+        let (_, m) = call(
+            &self.app,
+            caller,
+            "tools/call",
+            json!({"name": "openai_generate_campaign_batch", "arguments": campaign_args()}),
+            with_tasks(),
+        )
+        .await;
+        m["result"]["taskId"].as_str().unwrap().to_owned()
+    }
+
     /// Delivers up to `n` queued messages to the consumer.
     async fn consume(&self, n: usize) {
         let batch = self
@@ -231,15 +244,7 @@ async fn a_campaign_is_a_task_polled_to_its_full_result() {
 async fn cancelling_stops_the_remaining_items_and_charges_nothing_for_them() {
     let r = rig(false).await;
     let caller = TestApp::caller("org_a");
-    let (_, m) = call(
-        &r.app,
-        &caller,
-        "tools/call",
-        json!({"name": "openai_generate_campaign_batch", "arguments": campaign_args()}),
-        with_tasks(),
-    )
-    .await;
-    let id = m["result"]["taskId"].as_str().unwrap().to_owned();
+    let id = r.campaign_task(&caller).await;
     r.consume(2).await;
     let (_, ack) = call(
         &r.app,
@@ -285,15 +290,7 @@ async fn cancelling_stops_the_remaining_items_and_charges_nothing_for_them() {
 async fn a_finished_task_cannot_be_cancelled() {
     let r = rig(false).await;
     let caller = TestApp::caller("org_a");
-    let (_, m) = call(
-        &r.app,
-        &caller,
-        "tools/call",
-        json!({"name": "openai_generate_campaign_batch", "arguments": campaign_args()}),
-        with_tasks(),
-    )
-    .await;
-    let id = m["result"]["taskId"].as_str().unwrap().to_owned();
+    let id = r.campaign_task(&caller).await;
     r.consume(10).await;
     let (status, err) = call(
         &r.app,
@@ -328,15 +325,7 @@ async fn a_finished_task_cannot_be_cancelled() {
 async fn unknown_foreign_expired_and_undeclared_task_requests_are_refused() {
     let r = rig(false).await;
     let caller = TestApp::caller("org_a");
-    let (_, m) = call(
-        &r.app,
-        &caller,
-        "tools/call",
-        json!({"name": "openai_generate_campaign_batch", "arguments": campaign_args()}),
-        with_tasks(),
-    )
-    .await;
-    let id = m["result"]["taskId"].as_str().unwrap().to_owned();
+    let id = r.campaign_task(&caller).await;
 
     for bad in [
         "job_0190a0b0-0000-7000-8000-000000000000",

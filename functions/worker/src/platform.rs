@@ -1,12 +1,11 @@
 //! The Worker's clock, ids, random source and timer: JavaScript's `Date.now()`,
 //! `crypto.getRandomValues` and `setTimeout` (std's clocks panic on wasm32-unknown-unknown).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use imagemcp_app::engine::timer::Timer;
 use imagemcp_core::clock::Clock;
-use imagemcp_core::ids::{Ids, Random};
+use imagemcp_core::ids::{Ids, MonotonicV7, Random};
 use worker::send::SendFuture;
 
 /// The wall clock of the isolate. Workers advance it only on I/O (a Spectre mitigation), which is
@@ -31,12 +30,11 @@ impl Random for JsRandom {
     }
 }
 
-/// UUIDv7 ids in their simple form, strictly increasing within an isolate (as `imagemcp-local`'s
-/// `UuidV7Ids`: an id that would not sort after the previous one becomes the previous one plus one,
-/// since the isolate's clock stands still between I/O).
+/// UUIDv7 ids in their simple form, strictly increasing within an isolate (core's `MonotonicV7`,
+/// as `imagemcp-local`'s `UuidV7Ids`: the isolate's clock stands still between I/O).
 #[derive(Debug, Default)]
 pub struct UuidV7Ids {
-    last: Mutex<u128>,
+    order: MonotonicV7,
 }
 
 impl Ids for UuidV7Ids {
@@ -47,31 +45,10 @@ impl Ids for UuidV7Ids {
         let fresh = uuid::Builder::from_unix_timestamp_millis(millis, &tail)
             .into_uuid()
             .as_u128();
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let next = if fresh > *last { fresh } else { bump(*last) };
-        *last = next;
-        uuid::Uuid::from_u128(next).simple().to_string()
+        uuid::Uuid::from_u128(self.order.next(fresh))
+            .simple()
+            .to_string()
     }
-}
-
-/// The next v7 id after `prev` with the same timestamp (as `imagemcp-local` does): the random bits
-/// count up, carrying from `rand_b` into `rand_a` and then into the timestamp, keeping the version
-/// and variant bits.
-fn bump(prev: u128) -> u128 {
-    const RAND_B: u128 = (1 << 62) - 1;
-    const RAND_A_SHIFT: u32 = 64;
-    const RAND_A: u128 = 0xfff << RAND_A_SHIFT;
-    let b = prev & RAND_B;
-    if b < RAND_B {
-        return prev + 1;
-    }
-    let a = (prev & RAND_A) >> RAND_A_SHIFT;
-    if a < 0xfff {
-        return (prev & !RAND_B & !RAND_A) | ((a + 1) << RAND_A_SHIFT);
-    }
-    // Both random fields are full: move to the next millisecond, which keeps order.
-    let ts = prev >> 80;
-    ((ts + 1) << 80) | (prev & (0xf << 76)) | (prev & (0b11 << 62))
 }
 
 /// The engine's timeouts on `setTimeout` (`worker::Delay`).

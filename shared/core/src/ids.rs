@@ -20,6 +20,50 @@ pub trait Random: crate::MaybeSendSync {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// Keeps UUIDv7 values strictly increasing within one generator whatever the clock does: a fresh
+/// value that would not sort after the previous one becomes the previous one's successor. Each
+/// runtime's `Ids` adapter mints the fresh values (its own clock and random source); the ordering
+/// rule is written once, here.
+#[derive(Debug, Default)]
+pub struct MonotonicV7 {
+    last: std::sync::Mutex<u128>,
+}
+
+impl MonotonicV7 {
+    /// `fresh`, or the previous value's successor when `fresh` would not sort after it.
+    pub fn next(&self, fresh: u128) -> u128 {
+        // A poisoned lock only means another thread panicked while holding a plain integer.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let next = if fresh > *last {
+            fresh
+        } else {
+            v7_successor(*last)
+        };
+        *last = next;
+        next
+    }
+}
+
+/// The next v7 UUID after `prev` with the same version and variant bits: the 62 random bits of the
+/// variant-bearing half count up, carrying into the 12 random bits beside the version, and from
+/// there into the timestamp.
+fn v7_successor(prev: u128) -> u128 {
+    const RAND_B: u128 = (1 << 62) - 1;
+    const RAND_A_SHIFT: u32 = 64;
+    const RAND_A: u128 = 0xfff << RAND_A_SHIFT;
+    let b = prev & RAND_B;
+    if b < RAND_B {
+        return prev + 1;
+    }
+    let a = (prev & RAND_A) >> RAND_A_SHIFT;
+    if a < 0xfff {
+        return (prev & !RAND_B & !RAND_A) | ((a + 1) << RAND_A_SHIFT);
+    }
+    // Both random fields are full: move to the next millisecond, which keeps order.
+    let ts = prev >> 80;
+    ((ts + 1) << 80) | (prev & (0xf << 76)) | (prev & (0b11 << 62))
+}
+
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -115,6 +159,32 @@ id_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v7_successor_carries_and_keeps_version_and_variant() {
+        // 01890000-0000-7abc-bfff-ffffffffffff: rand_b full, so it carries into rand_a.
+        let full_b = 0x0189_0000_0000_7abc_bfff_ffff_ffff_ffff_u128;
+        assert_eq!(
+            v7_successor(full_b),
+            0x0189_0000_0000_7abd_8000_0000_0000_0000
+        );
+        // Both random fields full: the next millisecond, version 7 and variant kept.
+        let full = 0x0189_0000_0000_7fff_bfff_ffff_ffff_ffff_u128;
+        let next = v7_successor(full);
+        assert_eq!(next, 0x0189_0000_0001_7000_8000_0000_0000_0000);
+        assert!(next > full);
+    }
+
+    #[test]
+    fn monotonic_v7_never_goes_back() {
+        let order = MonotonicV7::default();
+        let a = order.next(0x0189_0000_0000_7abc_8000_0000_0000_0005);
+        // An older fresh value (the clock stepped back) and an equal one both sort after `a`.
+        let b = order.next(0x0188_0000_0000_7abc_8000_0000_0000_0000);
+        let c = order.next(b);
+        assert!(a < b && b < c, "{a:x} {b:x} {c:x}");
+        assert_eq!(b, a + 1);
+    }
 
     #[test]
     fn ids_reject_key_injection() {

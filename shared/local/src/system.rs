@@ -1,10 +1,10 @@
 //! The production `Clock` and `Ids`: the system's wall clock and time-ordered UUIDv7 ids.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use imagemcp_core::clock::Clock;
-use imagemcp_core::ids::Ids;
+use imagemcp_core::ids::{Ids, MonotonicV7};
 use uuid::Uuid;
 
 /// The system's wall clock.
@@ -34,7 +34,7 @@ pub(crate) fn millis(d: std::time::Duration) -> i64 {
 /// after the previous one is replaced by the previous one plus one.
 pub struct UuidV7Ids {
     clock: Arc<dyn Clock>,
-    last: Mutex<u128>,
+    order: MonotonicV7,
 }
 
 impl UuidV7Ids {
@@ -47,7 +47,7 @@ impl UuidV7Ids {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
             clock,
-            last: Mutex::new(0),
+            order: MonotonicV7::default(),
         }
     }
 }
@@ -73,31 +73,8 @@ impl Ids for UuidV7Ids {
         let fresh = uuid::Builder::from_unix_timestamp_millis(millis, &tail)
             .into_uuid()
             .as_u128();
-        // A poisoned lock only means another thread panicked while holding a plain integer.
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let next = if fresh > *last { fresh } else { bump(*last) };
-        *last = next;
-        Uuid::from_u128(next).simple().to_string()
+        Uuid::from_u128(self.order.next(fresh)).simple().to_string()
     }
-}
-
-/// The next v7 UUID after `prev` with the same version and variant bits: the 62 random bits of the
-/// variant-bearing half count up, carrying into the 12 random bits beside the version.
-fn bump(prev: u128) -> u128 {
-    const RAND_B: u128 = (1 << 62) - 1;
-    const RAND_A_SHIFT: u32 = 64;
-    const RAND_A: u128 = 0xfff << RAND_A_SHIFT;
-    let b = prev & RAND_B;
-    if b < RAND_B {
-        return prev + 1;
-    }
-    let a = (prev & RAND_A) >> RAND_A_SHIFT;
-    if a < 0xfff {
-        return (prev & !RAND_B & !RAND_A) | ((a + 1) << RAND_A_SHIFT);
-    }
-    // Both random fields are full: move to the next millisecond, which keeps order.
-    let ts = prev >> 80;
-    ((ts + 1) << 80) | (prev & (0xf << 76)) | (prev & (0b11 << 62))
 }
 
 #[cfg(test)]
@@ -144,21 +121,6 @@ mod tests {
         clock.advance_ms(-60_000);
         let after = ids.new_id();
         assert!(before < after, "{before} must sort before {after}");
-    }
-
-    #[test]
-    fn bump_carries_and_keeps_version_and_variant() {
-        let full_b = Uuid::parse_str("01890000-0000-7abc-bfff-ffffffffffff")
-            .unwrap()
-            .as_u128();
-        let next = Uuid::from_u128(bump(full_b));
-        assert_eq!(next.to_string(), "01890000-0000-7abd-8000-000000000000");
-        let full = Uuid::parse_str("01890000-0000-7fff-bfff-ffffffffffff")
-            .unwrap()
-            .as_u128();
-        let next = Uuid::from_u128(bump(full));
-        assert_eq!(next.to_string(), "01890000-0001-7000-8000-000000000000");
-        assert!(next.as_u128() > full);
     }
 
     #[test]

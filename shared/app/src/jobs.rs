@@ -92,6 +92,27 @@ pub struct Job {
     pub updated_at_ms: i64,
 }
 
+impl Job {
+    /// A new job of `items` items, queued now.
+    fn queued(app: &App, org: &OrgId, kind: &str, items: u32, spec: Option<Value>) -> Self {
+        let now = app.ports.clock.now_ms();
+        Job {
+            id: JobId::generate(app.ports.ids.as_ref()),
+            org_id: org.clone(),
+            kind: kind.to_owned(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            items_total: items,
+            items_done: 0,
+            items_failed: 0,
+            error: None,
+            spec,
+            created_at_ms: now,
+            updated_at_ms: now,
+        }
+    }
+}
+
 /// The body of a job message.
 #[derive(Debug, Serialize, Deserialize)]
 struct Message {
@@ -146,20 +167,7 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
             format!("at most {MAX_ITEMS} per job"),
         ));
     }
-    let job = Job {
-        id: JobId::generate(app.ports.ids.as_ref()),
-        org_id: org.clone(),
-        kind: kind.to_owned(),
-        status: JobStatus::Queued,
-        attempts: 0,
-        items_total: items,
-        items_done: 0,
-        items_failed: 0,
-        error: None,
-        spec: None,
-        created_at_ms: app.ports.clock.now_ms(),
-        updated_at_ms: app.ports.clock.now_ms(),
-    };
+    let job = Job::queued(app, org, kind, items, None);
     // The record first: a consumer that sees the message always finds its job.
     app.ports
         .table
@@ -193,20 +201,7 @@ pub async fn enqueue_items(
     if items == 0 || items > MAX_ITEMS {
         return Err(Error::invalid("items", format!("1 to {MAX_ITEMS} per job")));
     }
-    let job = Job {
-        id: JobId::generate(app.ports.ids.as_ref()),
-        org_id: org.clone(),
-        kind: kind.to_owned(),
-        status: JobStatus::Queued,
-        attempts: 0,
-        items_total: items,
-        items_done: 0,
-        items_failed: 0,
-        error: None,
-        spec: Some(spec),
-        created_at_ms: app.ports.clock.now_ms(),
-        updated_at_ms: app.ports.clock.now_ms(),
-    };
+    let job = Job::queued(app, org, kind, items, Some(spec));
     let mut ops = vec![TransactOp::Put(to_item(&job)?, Condition::NotExists)];
     let idem = match idempotency_key {
         Some(k) if k.is_empty() || k.len() > 200 => {

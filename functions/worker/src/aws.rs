@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-    SigningSettings, UriPathNormalizationMode, sign,
+    SigningInstructions, SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use imagemcp_core::{Error, Result};
@@ -68,13 +68,13 @@ impl AwsTarget {
         settings
     }
 
-    /// Signs `request` for `service` in place.
-    pub fn sign(
+    /// The SigV4 signature of `signable` for `service`, with this configuration's credentials.
+    fn instructions(
         &self,
         service: &str,
-        request: &mut http::Request<Vec<u8>>,
         settings: SigningSettings,
-    ) -> Result<()> {
+        signable: SignableRequest<'_>,
+    ) -> Result<SigningInstructions> {
         let identity = Credentials::new(
             &self.access_key_id,
             &self.secret_access_key,
@@ -92,6 +92,19 @@ impl AwsTarget {
             .build()
             .map_err(|e| Error::internal(format!("SigV4 parameters: {e}")))?
             .into();
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Error::internal(format!("SigV4 signing: {e}")))?
+            .into_parts();
+        Ok(instructions)
+    }
+
+    /// Signs `request` for `service` in place.
+    pub fn sign(
+        &self,
+        service: &str,
+        request: &mut http::Request<Vec<u8>>,
+        settings: SigningSettings,
+    ) -> Result<()> {
         let headers: Vec<(&str, &str)> = request
             .headers()
             .iter()
@@ -105,9 +118,7 @@ impl AwsTarget {
             SignableBody::Bytes(request.body()),
         )
         .map_err(|e| Error::internal(format!("SigV4 request: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| Error::internal(format!("SigV4 signing: {e}")))?
-            .into_parts();
+        let instructions = self.instructions(service, settings, signable)?;
         instructions.apply_to_request_http1x(request);
         Ok(())
     }
@@ -117,23 +128,6 @@ impl AwsTarget {
         let mut settings = Self::settings(true);
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(expires_in);
-        let identity = Credentials::new(
-            &self.access_key_id,
-            &self.secret_access_key,
-            None,
-            None,
-            "worker-secrets",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now())
-            .settings(settings)
-            .build()
-            .map_err(|e| Error::internal(format!("SigV4 parameters: {e}")))?
-            .into();
         let host = url::Url::parse(url)
             .ok()
             .and_then(|u| {
@@ -148,9 +142,7 @@ impl AwsTarget {
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| Error::internal(format!("SigV4 request: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| Error::internal(format!("SigV4 signing: {e}")))?
-            .into_parts();
+        let instructions = self.instructions("s3", settings, signable)?;
         let mut request = http::Request::get(url)
             .body(())
             .map_err(|e| Error::internal(format!("presigned URL: {e}")))?;

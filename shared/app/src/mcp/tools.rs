@@ -816,3 +816,238 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use imagemcp_core::rbac::Role;
+
+    use super::*;
+
+    /// The tool reference a person reads.
+    const DOC: &str = include_str!("../../../../docs/tools.md");
+
+    /// The `## ` sections of `docs/tools.md` that are about no single tool; the first is the table
+    /// of every tool.
+    const GENERAL_SECTIONS: &[&str] = &["Tools at a glance", "Error codes"];
+
+    /// The parts every tool's section has, in this order.
+    const PARTS: &[&str] = &[
+        "**Arguments**",
+        "**Result**",
+        "**Errors**",
+        "**Who may call**",
+    ];
+
+    /// Each `## ` heading of a document with the text up to the next one.
+    fn sections(doc: &str) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        let mut current: Option<(&str, usize)> = None;
+        let mut offset = 0;
+        for line in doc.split_inclusive('\n') {
+            if let Some(title) = line.strip_prefix("## ") {
+                if let Some((name, start)) = current {
+                    out.push((name, &doc[start..offset]));
+                }
+                current = Some((title.trim(), offset + line.len()));
+            }
+            offset += line.len();
+        }
+        if let Some((name, start)) = current {
+            out.push((name, &doc[start..]));
+        }
+        out
+    }
+
+    /// The words of a text (runs of letters, digits and `_`).
+    fn words(text: &str) -> Vec<&str> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+
+    fn input_properties(tool: &Tool) -> Vec<String> {
+        tool.input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// What a document lacks for the registry's tools: a section per tool with its parts, each
+    /// argument of its input schema named, and "Who may call" naming exactly the roles that
+    /// `rbac::MATRIX` lets call it, its actions and their scopes.
+    fn missing(doc: &str) -> Vec<String> {
+        let sections = sections(doc);
+        let mut problems = Vec::new();
+        for (spec, (tool, _)) in TOOLS.iter().zip(all()) {
+            let name = spec.name;
+            let found: Vec<&str> = sections
+                .iter()
+                .filter(|(title, _)| *title == name)
+                .map(|(_, body)| *body)
+                .collect();
+            let body = match found.as_slice() {
+                [body] => *body,
+                [] => {
+                    problems.push(format!("{name}: no `## {name}` section"));
+                    continue;
+                }
+                _ => {
+                    problems.push(format!("{name}: {} sections", found.len()));
+                    continue;
+                }
+            };
+            let mut at = 0;
+            for part in PARTS {
+                match body[at..].find(part) {
+                    Some(i) => at += i,
+                    None => problems.push(format!("{name}: no {part} (in the order {PARTS:?})")),
+                }
+            }
+            for property in input_properties(tool) {
+                if !body.contains(&format!("`{property}`")) {
+                    problems.push(format!(
+                        "{name}: the argument `{property}` is not described"
+                    ));
+                }
+            }
+            let Some(start) = body.find("\n**Who may call**") else {
+                continue;
+            };
+            let who = &body[start + 1..];
+            let who = who
+                .split_once("\n\n")
+                .map_or(who, |(paragraph, _)| paragraph);
+            let who_words = words(who);
+            // `admin` is also a scope's name, and every tool is open to admins.
+            for role in Role::ALL.iter().filter(|r| **r != Role::Admin) {
+                let allowed = spec.actions.iter().any(|a| role.allows(*a));
+                if allowed != who_words.contains(&role.as_str()) {
+                    problems.push(format!(
+                        "{name}: “Who may call” {} the role {role}, which rbac::MATRIX {}",
+                        if allowed { "lacks" } else { "names" },
+                        if allowed { "allows" } else { "does not allow" },
+                    ));
+                }
+            }
+            for action in spec.actions {
+                for needed in [format!("`{action}`"), format!("`{}`", action.scope())] {
+                    if !who.contains(&needed) {
+                        problems.push(format!("{name}: “Who may call” does not name {needed}"));
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    /// What a document has that the registry lacks: a section that is no tool (nor a general
+    /// section), and a row of the table at the top for a tool that does not exist; the table has
+    /// one row per tool.
+    fn extra(doc: &str) -> Vec<String> {
+        let sections = sections(doc);
+        let mut problems = Vec::new();
+        for (title, _) in &sections {
+            if !exists(title) && !GENERAL_SECTIONS.contains(title) {
+                problems.push(format!("a section `## {title}` names no tool"));
+            }
+        }
+        let table = sections
+            .iter()
+            .find(|(title, _)| *title == GENERAL_SECTIONS[0])
+            .map_or("", |(_, body)| *body);
+        let rows: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| [`"))
+            .filter_map(|l| l.split_once('`').map(|(name, _)| name))
+            .collect();
+        for spec in TOOLS {
+            if rows.iter().filter(|r| **r == spec.name).count() != 1 {
+                problems.push(format!(
+                    "the table “{}” needs one row for {}",
+                    GENERAL_SECTIONS[0], spec.name
+                ));
+            }
+        }
+        for row in rows.iter().filter(|r| !exists(r)) {
+            problems.push(format!("the table lists {row}, which is no tool"));
+        }
+        problems
+    }
+
+    /// Every tool of the registry has its section in `docs/tools.md`.
+    #[test]
+    fn every_tool_has_its_section() {
+        let problems = missing(DOC);
+        assert!(
+            problems.is_empty(),
+            "docs/tools.md is out of step with the tool registry:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    /// `docs/tools.md` documents no tool that does not exist.
+    #[test]
+    fn every_documented_tool_exists() {
+        let problems = extra(DOC);
+        assert!(
+            problems.is_empty(),
+            "docs/tools.md documents what the registry lacks:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    /// The checks catch what they are for: a section removed, an argument left out, a role
+    /// named that may not call the tool, a section or a row for a tool that does not exist.
+    #[test]
+    fn the_checks_catch_a_stale_document() {
+        let section = |name: &str| {
+            sections(DOC)
+                .into_iter()
+                .find(|(title, _)| *title == name)
+                .map(|(_, body)| body)
+                .unwrap_or_default()
+        };
+        let has = |problems: Vec<String>, needle: &str| problems.iter().any(|p| p.contains(needle));
+
+        let job = section(GET_JOB);
+        let without_job = DOC.replace(&format!("## {GET_JOB}\n{job}"), "");
+        assert!(has(
+            missing(&without_job),
+            "openai_get_job: no `## openai_get_job`"
+        ));
+
+        let get = section(GET);
+        let vague = get.replace("`image_id`", "the id");
+        assert!(has(
+            missing(&DOC.replace(get, &vague)),
+            "`image_id` is not described"
+        ));
+
+        let generate = section(GENERATE);
+        let open = generate.replace("admin, creator —", "admin, creator, viewer —");
+        assert!(has(
+            missing(&DOC.replace(generate, &open)),
+            "names the role viewer"
+        ));
+        let closed = generate.replace("admin, creator —", "admin —");
+        assert!(has(
+            missing(&DOC.replace(generate, &closed)),
+            "lacks the role creator"
+        ));
+
+        let ghost = format!("{DOC}\n## openai_no_such_tool\nNothing.\n");
+        assert!(has(extra(&ghost), "`## openai_no_such_tool` names no tool"));
+        let ghost_row = DOC.replace(
+            "| [`openai_get_job`]",
+            "| [`openai_no_such_tool`](#x) | | | | |\n| [`openai_get_job`]",
+        );
+        assert!(has(extra(&ghost_row), "lists openai_no_such_tool"));
+    }
+
+    #[test]
+    fn sections_split_at_second_level_headings_only() {
+        let doc = "# Title\nintro\n## a\none\n### sub\n## b\ntwo\n";
+        assert_eq!(sections(doc), vec![("a", "one\n### sub\n"), ("b", "two\n")]);
+    }
+}

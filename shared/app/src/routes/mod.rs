@@ -185,3 +185,193 @@ impl FromRequestParts<App> for Caller {
 
 /// Lets handlers take the app as `State(app)`.
 pub type AppState = State<App>;
+
+#[cfg(test)]
+mod docs_tests {
+    //! `docs/rest.md` documents every route of [`super::router`]: the routes are read from the
+    //! sources of this module (each `.route("/path", get(…).post(…))` call), so a route added
+    //! anywhere here without its documentation fails the test.
+
+    use std::collections::BTreeSet;
+
+    const DOC: &str = include_str!("../../../../docs/rest.md");
+
+    /// This module and every submodule it declares, by file name.
+    const SOURCES: &[(&str, &str)] = &[
+        ("mod.rs", include_str!("mod.rs")),
+        ("auth.rs", include_str!("auth.rs")),
+        ("billing.rs", include_str!("billing.rs")),
+        ("confirm.rs", include_str!("confirm.rs")),
+        ("engine.rs", include_str!("engine.rs")),
+        ("manage.rs", include_str!("manage.rs")),
+        ("mcp.rs", include_str!("mcp.rs")),
+        ("oauth.rs", include_str!("oauth.rs")),
+        ("pages.rs", include_str!("pages.rs")),
+        ("rest.rs", include_str!("rest.rs")),
+        ("webhooks.rs", include_str!("webhooks.rs")),
+    ];
+
+    /// Routes a runtime serves besides the app's router, documented in `docs/rest.md` too.
+    const OUTSIDE_THE_ROUTER: &[(&str, &str)] = &[("GET", "/files/{*key}")];
+
+    const METHODS: &[&str] = &["get", "post", "put", "delete", "patch", "any"];
+
+    /// A source file without its tests (whose text may mention routes).
+    fn code(source: &str) -> &str {
+        source.split("#[cfg(test)]").next().unwrap_or(source)
+    }
+
+    /// The `(method, path)` pairs of one file's `.route(…)` calls; `any` stands for every method.
+    fn routes_in(file: &str, source: &str) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        let code = code(source);
+        if let Some(other) = [".nest(", ".nest_service(", ".route_service("]
+            .into_iter()
+            .find(|call| code.contains(call))
+        {
+            return Err(format!(
+                "{file}: `{other}` adds routes this test cannot read"
+            ));
+        }
+        let mut rest = code;
+        while let Some(at) = rest.find(".route(") {
+            let after = &rest[at + ".route(".len()..];
+            let mut depth = 1;
+            let end = after
+                .char_indices()
+                .find_map(|(i, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    (depth == 0).then_some(i)
+                })
+                .ok_or_else(|| format!("{file}: a `.route(` is not closed"))?;
+            let args = &after[..end];
+            let path = args
+                .split('"')
+                .nth(1)
+                .filter(|p| p.starts_with('/'))
+                .ok_or_else(|| format!("{file}: a route's path is not a literal: {args}"))?;
+            // Each `name(` whose name is a method router: `get(…)`, `.post(…)`.
+            let methods: Vec<String> = args
+                .match_indices('(')
+                .filter_map(|(i, _)| {
+                    let before = &args[..i];
+                    let start = before
+                        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .map_or(0, |j| j + 1);
+                    let name = &before[start..];
+                    METHODS.contains(&name).then(|| name.to_ascii_uppercase())
+                })
+                .collect();
+            if methods.is_empty() {
+                return Err(format!("{file}: no method found for {path}"));
+            }
+            out.extend(methods.into_iter().map(|m| (m, path.to_owned())));
+            rest = &after[end..];
+        }
+        Ok(out)
+    }
+
+    /// Every route of the router, from the sources.
+    fn router_routes() -> BTreeSet<(String, String)> {
+        let declared: BTreeSet<String> = code(SOURCES[0].1)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("mod "))
+            .filter_map(|l| l.strip_suffix(';'))
+            .map(|m| format!("{m}.rs"))
+            .collect();
+        let read: BTreeSet<String> = SOURCES[1..].iter().map(|(f, _)| (*f).to_owned()).collect();
+        assert_eq!(declared, read, "every routes module is read by this test");
+        let mut all = BTreeSet::new();
+        for (file, source) in SOURCES {
+            all.extend(routes_in(file, source).unwrap_or_else(|e| panic!("{e}")));
+        }
+        all
+    }
+
+    /// The `METHOD /path` spans of the document (without their query strings).
+    fn documented() -> BTreeSet<(String, String)> {
+        DOC.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|span| span.split_once(' '))
+            .filter(|(method, path)| {
+                path.starts_with('/') && METHODS.contains(&method.to_ascii_lowercase().as_str())
+            })
+            .map(|(method, path)| {
+                let path = path.split(['?', ' ']).next().unwrap_or(path);
+                (method.to_owned(), path.to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_documented() {
+        let routes = router_routes();
+        assert!(routes.len() > 40, "the sources were read: {routes:?}");
+        let documented = documented();
+        let missing: Vec<String> = routes
+            .iter()
+            .filter(|(method, path)| {
+                if method == "ANY" {
+                    !documented.iter().any(|(_, p)| p == path)
+                } else {
+                    !documented.contains(&(method.clone(), path.clone()))
+                }
+            })
+            .map(|(method, path)| format!("`{method} {path}`"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/rest.md does not document: {}",
+            missing.join(", ")
+        );
+    }
+
+    #[test]
+    fn every_documented_route_exists() {
+        let routes = router_routes();
+        let extra: Vec<String> = documented()
+            .into_iter()
+            .filter(|(method, path)| {
+                !routes.contains(&(method.clone(), path.clone()))
+                    && !routes.contains(&("ANY".to_owned(), path.clone()))
+                    && !OUTSIDE_THE_ROUTER.contains(&(method.as_str(), path.as_str()))
+            })
+            .map(|(method, path)| format!("`{method} {path}`"))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "docs/rest.md documents routes the router does not have: {}",
+            extra.join(", ")
+        );
+    }
+
+    #[test]
+    fn routes_are_read_from_chained_and_wrapped_calls() {
+        let source = r#"Router::new()
+            .route("/a", get(x).post(y))
+            .route(
+                "/b/{id}",
+                delete(z),
+            )
+            .route("/c", any(w))
+            .layer(l)"#;
+        let got = routes_in("t.rs", source).unwrap();
+        let want = [
+            ("GET", "/a"),
+            ("POST", "/a"),
+            ("DELETE", "/b/{id}"),
+            ("ANY", "/c"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(m, p)| (m.to_owned(), p.to_owned())).to_vec()
+        );
+        assert!(routes_in("t.rs", r#".route(PATH, get(x))"#).is_err());
+        assert!(routes_in("t.rs", r#".nest("/v2", v2())"#).is_err());
+    }
+}

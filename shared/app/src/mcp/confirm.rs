@@ -23,12 +23,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use imagemcp_core::catalog::{self, ModelSpec};
 use imagemcp_core::image_params::{ImageSize, Quality};
 use imagemcp_core::table::{Condition, Item, Key};
 use imagemcp_core::{Error, Result};
 use rmcp::model::CallToolResult;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -49,8 +50,6 @@ pub const INPUT_KEY: &str = "confirm_cost";
 const SETTING_SK: &str = "SETTING#cost_confirmation";
 /// What the state's MAC key is derived for (a KEK is never used directly for two purposes).
 const KEY_PURPOSE: &[u8] = b"imagemcp/mcp-request-state/v1";
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The tools that spend money on the model.
 pub fn is_costly(tool: &str) -> bool {
@@ -267,6 +266,14 @@ pub fn supports_form(client_capabilities: &Value) -> bool {
     }
 }
 
+/// Whether the client declared URL-mode elicitation (`elicitation: {url: {}}`, 2025-11-25 on).
+pub fn supports_url(client_capabilities: &Value) -> bool {
+    client_capabilities
+        .get("elicitation")
+        .and_then(Value::as_object)
+        .is_some_and(|e| e.contains_key("url"))
+}
+
 /// Decides whether a call may run now. Cheap and write-free, except that a confirmed
 /// `requestState` is consumed (its nonce written once) just before the call proceeds.
 pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Asker<'_>) -> Gate {
@@ -392,21 +399,14 @@ fn canonical(value: &Value) -> String {
     }
 }
 
-fn args_digest(args: &Value) -> String {
+pub(super) fn args_digest(args: &Value) -> String {
     hex::encode(Sha256::digest(canonical(args).as_bytes()))
 }
 
-fn mac(app: &App) -> HmacSha256 {
-    let (_, kek) = app.ports.keyring.current();
-    let mut derive = HmacSha256::new_from_slice(kek).expect("HMAC takes any key length");
-    derive.update(KEY_PURPOSE);
-    let key = derive.finalize().into_bytes();
-    HmacSha256::new_from_slice(&key).expect("HMAC takes any key length")
-}
-
-fn seal(app: &App, state: &State) -> Result<String> {
-    let payload = serde_json::to_vec(state).map_err(Error::internal)?;
-    let mut m = mac(app);
+/// `payload` as `base64url(json).base64url(HMAC-SHA256)` under the key of `purpose`.
+pub(super) fn seal_state<T: Serialize>(app: &App, purpose: &[u8], payload: &T) -> Result<String> {
+    let payload = serde_json::to_vec(payload).map_err(Error::internal)?;
+    let mut m = crate::crypto::purpose_mac(&app.ports, purpose);
     m.update(&payload);
     let tag = m.finalize().into_bytes();
     Ok(format!(
@@ -416,15 +416,45 @@ fn seal(app: &App, state: &State) -> Result<String> {
     ))
 }
 
-/// The state, if its MAC verifies (compared in constant time by `verify_slice`).
-fn open(app: &App, token: &str) -> Option<State> {
+/// What [`seal_state`] sealed for `purpose`, if its MAC verifies (compared in constant time by
+/// `verify_slice`).
+pub(super) fn open_state<T: DeserializeOwned>(app: &App, purpose: &[u8], token: &str) -> Option<T> {
     let (payload, tag) = token.split_once('.')?;
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-    let mut m = mac(app);
+    let mut m = crate::crypto::purpose_mac(&app.ports, purpose);
     m.update(&payload);
     m.verify_slice(&tag).ok()?;
     serde_json::from_slice(&payload).ok()
+}
+
+fn seal(app: &App, state: &State) -> Result<String> {
+    seal_state(app, KEY_PURPOSE, state)
+}
+
+fn open(app: &App, token: &str) -> Option<State> {
+    open_state(app, KEY_PURPOSE, token)
+}
+
+/// Marks a `requestState`'s nonce used (`ORG#<org>` / `MRTRSTATE#<nonce>`, written once, kept
+/// until the state expires). `Ok(false)`: it was used before.
+pub(super) async fn use_nonce(
+    app: &App,
+    caller: &Caller,
+    nonce: &str,
+    expires_at_ms: i64,
+    tool: &str,
+) -> Result<bool> {
+    let Value::Object(attrs) = json!({ "tool": tool }) else {
+        return Err(Error::internal("a nonce record is not an object"));
+    };
+    let key = Key::new(format!("ORG#{}", caller.org), format!("MRTRSTATE#{nonce}"));
+    let item = Item::new(key, attrs).with_ttl(expires_at_ms / 1000 + 1);
+    match app.ports.table.put(item, Condition::NotExists).await {
+        Ok(()) => Ok(true),
+        Err(Error::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn input_required(
@@ -516,31 +546,51 @@ pub async fn store_reply(
     }
 }
 
-/// Waits for the answer to our `elicitation/create` request (polling the `Table`, so the answer
-/// may reach any instance), consumes it, and says whether it accepts the cost. No answer within
-/// [`ELICIT_WAIT`] is a decline.
-pub async fn await_reply(app: &App, session: &str, request_id: &str) -> Result<bool> {
+/// Whether a request id is one of our `elicitation/create` requests (a cost confirmation, or a
+/// one-time link shown through URL-mode elicitation).
+pub fn is_elicitation_id(id: &str) -> bool {
+    id.len() <= 100 && (id.starts_with(ELICIT_ID_PREFIX) || id.starts_with(REVEAL_ID_PREFIX))
+}
+
+/// The id prefix of our URL-mode `elicitation/create` requests (handshake era).
+pub const REVEAL_ID_PREFIX: &str = "imagemcp-reveal-";
+
+/// Waits for the client's answer to our `elicitation/create` request (polling the `Table`, so the
+/// answer may reach any instance) and consumes it. `None`: no answer within [`ELICIT_WAIT`].
+pub async fn await_answer(app: &App, session: &str, request_id: &str) -> Result<Option<Value>> {
     let key = reply_key(session, request_id);
     let deadline = app.ports.clock.now_ms() + ELICIT_WAIT.as_millis() as i64;
     loop {
         if let Some(item) = app.ports.table.get(&key).await? {
             // Consumed once; a failed delete only leaves an item that expires.
             let _ = app.ports.table.delete(&key, Condition::Exists).await;
-            let reply = item.attrs.get("reply").cloned().unwrap_or(Value::Null);
-            return Ok(
-                reply.get("action").and_then(Value::as_str) == Some("accept")
-                    && reply
-                        .get("content")
-                        .and_then(|c| c.get("confirm"))
-                        .and_then(Value::as_bool)
-                        == Some(true),
-            );
+            return Ok(Some(
+                item.attrs.get("reply").cloned().unwrap_or(Value::Null),
+            ));
         }
         if app.ports.clock.now_ms() > deadline {
-            return Ok(false);
+            return Ok(None);
         }
         app.engine.timer().sleep(ELICIT_POLL).await;
     }
+}
+
+/// Whether an answer to our cost question accepts the cost.
+pub fn accepts_cost(reply: &Value) -> bool {
+    reply.get("action").and_then(Value::as_str) == Some("accept")
+        && reply
+            .get("content")
+            .and_then(|c| c.get("confirm"))
+            .and_then(Value::as_bool)
+            == Some(true)
+}
+
+/// Waits for the answer to our cost question and says whether it accepts the cost; no answer
+/// within [`ELICIT_WAIT`] is a decline.
+pub async fn await_reply(app: &App, session: &str, request_id: &str) -> Result<bool> {
+    Ok(await_answer(app, session, request_id)
+        .await?
+        .is_some_and(|reply| accepts_cost(&reply)))
 }
 
 /// The result of a call whose cost the user did not confirm.
@@ -592,27 +642,13 @@ async fn answered(
             Err(e) => Gate::Refuse(super::tools::error_result(&e)),
         };
     };
-    let accepted = response.get("action").and_then(Value::as_str) == Some("accept")
-        && response
-            .get("content")
-            .and_then(|c| c.get("confirm"))
-            .and_then(Value::as_bool)
-            == Some(true);
-    if !accepted {
+    if !accepts_cost(response) {
         return Gate::Refuse(declined());
     }
     // Single use: the nonce is written once, before any spending; a second use finds it.
-    let Value::Object(attrs) = json!({ "tool": tool }) else {
-        return Gate::Refuse(declined());
-    };
-    let key = Key::new(
-        format!("ORG#{}", caller.org),
-        format!("MRTRSTATE#{}", state.nonce),
-    );
-    let item = Item::new(key, attrs).with_ttl(state.expires_at_ms / 1000 + 1);
-    match app.ports.table.put(item, Condition::NotExists).await {
-        Ok(()) => Gate::Proceed(args),
-        Err(Error::Conflict(_)) => bad_state("it has already been used"),
+    match use_nonce(app, caller, &state.nonce, state.expires_at_ms, tool).await {
+        Ok(true) => Gate::Proceed(args),
+        Ok(false) => bad_state("it has already been used"),
         Err(e) => Gate::Refuse(super::tools::error_result(&e)),
     }
 }
@@ -639,6 +675,11 @@ mod tests {
 
     #[test]
     fn form_support() {
+        assert!(!supports_url(&json!({"elicitation": {}})));
+        assert!(supports_url(
+            &json!({"elicitation": {"form": {}, "url": {}}})
+        ));
+        assert!(!supports_url(&json!({"elicitation": {"form": {}}})));
         assert!(supports_form(&json!({"elicitation": {}})));
         assert!(supports_form(&json!({"elicitation": {"form": {}}})));
         assert!(!supports_form(&json!({"elicitation": {"url": {}}})));

@@ -70,7 +70,7 @@ pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         esc(name),

@@ -364,9 +364,9 @@ fn tool_error(text: String, details: Value) -> CallToolResult {
     result
 }
 
-/// The integrity-protected content of a `requestState`.
+/// Who and which call a `requestState` was issued for, until when, and its single-use nonce.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct State {
+pub(super) struct Binding {
     v: u8,
     credential: String,
     user: String,
@@ -374,9 +374,64 @@ struct State {
     tool: String,
     /// SHA-256 (hex) of the canonical arguments.
     args: String,
+    pub(super) expires_at_ms: i64,
+    pub(super) nonce: String,
+}
+
+impl Binding {
+    /// A binding to this caller's call of `tool` with `args`, with a fresh nonce.
+    pub(super) fn new(
+        app: &App,
+        caller: &Caller,
+        tool: &str,
+        args: &Value,
+        expires_at_ms: i64,
+    ) -> Self {
+        let mut nonce = [0u8; 16];
+        app.ports.random.fill(&mut nonce);
+        Binding {
+            v: 1,
+            credential: caller.credential.clone(),
+            user: caller.user.to_string(),
+            org: caller.org.to_string(),
+            tool: tool.to_owned(),
+            args: args_digest(args),
+            expires_at_ms,
+            nonce: hex::encode(nonce),
+        }
+    }
+
+    /// Why this state cannot answer this call, if it cannot.
+    pub(super) fn refusal(
+        &self,
+        app: &App,
+        caller: &Caller,
+        tool: &str,
+        args: &Value,
+    ) -> Option<&'static str> {
+        if self.v != 1
+            || self.credential != caller.credential
+            || self.user != caller.user.as_str()
+            || self.org != caller.org.as_str()
+        {
+            return Some("it was issued to another caller");
+        }
+        if self.tool != tool || self.args != args_digest(args) {
+            return Some("it was issued for another call (tool or arguments differ)");
+        }
+        if app.ports.clock.now_ms() > self.expires_at_ms {
+            return Some("it has expired");
+        }
+        None
+    }
+}
+
+/// The integrity-protected content of a cost confirmation's `requestState`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct State {
+    #[serde(flatten)]
+    binding: Binding,
     estimate_cents: u64,
-    expires_at_ms: i64,
-    nonce: String,
 }
 
 /// JSON with object keys sorted, so equal arguments hash equally whatever their order.
@@ -465,18 +520,15 @@ fn input_required(
     estimate: u64,
     threshold: u64,
 ) -> Result<Value> {
-    let mut nonce = [0u8; 16];
-    app.ports.random.fill(&mut nonce);
     let state = State {
-        v: 1,
-        credential: caller.credential.clone(),
-        user: caller.user.to_string(),
-        org: caller.org.to_string(),
-        tool: tool.to_owned(),
-        args: args_digest(args),
+        binding: Binding::new(
+            app,
+            caller,
+            tool,
+            args,
+            app.ports.clock.now_ms() + STATE_TTL_MS,
+        ),
         estimate_cents: estimate,
-        expires_at_ms: app.ports.clock.now_ms() + STATE_TTL_MS,
-        nonce: hex::encode(nonce),
     };
     let (message, schema) = form(tool, estimate, threshold);
     Ok(json!({
@@ -618,18 +670,11 @@ async fn answered(
     let Some(state) = token.as_str().and_then(|t| open(app, t)) else {
         return bad_state("it is malformed or was altered");
     };
-    if state.v != 1
-        || state.credential != caller.credential
-        || state.user != caller.user.as_str()
-        || state.org != caller.org.as_str()
-    {
-        return bad_state("it was issued to another caller");
+    if let Some(why) = state.binding.refusal(app, caller, tool, &args) {
+        return bad_state(why);
     }
-    if state.tool != tool || state.args != args_digest(&args) || state.estimate_cents != estimate {
+    if state.estimate_cents != estimate {
         return bad_state("it was issued for another call (tool or arguments differ)");
-    }
-    if app.ports.clock.now_ms() > state.expires_at_ms {
-        return bad_state("it has expired");
     }
     let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
     let Some(response) = response else {
@@ -646,7 +691,15 @@ async fn answered(
         return Gate::Refuse(declined());
     }
     // Single use: the nonce is written once, before any spending; a second use finds it.
-    match use_nonce(app, caller, &state.nonce, state.expires_at_ms, tool).await {
+    match use_nonce(
+        app,
+        caller,
+        &state.binding.nonce,
+        state.binding.expires_at_ms,
+        tool,
+    )
+    .await
+    {
         Ok(true) => Gate::Proceed(args),
         Ok(false) => bad_state("it has already been used"),
         Err(e) => Gate::Refuse(super::tools::error_result(&e)),

@@ -26,7 +26,7 @@ use super::protocol::{INVALID_PARAMS, RpcError};
 use crate::App;
 use crate::auth::Caller;
 use crate::manage::{InvitationView, KeyView, NewKeyView};
-use crate::reveal::{self, SecretKind};
+use crate::reveal::{self, Link, SecretKind};
 
 /// The key of our one input request on 2026-07-28.
 pub const INPUT_KEY: &str = "reveal";
@@ -115,6 +115,19 @@ fn result_of<T: Serialize>(view: &T, summary: String, rest: String) -> Result<Ca
     Ok(result)
 }
 
+/// Keeps `secret` for the caller behind a link; the link and the text that offers it.
+async fn offer(
+    app: &App,
+    caller: &Caller,
+    kind: SecretKind,
+    subject: &str,
+    secret: &str,
+) -> Result<(Link, String)> {
+    let link = reveal::offer(app, &caller.user, &caller.org, kind, subject, secret).await?;
+    let text = link_text(&link.url, link.expires_at, noun(kind));
+    Ok((link, text))
+}
+
 /// The result of making a key: the secret kept for the caller behind a link.
 pub async fn key_result(
     app: &App,
@@ -130,16 +143,7 @@ pub async fn key_result(
         record.org_id,
         record.scopes.join(" ")
     );
-    let link = reveal::offer(
-        app,
-        &caller.user,
-        &caller.org,
-        SecretKind::ApiKey,
-        &subject,
-        &key.key,
-    )
-    .await?;
-    let rest = link_text(&link.url, link.expires_at, noun(SecretKind::ApiKey));
+    let (link, rest) = offer(app, caller, SecretKind::ApiKey, &subject, &key.key).await?;
     let view = KeyLinkView {
         record,
         reveal_url: link.url,
@@ -158,16 +162,14 @@ pub async fn invitation_result(
     summary: String,
 ) -> Result<CallToolResult> {
     let subject = format!("Invitation for {email} to {}", caller.org);
-    let link = reveal::offer(
+    let (link, rest) = offer(
         app,
-        &caller.user,
-        &caller.org,
+        caller,
         SecretKind::Invitation,
         &subject,
         &invitation.token,
     )
     .await?;
-    let rest = link_text(&link.url, link.expires_at, noun(SecretKind::Invitation));
     let view = InvitationLinkView {
         reveal_url: link.url,
         expires_at: link.expires_at,
@@ -253,15 +255,8 @@ pub fn elicitation_request(app: &App, offered: &Offered) -> Value {
 /// to give once the client has shown the link.
 #[derive(Debug, Serialize, Deserialize)]
 struct State {
-    v: u8,
-    credential: String,
-    user: String,
-    org: String,
-    tool: String,
-    /// SHA-256 (hex) of the canonical arguments.
-    args: String,
-    expires_at_ms: i64,
-    nonce: String,
+    #[serde(flatten)]
+    binding: confirm::Binding,
     result: CallToolResult,
 }
 
@@ -274,17 +269,8 @@ pub fn input_required(
     result: CallToolResult,
     offered: &Offered,
 ) -> Result<Value> {
-    let mut nonce = [0u8; 16];
-    app.ports.random.fill(&mut nonce);
     let state = State {
-        v: 1,
-        credential: caller.credential.clone(),
-        user: caller.user.to_string(),
-        org: caller.org.to_string(),
-        tool: tool.to_owned(),
-        args: confirm::args_digest(args),
-        expires_at_ms: offered.expires_at * 1000,
-        nonce: hex::encode(nonce),
+        binding: confirm::Binding::new(app, caller, tool, args, offered.expires_at * 1000),
         result,
     };
     Ok(json!({
@@ -323,20 +309,8 @@ pub async fn retried(
     else {
         return Err(bad_state("it is malformed or was altered"));
     };
-    if state.v != 1
-        || state.credential != caller.credential
-        || state.user != caller.user.as_str()
-        || state.org != caller.org.as_str()
-    {
-        return Err(bad_state("it was issued to another caller"));
-    }
-    if state.tool != tool || state.args != confirm::args_digest(args) {
-        return Err(bad_state(
-            "it was issued for another call (tool or arguments differ)",
-        ));
-    }
-    if app.ports.clock.now_ms() > state.expires_at_ms {
-        return Err(bad_state("it has expired"));
+    if let Some(why) = state.binding.refusal(app, caller, tool, args) {
+        return Err(bad_state(why));
     }
     let Some(offered) = offered(tool, &state.result) else {
         return Err(bad_state("it carries no link"));
@@ -345,7 +319,8 @@ pub async fn retried(
         return input_required(app, caller, tool, args, state.result, &offered)
             .map_err(|e| RpcError::new(super::protocol::INTERNAL_ERROR, e.to_string()));
     };
-    match confirm::use_nonce(app, caller, &state.nonce, state.expires_at_ms, tool).await {
+    let binding = &state.binding;
+    match confirm::use_nonce(app, caller, &binding.nonce, binding.expires_at_ms, tool).await {
         Ok(true) => {}
         Ok(false) => return Err(bad_state("it has already been used")),
         Err(e) => {

@@ -75,17 +75,12 @@ fn sign_in(token: &str, csrf: &str, error: Option<&str>, status: StatusCode) -> 
         &format!(
             "<h1>Sign in to see your secret</h1>{error}\
              <p>This link shows a secret once, only to the account it was made for.</p>\
-             <form method=\"post\" action=\"/reveal/{token}\">{csrf}\
-             <input type=\"hidden\" name=\"action\" value=\"login\">\
-             <label for=\"email\">Email</label>\
-             <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
-             <label for=\"password\">Password</label>\
-             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>\
+             <form method=\"post\" action=\"/reveal/{token}\">{csrf}{fields}</form>\
              <p class=\"muted\">An account without a password (the local administrator) makes keys with \
              <code>imagemcp keys create</code> or <code>POST /v1/keys</code> instead.</p>",
             token = esc(token),
             csrf = hidden("csrf", csrf),
+            fields = pages::SIGN_IN_FIELDS,
         ),
     )
 }

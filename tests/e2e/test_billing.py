@@ -1,7 +1,8 @@
 """Billing end to end: the local binary with Stripe configured against `infra/fake-stripe`, driven by
 the official MCP client. Free refuses what Pro unlocks and names the upgrade; `openai_upgrade_plan`
 returns a Checkout URL; completing it makes the fake send Stripe's signed webhooks to the server;
-the usage summary then shows Pro's limits. Replayed, badly signed and stale deliveries change nothing."""
+the usage summary then shows Pro's limits. Replayed, badly signed and stale deliveries change nothing,
+nor does a signed event for a customer the server never created."""
 
 from __future__ import annotations
 
@@ -138,6 +139,16 @@ async def test_replayed_badly_signed_and_stale_webhooks_change_nothing(billed, s
         old = next(w for w in stripe.get("/_fake/webhooks") if w["event"] == deleted["events"][0])
         r = stripe.post("/_fake/webhooks/send", {"event": old["payload"]})
         assert json.loads(r["deliveries"][0]["body"])["result"] == "duplicate", r
+        assert (await client.call_tool("openai_usage_summary", {})).structured_content["tier"] == "pro"
+
+        # A correctly signed cancellation for a customer this server never created, naming our org in
+        # its metadata (a subscription made in the dashboard, another integration): ignored.
+        stranger = {**old["payload"], "id": f"evt_stranger_{time.time_ns()}", "created": int(time.time()) + 5}
+        stranger["data"] = {"object": {**old["payload"]["data"]["object"], "customer": "cus_not_ours",
+                                       "metadata": {"org_id": "org_default"}}}
+        r = stripe.post("/_fake/webhooks/send", {"event": stranger})
+        assert [(d["status"], json.loads(d["body"])["result"]) for d in r["deliveries"]] == [
+            (200, "ignored: event for an unknown customer")], r
         assert (await client.call_tool("openai_usage_summary", {})).structured_content["tier"] == "pro"
 
         # A forged cancellation (another secret) and a stale one (signed 400 s ago): 401, no change.

@@ -47,8 +47,21 @@ def deliver(lam, event: dict, secret: str = WEBHOOK_SECRET, skew: int = 0, signe
                       timeout=120)
 
 
+def record_customer(lam, org: str, customer: str) -> None:
+    """What opening the org's first checkout stores (the Stripe API is not called in this module):
+    the org's customer id and the customer -> org map the webhooks find the org by."""
+    ddb = boto3.client("dynamodb", endpoint_url=lam.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="AKIDTEST", aws_secret_access_key="test-secret-key")
+    table = lam.env["IMAGEMCP_TABLE"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": f"ORG#{org}"}, "sk": {"S": "STRIPE_CUSTOMER"},
+                                        "customer_id": {"S": customer}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "STRIPE#customers"}, "sk": {"S": f"CUS#{customer}"},
+                                        "org": {"S": org}})
+
+
 def subscribe_default_org_to_team(lam) -> list:
     """Checkout completes and the Team subscription (5 seats) is created, as Stripe reports it."""
+    record_customer(lam, "org_default", "cus_lambda")
     now = int(time.time())
     checkout = stripe_event("checkout.session.completed", {
         "id": "cs_test_lambda", "object": "checkout.session", "mode": "subscription",

@@ -21,6 +21,7 @@ pub mod manage;
 pub mod mcp;
 pub mod oauth;
 pub mod ports;
+pub mod reveal;
 pub mod routes;
 pub mod sessions;
 pub mod views;

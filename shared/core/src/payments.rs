@@ -14,7 +14,8 @@ pub struct CheckoutRequest {
     /// Units of the price (1 for Pro; 5-seat packs for Team).
     pub quantity: u32,
     /// Our organisation id: the session's `client_reference_id` and the subscription's
-    /// `metadata[org_id]`, so either webhook finds the org.
+    /// `metadata[org_id]`, for people reading the Stripe dashboard. Webhooks find the org from the
+    /// customer id we recorded, and check `client_reference_id` against it.
     pub org: String,
     pub success_url: String,
     pub cancel_url: String,

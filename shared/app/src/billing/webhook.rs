@@ -1,8 +1,14 @@
 //! Stripe events, processed exactly once and in order of state: the event id is recorded with a
 //! conditional write (`NotExists`) in the same transaction as its effect, so a duplicate delivery
 //! changes nothing; a subscription state older than the stored one (by the event's `created`) is
-//! recorded as seen but never overwrites the newer state. Events for unknown customers are recorded
-//! and ignored (Stripe would otherwise retry them for three days).
+//! recorded as seen but never overwrites the newer state.
+//!
+//! An event's organisation is the one the customer → org map (`STRIPE#customers/CUS#<id>`, written
+//! when we create the org's customer) names, never the event's metadata: a signed event is only as
+//! trustworthy as whoever created the object in the Stripe account, and a customer made outside our
+//! checkout (the dashboard, another integration on the account) could otherwise name any org in
+//! `metadata.org_id`. Events for unknown customers are recorded and ignored (Stripe would otherwise
+//! retry them for three days).
 
 use imagemcp_core::ids::OrgId;
 use imagemcp_core::table::{Condition, Item, Key, TransactOp};
@@ -10,6 +16,7 @@ use imagemcp_core::tier::{Seats, Tier};
 use imagemcp_core::{Error, Result};
 use serde_json::{Map, Value, json};
 
+use super::checkout;
 use super::plan::{self, OrgPlan};
 use crate::App;
 use crate::images::record;
@@ -28,7 +35,7 @@ fn event_key(id: &str) -> Key {
     Key::new("STRIPE#events", format!("EVT#{id}"))
 }
 
-pub(crate) fn customer_key(customer: &str) -> Key {
+pub fn customer_key(customer: &str) -> Key {
     Key::new("STRIPE#customers", format!("CUS#{customer}"))
 }
 
@@ -77,6 +84,11 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Outcome> {
     ))
 }
 
+/// An event recorded as seen that changes nothing.
+fn ignore(why: &str) -> Result<(Vec<TransactOp>, Outcome)> {
+    Ok((Vec::new(), Outcome::Ignored(why.to_owned())))
+}
+
 /// The writes an event makes (besides its id record) and what they amount to.
 async fn effect(
     app: &App,
@@ -89,25 +101,21 @@ async fn effect(
             .then(|| object["id"].as_str())
             .flatten()
     });
-    let ignore = |why: &str| Ok((Vec::new(), Outcome::Ignored(why.to_owned())));
     let org = match kind {
-        "checkout.session.completed" => {
-            // The session carries our org id (client_reference_id): map its customer to the org.
-            let (Some(org), Some(customer)) = (object["client_reference_id"].as_str(), customer)
-            else {
-                return ignore("checkout session without org or customer");
-            };
-            let org = OrgId::parse(org)?;
-            let mut item = Item::new(customer_key(customer), Map::new());
-            item.attrs.insert("org".into(), json!(org));
-            return Ok((
-                vec![TransactOp::Put(item, Condition::None)],
-                Outcome::Applied,
-            ));
-        }
-        _ => match org_of(app, customer, object).await? {
+        "checkout.session.completed" => return bind_checkout(app, customer, object).await,
+        _ => match org_of(app, customer).await? {
             Some(org) => org,
-            None => return ignore("event for an unknown customer"),
+            None => {
+                if object["metadata"]["org_id"].is_string() {
+                    // Worth an operator's look: something on the account names our orgs.
+                    tracing::warn!(
+                        customer = customer.unwrap_or_default(),
+                        kind,
+                        "stripe event names an organisation in metadata for a customer we never created; ignored"
+                    );
+                }
+                return ignore("event for an unknown customer");
+            }
         },
     };
     let key = plan::plan_key(&org);
@@ -191,17 +199,47 @@ async fn effect(
     Ok((ops, Outcome::Applied))
 }
 
-/// The org an event is about: from the customer mapping, or the subscription's `metadata.org_id`
-/// (set at checkout, so a subscription event that overtakes its checkout event still lands).
-async fn org_of(app: &App, customer: Option<&str>, object: &Value) -> Result<Option<OrgId>> {
-    if let Some(customer) = customer
-        && let Some(item) = app.ports.table.get(&customer_key(customer)).await?
-        && let Some(org) = item.str("org")
-    {
-        return Ok(Some(OrgId::parse(org)?));
+/// A completed Checkout Session binds its customer to the org in `client_reference_id` only when
+/// that org's recorded customer (`ORG#<org>/STRIPE_CUSTOMER`, written before we opened the session)
+/// is this customer: the one place event data names an org, checked against what we stored.
+async fn bind_checkout(
+    app: &App,
+    customer: Option<&str>,
+    session: &Value,
+) -> Result<(Vec<TransactOp>, Outcome)> {
+    let (Some(org), Some(customer)) = (session["client_reference_id"].as_str(), customer) else {
+        return ignore("checkout session without org or customer");
+    };
+    let Ok(org) = OrgId::parse(org) else {
+        return ignore("checkout session for an unknown organisation");
+    };
+    let recorded = app
+        .ports
+        .table
+        .get(&checkout::customer_record_key(&org))
+        .await?;
+    if recorded.as_ref().and_then(|i| i.str("customer_id")) != Some(customer) {
+        tracing::warn!(
+            customer,
+            "checkout session names an organisation whose recorded customer is another; ignored"
+        );
+        return ignore("checkout session for a customer we did not record for the organisation");
     }
-    match object["metadata"]["org_id"].as_str() {
-        Some(org) => Ok(OrgId::parse(org).ok()),
+    let mut item = Item::new(customer_key(customer), Map::new());
+    item.attrs.insert("org".into(), json!(org));
+    Ok((
+        vec![TransactOp::Put(item, Condition::None)],
+        Outcome::Applied,
+    ))
+}
+
+/// The org an event is about: the one our customer → org map names, or none.
+async fn org_of(app: &App, customer: Option<&str>) -> Result<Option<OrgId>> {
+    let Some(customer) = customer else {
+        return Ok(None);
+    };
+    match app.ports.table.get(&customer_key(customer)).await? {
+        Some(item) => item.str("org").map(OrgId::parse).transpose(),
         None => Ok(None),
     }
 }

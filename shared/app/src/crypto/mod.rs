@@ -106,6 +106,20 @@ pub fn user_owner(user: &imagemcp_core::ids::UserId) -> String {
     format!("USER#{user}")
 }
 
+/// An HMAC-SHA256 keyed for one purpose (`purpose` names it, e.g. `b"imagemcp/reveal-link/v1"`),
+/// under a key derived from the current KEK: a KEK is never used directly, nor one derived key for
+/// two purposes. Tokens made with it stop verifying when the KEK rotates, so it suits short-lived
+/// tokens only.
+pub fn purpose_mac(ports: &Ports, purpose: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    let (_, kek) = ports.keyring.current();
+    let mut derive =
+        <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(kek).expect("HMAC takes any key length");
+    derive.update(purpose);
+    let key = derive.finalize().into_bytes();
+    <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length")
+}
+
 /// Seals and opens values with the data keys of their owners.
 pub struct Crypto<'a> {
     ports: &'a Ports,

@@ -23,12 +23,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use imagemcp_core::catalog::{self, ModelSpec};
 use imagemcp_core::image_params::{ImageSize, Quality};
 use imagemcp_core::table::{Condition, Item, Key};
 use imagemcp_core::{Error, Result};
 use rmcp::model::CallToolResult;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -49,8 +50,6 @@ pub const INPUT_KEY: &str = "confirm_cost";
 const SETTING_SK: &str = "SETTING#cost_confirmation";
 /// What the state's MAC key is derived for (a KEK is never used directly for two purposes).
 const KEY_PURPOSE: &[u8] = b"imagemcp/mcp-request-state/v1";
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The tools that spend money on the model.
 pub fn is_costly(tool: &str) -> bool {
@@ -267,6 +266,14 @@ pub fn supports_form(client_capabilities: &Value) -> bool {
     }
 }
 
+/// Whether the client declared URL-mode elicitation (`elicitation: {url: {}}`, 2025-11-25 on).
+pub fn supports_url(client_capabilities: &Value) -> bool {
+    client_capabilities
+        .get("elicitation")
+        .and_then(Value::as_object)
+        .is_some_and(|e| e.contains_key("url"))
+}
+
 /// Decides whether a call may run now. Cheap and write-free, except that a confirmed
 /// `requestState` is consumed (its nonce written once) just before the call proceeds.
 pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Asker<'_>) -> Gate {
@@ -357,9 +364,9 @@ fn tool_error(text: String, details: Value) -> CallToolResult {
     result
 }
 
-/// The integrity-protected content of a `requestState`.
+/// Who and which call a `requestState` was issued for, until when, and its single-use nonce.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct State {
+pub(super) struct Binding {
     v: u8,
     credential: String,
     user: String,
@@ -367,9 +374,64 @@ struct State {
     tool: String,
     /// SHA-256 (hex) of the canonical arguments.
     args: String,
+    pub(super) expires_at_ms: i64,
+    pub(super) nonce: String,
+}
+
+impl Binding {
+    /// A binding to this caller's call of `tool` with `args`, with a fresh nonce.
+    pub(super) fn new(
+        app: &App,
+        caller: &Caller,
+        tool: &str,
+        args: &Value,
+        expires_at_ms: i64,
+    ) -> Self {
+        let mut nonce = [0u8; 16];
+        app.ports.random.fill(&mut nonce);
+        Binding {
+            v: 1,
+            credential: caller.credential.clone(),
+            user: caller.user.to_string(),
+            org: caller.org.to_string(),
+            tool: tool.to_owned(),
+            args: args_digest(args),
+            expires_at_ms,
+            nonce: hex::encode(nonce),
+        }
+    }
+
+    /// Why this state cannot answer this call, if it cannot.
+    pub(super) fn refusal(
+        &self,
+        app: &App,
+        caller: &Caller,
+        tool: &str,
+        args: &Value,
+    ) -> Option<&'static str> {
+        if self.v != 1
+            || self.credential != caller.credential
+            || self.user != caller.user.as_str()
+            || self.org != caller.org.as_str()
+        {
+            return Some("it was issued to another caller");
+        }
+        if self.tool != tool || self.args != args_digest(args) {
+            return Some("it was issued for another call (tool or arguments differ)");
+        }
+        if app.ports.clock.now_ms() > self.expires_at_ms {
+            return Some("it has expired");
+        }
+        None
+    }
+}
+
+/// The integrity-protected content of a cost confirmation's `requestState`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct State {
+    #[serde(flatten)]
+    binding: Binding,
     estimate_cents: u64,
-    expires_at_ms: i64,
-    nonce: String,
 }
 
 /// JSON with object keys sorted, so equal arguments hash equally whatever their order.
@@ -392,21 +454,14 @@ fn canonical(value: &Value) -> String {
     }
 }
 
-fn args_digest(args: &Value) -> String {
+pub(super) fn args_digest(args: &Value) -> String {
     hex::encode(Sha256::digest(canonical(args).as_bytes()))
 }
 
-fn mac(app: &App) -> HmacSha256 {
-    let (_, kek) = app.ports.keyring.current();
-    let mut derive = HmacSha256::new_from_slice(kek).expect("HMAC takes any key length");
-    derive.update(KEY_PURPOSE);
-    let key = derive.finalize().into_bytes();
-    HmacSha256::new_from_slice(&key).expect("HMAC takes any key length")
-}
-
-fn seal(app: &App, state: &State) -> Result<String> {
-    let payload = serde_json::to_vec(state).map_err(Error::internal)?;
-    let mut m = mac(app);
+/// `payload` as `base64url(json).base64url(HMAC-SHA256)` under the key of `purpose`.
+pub(super) fn seal_state<T: Serialize>(app: &App, purpose: &[u8], payload: &T) -> Result<String> {
+    let payload = serde_json::to_vec(payload).map_err(Error::internal)?;
+    let mut m = crate::crypto::purpose_mac(&app.ports, purpose);
     m.update(&payload);
     let tag = m.finalize().into_bytes();
     Ok(format!(
@@ -416,15 +471,45 @@ fn seal(app: &App, state: &State) -> Result<String> {
     ))
 }
 
-/// The state, if its MAC verifies (compared in constant time by `verify_slice`).
-fn open(app: &App, token: &str) -> Option<State> {
+/// What [`seal_state`] sealed for `purpose`, if its MAC verifies (compared in constant time by
+/// `verify_slice`).
+pub(super) fn open_state<T: DeserializeOwned>(app: &App, purpose: &[u8], token: &str) -> Option<T> {
     let (payload, tag) = token.split_once('.')?;
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-    let mut m = mac(app);
+    let mut m = crate::crypto::purpose_mac(&app.ports, purpose);
     m.update(&payload);
     m.verify_slice(&tag).ok()?;
     serde_json::from_slice(&payload).ok()
+}
+
+fn seal(app: &App, state: &State) -> Result<String> {
+    seal_state(app, KEY_PURPOSE, state)
+}
+
+fn open(app: &App, token: &str) -> Option<State> {
+    open_state(app, KEY_PURPOSE, token)
+}
+
+/// Marks a `requestState`'s nonce used (`ORG#<org>` / `MRTRSTATE#<nonce>`, written once, kept
+/// until the state expires). `Ok(false)`: it was used before.
+pub(super) async fn use_nonce(
+    app: &App,
+    caller: &Caller,
+    nonce: &str,
+    expires_at_ms: i64,
+    tool: &str,
+) -> Result<bool> {
+    let Value::Object(attrs) = json!({ "tool": tool }) else {
+        return Err(Error::internal("a nonce record is not an object"));
+    };
+    let key = Key::new(format!("ORG#{}", caller.org), format!("MRTRSTATE#{nonce}"));
+    let item = Item::new(key, attrs).with_ttl(expires_at_ms / 1000 + 1);
+    match app.ports.table.put(item, Condition::NotExists).await {
+        Ok(()) => Ok(true),
+        Err(Error::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn input_required(
@@ -435,18 +520,15 @@ fn input_required(
     estimate: u64,
     threshold: u64,
 ) -> Result<Value> {
-    let mut nonce = [0u8; 16];
-    app.ports.random.fill(&mut nonce);
     let state = State {
-        v: 1,
-        credential: caller.credential.clone(),
-        user: caller.user.to_string(),
-        org: caller.org.to_string(),
-        tool: tool.to_owned(),
-        args: args_digest(args),
+        binding: Binding::new(
+            app,
+            caller,
+            tool,
+            args,
+            app.ports.clock.now_ms() + STATE_TTL_MS,
+        ),
         estimate_cents: estimate,
-        expires_at_ms: app.ports.clock.now_ms() + STATE_TTL_MS,
-        nonce: hex::encode(nonce),
     };
     let (message, schema) = form(tool, estimate, threshold);
     Ok(json!({
@@ -516,31 +598,51 @@ pub async fn store_reply(
     }
 }
 
-/// Waits for the answer to our `elicitation/create` request (polling the `Table`, so the answer
-/// may reach any instance), consumes it, and says whether it accepts the cost. No answer within
-/// [`ELICIT_WAIT`] is a decline.
-pub async fn await_reply(app: &App, session: &str, request_id: &str) -> Result<bool> {
+/// Whether a request id is one of our `elicitation/create` requests (a cost confirmation, or a
+/// one-time link shown through URL-mode elicitation).
+pub fn is_elicitation_id(id: &str) -> bool {
+    id.len() <= 100 && (id.starts_with(ELICIT_ID_PREFIX) || id.starts_with(REVEAL_ID_PREFIX))
+}
+
+/// The id prefix of our URL-mode `elicitation/create` requests (handshake era).
+pub const REVEAL_ID_PREFIX: &str = "imagemcp-reveal-";
+
+/// Waits for the client's answer to our `elicitation/create` request (polling the `Table`, so the
+/// answer may reach any instance) and consumes it. `None`: no answer within [`ELICIT_WAIT`].
+pub async fn await_answer(app: &App, session: &str, request_id: &str) -> Result<Option<Value>> {
     let key = reply_key(session, request_id);
     let deadline = app.ports.clock.now_ms() + ELICIT_WAIT.as_millis() as i64;
     loop {
         if let Some(item) = app.ports.table.get(&key).await? {
             // Consumed once; a failed delete only leaves an item that expires.
             let _ = app.ports.table.delete(&key, Condition::Exists).await;
-            let reply = item.attrs.get("reply").cloned().unwrap_or(Value::Null);
-            return Ok(
-                reply.get("action").and_then(Value::as_str) == Some("accept")
-                    && reply
-                        .get("content")
-                        .and_then(|c| c.get("confirm"))
-                        .and_then(Value::as_bool)
-                        == Some(true),
-            );
+            return Ok(Some(
+                item.attrs.get("reply").cloned().unwrap_or(Value::Null),
+            ));
         }
         if app.ports.clock.now_ms() > deadline {
-            return Ok(false);
+            return Ok(None);
         }
         app.engine.timer().sleep(ELICIT_POLL).await;
     }
+}
+
+/// Whether an answer to our cost question accepts the cost.
+pub fn accepts_cost(reply: &Value) -> bool {
+    reply.get("action").and_then(Value::as_str) == Some("accept")
+        && reply
+            .get("content")
+            .and_then(|c| c.get("confirm"))
+            .and_then(Value::as_bool)
+            == Some(true)
+}
+
+/// Waits for the answer to our cost question and says whether it accepts the cost; no answer
+/// within [`ELICIT_WAIT`] is a decline.
+pub async fn await_reply(app: &App, session: &str, request_id: &str) -> Result<bool> {
+    Ok(await_answer(app, session, request_id)
+        .await?
+        .is_some_and(|reply| accepts_cost(&reply)))
 }
 
 /// The result of a call whose cost the user did not confirm.
@@ -568,18 +670,11 @@ async fn answered(
     let Some(state) = token.as_str().and_then(|t| open(app, t)) else {
         return bad_state("it is malformed or was altered");
     };
-    if state.v != 1
-        || state.credential != caller.credential
-        || state.user != caller.user.as_str()
-        || state.org != caller.org.as_str()
-    {
-        return bad_state("it was issued to another caller");
+    if let Some(why) = state.binding.refusal(app, caller, tool, &args) {
+        return bad_state(why);
     }
-    if state.tool != tool || state.args != args_digest(&args) || state.estimate_cents != estimate {
+    if state.estimate_cents != estimate {
         return bad_state("it was issued for another call (tool or arguments differ)");
-    }
-    if app.ports.clock.now_ms() > state.expires_at_ms {
-        return bad_state("it has expired");
     }
     let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
     let Some(response) = response else {
@@ -592,27 +687,21 @@ async fn answered(
             Err(e) => Gate::Refuse(super::tools::error_result(&e)),
         };
     };
-    let accepted = response.get("action").and_then(Value::as_str) == Some("accept")
-        && response
-            .get("content")
-            .and_then(|c| c.get("confirm"))
-            .and_then(Value::as_bool)
-            == Some(true);
-    if !accepted {
+    if !accepts_cost(response) {
         return Gate::Refuse(declined());
     }
     // Single use: the nonce is written once, before any spending; a second use finds it.
-    let Value::Object(attrs) = json!({ "tool": tool }) else {
-        return Gate::Refuse(declined());
-    };
-    let key = Key::new(
-        format!("ORG#{}", caller.org),
-        format!("MRTRSTATE#{}", state.nonce),
-    );
-    let item = Item::new(key, attrs).with_ttl(state.expires_at_ms / 1000 + 1);
-    match app.ports.table.put(item, Condition::NotExists).await {
-        Ok(()) => Gate::Proceed(args),
-        Err(Error::Conflict(_)) => bad_state("it has already been used"),
+    match use_nonce(
+        app,
+        caller,
+        &state.binding.nonce,
+        state.binding.expires_at_ms,
+        tool,
+    )
+    .await
+    {
+        Ok(true) => Gate::Proceed(args),
+        Ok(false) => bad_state("it has already been used"),
         Err(e) => Gate::Refuse(super::tools::error_result(&e)),
     }
 }
@@ -639,6 +728,11 @@ mod tests {
 
     #[test]
     fn form_support() {
+        assert!(!supports_url(&json!({"elicitation": {}})));
+        assert!(supports_url(
+            &json!({"elicitation": {"form": {}, "url": {}}})
+        ));
+        assert!(!supports_url(&json!({"elicitation": {"form": {}}})));
         assert!(supports_form(&json!({"elicitation": {}})));
         assert!(supports_form(&json!({"elicitation": {"form": {}}})));
         assert!(!supports_form(&json!({"elicitation": {"url": {}}})));

@@ -13,6 +13,7 @@
 pub mod confirm;
 pub mod protocol;
 pub mod resources;
+pub mod reveal;
 pub mod session;
 pub mod tasks;
 pub mod tools;
@@ -220,7 +221,7 @@ pub async fn handle(
         );
     }
     let Some(rpc_method) = rpc_method else {
-        // A response to a request of ours (a cost confirmation's `elicitation/create`) or junk:
+        // A response to a request of ours (an `elicitation/create`) or junk:
         // accept responses, refuse junk. An answer is stored for the call waiting on it, which
         // may be on another instance.
         if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) {
@@ -228,7 +229,7 @@ pub async fn handle(
                 session_id.as_deref(),
                 id.as_ref()
                     .and_then(Value::as_str)
-                    .filter(|r| r.starts_with(confirm::ELICIT_ID_PREFIX) && r.len() <= 100),
+                    .filter(|r| confirm::is_elicitation_id(r)),
             ) {
                 match session::find(app, caller, sid).await {
                     Ok(Some(_)) => {}
@@ -471,38 +472,28 @@ async fn dispatch(
     }
 }
 
-/// A handshake-era call whose cost needs confirming: the stream carries our `elicitation/create`
-/// request first, waits for the client's answer (POSTed under the session, stored in the
-/// `Table`), then runs the tool and ends with its result, or with the decline.
-fn elicit_then_call(
-    app: &App,
-    caller: &Caller,
-    era: &Era,
-    id: &Value,
-    name: String,
-    request: Value,
-    args: Value,
-) -> McpResponse {
+/// A handshake-era call that asks the person first: the stream carries our `elicitation/create`
+/// request, waits for the client's answer (POSTed under the session, stored in the `Table`), then
+/// ends with the result `then` makes of the answer (`None`: no answer in time).
+fn elicit_then<F>(app: &App, era: &Era, id: &Value, request: Value, then: F) -> McpResponse
+where
+    F: FnOnce(
+            App,
+            Option<Value>,
+        ) -> futures::future::BoxFuture<'static, rmcp::model::CallToolResult>
+        + Send
+        + 'static,
+{
     let Era::Handshake { session, .. } = era else {
         return McpResponse::rpc_error(id, RpcError::new(protocol::INTERNAL_ERROR, "no session"));
     };
     let request_id = request["id"].as_str().unwrap_or_default().to_owned();
-    let (app, caller, era, id, session) = (
-        app.clone(),
-        caller.clone(),
-        era.clone(),
-        id.clone(),
-        session.clone(),
-    );
+    let (app, era, id, session) = (app.clone(), era.clone(), id.clone(), session.clone());
     let answer = async move {
-        let accepted = confirm::await_reply(&app, &session, &request_id)
+        let reply = confirm::await_answer(&app, &session, &request_id)
             .await
-            .unwrap_or(false);
-        let result = if accepted {
-            tools::call(&app, &caller, &name, args, None).await
-        } else {
-            confirm::declined_result()
-        };
+            .unwrap_or(None);
+        let result = then(app, reply).await;
         let value = serde_json::to_value(result).unwrap_or(Value::Null);
         result_message(&id, finish(&era, value))
     };
@@ -513,6 +504,41 @@ fn elicit_then_call(
         headers: Vec::new(),
         body: McpBody::Stream(Box::pin(stream)),
     }
+}
+
+/// A reveal tool's result offered through URL-mode elicitation, where the client declared it.
+fn offer_link(
+    app: &App,
+    caller: &Caller,
+    era: &Era,
+    id: &Value,
+    name: &str,
+    args: &Value,
+    result: rmcp::model::CallToolResult,
+) -> McpResponse {
+    let plain = |result: &rmcp::model::CallToolResult| {
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        McpResponse::json(result_message(id, finish(era, value)))
+    };
+    let Some(offered) =
+        reveal::offered(name, &result).filter(|_| confirm::supports_url(era.capabilities()))
+    else {
+        return plain(&result);
+    };
+    if era.is_modern() {
+        return match reveal::input_required(app, caller, name, args, result.clone(), &offered) {
+            Ok(asked) => McpResponse::json(result_message(id, finish(era, asked))),
+            Err(_) => plain(&result),
+        };
+    }
+    let request = reveal::elicitation_request(app, &offered);
+    elicit_then(app, era, id, request, move |_, reply| {
+        Box::pin(futures::future::ready(reveal::answered_result(
+            result,
+            &offered,
+            &reply.unwrap_or(Value::Null),
+        )))
+    })
 }
 
 async fn call_tool(
@@ -539,6 +565,16 @@ async fn call_tool(
         );
     }
     let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    // The retry of a call that showed a one-time link: its result, never a second credential.
+    if era.is_modern()
+        && reveal::is_reveal_tool(&name)
+        && let Some(state) = params.get("requestState")
+    {
+        return match reveal::retried(app, caller, &name, &args, state, &params).await {
+            Ok(value) => McpResponse::json(result_message(id, finish(era, value))),
+            Err(err) => McpResponse::rpc_error(id, err),
+        };
+    }
     // Cost confirmation comes first: nothing is queued, generated or charged until it passes.
     let asker = confirm::Asker {
         modern: era.is_modern(),
@@ -556,7 +592,16 @@ async fn call_tool(
         }
         confirm::Gate::Reject(err) => return McpResponse::rpc_error(id, err),
         confirm::Gate::Elicit { request, args } => {
-            return elicit_then_call(app, caller, era, id, name, request, args);
+            let caller = caller.clone();
+            return elicit_then(app, era, id, request, move |app, reply| {
+                Box::pin(async move {
+                    if reply.as_ref().is_some_and(confirm::accepts_cost) {
+                        tools::call(&app, &caller, &name, args, None).await
+                    } else {
+                        confirm::declined_result()
+                    }
+                })
+            });
         }
     };
     // A client that declared the Tasks extension gets long work as a task handle.
@@ -587,9 +632,14 @@ async fn call_tool(
         .filter(|t| t.is_string() || t.is_number());
 
     let Some(token) = token.filter(|_| tools::is_long_running(&name)) else {
+        // A reveal tool's arguments are small; they are kept to bind its `requestState`.
+        let kept = if reveal::is_reveal_tool(&name) {
+            args.clone()
+        } else {
+            Value::Null
+        };
         let result = tools::call(app, caller, &name, args, None).await;
-        let value = serde_json::to_value(result).unwrap_or(Value::Null);
-        return McpResponse::json(result_message(id, finish(era, value)));
+        return offer_link(app, caller, era, id, &name, &kept, result);
     };
 
     // Progress requested: stream notifications, then the result, as SSE. The work runs inside the

@@ -346,9 +346,9 @@ const TOOLS: &[ToolSpec] = &[
         title: "Create API key",
         description: "Create an API key for yourself with scopes (images:read, images:write, admin; never \
             more than the credential you call with), an optional team binding and expiry. The key is \
-            shown once.",
+            shown once, to you, on a page behind a one-time link (never in this result).",
         input: input::<crate::manage::CreateKeyArgs>,
-        output: output::<crate::manage::NewKeyView>,
+        output: output::<super::reveal::KeyLinkView>,
         hints: WRITE,
         long_running: false,
     },
@@ -357,9 +357,10 @@ const TOOLS: &[ToolSpec] = &[
         actions: &[Action::ManageOwnKeys],
         title: "Rotate API key",
         description: "Replace one of your API keys with a new one of the same powers; the old key keeps \
-            working for 24 hours so deployments can switch.",
+            working for 24 hours so deployments can switch. The new key is shown once, to you, behind \
+            a one-time link.",
         input: input::<crate::manage::KeyIdArgs>,
-        output: output::<crate::manage::NewKeyView>,
+        output: output::<super::reveal::KeyLinkView>,
         hints: WRITE,
         long_running: false,
     },
@@ -408,10 +409,10 @@ const TOOLS: &[ToolSpec] = &[
         name: manage::INVITE,
         actions: &[Action::ManageMembers],
         title: "Invite member",
-        description: "Invite an email address to a team with a role; returns the invitation token to send \
-            (valid 7 days, usable once).",
+        description: "Invite an email address to a team with a role. The invitation token to send (valid \
+            7 days, usable once) is shown to you once behind a one-time link, never in this result.",
         input: input::<crate::manage::InviteArgs>,
-        output: output::<crate::manage::InvitationView>,
+        output: output::<super::reveal::InvitationLinkView>,
         hints: WRITE,
         long_running: false,
     },

@@ -10,6 +10,7 @@ mod mcp;
 mod oauth;
 mod pages;
 mod rest;
+mod reveal;
 mod webhooks;
 
 use axum::Router;
@@ -39,6 +40,7 @@ pub fn router(app: App) -> Router {
         .merge(auth::routes())
         .merge(webhooks::routes())
         .merge(billing::routes())
+        .merge(reveal::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }

@@ -70,7 +70,7 @@ pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         esc(name),
@@ -114,6 +114,14 @@ fn redirect_host(uri: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The fields and button of a password sign-in form (`action=login`).
+pub(super) const SIGN_IN_FIELDS: &str = "<input type=\"hidden\" name=\"action\" value=\"login\">\
+     <label for=\"email\">Email</label>\
+     <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+     <label for=\"password\">Password</label>\
+     <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+     <button type=\"submit\">Sign in</button>";
+
 /// The login page of an authorization request.
 pub(super) fn login(
     req: &ValidRequest,
@@ -131,12 +139,7 @@ pub(super) fn login(
             "<h1>Sign in to imagemcp</h1>\
              <p><strong>{client}</strong> wants to use your imagemcp account.</p>{error}\
              <form method=\"post\" action=\"/oauth/authorize\">{fields}\
-             <input type=\"hidden\" name=\"action\" value=\"login\">\
-             <label for=\"email\">Email</label>\
-             <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
-             <label for=\"password\">Password</label>\
-             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>\
+             {SIGN_IN_FIELDS}</form>\
              <p class=\"muted\">No account? <a href=\"/signup\">Create one</a>, then come back to the application.</p>",
             client = esc(&req.client.client_name),
             fields = request_fields(&req.params, csrf),

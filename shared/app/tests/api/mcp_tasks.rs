@@ -54,7 +54,7 @@ async fn rig(priced: bool) -> Rig {
 }
 
 /// One 2026-07-28 request with its routing headers; the status and the JSON-RPC message back.
-async fn call(
+pub(crate) async fn call(
     app: &App,
     caller: &Caller,
     method: &str,
@@ -830,7 +830,7 @@ async fn list_and_read_results_carry_the_right_cache_hints() {
 // --- cost confirmation on the handshake revisions -----------------------------------------------
 
 /// Opens a 2025-11-25 session declaring `capabilities`; returns its id.
-async fn session(app: &App, caller: &Caller, capabilities: Value) -> String {
+pub(crate) async fn session(app: &App, caller: &Caller, capabilities: Value) -> String {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": capabilities,
         "clientInfo": {"name": "test", "version": "1"}}});
@@ -850,7 +850,7 @@ async fn session(app: &App, caller: &Caller, capabilities: Value) -> String {
         .expect("a session id")
 }
 
-async fn post_in_session(app: &App, caller: &Caller, sid: &str, body: Value) -> McpBody {
+pub(crate) async fn post_in_session(app: &App, caller: &Caller, sid: &str, body: Value) -> McpBody {
     let mut headers = http::HeaderMap::new();
     headers.insert("mcp-session-id", sid.parse().unwrap());
     handle(

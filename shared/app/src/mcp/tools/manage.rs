@@ -1,5 +1,7 @@
 //! The dispatch of the audit, data-subject, key and member tools onto [`crate::manage`],
 //! [`crate::audit::read`] and [`crate::gdpr`] (their specs sit in the registry in `tools.rs`).
+//! A new key or invitation token is never in a result: [`crate::mcp::reveal`] offers a one-time
+//! link to it.
 
 use imagemcp_core::Error;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -14,6 +16,7 @@ use crate::images::params::parse_args;
 use crate::manage::{
     AcceptArgs, CreateKeyArgs, InviteArgs, KeyIdArgs, Manage, SetRoleArgs, TeamArgs, UserIdArgs,
 };
+use crate::mcp::reveal;
 
 pub(super) const VIEW_AUDIT: &str = "openai_view_audit_log";
 pub(super) const VERIFY_AUDIT: &str = "openai_verify_audit_log";
@@ -117,11 +120,8 @@ pub(super) async fn run(
             let key = manage
                 .create_key(caller, parse_args::<CreateKeyArgs>(args)?)
                 .await?;
-            let summary = format!(
-                "Created key {} (shown once, in structured content).",
-                key.record.key_id
-            );
-            done(&key, summary)
+            let summary = format!("Created key {}.", key.record.key_id);
+            reveal::key_result(app, caller, key, summary).await
         }
         ROTATE_KEY => {
             let id = parse_args::<KeyIdArgs>(args)?.key_id;
@@ -130,7 +130,7 @@ pub(super) async fn run(
                 "Rotated {id} to {}; the old key works for 24 more hours.",
                 key.record.key_id
             );
-            done(&key, summary)
+            reveal::key_result(app, caller, key, summary).await
         }
         REVOKE_KEY => {
             let id = parse_args::<KeyIdArgs>(args)?.key_id;
@@ -154,13 +154,11 @@ pub(super) async fn run(
             done(&v, format!("Removed {user}."))
         }
         INVITE => {
-            let v = manage
-                .invite(caller, parse_args::<InviteArgs>(args)?)
-                .await?;
-            done(
-                &v,
-                "Invitation created; send its token to the invitee.".into(),
-            )
+            let args = parse_args::<InviteArgs>(args)?;
+            let email = args.email.clone();
+            let v = manage.invite(caller, args).await?;
+            let summary = format!("Invited {email}; send them the invitation token.");
+            reveal::invitation_result(app, caller, v, &email, summary).await
         }
         ACCEPT => {
             let v = manage

@@ -1,0 +1,150 @@
+"""Keys and invitation tokens made over MCP never pass through the client: the official Python SDK
+(both eras, with and without URL-mode elicitation) gets a one-time reveal link, never the secret;
+the link, opened in a browser session (httpx with a cookie jar, through the page's own sign-in form),
+shows the secret once, to the same person only; the secret is in no log line."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import httpx2 as httpx
+import pytest
+from mcp import Client, types
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from conftest import MODES
+from helpers import LOG_DIR
+
+pytestmark = pytest.mark.anyio
+
+PASSWORD = "reveal-password-" + secrets.token_hex(6)
+
+
+def remember_secret(value: str) -> None:
+    """Records a secret of this run, for the log scan in test_zz_secrets_in_logs.py."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(value + "\n")
+
+
+def person(server, email: str) -> str:
+    """Signs up `email` and returns an access token with every scope of its own organisation."""
+    r = httpx.post(f"{server.url}/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Ann"})
+    assert r.status_code == 201, r.text
+    remember_secret(PASSWORD)
+    r = httpx.post(f"{server.url}/v1/auth/login",
+                   json={"email": email, "password": PASSWORD, "scope": "images:read images:write admin"})
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    remember_secret(token)
+    return token
+
+
+def client(server, token: str, mode: str, on_elicit=None) -> Client:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    kwargs = {"elicitation_callback": on_elicit} if on_elicit else {}
+    return Client(streamable_http_client(server.mcp_url, http_client=http), mode=mode, read_timeout_seconds=60,
+                  **kwargs)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]{64})"', html).group(1)
+
+
+def secret_of(html: str) -> str | None:
+    found = re.search(r'<code id="secret">([^<]+)</code>', html)
+    return found.group(1) if found else None
+
+
+def open_link(url: str, email: str) -> tuple[httpx.Client, httpx.Response]:
+    """A browser that opens the link and signs in on its page; returns it and the page after."""
+    browser = httpx.Client(timeout=60, follow_redirects=False)
+    first = browser.get(url)
+    assert first.status_code == 200 and "Sign in" in first.text, first.text
+    assert secret_of(first.text) is None
+    signed_in = browser.post(url, data={"csrf": csrf_of(first.text), "action": "login", "email": email,
+                                        "password": PASSWORD})
+    return browser, signed_in
+
+
+def reveal(browser: httpx.Client, url: str, page: httpx.Response) -> httpx.Response:
+    return browser.post(url, data={"csrf": csrf_of(page.text), "action": "reveal"})
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_with_url_elicitation_shows_the_link_and_the_key_never_reaches_it(offline_server, mode):
+    s = offline_server
+    email = f"ann-{mode}@example.com"
+    token = person(s, email)
+    asked: list = []
+
+    async def on_elicit(context, params):
+        asked.append(params)
+        return types.ElicitResult(action="accept")
+
+    async with client(s, token, mode, on_elicit) as mcp:
+        result = await mcp.call_tool("openai_create_api_key", {"label": "e2e"})
+    assert not result.is_error, result.content
+    assert len(asked) == 1 and asked[0].mode == "url", asked
+    url = asked[0].url
+    assert url.startswith(f"{s.url}/reveal/"), url
+    view = result.structured_content
+    assert "key" not in view and view["shown_via"] == "url_elicitation" and view["reveal_url"] == url, view
+    assert "shown to you once" in " ".join(c.text for c in result.content)
+
+    browser, ready = open_link(url, email)
+    assert ready.status_code == 200 and "Show it now" in ready.text, ready.text
+    shown = reveal(browser, url, ready)
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store" and shown.headers["referrer-policy"] == "no-referrer"
+    key = secret_of(shown.text)
+    assert key and key.startswith("imk_"), shown.text
+    remember_secret(key)
+    assert key not in result.model_dump_json() and key not in str(asked)
+    # The key works, and the link works once.
+    with s.http(key) as api:
+        assert api.get("/v1/images").status_code == 200
+    assert reveal(browser, url, ready).status_code == 410
+    assert browser.get(url).status_code == 410
+    assert key not in s.log(), "the key is in no log line"
+
+
+async def test_without_url_elicitation_the_link_is_in_the_result_and_only_its_maker_sees_it(offline_server):
+    s = offline_server
+    token = person(s, "ann@example.com")
+    person(s, "bob@example.com")
+    async with client(s, token, "2026-07-28") as mcp:
+        made = await mcp.call_tool("openai_create_api_key", {"label": "plain"})
+        invited = await mcp.call_tool("openai_invite_member", {"email": "cat@example.com", "role": "creator"})
+    for result in (made, invited):
+        assert not result.is_error, result.content
+        view = result.structured_content
+        assert view["shown_via"] == "link" and view["expires_at"] > 0, view
+        assert "key" not in view and "token" not in view, view
+        assert view["reveal_url"] in " ".join(c.text for c in result.content)
+    url = made.structured_content["reveal_url"]
+
+    # Bob signed in on Ann's link: refused, and the link still waits for Ann.
+    bob, refused = open_link(url, "bob@example.com")
+    assert refused.status_code == 403 and secret_of(refused.text) is None
+    assert reveal(bob, url, refused).status_code == 403
+
+    browser, ready = open_link(url, "ann@example.com")
+    key = secret_of(reveal(browser, url, ready).text)
+    assert key and key not in made.model_dump_json()
+    remember_secret(key)
+    invitation_url = invited.structured_content["reveal_url"]
+    shown = reveal(browser, invitation_url, browser.get(invitation_url))
+    invitation = secret_of(shown.text)
+    assert invitation and invitation not in invited.model_dump_json(), shown.text
+    remember_secret(invitation)
+    log = s.log()
+    assert key not in log and invitation not in log
+
+    # REST still returns a new key once, as it always did.
+    with s.http(token) as api:
+        r = api.post("/v1/keys", json={"label": "rest"})
+        assert r.status_code == 201 and r.json()["key"].startswith("imk_"), r.text
+        remember_secret(r.json()["key"])

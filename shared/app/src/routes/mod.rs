@@ -210,6 +210,7 @@ mod docs_tests {
         ("oauth.rs", include_str!("oauth.rs")),
         ("pages.rs", include_str!("pages.rs")),
         ("rest.rs", include_str!("rest.rs")),
+        ("reveal.rs", include_str!("reveal.rs")),
         ("webhooks.rs", include_str!("webhooks.rs")),
     ];
 

@@ -137,12 +137,13 @@ async fn usage_page(State(app): State<App>, headers: HeaderMap) -> Response {
         _ => format!("{} images used (no limit)", s.used_images),
     };
     let mut body = format!(
-        "<h1>Usage</h1><p><strong>{}</strong> plan, {} seat(s), period {}</p><ul>\
+        "<h1>Usage</h1><p><strong>{}</strong> plan, {} seat(s), period {} to {}</p><ul>\
          <li id=\"images\">{}</li><li id=\"overage\">Overage: {} image(s), {}</li>\
          <li id=\"invoice\">Invoice so far: {}</li><li id=\"cost\">Model cost this month: {} (yours: {})</li>",
         esc(&s.tier),
         s.seats,
-        esc(&s.period),
+        esc(&s.period_start),
+        esc(&s.period_end),
         esc(&limit),
         s.overage_images,
         format_cents(s.overage_cents),

@@ -110,10 +110,6 @@ async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>)
 async fn remove(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
-    app.images().delete(&caller, &id).await?;
-    Ok(axum::Json(DeletedView {
-        image_id: id.to_string(),
-        deleted: true,
-    })
-    .into_response())
+    let view = DeletedView::of(&caller, &id, app.images().delete(&caller, &id).await)?;
+    Ok(axum::Json(view).into_response())
 }

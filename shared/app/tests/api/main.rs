@@ -11,6 +11,7 @@ mod helpers;
 mod mcp_tasks;
 mod oauth;
 mod retention;
+mod texts;
 mod webhooks;
 
 use std::sync::atomic::Ordering;

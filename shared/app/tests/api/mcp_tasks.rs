@@ -18,16 +18,16 @@ use crate::helpers::TestApp;
 
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-struct Rig {
-    t: TestApp,
-    app: App,
+pub(crate) struct Rig {
+    pub(crate) t: TestApp,
+    pub(crate) app: App,
     queue: Arc<SqliteQueue>,
     _fake: Option<fake_openai::FakeOpenAi>,
 }
 
 /// The app with a queue the test drains itself (and, with `priced`, the fake OpenAI as its model
 /// so estimates are not zero).
-async fn rig(priced: bool) -> Rig {
+pub(crate) async fn rig(priced: bool) -> Rig {
     let t = TestApp::new();
     let queue = Arc::new(SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap());
     let mut ports = t.app.ports.clone();
@@ -54,7 +54,7 @@ async fn rig(priced: bool) -> Rig {
 }
 
 /// One 2026-07-28 request with its routing headers; the status and the JSON-RPC message back.
-async fn call(
+pub(crate) async fn call(
     app: &App,
     caller: &Caller,
     method: &str,
@@ -100,7 +100,7 @@ fn with_tasks() -> Value {
     json!({"extensions": {TASKS: {}}})
 }
 
-fn campaign_args() -> Value {
+pub(crate) fn campaign_args() -> Value {
     json!({"campaign": "spring", "template": "social_media_kit", "prompt": "a tulip field",
            "quality": "low"})
 }
@@ -120,7 +120,7 @@ impl Rig {
     }
 
     /// Delivers up to `n` queued messages to the consumer.
-    async fn consume(&self, n: usize) {
+    pub(crate) async fn consume(&self, n: usize) {
         let batch = self
             .queue
             .receive(n, Duration::from_secs(60))

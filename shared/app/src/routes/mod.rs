@@ -5,6 +5,7 @@ mod auth;
 mod billing;
 mod confirm;
 mod engine;
+mod extract;
 mod manage;
 mod mcp;
 mod oauth;
@@ -39,6 +40,9 @@ pub fn router(app: App) -> Router {
         .merge(auth::routes())
         .merge(webhooks::routes())
         .merge(billing::routes())
+        // Unknown routes and methods answer with the REST error body too.
+        .fallback(extract::no_route)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }

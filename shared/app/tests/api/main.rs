@@ -10,6 +10,7 @@ mod gdpr;
 mod helpers;
 mod mcp_tasks;
 mod oauth;
+mod rest;
 mod retention;
 mod texts;
 mod webhooks;

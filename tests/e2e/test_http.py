@@ -123,15 +123,55 @@ def test_rest_api(server):
         assert http.post("/v1/images", content=b"{oops", headers={"Content-Type": "application/json"}).status_code == 400
         assert http.get("/v1/images/img_missing").status_code == 404
         assert http.get("/v1/images/not-an-id").json()["error"]["field"] == "image_id"
-        assert http.delete(f"/v1/images/{image['id']}").json() == {"image_id": image["id"], "deleted": True}
+        assert http.delete(f"/v1/images/{image['id']}").json() == {
+            "image_id": image["id"], "deleted": True, "already_deleted": False}
         assert http.get(f"/v1/images/{image['id']}").status_code == 410
+        again = http.delete(f"/v1/images/{image['id']}")
+        assert again.status_code == 200 and again.json()["already_deleted"] is True, again.text
         assert http.get("/v1/images?limit=0").status_code == 400
+
+
+def test_every_refusal_is_the_documented_json_error(offline_server):
+    with offline_server.http() as http:
+        for path, field in [("/v1/images?limit=abc", "limit"), ("/v1/audit?verify=maybe", "verify")]:
+            r = http.get(path)
+            assert r.status_code == 400 and r.headers["content-type"] == "application/json", (path, r.text)
+            assert r.json()["error"]["code"] == "invalid_argument" and r.json()["error"]["field"] == field, r.text
+        r = http.post("/v1/images", json=["a costly square", "1024x1024", "high"])
+        assert r.status_code == 400 and r.json()["error"]["field"] == "body", r.text
+        r = http.get("/v1/nothing-here")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = http.patch("/v1/images")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed" and "GET" in r.headers["allow"]
+        assert http.get("/v1/images").json()["images"] == []
+
+
+def test_wrongly_typed_initialize_params_are_refused(offline_server):
+    with offline_server.http() as http:
+        r = http.post("/mcp", content=rpc("initialize", {"protocolVersion": 17, "capabilities": "x"}), headers=JSON_HEADERS)
+        assert r.status_code == 400 and "mcp-session-id" not in r.headers
+        error = r.json()["error"]
+        assert error["code"] == -32602 and error["data"]["fields"] == ["protocolVersion", "capabilities", "clientInfo"]
+        assert "`protocolVersion`" in error["message"], error
+        # The stateless revision's envelope is checked the same way.
+        body = json.loads(modern_body("tools/list"))
+        body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = "x"
+        r = http.post("/mcp", content=json.dumps(body), headers=modern_headers("tools/list"))
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32602, r.text
+
+
+def test_the_banner_names_the_openai_model_and_base_url(openai_server):
+    line = openai_server.process.wait_for_line("Images: ")
+    assert line.startswith("Images: OpenAI gpt-image-"), line
+    assert line.endswith(f" at {openai_server.fake.url}/v1"), line
+    assert "sk-test" not in "\n".join(openai_server.process.lines)
 
 
 def test_first_run_prints_a_key_and_a_client_configuration(tmp_path):
     s = start_server(tmp_path / "fresh", "first-run", key="")
     try:
         assert s.process.wait_for_line("MCP URL: ") == f"MCP URL: {s.url}/mcp"
+        assert s.process.wait_for_line("Images: ").startswith("Images: the offline model")
         key = s.process.wait_for_line("imk_")
         s.process.wait_for_line("}")
         config_start = s.process.lines.index("{")

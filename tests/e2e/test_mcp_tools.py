@@ -4,9 +4,10 @@ protocol eras, on the offline model and against the fake OpenAI server."""
 from __future__ import annotations
 
 import base64
+from typing import Any, Literal
 
 import pytest
-from mcp import MCPError
+from mcp import MCPError, types
 
 from conftest import MODES
 from helpers import image_size, png
@@ -28,6 +29,14 @@ TOOLS = {
 
 def text_of(result) -> str:
     return " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+class RawToolCall(types.Request[dict[str, Any], Literal["tools/call"]]):
+    """A `tools/call` whose params go out as given: the SDK's own call_tool only sends an object of
+    arguments, but a client on the wire can send any JSON."""
+
+    method: Literal["tools/call"] = "tools/call"
+    name_param = "name"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -151,9 +160,13 @@ async def test_list_get_delete(server, mode):
             r = await client.call_tool("openai_generate_image", {"prompt": prompt, "quality": "low"})
             ids.append(r.structured_content["images"][0]["id"])
         page1 = await client.call_tool("openai_list_images", {"limit": 2})
-        page2 = await client.call_tool(
-            "openai_list_images", {"limit": 2, "cursor": page1.structured_content["next_cursor"]}
-        )
+        cursor = page1.structured_content["next_cursor"]
+        page2 = await client.call_tool("openai_list_images", {"limit": 2, "cursor": cursor})
+        # The text alone is enough to act on: each image's id and prompt, and the next cursor.
+        text = text_of(page1)
+        assert all(i in text for i in ids[1:]) and "three white stars" in text, text
+        assert f'cursor "{cursor}"' in text, text
+        assert ids[0] in text_of(page2) and "cursor" not in text_of(page2)
         listed = [i["id"] for i in page1.structured_content["images"] + page2.structured_content["images"]]
         assert listed == list(reversed(ids)), "newest first, no gaps, no repeats across pages"
         assert "next_cursor" not in page2.structured_content
@@ -161,7 +174,12 @@ async def test_list_get_delete(server, mode):
         assert got.structured_content["id"] == ids[0] and got.structured_content["prompt"] == "one yellow star"
         assert any(c.type == "image" for c in got.content)
         deleted = await client.call_tool("openai_delete_image", {"image_id": ids[0]})
-        assert deleted.structured_content == {"image_id": ids[0], "deleted": True}
+        assert deleted.structured_content == {"image_id": ids[0], "deleted": True, "already_deleted": False}
+        # Idempotent, as annotated: a second delete succeeds and says so.
+        again = await client.call_tool("openai_delete_image", {"image_id": ids[0]})
+        assert not again.is_error, text_of(again)
+        assert again.structured_content == {"image_id": ids[0], "deleted": True, "already_deleted": True}
+        assert "already deleted" in text_of(again)
         again = await client.call_tool("openai_get_image", {"image_id": ids[0]})
         assert again.is_error and "deleted" in text_of(again)
         with pytest.raises(MCPError):
@@ -250,3 +268,41 @@ async def test_read_only_tools_answer_within_their_output_schemas(server, mode):
     # Billing is off on the embedded default: the local plan, unlimited (no limit fields at all).
     assert usage["tier"] == "local", usage
     assert "included_images" not in usage and "remaining_images" not in usage, usage
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_arguments_that_are_not_an_object_are_refused_and_nothing_is_made_or_charged(openai_server, mode):
+    # In field order this array is n=4 at high quality: far over the confirmation threshold.
+    costly = ["four costly squares", "1024x1024", "high", None, None, None, 4]
+    async with openai_server.client(mode) as client:
+        for tool in ["openai_generate_image", "openai_generate_campaign_batch"]:
+            for arguments in [costly, "four costly squares", 4]:
+                with pytest.raises(MCPError) as refused:
+                    await client.session.send_request(
+                        RawToolCall(params={"name": tool, "arguments": arguments}), types.CallToolResult
+                    )
+                assert refused.value.error.code == -32602, (tool, arguments)
+                assert "`arguments` must be a JSON object" in refused.value.error.message
+        assert (await client.call_tool("openai_list_images", {})).structured_content["images"] == []
+        usage = (await client.call_tool("openai_usage_summary", {})).structured_content
+    assert (usage["used_images"], usage["model_cost_micros"]) == (0, 0), usage
+    assert openai_server.fake.requests() == [], "nothing reached the model, not even moderation"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_texts_say_what_happened(offline_server, mode):
+    async with offline_server.client(mode) as client:
+        args = {"prompt": "a copper teapot on a windowsill", "quality": "low"}
+        first = await client.call_tool("openai_generate_image", args)
+        assert text_of(first).startswith("Created 1 image(s)"), text_of(first)
+        cached = await client.call_tool("openai_generate_image", args)
+        assert cached.structured_content.get("cache"), cached.structured_content
+        assert text_of(cached).startswith("From the cache:"), text_of(cached)
+        usage = await client.call_tool("openai_usage_summary", {})
+        period = f"period {usage.structured_content['period_start']} to {usage.structured_content['period_end']}"
+        assert period in text_of(usage), text_of(usage)
+        # Billing is off here: the refusals name no argument that does not exist.
+        for name, arguments in [("openai_upgrade_plan", {"tier": "pro"}), ("openai_billing_portal", {})]:
+            refused = await client.call_tool(name, arguments)
+            assert refused.is_error and "billing is off" in text_of(refused), text_of(refused)
+            assert "Invalid argument" not in text_of(refused), text_of(refused)

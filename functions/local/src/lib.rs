@@ -273,25 +273,84 @@ pub async fn serve(
 
 #[allow(clippy::print_stdout)]
 fn banner(settings: &Settings, first_key: Option<&str>) {
-    let url = format!("{}/mcp", settings.public_url);
-    println!("imagemcp listening on {}", settings.public_url);
-    println!("MCP URL: {url}");
-    match settings.openai {
-        Some(_) => println!("Images: OpenAI"),
-        None => println!("Images: the offline model (set OPENAI_API_KEY to use OpenAI)"),
+    for line in banner_lines(settings, first_key) {
+        println!("{line}");
     }
+}
+
+/// What the server prints when it starts: where it listens, which model draws the images (the
+/// OpenAI model and the base URL it is reached at, or the offline model), and on the first run
+/// the key it made and a client configuration using it.
+fn banner_lines(settings: &Settings, first_key: Option<&str>) -> Vec<String> {
+    let url = format!("{}/mcp", settings.public_url);
+    let mut lines = vec![
+        format!("imagemcp listening on {}", settings.public_url),
+        format!("MCP URL: {url}"),
+        match &settings.openai {
+            Some(openai) => format!(
+                "Images: OpenAI {} at {}",
+                openai.image_model,
+                openai.shown_base_url()
+            ),
+            None => "Images: the offline model (set OPENAI_API_KEY to use OpenAI)".to_owned(),
+        },
+    ];
     if let Some(key) = first_key {
         let config = serde_json::json!({
             "mcpServers": { "imagemcp": { "type": "http", "url": url, "headers": { "Authorization": format!("Bearer {key}") } } }
         });
-        println!();
-        println!("Your API key (shown once; create more with `imagemcp keys create`):");
-        println!("{key}");
-        println!();
-        println!("MCP client configuration (Claude Desktop, Cursor, …):");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&config).unwrap_or_default()
+        lines.extend([
+            String::new(),
+            "Your API key (shown once; create more with `imagemcp keys create`):".to_owned(),
+            key.to_owned(),
+            String::new(),
+            "MCP client configuration (Claude Desktop, Cursor, …):".to_owned(),
+            serde_json::to_string_pretty(&config).unwrap_or_default(),
+        ]);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(openai: Option<settings::OpenAiSettings>) -> Settings {
+        let mut s = Settings::from_store(settings::StoreArgs {
+            data_dir: Some("/nonexistent".into()),
+            kek: None,
+            kek_id: "env-1".into(),
+            kek_previous: Vec::new(),
+        })
+        .unwrap();
+        s.openai = openai;
+        s
+    }
+
+    #[test]
+    fn the_banner_names_the_model_and_base_url_in_use_and_never_a_credential() {
+        let lines = banner_lines(&settings(None), None);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Images: the offline model"))
         );
+        let openai = settings::OpenAiSettings {
+            api_key: settings::Secret::new("sk-live-abc"),
+            base_url: "https://proxy-user:hunter2@llm.example.com/openai/v1".into(),
+            image_model: "gpt-image-2".into(),
+        };
+        let lines = banner_lines(&settings(Some(openai)), Some("imk_first"));
+        assert!(
+            lines.contains(
+                &"Images: OpenAI gpt-image-2 at https://llm.example.com/openai/v1".to_owned()
+            ),
+            "{lines:?}"
+        );
+        let all = lines.join("\n");
+        assert!(
+            !all.contains("hunter2") && !all.contains("proxy-user") && !all.contains("sk-live")
+        );
+        assert!(all.contains("imk_first"), "the first key is shown once");
     }
 }

@@ -138,6 +138,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    #[cfg(test)]
+    pub(crate) fn new(secret: &str) -> Self {
+        Self(secret.to_owned())
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -180,8 +185,35 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct OpenAiSettings {
     pub api_key: Secret,
+    /// An http(s) URL, without a trailing slash.
     pub base_url: String,
     pub image_model: String,
+}
+
+impl OpenAiSettings {
+    /// The base URL as it may be shown: any user name or password in it removed.
+    pub fn shown_base_url(&self) -> String {
+        match url::Url::parse(&self.base_url) {
+            Ok(mut url) => {
+                // Both only fail for URLs that cannot carry credentials at all.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.as_str().trim_end_matches('/').to_owned()
+            }
+            Err(_) => "(unparsable URL)".to_owned(),
+        }
+    }
+}
+
+/// Checks `OPENAI_BASE_URL`: an absolute http or https URL.
+fn openai_base_url(raw: &str) -> Result<String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+            Ok(trimmed.to_owned())
+        }
+        _ => bail!("OPENAI_BASE_URL must be an http:// or https:// URL"),
+    }
 }
 
 fn data_dir(args: &StoreArgs) -> Result<PathBuf> {
@@ -253,7 +285,7 @@ impl Settings {
                     .map_err(|e| anyhow::anyhow!("OPENAI_IMAGE_MODEL: {e}"))?;
                 Some(OpenAiSettings {
                     api_key: Secret(key.to_owned()),
-                    base_url: args.openai_base_url.trim_end_matches('/').to_owned(),
+                    base_url: openai_base_url(&args.openai_base_url)?,
                     image_model: args.openai_image_model.clone(),
                 })
             }
@@ -279,5 +311,22 @@ impl Settings {
                 .filter(|o| !o.is_empty())
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openai_base_url_is_an_http_url() {
+        assert_eq!(
+            openai_base_url(" https://api.openai.com/v1/ ").unwrap(),
+            "https://api.openai.com/v1"
+        );
+        assert!(openai_base_url("http://127.0.0.1:9000/v1").is_ok());
+        for bad in ["api.openai.com/v1", "ftp://example.com", "", "https://"] {
+            assert!(openai_base_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -208,9 +208,7 @@ pub async fn enqueue_items(
             return Err(Error::invalid("idempotency_key", "1 to 200 characters"));
         }
         Some(k) => {
-            use sha2::Digest;
-            let digest = hex::encode(sha2::Sha256::digest(k.as_bytes()));
-            let key = Key::new(format!("ORG#{org}"), format!("JOBKEY#{digest}"));
+            let key = idempotency_record(org, k);
             let Value::Object(attrs) = json!({ "job_id": job.id }) else {
                 return Err(Error::internal("an idempotency record is not an object"));
             };
@@ -248,12 +246,34 @@ pub async fn enqueue_items(
     Ok(job)
 }
 
-/// The recorded results of a job's finished items, by index.
+/// Where the job made with idempotency key `k` is recorded (the key is stored hashed).
+fn idempotency_record(org: &OrgId, k: &str) -> Key {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(k.as_bytes()));
+    Key::new(format!("ORG#{org}"), format!("JOBKEY#{digest}"))
+}
+
+/// The job already made in `org` with idempotency key `k`, if any.
+pub async fn job_for_key(app: &App, org: &OrgId, k: &str) -> Result<Option<JobId>> {
+    match app.ports.table.get(&idempotency_record(org, k)).await? {
+        Some(item) => item.str("job_id").map(JobId::parse).transpose(),
+        None => Ok(None),
+    }
+}
+
+/// The recorded results of a job's finished items, by index: the result, or `{"error": …}` for
+/// an item that failed on its last attempt.
 pub async fn results(app: &App, org: &OrgId, id: &JobId) -> Result<Vec<(u32, Value)>> {
     Ok(items(app, org, id)
         .await?
         .into_iter()
-        .map(|(index, mut attrs)| (index, attrs.remove("result").unwrap_or(Value::Null)))
+        .map(|(index, mut attrs)| {
+            let result = attrs
+                .remove("result")
+                .or_else(|| attrs.remove("error").map(|e| json!({ "error": e })))
+                .unwrap_or(Value::Null);
+            (index, result)
+        })
         .collect())
 }
 

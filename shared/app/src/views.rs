@@ -141,7 +141,35 @@ pub struct ImageListView {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct DeletedView {
     pub image_id: String,
+    /// Always `true`: the image is gone.
     pub deleted: bool,
+    /// `true` when an earlier call had already deleted it (deleting is idempotent).
+    pub already_deleted: bool,
+}
+
+impl DeletedView {
+    /// The outcome of `caller` deleting `id`: done now, or done before (the image's tombstone
+    /// answers `Gone`, as does a delete that lost a race), so a repeated delete by someone who may
+    /// delete succeeds. Anything else is the error; another organisation's id stays "not found",
+    /// as it has no tombstone there.
+    pub fn of(
+        caller: &crate::auth::Caller,
+        id: &imagemcp_core::ids::ImageId,
+        outcome: imagemcp_core::Result<ImageRecord>,
+    ) -> imagemcp_core::Result<Self> {
+        use imagemcp_core::rbac::Action;
+        let may_delete = caller.may(Action::DeleteOwn) || caller.may(Action::DeleteAny);
+        let already_deleted = match outcome {
+            Ok(_) => false,
+            Err(imagemcp_core::Error::Gone { .. }) if may_delete => true,
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            image_id: id.to_string(),
+            deleted: true,
+            already_deleted,
+        })
+    }
 }
 
 /// A conversation: a chain of refinements.

@@ -46,12 +46,14 @@ pub struct PortalView {
     pub portal_url: String,
 }
 
+/// The billing configuration; with billing off there is nothing to buy or manage, which is the
+/// server's state, not a fault in any argument (so no field is named).
 fn billing(app: &App) -> Result<&BillingConfig> {
     app.config.billing.as_deref().ok_or_else(|| {
-        Error::invalid(
-            "billing",
+        Error::Conflict(
             "billing is off on this server: every organisation is on the local plan, with no limits \
-             and nothing to pay",
+             and nothing to pay"
+                .into(),
         )
     })
 }

@@ -75,13 +75,29 @@ impl OrgPlan {
     /// The usage period `now` falls in: the subscription's period on paid tiers, the calendar
     /// month on Free (and when the stored period has ended without a renewal event yet).
     pub fn period_id(&self, now_ms: i64) -> String {
-        let now = now_ms / 1000;
-        let tier = self.effective_tier(now);
-        if tier != Tier::Free && self.period_start <= now && now < self.period_end {
+        if self.in_subscription_period(now_ms) {
             format!("P{}", self.period_start)
         } else {
             record::month_of(now_ms)
         }
+    }
+
+    /// The bounds of [`Self::period_id`]'s period, `[start, end)` in ms since the epoch.
+    pub fn period_bounds(&self, now_ms: i64) -> (i64, i64) {
+        if self.in_subscription_period(now_ms) {
+            (
+                self.period_start.saturating_mul(1000),
+                self.period_end.saturating_mul(1000),
+            )
+        } else {
+            record::month_bounds(now_ms)
+        }
+    }
+
+    /// Whether usage at `now` counts against the subscription's period (paid tiers, inside it).
+    fn in_subscription_period(&self, now_ms: i64) -> bool {
+        let now = now_ms / 1000;
+        self.effective_tier(now) != Tier::Free && self.period_start <= now && now < self.period_end
     }
 }
 
@@ -96,5 +112,44 @@ pub async fn load(app: &App, org: &OrgId) -> Result<OrgPlan> {
     match app.ports.table.get(&plan_key(org)).await? {
         Some(item) => record::from_item(item),
         None => Ok(OrgPlan::free()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_is_the_subscriptions_or_the_calendar_month() {
+        // 2026-11-24T00:00Z; a Pro subscription from 2026-11-15T10:00Z to 2026-12-15T10:00Z.
+        let now_ms = 1_795_478_400_000;
+        let start = 1_794_736_800;
+        let pro = OrgPlan {
+            tier: "pro".into(),
+            status: "active".into(),
+            period_start: start,
+            period_end: start + 30 * 86_400,
+            ..OrgPlan::free()
+        };
+        assert_eq!(pro.period_id(now_ms), format!("P{start}"));
+        let (from, to) = pro.period_bounds(now_ms);
+        assert_eq!(
+            (record::rfc3339(from), record::rfc3339(to)),
+            (
+                "2026-11-15T10:00:00.000Z".to_owned(),
+                "2026-12-15T10:00:00.000Z".to_owned()
+            )
+        );
+        // Free, or past the stored period: the calendar month.
+        for plan in [
+            OrgPlan::free(),
+            OrgPlan {
+                period_end: start + 86_400,
+                ..pro.clone()
+            },
+        ] {
+            assert_eq!(plan.period_id(now_ms), "2026-11");
+            assert_eq!(plan.period_bounds(now_ms), record::month_bounds(now_ms));
+        }
     }
 }

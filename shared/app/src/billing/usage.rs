@@ -24,8 +24,12 @@ pub struct UsageSummary {
     /// `free`, `pro`, `team` or `local` (billing off).
     pub tier: String,
     pub seats: u32,
-    /// The usage period (`2026-11`, or `P<unix start>` for a subscription period).
+    /// The usage period's id (`2026-11`, or `P<unix start>` for a subscription period).
     pub period: String,
+    /// The period's first day (UTC), `YYYY-MM-DD`.
+    pub period_start: String,
+    /// The period's last day (UTC), `YYYY-MM-DD`.
+    pub period_end: String,
     pub used_images: u64,
     /// Absent when unlimited (never `null`: the tool's output schema has no nullable fields).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +57,7 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
     let now_ms = app.ports.clock.now_ms();
     let tier = plan.effective_tier(now_ms / 1000);
     let period = plan.period_id(now_ms);
+    let (start_ms, end_ms) = plan.period_bounds(now_ms);
     let table = &app.ports.table;
     let read = async |key| -> Result<u64> {
         let item = table.get(&key).await?;
@@ -87,6 +92,9 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
         tier: tier.id().to_owned(),
         seats: plan.seats().get(),
         period,
+        period_start: record::date_of(start_ms),
+        // The end is exclusive: its last day is the one before.
+        period_end: record::date_of(end_ms.saturating_sub(1).max(start_ms)),
         used_images: used,
         included_images,
         remaining_images: included_images.map(|inc| inc.saturating_sub(used)),

@@ -11,12 +11,19 @@ use imagemcp_core::Error;
 /// The most variations one request may ask for.
 pub const MAX_VARIATIONS: u8 = 4;
 
-/// Deserializes tool arguments or a request body, naming the offending field on error.
+/// Deserializes tool arguments or a request body, naming the offending field on error. Only a
+/// JSON object (or nothing: `null`) is arguments: serde would fill a struct from an array in field
+/// order, which no caller means and which would slip past every check keyed by field name.
 pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Error> {
-    let args = if args.is_null() {
-        Value::Object(Default::default())
-    } else {
-        args
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(_) => args,
+        other => {
+            return Err(Error::invalid(
+                "arguments",
+                format!("must be a JSON object, not {}", json_kind(&other)),
+            ));
+        }
     };
     serde_path_to_error::deserialize(args).map_err(|e| {
         let path = e.path().to_string();
@@ -36,6 +43,18 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Erro
         };
         Error::invalid(field, reason)
     })
+}
+
+/// What kind of JSON value `value` is, with its article, for error messages ("an array").
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -153,5 +172,42 @@ impl ListArgs {
             Some(n @ 1..=100) => Ok(n as usize),
             Some(_) => Err(Error::invalid("limit", "must be 1 to 100")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_an_object_or_nothing_is_arguments() {
+        // In field order an array would fill prompt, size, quality… and n.
+        let array = json!([
+            "four costly squares",
+            "1024x1024",
+            "high",
+            null,
+            null,
+            null,
+            4
+        ]);
+        for (value, kind) in [
+            (array, "an array"),
+            (json!("a prompt"), "a string"),
+            (json!(4), "a number"),
+            (json!(true), "a boolean"),
+        ] {
+            match parse_args::<GenerateArgs>(value) {
+                Err(Error::Invalid { field, reason }) => {
+                    assert_eq!(field, "arguments");
+                    assert!(reason.ends_with(kind), "{reason}");
+                }
+                other => panic!("{kind} must be refused, got {other:?}"),
+            }
+        }
+        assert!(parse_args::<ListArgs>(Value::Null).is_ok());
+        let args: GenerateArgs = parse_args(json!({"prompt": "a kite", "n": 2})).unwrap();
+        assert_eq!(args.n, Some(2));
     }
 }

@@ -167,6 +167,29 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// Days since 1970-01-01 of the first day of a month (the inverse of the algorithm in `month_of`).
+/// The UTC date of a time in ms since the epoch, `YYYY-MM-DD`.
+pub fn date_of(ms: i64) -> String {
+    rfc3339(ms)[..10].to_owned()
+}
+
+/// The calendar month (UTC) that `ms` falls in, as `[first ms, first ms of the next month)`.
+pub fn month_bounds(ms: i64) -> (i64, i64) {
+    let month = month_of(ms);
+    let (year, mon): (i64, i64) = (
+        month[..4].parse().unwrap_or(1970),
+        month[5..].parse().unwrap_or(1),
+    );
+    let (next_year, next_mon) = if mon == 12 {
+        (year + 1, 1)
+    } else {
+        (year, mon + 1)
+    };
+    (
+        days_from_civil(year, mon) * 86_400_000,
+        days_from_civil(next_year, next_mon) * 86_400_000,
+    )
+}
+
 fn days_from_civil(year: i64, month: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -180,6 +203,19 @@ fn days_from_civil(year: i64, month: i64) -> i64 {
 #[cfg(test)]
 mod time_tests {
     use super::*;
+
+    #[test]
+    fn dates_and_month_bounds() {
+        assert_eq!(date_of(1_795_478_400_000 + 73_000_123), "2026-11-24");
+        let (start, end) = month_bounds(1_795_478_400_000);
+        assert_eq!(rfc3339(start), "2026-11-01T00:00:00.000Z");
+        assert_eq!(rfc3339(end), "2026-12-01T00:00:00.000Z");
+        let (start, end) = month_bounds(end + 5);
+        assert_eq!(
+            (rfc3339(start).as_str(), rfc3339(end).as_str()),
+            ("2026-12-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z")
+        );
+    }
 
     #[test]
     fn timestamps() {

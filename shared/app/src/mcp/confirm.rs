@@ -280,7 +280,8 @@ pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Aske
     let mut args = match args {
         Value::Object(map) => map,
         Value::Null => Map::new(),
-        other => return Gate::Proceed(other),
+        // Never let through what the estimate cannot read by name.
+        other => return Gate::Reject(super::protocol::arguments_not_an_object(&other)),
     };
     let confirmed = args.remove(CONFIRM_ARG);
     let args = Value::Object(args);

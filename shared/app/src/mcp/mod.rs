@@ -337,6 +337,9 @@ fn internal(err: &imagemcp_core::Error) -> RpcError {
 }
 
 async fn initialize(app: &App, caller: &Caller, id: &Value, params: &Value) -> McpResponse {
+    if let Err(err) = protocol::check_initialize(params) {
+        return McpResponse::rpc_error(id, err);
+    }
     let requested = params
         .get("protocolVersion")
         .and_then(Value::as_str)
@@ -564,7 +567,15 @@ async fn call_tool(
             RpcError::new(INVALID_PARAMS, format!("Unknown tool: {name}")),
         );
     }
-    let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    // Arguments are an object (absent or `null`: none). Anything else is refused before the cost
+    // gate and the Tasks path, which read arguments by name.
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => json!({}),
+        Some(args @ Value::Object(_)) => args.clone(),
+        Some(other) => {
+            return McpResponse::rpc_error(id, protocol::arguments_not_an_object(other));
+        }
+    };
     // The retry of a call that showed a one-time link: its result, never a second credential.
     if era.is_modern()
         && reveal::is_reveal_tool(&name)

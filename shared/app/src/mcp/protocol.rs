@@ -205,10 +205,101 @@ pub fn check_modern(body: &Value, headers: &dyn Headers) -> Result<Envelope, Rpc
     if !MODERN_VERSIONS.contains(&version) {
         return Err(unsupported_version(version));
     }
+    let problems: Vec<(String, String)> = [
+        misfit::<rmcp::model::ClientCapabilities>(
+            META_CLIENT_CAPABILITIES,
+            &meta[META_CLIENT_CAPABILITIES],
+        ),
+        meta.get(META_CLIENT_INFO)
+            .and_then(|info| misfit::<rmcp::model::Implementation>(META_CLIENT_INFO, info)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !problems.is_empty() {
+        return Err(invalid_fields("params._meta", &problems));
+    }
     Ok(Envelope {
         version: version.to_owned(),
         client_capabilities: meta[META_CLIENT_CAPABILITIES].clone(),
     })
+}
+
+/// The -32602 error of a `tools/call` whose `arguments` is not a JSON object.
+pub fn arguments_not_an_object(arguments: &Value) -> RpcError {
+    RpcError::new(
+        INVALID_PARAMS,
+        format!(
+            "Invalid params: `arguments` must be a JSON object of named arguments, not {}",
+            crate::images::params::json_kind(arguments)
+        ),
+    )
+    .with_data(json!({ "field": "arguments" }))
+}
+
+/// Where `value` does not fit the rmcp model type `T`: the first field at fault, named under
+/// `prefix` (`capabilities.elicitation`, `clientInfo.name`…), and why.
+fn misfit<T: serde::de::DeserializeOwned>(prefix: &str, value: &Value) -> Option<(String, String)> {
+    let e = serde_path_to_error::deserialize::<_, T>(value).err()?;
+    let path = e.path().to_string();
+    let reason = e.into_inner().to_string();
+    // serde names a missing field in its message, not in the path.
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(name, _)| name);
+    let mut field = prefix.to_owned();
+    for part in [(path != ".").then_some(path.as_str()), missing]
+        .into_iter()
+        .flatten()
+    {
+        field.push('.');
+        field.push_str(part);
+    }
+    Some((field, reason))
+}
+
+/// The -32602 error listing every field at fault (`data.field` is the first).
+fn invalid_fields(what: &str, problems: &[(String, String)]) -> RpcError {
+    let listed: Vec<String> = problems
+        .iter()
+        .map(|(field, reason)| format!("`{field}`: {reason}"))
+        .collect();
+    let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+    RpcError::new(
+        INVALID_PARAMS,
+        format!("Invalid params: {what}: {}", listed.join("; ")),
+    )
+    .with_data(json!({ "field": fields.first(), "fields": fields }))
+}
+
+/// The `initialize` request's params, checked by type against the schema: `protocolVersion` a
+/// string, `capabilities` an object of capability objects, `clientInfo` an object with `name`
+/// and `version` strings, all three required. A request that fails is answered with -32602
+/// naming every field at fault, and opens no session.
+pub fn check_initialize(params: &Value) -> Result<(), RpcError> {
+    fn required<T: serde::de::DeserializeOwned>(
+        params: &Value,
+        name: &str,
+    ) -> Option<(String, String)> {
+        match params.get(name) {
+            None => Some((name.to_owned(), "is required".to_owned())),
+            Some(value) => misfit::<T>(name, value),
+        }
+    }
+    let problems: Vec<(String, String)> = [
+        required::<String>(params, "protocolVersion"),
+        required::<rmcp::model::ClientCapabilities>(params, "capabilities"),
+        required::<rmcp::model::Implementation>(params, "clientInfo"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_fields("initialize", &problems))
+    }
 }
 
 /// The -32022 error naming the revisions this server speaks.
@@ -288,6 +379,82 @@ mod tests {
                 .unwrap_err()
                 .code,
             HEADER_MISMATCH
+        );
+    }
+
+    #[test]
+    fn initialize_params_are_checked_by_type() {
+        let good = json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "c", "version": "1"}});
+        assert_eq!(check_initialize(&good), Ok(()));
+        for (params, field) in [
+            (
+                json!({"protocolVersion": 17, "capabilities": "x", "clientInfo": {"name": "c", "version": "1"}}),
+                "protocolVersion",
+            ),
+            (
+                json!({"protocolVersion": "2025-11-25", "capabilities": "x", "clientInfo": {"name": "c", "version": "1"}}),
+                "capabilities",
+            ),
+            (
+                json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": true}, "clientInfo": {"name": "c", "version": "1"}}),
+                "capabilities.elicitation",
+            ),
+            (
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": 5, "version": "1"}}),
+                "clientInfo.name",
+            ),
+            (
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "c"}}),
+                "clientInfo.version",
+            ),
+            (
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}}),
+                "clientInfo",
+            ),
+            (json!({}), "protocolVersion"),
+        ] {
+            let err = check_initialize(&params).unwrap_err();
+            assert_eq!(err.code, INVALID_PARAMS, "{params}");
+            assert_eq!(
+                err.data.as_ref().unwrap()["field"],
+                field,
+                "{params}: {err:?}"
+            );
+            assert!(
+                err.message.contains(&format!("`{field}`")),
+                "{}",
+                err.message
+            );
+        }
+        // Every field at fault is named, in the schema's order.
+        let err =
+            check_initialize(&json!({"protocolVersion": 17, "capabilities": "x"})).unwrap_err();
+        assert_eq!(
+            err.data.unwrap()["fields"],
+            json!(["protocolVersion", "capabilities", "clientInfo"])
+        );
+        assert!(err.message.contains("expected a string"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_modern_envelope_is_checked_by_type() {
+        let ok = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "x"),
+        ]);
+        let mut body = call("x", "2026-07-28");
+        body["params"]["_meta"][META_CLIENT_CAPABILITIES] = json!("x");
+        let err = check_modern(&body, &ok).unwrap_err();
+        assert_eq!(err.code, INVALID_PARAMS);
+        assert_eq!(err.data.unwrap()["field"], META_CLIENT_CAPABILITIES);
+        let mut body = call("x", "2026-07-28");
+        body["params"]["_meta"][META_CLIENT_INFO] = json!({"name": "c", "version": 2});
+        let err = check_modern(&body, &ok).unwrap_err();
+        assert_eq!(
+            err.data.unwrap()["field"],
+            format!("{META_CLIENT_INFO}.version")
         );
     }
 

@@ -631,21 +631,32 @@ pub(crate) async fn generated_result(app: &App, g: &Generated) -> Result<CallToo
         content.extend(image_blocks(app, rec).await?);
     }
     let ids: Vec<String> = g.images.iter().map(|r| r.id.to_string()).collect();
-    let mut summary = format!(
-        "Created {} image(s) with {} ({}): {}. Conversation {} (turn {}); pass conversation_id to refine.",
+    // A cached answer says so first: the person should know nothing new was made.
+    let (mut summary, verb) = match g.cache {
+        Some(hit) => {
+            let request = match hit.similarity_milli {
+                Some(milli) => format!("a near-identical request ({}% similar)", milli / 10),
+                None => "the same request".to_owned(),
+            };
+            (
+                format!(
+                    "From the cache: these images were made earlier for {request}, so nothing new was \
+                     generated and no quota was used (pass fresh: true for new images). "
+                ),
+                "Returned",
+            )
+        }
+        None => (String::new(), "Created"),
+    };
+    summary.push_str(&format!(
+        "{verb} {} image(s) with {} ({}): {}. Conversation {} (turn {}); pass conversation_id to refine.",
         g.images.len(),
         g.model,
         format_args!("{}x{}", g.images[0].width, g.images[0].height),
         ids.join(", "),
         g.conversation.id,
         g.conversation.turns,
-    );
-    if let Some(hit) = g.cache {
-        summary.push_str(&format!(
-            " From the cache ({}): made earlier for the same request, no quota used; pass fresh: true for new images.",
-            hit.tier.as_str()
-        ));
-    }
+    ));
     if !g.failed_variations.is_empty() {
         summary.push_str(&format!(
             " {} variation(s) failed: {}",
@@ -654,6 +665,44 @@ pub(crate) async fn generated_result(app: &App, g: &Generated) -> Result<CallToo
         ));
     }
     structured(&view, content, summary)
+}
+
+/// The most characters of a prompt a listing shows.
+const SHORT_PROMPT_CHARS: usize = 60;
+
+/// `text` on one line, cut to `max` characters (with an ellipsis when cut).
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// A page of images for a person: each image's id, size and short prompt, then how to get the
+/// next page, with the cursor itself.
+fn list_text(records: &[ImageRecord], next_cursor: Option<&str>) -> String {
+    let mut lines = vec![match records.len() {
+        0 if next_cursor.is_none() => "No images.".to_owned(),
+        n => format!("{n} image(s), newest first:"),
+    }];
+    for rec in records {
+        lines.push(format!(
+            "- {} ({}x{} {}): {}",
+            rec.id,
+            rec.width,
+            rec.height,
+            rec.format,
+            one_line(&rec.prompt, SHORT_PROMPT_CHARS)
+        ));
+    }
+    if let Some(cursor) = next_cursor {
+        lines.push(format!(
+            "More images: call again with cursor \"{cursor}\" for the next page."
+        ));
+    }
+    lines.join("\n")
 }
 
 /// Submits a campaign batch from tool arguments.
@@ -666,26 +715,107 @@ pub(crate) async fn submit_campaign(
     crate::engine::campaign::submit(app, caller, args).await
 }
 
-/// A campaign job as a tool result: its view, and a link to each finished image (what a
-/// finished task of `openai_generate_campaign_batch` returns).
+/// A campaign job as a tool result (what a finished task of `openai_generate_campaign_batch`
+/// returns): see [`job_result`].
 pub(crate) async fn campaign_result(
     app: &App,
     caller: &Caller,
     id: &imagemcp_core::ids::JobId,
 ) -> Result<CallToolResult, Error> {
     let view = crate::engine::campaign::view(app, caller, id).await?;
-    let mut content = Vec::new();
-    for item in &view.items {
-        if let Some(image) = item.result.get("image_id").and_then(Value::as_str) {
-            let rec = app.images().get(caller, &ImageId::parse(image)?).await?;
-            content.push(resource_link(&rec));
-        }
+    let head = format!("Campaign job {} {}", view.job_id, job_state(&view));
+    job_result(app, caller, view, head).await
+}
+
+/// "is done: 4 of 5 item(s) done, 1 failed."
+fn job_state(view: &crate::engine::campaign::JobView) -> String {
+    format!(
+        "is {}: {} of {} item(s) done, {} failed.",
+        view.status, view.items_done, view.items_total, view.items_failed
+    )
+}
+
+/// The ids of the images a finished item made (a campaign item's one, a generation's several).
+fn item_images(result: &Value) -> impl Iterator<Item = &str> {
+    let one = result.get("image_id").and_then(Value::as_str);
+    let several = result.get("image_ids").and_then(Value::as_array);
+    one.into_iter()
+        .chain(several.into_iter().flatten().filter_map(Value::as_str))
+}
+
+/// One finished item of a job in words: "2. spring_hero_v1.png (hero): image://img_…", or
+/// "3. square: failed: why".
+fn item_line(number: u32, result: &Value, links: &[String]) -> String {
+    let text = |key: &str| result.get(key).and_then(Value::as_str);
+    let name = match (text("file_name"), text("asset_type")) {
+        (Some(file), Some(asset)) => format!("{file} ({asset})"),
+        (Some(name), None) | (None, Some(name)) => name.to_owned(),
+        (None, None) => format!("item {number}"),
+    };
+    let error = text("error").or_else(|| {
+        result
+            .pointer("/tool_error/message")
+            .and_then(Value::as_str)
+    });
+    match error {
+        Some(error) => format!("{number}. {name}: failed: {error}"),
+        None if links.is_empty() => format!("{number}. {name}: done"),
+        None => format!("{number}. {name}: {}", links.join(", ")),
     }
-    let summary = format!(
-        "Campaign job {} is {}: {} of {} item(s) done, {} failed.",
-        view.job_id, view.status, view.items_done, view.items_total, view.items_failed
-    );
-    structured(&view, content, summary)
+}
+
+/// The most items a job's text lists one by one (its structured content has them all).
+const LISTED_ITEMS: u32 = 50;
+
+/// A job as a tool result: its view as structured content, a resource link to each finished
+/// image, and in text `head`, then one line per item: its name (file name, else asset type,
+/// else its number) with a link to each of its images (the resource URI, and a signed download
+/// URL where the store makes one), or its error, or that it is still to come.
+async fn job_result(
+    app: &App,
+    caller: &Caller,
+    view: crate::engine::campaign::JobView,
+    head: String,
+) -> Result<CallToolResult, Error> {
+    let mut content = Vec::new();
+    let mut lines = vec![head];
+    for index in 0..view.items_total.min(LISTED_ITEMS) {
+        let number = index + 1;
+        let Some(item) = view.items.iter().find(|i| i.index == index) else {
+            let state = if view.status == "cancelled" {
+                "not made (cancelled)"
+            } else {
+                "pending"
+            };
+            lines.push(format!("{number}. item {number}: {state}"));
+            continue;
+        };
+        let result = &item.result;
+        let mut links = Vec::new();
+        for image in item_images(result) {
+            match app.images().get(caller, &ImageId::parse(image)?).await {
+                Ok(rec) => {
+                    links.push(match app.images().download_url(&rec).await? {
+                        Some(url) => format!("{} (download: {url})", image_uri(&rec.id)),
+                        None => image_uri(&rec.id),
+                    });
+                    content.push(resource_link(&rec));
+                }
+                Err(Error::Gone { .. } | Error::NotFound { .. }) => {
+                    links.push(format!("{image} (since deleted)"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        lines.push(item_line(number, result, &links));
+    }
+    if view.items_total > LISTED_ITEMS {
+        lines.push(format!(
+            "… and {} more item(s): see the structured result.",
+            view.items_total - LISTED_ITEMS
+        ));
+    }
+    structured(&view, content, lines.join("\n"))
 }
 
 async fn run(
@@ -722,16 +852,8 @@ async fn run(
                 next_cursor: next,
             };
             let content = records.iter().map(resource_link).collect();
-            let more = if view.next_cursor.is_some() {
-                " More are available: pass next_cursor as cursor."
-            } else {
-                ""
-            };
-            structured(
-                &view,
-                content,
-                format!("{} image(s).{more}", view.images.len()),
-            )
+            let summary = list_text(&records, view.next_cursor.as_deref());
+            structured(&view, content, summary)
         }
         GET => {
             let id = ImageId::parse(&parse_args::<ImageIdArgs>(args)?.image_id)?;
@@ -746,12 +868,13 @@ async fn run(
         }
         DELETE => {
             let id = ImageId::parse(&parse_args::<ImageIdArgs>(args)?.image_id)?;
-            images.delete(caller, &id).await?;
-            let view = DeletedView {
-                image_id: id.to_string(),
-                deleted: true,
+            let view = DeletedView::of(caller, &id, images.delete(caller, &id).await)?;
+            let summary = if view.already_deleted {
+                format!("Image {id} was already deleted; nothing more to do.")
+            } else {
+                format!("Deleted image {id}.")
             };
-            structured(&view, Vec::new(), format!("Deleted image {id}."))
+            structured(&view, Vec::new(), summary)
         }
         LIST_CONVERSATIONS => {
             let args = parse_args::<ListArgs>(args)?;
@@ -767,11 +890,24 @@ async fn run(
             )
         }
         CAMPAIGN => {
+            // A key used before names the job it made: the answer is that job as it stands.
+            let before = match args.get("idempotency_key").and_then(Value::as_str) {
+                Some(key) => crate::jobs::job_for_key(app, &caller.org, key).await?,
+                None => None,
+            };
             let job = submit_campaign(app, caller, args).await?;
             let view = crate::engine::campaign::view(app, caller, &job.id).await?;
+            if before.as_ref() == Some(&job.id) {
+                let head = format!(
+                    "This idempotency_key was used before, so no new job was started: campaign job {} {}",
+                    view.job_id,
+                    job_state(&view)
+                );
+                return job_result(app, caller, view, head).await;
+            }
             let summary = format!(
-                "Campaign job {} queued with {} item(s); check it with openai_get_job.",
-                view.job_id, view.items_total
+                "Campaign job {} is {} with {} item(s); check it with openai_get_job.",
+                view.job_id, view.status, view.items_total
             );
             structured(&view, Vec::new(), summary)
         }
@@ -779,11 +915,12 @@ async fn run(
             let args = parse_args::<crate::engine::campaign::JobIdArgs>(args)?;
             let id = crate::engine::campaign::parse_job_id(&args.job_id)?;
             let view = crate::engine::campaign::view(app, caller, &id).await?;
-            let summary = format!(
-                "Job {} is {}: {} of {} item(s) done, {} failed.",
-                view.job_id, view.status, view.items_done, view.items_total, view.items_failed
-            );
-            structured(&view, Vec::new(), summary)
+            let mut head = format!("Job {} ({}) {}", view.job_id, view.kind, job_state(&view));
+            // Failed items say why on their own lines; a job that failed as a whole says it here.
+            if let Some(error) = view.error.as_ref().filter(|_| view.items_failed == 0) {
+                head.push_str(&format!(" Error: {error}."));
+            }
+            job_result(app, caller, view, head).await
         }
         other if billing::handles(other) => billing::run(app, caller, other, args).await,
         other => manage::run(app, caller, other, args).await,
@@ -793,6 +930,45 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_items_read_as_names_with_links_or_errors() {
+        let campaign = json!({"asset_type": "hero", "image_id": "img_1",
+            "file_name": "spring_hero_v1.png"});
+        let links = vec!["image://img_1".to_owned()];
+        assert_eq!(item_images(&campaign).collect::<Vec<_>>(), ["img_1"]);
+        assert_eq!(
+            item_line(1, &campaign, &links),
+            "1. spring_hero_v1.png (hero): image://img_1"
+        );
+        let failed = json!({"error": "the Free plan's 10 images this period are used up"});
+        assert_eq!(
+            item_line(3, &failed, &[]),
+            "3. item 3: failed: the Free plan's 10 images this period are used up"
+        );
+        let generation = json!({"image_ids": ["img_a", "img_b"]});
+        assert_eq!(
+            item_images(&generation).collect::<Vec<_>>(),
+            ["img_a", "img_b"]
+        );
+        let refused = json!({"tool_error": {"message": "refused by the content policy"}});
+        assert_eq!(
+            item_line(1, &refused, &[]),
+            "1. item 1: failed: refused by the content policy"
+        );
+    }
+
+    #[test]
+    fn short_prompts_are_one_line_and_cut_with_an_ellipsis() {
+        assert_eq!(one_line("a  red\nkite", 60), "a red kite");
+        let long = "word ".repeat(30);
+        let short = one_line(&long, 60);
+        assert!(
+            short.chars().count() <= 60 && short.ends_with('…'),
+            "{short}"
+        );
+        assert!(long.starts_with(short.trim_end_matches('…')));
+    }
 
     #[test]
     fn schemas_are_portable() {

@@ -2,7 +2,6 @@
 //! (JSON) and the `/signup` page.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use imagemcp_core::rbac::Scope;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::Bytes;
 use super::oauth::{MAX_FORM_BYTES, client_ip, current_session, session_or_new, with_cookie};
 use super::{ApiError, pages};
 use crate::App;
@@ -29,7 +29,7 @@ pub(super) fn routes() -> Router<App> {
 }
 
 /// A JSON body, refusing unknown fields so typos are reported.
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Error> {
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes)
         .map_err(|_| Error::invalid("body", "must be a JSON object with the documented fields"))
 }

@@ -4,7 +4,6 @@
 //! redirect to Stripe). `GET /billing/upgrade` — the link plan-limit errors carry — shows the page.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use imagemcp_core::money::{format_cents, micros_to_cents};
 use imagemcp_core::rbac::Scope;
 
 use super::ApiError;
+use super::extract::{Bytes, json_body};
 use super::oauth::current_session;
 use super::pages::{esc, page};
 use crate::App;
@@ -42,13 +42,6 @@ pub(super) async fn api_access(app: &App, caller: &Caller) -> Result<(), ApiErro
     crate::billing::gate(app, &caller.org, imagemcp_core::tier::Feature::ApiAccess)
         .await
         .map_err(ApiError)
-}
-
-/// Parses a JSON body ourselves so that malformed JSON gets our error body, naming the field.
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-    crate::images::params::parse_args(value)
 }
 
 async fn usage_json(State(app): State<App>, caller: Caller) -> ApiResult {
@@ -137,12 +130,13 @@ async fn usage_page(State(app): State<App>, headers: HeaderMap) -> Response {
         _ => format!("{} images used (no limit)", s.used_images),
     };
     let mut body = format!(
-        "<h1>Usage</h1><p><strong>{}</strong> plan, {} seat(s), period {}</p><ul>\
+        "<h1>Usage</h1><p><strong>{}</strong> plan, {} seat(s), period {} to {}</p><ul>\
          <li id=\"images\">{}</li><li id=\"overage\">Overage: {} image(s), {}</li>\
          <li id=\"invoice\">Invoice so far: {}</li><li id=\"cost\">Model cost this month: {} (yours: {})</li>",
         esc(&s.tier),
         s.seats,
-        esc(&s.period),
+        esc(&s.period_start),
+        esc(&s.period_end),
         esc(&limit),
         s.overage_images,
         format_cents(s.overage_cents),

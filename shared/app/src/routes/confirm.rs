@@ -3,7 +3,6 @@
 //! manages the organisation sets the organisation's; the lower of the two applies.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use super::extract::{Bytes, json_body};
 use crate::App;
 use crate::auth::Caller;
-use crate::images::params::parse_args;
 use crate::mcp::confirm::{self, SettingScope};
 
 pub(super) fn routes() -> Router<App> {
@@ -50,9 +49,7 @@ async fn change(
     caller: Caller,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-    let change: Change = parse_args(value)?;
+    let change: Change = json_body(&bytes)?;
     confirm::change_threshold(&app, &caller, change.scope, change.threshold_cents).await?;
     Ok(axum::Json(view(&app, &caller).await?).into_response())
 }

@@ -3,19 +3,17 @@
 //! requests are answered from the cache).
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use imagemcp_core::Error;
 use imagemcp_core::rbac::Action;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ApiError;
+use super::extract::{Bytes, json_body};
 use crate::App;
 use crate::auth::Caller;
-use crate::images::params::parse_args;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -43,9 +41,7 @@ struct CacheSetting {
 }
 
 async fn set_cache(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-    let setting: CacheSetting = parse_args(value)?;
+    let setting: CacheSetting = json_body(&bytes)?;
     let enabled = crate::engine::cache::set_enabled(&app, &caller, setting.enabled).await?;
     Ok(axum::Json(json!({ "enabled": enabled })).into_response())
 }

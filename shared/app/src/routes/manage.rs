@@ -4,21 +4,18 @@
 //! which authorize and audit.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use imagemcp_core::Error;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::ApiError;
+use super::extract::{Bytes, Path, Query, json_body as body};
 use crate::App;
 use crate::audit::read::{AuditLog, ExportArgs, ViewArgs};
 use crate::auth::Caller;
 use crate::gdpr::{DeleteUserArgs, Gdpr};
-use crate::images::params::parse_args;
 use crate::manage::{
     AcceptArgs, CreateKeyArgs, InviteArgs, Manage, ProvisionArgs, SetRoleArgs, TeamArgs,
     matrix_json,
@@ -45,16 +42,6 @@ pub(super) fn routes() -> Router<App> {
 }
 
 type ApiResult = Result<Response, ApiError>;
-
-/// A JSON body (an empty body reads as `{}`), parsed so errors name the field.
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return parse_args(Value::Null);
-    }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-    parse_args(value)
-}
 
 fn ok<T: Serialize>(value: T) -> ApiResult {
     Ok(axum::Json(value).into_response())

@@ -46,7 +46,7 @@ async fn mcp(
     method: Method,
     headers: HeaderMap,
     caller: Result<Caller, super::AuthRejection>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
         && !origin_allowed(&app, origin)
@@ -56,6 +56,22 @@ async fn mcp(
     let caller = match caller {
         Ok(c) => c,
         Err(e) => return e.into_response(),
+    };
+    // A body over the limit or unreadable is answered as JSON-RPC, like any other bad request.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let (status, why) = super::extract::body_problem(&rejection);
+            let error = crate::mcp::protocol::RpcError::new(
+                crate::mcp::protocol::INVALID_REQUEST,
+                format!("Invalid Request: the request body {why}"),
+            );
+            return (
+                status,
+                axum::Json(error.to_message(&serde_json::Value::Null)),
+            )
+                .into_response();
+        }
     };
     // A tool the caller's role allows but whose scope the credential lacks: answer with the HTTP
     // challenge (403 insufficient_scope) so the client can ask the user for more; a role that

@@ -5,6 +5,7 @@ mod auth;
 mod billing;
 mod confirm;
 mod engine;
+mod extract;
 mod manage;
 mod mcp;
 mod oauth;
@@ -41,6 +42,9 @@ pub fn router(app: App) -> Router {
         .merge(webhooks::routes())
         .merge(billing::routes())
         .merge(reveal::routes())
+        // Unknown routes and methods answer with the REST error body too.
+        .fallback(extract::no_route)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
@@ -205,6 +209,7 @@ mod docs_tests {
         ("billing.rs", include_str!("billing.rs")),
         ("confirm.rs", include_str!("confirm.rs")),
         ("engine.rs", include_str!("engine.rs")),
+        ("extract.rs", include_str!("extract.rs")),
         ("manage.rs", include_str!("manage.rs")),
         ("mcp.rs", include_str!("mcp.rs")),
         ("oauth.rs", include_str!("oauth.rs")),

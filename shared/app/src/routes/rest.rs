@@ -1,19 +1,17 @@
 //! The REST API under `/v1`: the same services as the MCP tools, as JSON for integrations.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use imagemcp_core::Error;
 use imagemcp_core::ids::ImageId;
-use serde_json::Value;
 
 use super::ApiError;
+use super::extract::{Bytes, Path, Query, json_body};
 use crate::App;
 use crate::auth::Caller;
-use crate::images::params::{GenerateArgs, ListArgs, parse_args};
+use crate::images::params::{GenerateArgs, ListArgs};
 use crate::views::{DeletedView, GeneratedView, ImageListView, ImageView};
 
 pub(super) fn routes() -> Router<App> {
@@ -24,13 +22,6 @@ pub(super) fn routes() -> Router<App> {
 }
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Parses a JSON body ourselves so that malformed JSON gets our error body, naming the field.
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid("body", format!("is not valid JSON: {e}")))?;
-    parse_args(value)
-}
 
 async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
@@ -110,10 +101,6 @@ async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>)
 async fn remove(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
-    app.images().delete(&caller, &id).await?;
-    Ok(axum::Json(DeletedView {
-        image_id: id.to_string(),
-        deleted: true,
-    })
-    .into_response())
+    let view = DeletedView::of(&caller, &id, app.images().delete(&caller, &id).await)?;
+    Ok(axum::Json(view).into_response())
 }

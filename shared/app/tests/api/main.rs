@@ -10,8 +10,10 @@ mod gdpr;
 mod helpers;
 mod mcp_tasks;
 mod oauth;
+mod rest;
 mod retention;
 mod reveal;
+mod texts;
 mod webhooks;
 
 use std::sync::atomic::Ordering;

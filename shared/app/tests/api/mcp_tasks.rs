@@ -18,16 +18,16 @@ use crate::helpers::TestApp;
 
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-struct Rig {
-    t: TestApp,
-    app: App,
+pub(crate) struct Rig {
+    pub(crate) t: TestApp,
+    pub(crate) app: App,
     queue: Arc<SqliteQueue>,
     _fake: Option<fake_openai::FakeOpenAi>,
 }
 
 /// The app with a queue the test drains itself (and, with `priced`, the fake OpenAI as its model
 /// so estimates are not zero).
-async fn rig(priced: bool) -> Rig {
+pub(crate) async fn rig(priced: bool) -> Rig {
     let t = TestApp::new();
     let queue = Arc::new(SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap());
     let mut ports = t.app.ports.clone();
@@ -100,7 +100,7 @@ fn with_tasks() -> Value {
     json!({"extensions": {TASKS: {}}})
 }
 
-fn campaign_args() -> Value {
+pub(crate) fn campaign_args() -> Value {
     json!({"campaign": "spring", "template": "social_media_kit", "prompt": "a tulip field",
            "quality": "low"})
 }
@@ -120,7 +120,7 @@ impl Rig {
     }
 
     /// Delivers up to `n` queued messages to the consumer.
-    async fn consume(&self, n: usize) {
+    pub(crate) async fn consume(&self, n: usize) {
         let batch = self
             .queue
             .receive(n, Duration::from_secs(60))
@@ -937,4 +937,151 @@ async fn a_handshake_decline_generates_and_charges_nothing() {
     assert_eq!(last["result"]["isError"], true);
     assert_eq!(r.images(&TestApp::caller("org_a")).await, 0);
     assert_eq!(r.t.blob_files(), 0);
+}
+
+// --- arguments and initialize params of the wrong type ---------------------------------------
+
+/// Four high-quality squares, written as an array in `GenerateArgs`' field order: filled in by
+/// position, it would be `n: 4` at `high`, far above the confirmation threshold.
+fn costly_array() -> Value {
+    json!([
+        "four costly squares",
+        "1024x1024",
+        "high",
+        null,
+        null,
+        null,
+        4
+    ])
+}
+
+fn assert_invalid_arguments(status: u16, message: &Value) {
+    assert_eq!(status, 400, "{message}");
+    assert_eq!(message["error"]["code"], -32602, "{message}");
+    assert_eq!(message["error"]["data"]["field"], "arguments", "{message}");
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be a JSON object"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn arguments_that_are_not_an_object_are_refused_before_the_cost_gate_in_both_eras() {
+    let r = rig(true).await;
+    let caller = TestApp::caller("org_a");
+    let bad_arguments = [costly_array(), json!("four costly squares"), json!(4)];
+    let tools = ["openai_generate_image", "openai_generate_campaign_batch"];
+    // 2026-07-28: without capabilities, with elicitation (which would be asked), with Tasks
+    // (which would queue the work).
+    let everything = json!({"elicitation": {"form": {}}, "extensions": {TASKS: {}}});
+    for caps in [json!({}), with_elicitation(), with_tasks(), everything] {
+        for tool in tools {
+            for arguments in &bad_arguments {
+                let (status, m) = call(
+                    &r.app,
+                    &caller,
+                    "tools/call",
+                    json!({"name": tool, "arguments": arguments}),
+                    caps.clone(),
+                )
+                .await;
+                assert_invalid_arguments(status, &m);
+            }
+        }
+    }
+    // The handshake era, with and without elicitation declared.
+    for caps in [json!({}), json!({"elicitation": {}})] {
+        let sid = session(&r.app, &caller, caps).await;
+        for tool in tools {
+            for arguments in &bad_arguments {
+                let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                    "params": {"name": tool, "arguments": arguments}});
+                let mut headers = http::HeaderMap::new();
+                headers.insert("mcp-session-id", sid.parse().unwrap());
+                let (status, m) = send(&r.app, &caller, headers, body).await;
+                assert_invalid_arguments(status, &m);
+            }
+        }
+    }
+    r.consume(100).await;
+    assert_eq!(r.images(&caller).await, 0, "no image was made");
+    assert_eq!(r.t.blob_files(), 0);
+    let fake = r._fake.as_ref().unwrap();
+    assert!(fake.requests().is_empty(), "the model was never called");
+    let usage = imagemcp_app::billing::usage::summary(&r.app, &caller)
+        .await
+        .unwrap();
+    assert_eq!(
+        (usage.used_images, usage.model_cost_micros),
+        (0, 0),
+        "nothing was charged"
+    );
+
+    // Absent and `null` arguments are no arguments, refused by the tool for its missing prompt.
+    for params in [
+        json!({"name": "openai_generate_image"}),
+        json!({"name": "openai_generate_image", "arguments": null}),
+    ] {
+        let (status, m) = call(&r.app, &caller, "tools/call", params, json!({})).await;
+        assert_eq!(status, 200, "{m}");
+        assert_eq!(m["result"]["isError"], true, "{m}");
+        assert!(
+            m["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("prompt")
+        );
+    }
+}
+
+#[tokio::test]
+async fn initialize_with_wrongly_typed_params_is_refused_and_opens_no_session() {
+    let r = rig(false).await;
+    let caller = TestApp::caller("org_a");
+    for (params, field) in [
+        (
+            json!({"protocolVersion": 17, "capabilities": "x"}),
+            "protocolVersion",
+        ),
+        (
+            json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": "yes"},
+                   "clientInfo": {"name": "raw", "version": "1"}}),
+            "capabilities.elicitation",
+        ),
+        (
+            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": ["raw"], "version": "1"}}),
+            "clientInfo.name",
+        ),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+        let reply = handle(
+            &r.app,
+            &caller,
+            &http::Method::POST,
+            &http::HeaderMap::new(),
+            serde_json::to_vec(&body).unwrap().into(),
+        )
+        .await;
+        assert_eq!(reply.status.as_u16(), 400);
+        assert!(
+            reply.headers.iter().all(|(k, _)| k != "mcp-session-id"),
+            "no session for a refused initialize"
+        );
+        let McpBody::Json(m) = reply.body else {
+            panic!("one JSON message")
+        };
+        assert_eq!(m["error"]["code"], -32602, "{m}");
+        assert_eq!(m["error"]["data"]["field"], field, "{m}");
+        assert!(
+            m["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`")),
+            "{m}"
+        );
+    }
 }

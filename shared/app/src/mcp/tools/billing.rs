@@ -57,10 +57,11 @@ async fn usage(app: &App, caller: &Caller, args: Value) -> Result<CallToolResult
         _ => format!("{} used, no limit", s.used_images),
     };
     let summary = format!(
-        "{} plan ({} seat(s)), period {}: {limit}; overage {} image(s) = {}; invoice so far {}; model cost this month {}.",
+        "{} plan ({} seat(s)), period {} to {}: {limit}; overage {} image(s) = {}; invoice so far {}; model cost this month {}.",
         s.tier,
         s.seats,
-        s.period,
+        s.period_start,
+        s.period_end,
         s.overage_images,
         format_cents(s.overage_cents),
         format_cents(s.total_cents),

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod routes;
 pub mod sessions;
 pub mod views;
+pub mod whoami;
 
 pub use config::AppConfig;
 pub use ports::Ports;

@@ -11,6 +11,7 @@ mod helpers;
 mod mcp_tasks;
 mod oauth;
 mod retention;
+mod teams;
 mod webhooks;
 
 use std::sync::atomic::Ordering;

@@ -395,6 +395,19 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
         ]
     );
     assert_eq!(entry["roles"][&design_id], "viewer");
+    let listed =
+        imagemcp_app::mcp::tools::call(&o.app, &ada_caller, "openai_list_members", json!({}), None)
+            .await;
+    let text = serde_json::to_value(&listed.content[0]).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains("bob <bob@example.com>")
+            && text.contains("creator in General")
+            && text.contains("viewer in BRAND"),
+        "{text}"
+    );
 
     // Emptied, it goes (once), and its name is free.
     let (status, _) = rest(

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use axum::http::StatusCode;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, people};
 use crate::oauth::Oauth;
 
 #[tokio::test]
@@ -59,14 +59,7 @@ async fn concurrent_sign_ups_with_one_email_make_one_account() {
 async fn roles_change_and_the_last_admin_stays() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     let err = accounts
         .set_role(&org.id, &org.default_team, &ada.id, Role::Viewer)
@@ -101,18 +94,7 @@ async fn roles_change_and_the_last_admin_stays() {
 async fn invitations_work_once_and_only_for_the_invited_email() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
-    let eve = accounts
-        .sign_up("eve@example.com", Some("a long password"), "Eve")
-        .await
-        .unwrap();
+    let [ada, bob, eve] = people(&t.app, ["Ada", "Bob", "Eve"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     let invitations = imagemcp_app::accounts::invitations::Invitations::new(&t.app.ports);
     let invite = invitations
@@ -262,14 +244,7 @@ async fn keys_carry_scopes_expire_rotate_and_revoke() {
 async fn a_demoted_or_removed_member_loses_the_power_of_their_keys() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     accounts
         .set_role(&org.id, &org.default_team, &bob.id, Role::Creator)
@@ -418,33 +393,6 @@ async fn every_login_attempt_is_audited_without_naming_the_person() {
     );
 }
 
-/// Signs `emails` up, invites each to `admin_email`'s organisation with its role, and has them
-/// accept (each logged in to their personal organisation, as after sign-up).
-async fn join(o: &Oauth, admin_token: &str, people: &[(&str, &str)]) {
-    for (email, role) in people {
-        o.user(email).await;
-        let (status, inv) = o
-            .rest(
-                "POST",
-                "/v1/invitations",
-                Some(admin_token),
-                Some(json!({"email": email, "role": role})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{inv}");
-        let own = o.token(email, None).await;
-        let (status, joined) = o
-            .rest(
-                "POST",
-                "/v1/invitations/accept",
-                Some(&own),
-                Some(json!({"token": inv["token"]})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{joined}");
-    }
-}
-
 #[tokio::test]
 async fn an_invited_member_logs_in_to_the_organisation_they_joined_and_acts_there() {
     let o = Oauth::new();
@@ -452,14 +400,8 @@ async fn an_invited_member_logs_in_to_the_organisation_they_joined_and_acts_ther
     let eve = o.user("eve@example.com").await;
     let team_org = ada.personal_org.to_string();
     let ada_token = o.token("ada@example.com", None).await;
-    join(&o, &ada_token, &[("bob@example.com", "creator")]).await;
-    let bob = o
-        .app
-        .accounts()
-        .user_by_email(&imagemcp_app::accounts::Email::parse("bob@example.com").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    o.join(&ada_token, &[("bob@example.com", "creator")]).await;
+    let bob = o.account("bob@example.com").await;
 
     // Joining made the team's organisation Bob's last used one: a plain login acts there.
     let (status, tokens) = o.login("bob@example.com", json!({})).await;
@@ -629,8 +571,7 @@ async fn default_scopes_follow_the_role_in_each_organisation() {
             "{admin_tool}: {tools:?}"
         );
     }
-    join(
-        &o,
+    o.join(
         &ada_token,
         &[
             ("cat@example.com", "creator"),
@@ -680,13 +621,7 @@ async fn default_scopes_follow_the_role_in_each_organisation() {
         assert_eq!(Scope::join(&caller.scopes), want.join(" "));
 
         // A key an admin issues with `admin` carries, and lists, what the role can use.
-        let user = o
-            .app
-            .accounts()
-            .user_by_email(&imagemcp_app::accounts::Email::parse(email).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let user = o.account(email).await;
         let (status, issued) = o
             .rest(
                 "POST",
@@ -758,13 +693,7 @@ async fn default_scopes_follow_the_role_in_each_organisation() {
     assert_eq!(weak["scopes"], json!(["images:read", "images:write"]));
 
     // A demotion narrows a key at once, in its listing too.
-    let cat = o
-        .app
-        .accounts()
-        .user_by_email(&imagemcp_app::accounts::Email::parse("cat@example.com").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let cat = o.account("cat@example.com").await;
     let (status, _) = o
         .rest(
             "PUT",
@@ -788,14 +717,7 @@ async fn default_scopes_follow_the_role_in_each_organisation() {
 async fn a_failed_acceptance_leaves_the_invitation_usable() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     let invitations = imagemcp_app::accounts::invitations::Invitations::new(&t.app.ports);
     // Ada, the only admin, is invited to be a viewer: accepting would leave no admin.

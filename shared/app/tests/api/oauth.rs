@@ -162,6 +162,44 @@ impl Oauth {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Signs each `(email, role)` up, invites them to the organisation of `admin_token` with that
+    /// role, and has them accept (logged in to their personal organisation, as after sign-up).
+    pub(crate) async fn join(&self, admin_token: &str, people: &[(&str, &str)]) {
+        for (email, role) in people {
+            self.user(email).await;
+            let (status, inv) = self
+                .rest(
+                    "POST",
+                    "/v1/invitations",
+                    Some(admin_token),
+                    Some(json!({"email": email, "role": role})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{inv}");
+            let own = self.token(email, None).await;
+            let (status, joined) = self
+                .rest(
+                    "POST",
+                    "/v1/invitations/accept",
+                    Some(&own),
+                    Some(json!({"token": inv["token"]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{joined}");
+        }
+    }
+
+    /// The account of an email.
+    pub(crate) async fn account(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
+        let email = imagemcp_app::accounts::Email::parse(email).unwrap();
+        self.app
+            .accounts()
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .expect("an account")
+    }
+
     pub(crate) async fn user(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
         self.app
             .accounts()
@@ -912,34 +950,33 @@ async fn call_tool(o: &Oauth, token: &str, name: &str, arguments: Value) -> Valu
     v["result"].clone()
 }
 
+/// Approves a consent page (asking for no scope) in `org`, and exchanges the code: the tokens.
+async fn approve_in(o: &Oauth, client: &str, consent: &str, cookie: &str, org: &str) -> Value {
+    let approve = fields(
+        consent,
+        &[("action", "approve"), ("org_id", org), ("scope", "")],
+    );
+    let (status, headers, html) = o
+        .send(form_post("/oauth/authorize", Some(cookie), approve))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let location = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+    let (status, tokens) = exchange(o, client, &param(&location, "code").unwrap(), VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
 #[tokio::test]
 async fn the_consent_page_picks_the_organisation_and_the_tokens_act_there() {
     let o = Oauth::new();
     let client = o.register().await;
     let ada = o.user("ada@example.com").await;
-    let grace = o.user("grace@example.com").await;
     let eve = o.user("eve@example.com").await;
-    let manage = imagemcp_app::manage::Manage::new(&o.app);
-    let ada_caller = o
-        .app
-        .sessions()
-        .authenticate(&o.token("ada@example.com", None).await)
-        .await
-        .unwrap();
-    let invitation = manage
-        .invite(
-            &ada_caller,
-            imagemcp_app::images::params::parse_args(
-                json!({"email": "grace@example.com", "role": "creator"}),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    imagemcp_app::accounts::invitations::Invitations::new(&o.app.ports)
-        .accept(&invitation.token, &grace.id)
-        .await
-        .unwrap();
+    let ada_token = o.token("ada@example.com", None).await;
+    let ada_caller = o.app.sessions().authenticate(&ada_token).await.unwrap();
+    o.join(&ada_token, &[("grace@example.com", "creator")])
+        .await;
+    let grace = o.account("grace@example.com").await;
     let (team_org, personal) = (ada.personal_org.to_string(), grace.personal_org.to_string());
 
     // The picker is a real form control listing both of Grace's organisations with her role in
@@ -980,20 +1017,7 @@ async fn the_consent_page_picks_the_organisation_and_the_tokens_act_there() {
 
     // She picks her personal organisation, where she is admin: asking for no scope gets all
     // that role allows there.
-    let to_personal = o
-        .send(form_post(
-            "/oauth/authorize",
-            Some(&cookie),
-            fields(
-                &consent,
-                &[("action", "approve"), ("org_id", &personal), ("scope", "")],
-            ),
-        ))
-        .await;
-    let location = url::Url::parse(to_personal.1[header::LOCATION].to_str().unwrap()).unwrap();
-    let (status, tokens) =
-        exchange(&o, &client, &param(&location, "code").unwrap(), VERIFIER).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = approve_in(&o, &client, &consent, &cookie, &personal).await;
     assert_eq!(tokens["org_id"], json!(personal));
     assert_eq!(tokens["scope"], "images:read images:write admin");
 
@@ -1003,20 +1027,7 @@ async fn the_consent_page_picks_the_organisation_and_the_tokens_act_there() {
         consent.contains(&format!("<option value=\"{personal}\" selected>")),
         "the last one used is preselected"
     );
-    let redirect = o
-        .send(form_post(
-            "/oauth/authorize",
-            Some(&cookie),
-            fields(
-                &consent,
-                &[("action", "approve"), ("org_id", &team_org), ("scope", "")],
-            ),
-        ))
-        .await;
-    let location = url::Url::parse(redirect.1[header::LOCATION].to_str().unwrap()).unwrap();
-    let (status, tokens) =
-        exchange(&o, &client, &param(&location, "code").unwrap(), VERIFIER).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = approve_in(&o, &client, &consent, &cookie, &team_org).await;
     assert_eq!(tokens["org_id"], json!(team_org));
     assert_eq!(tokens["scope"], "images:read images:write");
 

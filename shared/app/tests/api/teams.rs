@@ -3,61 +3,36 @@
 //! listings with names, emails and team names.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::StatusCode;
 use imagemcp_app::App;
+use imagemcp_app::accounts::UserRecord;
 use imagemcp_core::Error;
 use imagemcp_core::rbac::Role;
 use imagemcp_core::table::{Add, Condition, Item, Key, Page, Query, Table, TransactOp};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, people};
 use crate::oauth::Oauth;
 
 /// A `Table` that lets other tasks run after every query, so concurrent operations interleave
-/// between what they read and what they write, as they can on a real server.
-struct Yielding {
+/// between what they read and what they write, as they can on a real server; once armed, it holds
+/// the first query of the sort-key prefix `hold` until released, so a test can run another
+/// operation in exactly that window.
+struct Interleaving {
     inner: Arc<dyn Table>,
-}
-
-#[async_trait::async_trait]
-impl Table for Yielding {
-    async fn get(&self, key: &Key) -> imagemcp_core::Result<Option<Item>> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Condition) -> imagemcp_core::Result<()> {
-        self.inner.put(item, cond).await
-    }
-    async fn delete(&self, key: &Key, cond: Condition) -> imagemcp_core::Result<()> {
-        self.inner.delete(key, cond).await
-    }
-    async fn query(&self, query: &Query) -> imagemcp_core::Result<Page> {
-        let page = self.inner.query(query).await?;
-        tokio::task::yield_now().await;
-        Ok(page)
-    }
-    async fn add(&self, add: Add) -> imagemcp_core::Result<i64> {
-        self.inner.add(add).await
-    }
-    async fn transact(&self, ops: Vec<TransactOp>) -> imagemcp_core::Result<()> {
-        self.inner.transact(ops).await
-    }
-}
-
-/// A `Table` that holds the first query of a sort-key prefix, once armed, until released: a test
-/// runs another operation in that window.
-struct Pausing {
-    inner: Arc<dyn Table>,
-    prefix: &'static str,
-    armed: std::sync::atomic::AtomicBool,
+    hold: &'static str,
+    armed: AtomicBool,
     /// Told when the query is held.
-    paused: tokio::sync::Notify,
-    released: tokio::sync::Notify,
+    held: Notify,
+    released: Notify,
 }
 
 #[async_trait::async_trait]
-impl Table for Pausing {
+impl Table for Interleaving {
     async fn get(&self, key: &Key) -> imagemcp_core::Result<Option<Item>> {
         self.inner.get(key).await
     }
@@ -69,9 +44,11 @@ impl Table for Pausing {
     }
     async fn query(&self, query: &Query) -> imagemcp_core::Result<Page> {
         let page = self.inner.query(query).await?;
-        if query.sk_prefix == self.prefix && self.armed.swap(false, Ordering::SeqCst) {
-            self.paused.notify_one();
+        if query.sk_prefix == self.hold && self.armed.swap(false, Ordering::SeqCst) {
+            self.held.notify_one();
             self.released.notified().await;
+        } else {
+            tokio::task::yield_now().await;
         }
         Ok(page)
     }
@@ -83,23 +60,29 @@ impl Table for Pausing {
     }
 }
 
-fn interleaving(t: &TestApp) -> App {
-    let mut ports = t.app.ports.clone();
-    ports.table = Arc::new(Yielding {
-        inner: ports.table.clone(),
+/// The app on an [`Interleaving`] table holding queries of `hold`, with Ada and Bob signed up.
+async fn interleaving(
+    t: &TestApp,
+    hold: &'static str,
+) -> (App, Arc<Interleaving>, [UserRecord; 2]) {
+    let table = Arc::new(Interleaving {
+        inner: t.app.ports.table.clone(),
+        hold,
+        armed: false.into(),
+        held: Notify::new(),
+        released: Notify::new(),
     });
-    App::new(ports, (*t.app.config).clone())
+    let mut ports = t.app.ports.clone();
+    ports.table = table.clone();
+    let app = App::new(ports, (*t.app.config).clone());
+    let people = people(&app, ["Ada", "Bob"]).await;
+    (app, table, people)
 }
 
 #[tokio::test]
 async fn concurrent_creations_of_one_name_make_one_team() {
     let t = TestApp::new();
-    let app = interleaving(&t);
-    let ada = app
-        .accounts()
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
+    let (app, _, [ada, _]) = interleaving(&t, "").await;
     let names = ["Ops", "ops", "OPS", " Ops ", "oPs", "Ops", "ops ", "OPs"];
     let accounts = app.accounts();
     let results = futures::future::join_all(
@@ -126,25 +109,8 @@ async fn concurrent_creations_of_one_name_make_one_team() {
 #[tokio::test]
 async fn a_member_joining_while_the_team_is_deleted_is_never_left_in_a_deleted_team() {
     let t = TestApp::new();
-    let table = Arc::new(Pausing {
-        inner: t.app.ports.table.clone(),
-        prefix: "MEMBER#",
-        armed: false.into(),
-        paused: tokio::sync::Notify::new(),
-        released: tokio::sync::Notify::new(),
-    });
-    let mut ports = t.app.ports.clone();
-    ports.table = table.clone();
-    let app = App::new(ports, (*t.app.config).clone());
+    let (app, table, [ada, bob]) = interleaving(&t, "MEMBER#").await;
     let accounts = app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
     let org = ada.personal_org.clone();
     let team = accounts
         .create_team(&org, "Short-lived", None)
@@ -153,7 +119,7 @@ async fn a_member_joining_while_the_team_is_deleted_is_never_left_in_a_deleted_t
     // The deletion counts the members (none), then Bob joins before it writes.
     table.armed.store(true, Ordering::SeqCst);
     let (deleted, joined) = futures::join!(accounts.delete_team(&org, &team.id, None), async {
-        table.paused.notified().await;
+        table.held.notified().await;
         let joined = accounts
             .set_role(&org, &team.id, &bob.id, Role::Creator)
             .await;
@@ -173,6 +139,14 @@ async fn a_member_joining_while_the_team_is_deleted_is_never_left_in_a_deleted_t
     );
 }
 
+/// The text of a tool result.
+fn text_of(result: &CallToolResult) -> String {
+    serde_json::to_value(&result.content[0]).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn team_named<'a>(teams: &'a Value, name: &str) -> &'a Value {
     teams["teams"]
         .as_array()
@@ -187,30 +161,24 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
     let o = Oauth::new();
     let ada = o.user("ada@example.com").await;
     let eve = o.user("eve@example.com").await;
-    let bob = o.user("bob@example.com").await;
     let admin = o.token("ada@example.com", None).await;
-    let manage = imagemcp_app::manage::Manage::new(&o.app);
     let ada_caller = o.app.sessions().authenticate(&admin).await.unwrap();
-    let inv = manage
-        .invite(
-            &ada_caller,
-            imagemcp_app::images::params::parse_args(
-                json!({"email": "bob@example.com", "role": "creator"}),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    imagemcp_app::accounts::invitations::Invitations::new(&o.app.ports)
-        .accept(&inv.token, &bob.id)
-        .await
-        .unwrap();
+    o.join(&admin, &[("bob@example.com", "creator")]).await;
+    let bob = o.account("bob@example.com").await;
     let member = o.token("bob@example.com", None).await;
     let rest = |method: &'static str, path: String, token: String, body: Option<Value>| {
         let o = &o;
         async move { o.rest(method, &path, Some(&token), body).await }
     };
 
+    let create = |token: &String, name: &str| {
+        rest(
+            "POST",
+            "/v1/teams".into(),
+            token.clone(),
+            Some(json!({"name": name})),
+        )
+    };
     let (status, teams) = rest("GET", "/v1/teams".into(), admin.clone(), None).await;
     assert_eq!(status, StatusCode::OK, "{teams}");
     let general = team_named(&teams, "General").clone();
@@ -224,82 +192,42 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
     );
 
     // Names are unique in the organisation whatever the case or spacing.
-    let (status, design) = rest(
-        "POST",
-        "/v1/teams".into(),
-        admin.clone(),
-        Some(json!({"name": "Design"})),
-    )
-    .await;
+    let (status, design) = create(&admin, "Design").await;
     assert_eq!(status, StatusCode::CREATED, "{design}");
     let design_id = design["team_id"].as_str().unwrap().to_owned();
     for clash in [" design ", "DESIGN", "general"] {
-        let (status, body) = rest(
-            "POST",
-            "/v1/teams".into(),
-            admin.clone(),
-            Some(json!({"name": clash})),
-        )
-        .await;
+        let (status, body) = create(&admin, clash).await;
         assert_eq!(status, StatusCode::CONFLICT, "{clash}: {body}");
         assert_eq!(body["error"]["code"], "conflict");
     }
-    let (status, _) = rest(
-        "POST",
-        "/v1/teams".into(),
-        admin.clone(),
-        Some(json!({"name": "  "})),
-    )
-    .await;
+    let (status, _) = create(&admin, "  ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Another organisation may use the name.
     let eve_token = o.token("eve@example.com", None).await;
-    let (status, _) = rest(
-        "POST",
-        "/v1/teams".into(),
-        eve_token.clone(),
-        Some(json!({"name": "Design"})),
-    )
-    .await;
+    let (status, _) = create(&eve_token, "Design").await;
     assert_eq!(status, StatusCode::CREATED);
 
     // Renaming releases the old name and claims the new one.
     let path = format!("/v1/teams/{design_id}");
-    let (status, renamed) = rest(
-        "PATCH",
-        path.clone(),
-        admin.clone(),
-        Some(json!({"name": "Brand"})),
-    )
-    .await;
+    let rename = |name: &str| {
+        rest(
+            "PATCH",
+            path.clone(),
+            admin.clone(),
+            Some(json!({"name": name})),
+        )
+    };
+    let (status, renamed) = rename("Brand").await;
     assert_eq!(status, StatusCode::OK, "{renamed}");
     assert_eq!(
         (&renamed["name"], &renamed["team_id"]),
         (&json!("Brand"), &json!(design_id))
     );
-    let (status, _) = rest(
-        "POST",
-        "/v1/teams".into(),
-        admin.clone(),
-        Some(json!({"name": "design"})),
-    )
-    .await;
+    let (status, _) = create(&admin, "design").await;
     assert_eq!(status, StatusCode::CREATED, "the old name is free again");
-    let (status, _) = rest(
-        "PATCH",
-        path.clone(),
-        admin.clone(),
-        Some(json!({"name": "GENERAL"})),
-    )
-    .await;
+    let (status, _) = rename("GENERAL").await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, recased) = rest(
-        "PATCH",
-        path.clone(),
-        admin.clone(),
-        Some(json!({"name": "BRAND"})),
-    )
-    .await;
+    let (status, recased) = rename("BRAND").await;
     assert_eq!(
         (status, &recased["name"]),
         (StatusCode::OK, &json!("BRAND"))
@@ -398,10 +326,7 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
     let listed =
         imagemcp_app::mcp::tools::call(&o.app, &ada_caller, "openai_list_members", json!({}), None)
             .await;
-    let text = serde_json::to_value(&listed.content[0]).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = text_of(&listed);
     assert!(
         text.contains("bob <bob@example.com>")
             && text.contains("creator in General")
@@ -426,13 +351,7 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
     );
     let (status, _) = rest("DELETE", path.clone(), admin.clone(), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = rest(
-        "POST",
-        "/v1/teams".into(),
-        admin.clone(),
-        Some(json!({"name": "Brand"})),
-    )
-    .await;
+    let (status, _) = create(&admin, "Brand").await;
     assert_eq!(status, StatusCode::CREATED);
 
     // Each change is in the audit chain, which holds.
@@ -467,10 +386,7 @@ async fn teams_are_listed_renamed_and_deleted_with_unique_names() {
     let listed =
         imagemcp_app::mcp::tools::call(&o.app, &ada_caller, "openai_list_teams", json!({}), None)
             .await;
-    let text = serde_json::to_value(&listed.content[0]).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = text_of(&listed);
     assert!(
         text.starts_with("3 team(s): ") && text.contains("General (") && text.contains("default"),
         "{text}"

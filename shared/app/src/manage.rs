@@ -30,7 +30,8 @@ pub struct CreateKeyArgs {
     #[serde(default)]
     pub label: Option<String>,
     /// Space-separated scopes: `images:read`, `images:write`, `admin` (default: the scopes of
-    /// the credential making the key). A key never gets a scope its maker lacks.
+    /// the credential making the key). A key never gets a scope its maker lacks, nor more than
+    /// its owner's role in its organisation can use.
     #[serde(default)]
     pub scopes: Option<String>,
     /// Bind the key to one team (`team_…`) of the organisation.

@@ -1,6 +1,8 @@
 // Drives Debian chromium through imagemcp's OAuth pages: opens an authorization URL, signs in,
-// approves on the consent page, and prints the redirect it was sent to (JSON on stdout). The
-// redirect is captured from the browser's requests, so no server needs to listen there.
+// picks an organisation on the consent page when CONSENT_ORG names one (its option's value, an
+// org id), approves, and prints the redirect it was sent to (JSON on stdout, with the picker's
+// options as the page offered them). The redirect is captured from the browser's requests, so no
+// server needs to listen there.
 //
 // usage: node consent.mjs AUTHORIZE_URL REDIRECT_PREFIX   (EMAIL and PASSWORD come from the env,
 // so they never appear in a process listing)
@@ -9,6 +11,7 @@ import { chromium } from 'playwright-core';
 const [authorizeUrl, redirectPrefix] = process.argv.slice(2);
 const email = process.env.CONSENT_EMAIL;
 const password = process.env.CONSENT_PASSWORD;
+const pickOrg = process.env.CONSENT_ORG;
 if (!authorizeUrl || !redirectPrefix || !email || !password) {
   console.error('usage: CONSENT_EMAIL=… CONSENT_PASSWORD=… node consent.mjs AUTHORIZE_URL REDIRECT_PREFIX');
   process.exit(2);
@@ -38,12 +41,20 @@ try {
   // The consent page names the client, the redirect host and the scopes.
   await page.getByRole('heading', { name: /^Authorize / }).waitFor();
   const consent = await page.locator('main').innerText();
+  // The organisation picker, as a person sees it: a labelled select.
+  const picker = page.getByLabel('Organisation');
+  const orgs = await picker.locator('option').evaluateAll((options) =>
+    options.map((o) => ({ value: o.value, label: o.textContent, selected: o.selected })));
+  if (pickOrg) {
+    const picked = await picker.selectOption(pickOrg);
+    if (picked.length !== 1 || picked[0] !== pickOrg) throw new Error('could not pick ' + pickOrg);
+  }
   await page.getByRole('button', { name: 'Approve' }).click({ noWaitAfter: true });
   const redirect = await Promise.race([
     redirected,
     new Promise((_, reject) => setTimeout(() => reject(new Error('no redirect to ' + redirectPrefix)), 20000)),
   ]);
-  process.stdout.write(JSON.stringify({ redirect, login_title: title, consent }) + '\n');
+  process.stdout.write(JSON.stringify({ redirect, login_title: title, consent, orgs }) + '\n');
 } finally {
   await browser.close();
 }

@@ -61,7 +61,7 @@ def test_raw_jsonrpc_edge_cases(offline_server):
         sid = r.headers["mcp-session-id"]
         with_session = dict(JSON_HEADERS, **{"Mcp-Session-Id": sid})
         r = http.post("/mcp", content=rpc("tools/list"), headers=with_session)
-        assert len(r.json()["result"]["tools"]) == 27 and "ttlMs" not in r.json()["result"]
+        assert len(r.json()["result"]["tools"]) == 31 and "ttlMs" not in r.json()["result"]
         r = http.post("/mcp", content=rpc("no/such_method"), headers=with_session)
         assert r.json()["error"]["code"] == -32601
         assert http.delete("/mcp", headers={"Mcp-Session-Id": sid}).status_code == 204

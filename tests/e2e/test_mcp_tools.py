@@ -24,6 +24,7 @@ TOOLS = {
     "openai_set_member_role", "openai_remove_member", "openai_invite_member",
     "openai_accept_invitation", "openai_create_team",
     "openai_usage_summary", "openai_upgrade_plan", "openai_billing_portal", "openai_set_budget",
+    "openai_whoami", "openai_list_teams", "openai_rename_team", "openai_delete_team",
 }
 
 

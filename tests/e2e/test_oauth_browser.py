@@ -37,12 +37,15 @@ def remember_secret(value: str) -> None:
         f.write(value + "\n")
 
 
-def drive_consent(authorize_url: str, redirect_prefix: str, email: str) -> dict:
-    """Runs the Playwright script that logs in and approves; returns the captured redirect."""
+def drive_consent(authorize_url: str, redirect_prefix: str, email: str, org: str | None = None) -> dict:
+    """Runs the Playwright script that logs in, picks `org` on the consent page if given, and
+    approves; returns the captured redirect and the organisations the picker offered."""
     assert Path("/usr/bin/chromium").exists(), "Debian chromium is required (scripts/test installs it)"
     if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True, timeout=300)
     env = dict(os.environ, CONSENT_EMAIL=email, CONSENT_PASSWORD=PASSWORD)
+    if org is not None:
+        env["CONSENT_ORG"] = org
     out = subprocess.run(
         ["node", "consent.mjs", authorize_url, redirect_prefix],
         cwd=BROWSER_DIR, env=env, capture_output=True, text=True, timeout=120,
@@ -128,6 +131,79 @@ def test_oauth_flow_in_chromium_then_mcp_with_the_token(offline_server):
     assert r.status_code == 403
     www = r.headers["www-authenticate"]
     assert 'error="insufficient_scope"' in www and 'scope="images:write"' in www and "resource_metadata=" in www
+
+
+def login(server, email: str, **extra) -> dict:
+    r = httpx.post(f"{server.url}/v1/auth/login", json={"email": email, "password": PASSWORD, **extra})
+    assert r.status_code == 200, r.text
+    tokens = r.json()
+    remember_secret(tokens["access_token"])
+    remember_secret(tokens["refresh_token"])
+    return tokens
+
+
+def test_an_invited_member_picks_the_organisation_on_the_consent_page(offline_server):
+    """Invite, accept, then OAuth in Chromium: the consent page's picker lists both of the
+    member's organisations, the browser picks the second, and the token acts there."""
+    s = offline_server
+    email = "dee@example.com"
+    sign_up(s, email)
+    with s.http() as admin:
+        inv = admin.post("/v1/invitations", json={"email": email, "role": "creator"})
+        assert inv.status_code == 201, inv.text
+        remember_secret(inv.json()["token"])
+    home = login(s, email)
+    personal = home["org_id"]
+    assert personal != "org_default"
+    r = httpx.post(f"{s.url}/v1/invitations/accept", json={"token": inv.json()["token"]},
+                   headers={"Authorization": f"Bearer {home['access_token']}"})
+    assert r.status_code == 200, r.text
+    # She signs in at home once more, so the picker starts on her personal organisation.
+    assert login(s, email, org_id=personal)["org_id"] == personal
+
+    redirect_uri = "http://127.0.0.1:9/org-callback"
+    reg = httpx.post(f"{s.url}/oauth/register", json={
+        "redirect_uris": [redirect_uri], "client_name": "Picker Client", "token_endpoint_auth_method": "none",
+    })
+    assert reg.status_code == 201, reg.text
+    client_id = reg.json()["client_id"]
+    verifier, challenge = pkce()
+    url = f"{s.url}/oauth/authorize?" + urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "st",
+        "code_challenge": challenge, "code_challenge_method": "S256", "resource": s.mcp_url,
+    })
+    result = drive_consent(url, redirect_uri, email, org="org_default")
+    orgs = result["orgs"]
+    assert [o["value"] for o in orgs] == [personal, "org_default"], orgs
+    assert [o["selected"] for o in orgs] == [True, False], "the last one used comes preselected"
+    assert "(admin)" in orgs[0]["label"] and "(creator)" in orgs[1]["label"], orgs
+    code = parse_qs(urlparse(result["redirect"]).query)["code"][0]
+    remember_secret(code)
+    token = httpx.post(f"{s.url}/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "client_id": client_id,
+        "redirect_uri": redirect_uri, "code_verifier": verifier, "resource": s.mcp_url,
+    })
+    assert token.status_code == 200, token.text
+    tokens = token.json()
+    remember_secret(tokens["access_token"])
+    remember_secret(tokens["refresh_token"])
+    # No scope asked: what a creator can use there.
+    assert tokens["org_id"] == "org_default" and tokens["scope"] == "images:read images:write"
+
+    async def act_there():
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        async with Client(streamable_http_client(s.mcp_url, http_client=http), mode="2026-07-28") as client:
+            me = await client.call_tool("openai_whoami", {})
+            assert not me.is_error, me
+            assert me.structured_content["org_id"] == "org_default"
+            assert me.structured_content["role"] == "creator"
+            made = await client.call_tool("openai_generate_image", {"prompt": "a picked organisation's square"})
+            assert not made.is_error, made
+            return made.structured_content["images"][0]["id"]
+
+    image_id = asyncio.run(act_there())
+    with s.http() as admin:
+        assert admin.get(f"/v1/images/{image_id}").status_code == 200, "the image is in org_default"
 
 
 class MemoryStorage:

@@ -4,11 +4,17 @@ never "forbidden", on every read, write and delete route and tool)."""
 
 from __future__ import annotations
 
+import secrets
+
+import httpx2 as httpx
 import pytest
+
+from test_oauth_browser import remember_secret
 
 pytestmark = pytest.mark.anyio
 
 ROLES = ["admin", "creator", "reviewer", "viewer"]
+PASSWORD = "tenancy-password-" + secrets.token_hex(6)
 
 # A copy of core's `rbac::MATRIX`, checked against what the server prints, so a change to the
 # matrix is a deliberate change to this test too.
@@ -31,8 +37,18 @@ def ok(r, *codes):
     return r.json() if r.content else None
 
 
+# What a credential of each role carries by default, and at most (`Role::scopes`).
+ROLE_SCOPES = {
+    "admin": ["images:read", "images:write", "admin"],
+    "creator": ["images:read", "images:write"],
+    "reviewer": ["images:read", "images:write"],
+    "viewer": ["images:read"],
+}
+
+
 def provision(http, email: str, role: str) -> tuple[str, str]:
-    """A new member of the admin's org with `role`, and an admin-scoped key for them there."""
+    """A new member of the admin's org with `role`, and a key the admin issues them there asking
+    for `admin` (the key gets what the role can use)."""
     user = ok(http.post("/v1/members", json={"email": email, "role": role, "name": role.title()}), 201)
     key = ok(http.post(f"/v1/members/{user['user_id']}/keys", json={"scopes": "admin", "label": role}), 201)
     return user["user_id"], key["key"]
@@ -69,6 +85,13 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
         seen = {}
         for role, (user_id, key) in users.items():
             with s.http(key) as http:
+                # The key carries what the role can use, whatever it was asked for: whoami says
+                # so to every role, and the key listing to those who may list keys.
+                me = ok(http.get("/v1/me"), 200)
+                assert (me["user_id"], me["role"], me["scopes"]) == (user_id, role, ROLE_SCOPES[role])
+                if "manage_own_keys" in MATRIX[role]:
+                    listed = ok(http.get("/v1/keys"), 200)["keys"]
+                    assert [k["scopes"] for k in listed] == [ROLE_SCOPES[role]], listed
                 async with s.client("2026-07-28", key=key) as mcp:
                     listed = {t.name for t in (await mcp.list_tools()).tools}
 
@@ -80,10 +103,13 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
                         return "denied"
 
                     def delete_own_probe():
-                        # Give the member an image of their own (as a creator, briefly), then try
-                        # to delete it with their real role.
+                        # Give the member an image of their own (as a creator, briefly, with a key
+                        # made meanwhile: their own key keeps the scopes of the role it was made
+                        # for), then try to delete it with their real role.
                         set_role(user_id, "creator")
-                        own = ok(http.post("/v1/images", json={"prompt": "my own square", "fresh": True}), 201)["images"][0]["id"]
+                        as_creator = ok(admin.post(f"/v1/members/{user_id}/keys", json={"label": "probe"}), 201)["key"]
+                        with s.http(as_creator) as creator:
+                            own = ok(creator.post("/v1/images", json={"prompt": "my own square", "fresh": True}), 201)["images"][0]["id"]
                         set_role(user_id, role)
                         return outcome(http.delete(f"/v1/images/{own}"))
 
@@ -112,6 +138,9 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
                     assert ("openai_create_api_key" in listed) == ("manage_own_keys" in MATRIX[role])
                     assert ("openai_upgrade_plan" in listed) == ("manage_billing" in MATRIX[role])
                     assert ("openai_usage_summary" in listed) == ("view_usage" in MATRIX[role])
+                    assert {"openai_whoami", "openai_list_teams"} <= listed, role
+                    assert ("openai_rename_team" in listed) == ("manage_members" in MATRIX[role])
+                    assert ("openai_delete_team" in listed) == ("manage_members" in MATRIX[role])
         for (role, action), got in seen.items():
             want = "allowed" if action in MATRIX[role] else "denied"
             assert got == want, f"{role} × {action}: {got}, the matrix says {want}"
@@ -124,21 +153,46 @@ async def test_every_role_and_action_against_the_running_server(offline_server):
         assert log["verification"]["ok"] is True
 
 
+def login(s, email: str, **extra) -> dict:
+    r = httpx.post(f"{s.url}/v1/auth/login", json={"email": email, "password": PASSWORD, **extra})
+    tokens = ok(r, 200)
+    remember_secret(tokens["access_token"])
+    remember_secret(tokens["refresh_token"])
+    return tokens
+
+
 async def test_another_orgs_ids_are_not_found_everywhere(offline_server):
     s = offline_server
+    # Bob signs up (his personal org B is where the other tenant's data lives) and joins org A.
+    remember_secret(PASSWORD)
+    for email in ("bob@tenant.example", "mallory@tenant.example"):
+        ok(httpx.post(f"{s.url}/v1/auth/signup", json={"email": email, "password": PASSWORD}), 201)
+    home = login(s, "bob@tenant.example")
+    org_b = home["org_id"]
     with s.http() as a:
-        # Bob joins org A; his personal org B is where the other tenant's data lives.
-        bob_id, bob_key_in_a = provision(a, "bob@tenant.example", "creator")
-        with s.http(bob_key_in_a) as bob_a:
-            keys = ok(bob_a.get("/v1/keys"), 200)["keys"]
-            assert len(keys) == 1
+        inv = ok(a.post("/v1/invitations", json={"email": "bob@tenant.example", "role": "creator"}), 201)
+        remember_secret(inv["token"])
+    with s.http(home["access_token"]) as bob_b:
+        bob_id = ok(bob_b.post("/v1/invitations/accept", json={"token": inv["token"]}), 200)["user_id"]
+    # A login naming org A acts there, as a creator; one naming B, as B's admin.
+    in_a = login(s, "bob@tenant.example", org_id="org_default")
+    assert (in_a["org_id"], in_a["scope"]) == ("org_default", "images:read images:write")
+    in_b = login(s, "bob@tenant.example", org_id=org_b)
+    assert (in_b["org_id"], in_b["scope"]) == (org_b, "images:read images:write admin")
+    with s.http(in_a["access_token"]) as bob_a:
+        bob_key_in_a = ok(bob_a.post("/v1/keys", json={"label": "bob in A"}), 201)["key"]
+        me = ok(bob_a.get("/v1/me"), 200)
+        assert {o["org_id"]: o["role"] for o in me["organisations"]} == {"org_default": "creator", org_b: "admin"}
+    with s.http(bob_key_in_a) as bob_a:
+        keys = ok(bob_a.get("/v1/keys"), 200)["keys"]
+        assert len(keys) == 1
+    with s.http() as a:
         a_members = ok(a.get("/v1/members"), 200)["members"]
         a_team = next(iter(next(m for m in a_members if m["user_id"] != bob_id)["roles"]))
 
-    # Bob makes himself a key in his personal org B, where he is the admin.
-    org_b = await personal_org(s, bob_key_in_a)
-    with s.http(bob_key_in_a) as bob_a:
-        key_b = ok(bob_a.post("/v1/keys", json={"org_id": org_b, "scopes": "admin"}), 201)
+    # Bob makes himself an admin key in B with his B session.
+    with s.http(in_b["access_token"]) as bob_b:
+        key_b = ok(bob_b.post("/v1/keys", json={"scopes": "admin"}), 201)
     with s.http(key_b["key"]) as b:
         img_b = ok(b.post("/v1/images", json={"prompt": "tenant B's secret"}), 201)
         image_b = img_b["images"][0]["id"]
@@ -162,6 +216,12 @@ async def test_another_orgs_ids_are_not_found_everywhere(offline_server):
             "key in B": a.post("/v1/keys", json={"org_id": org_b, "scopes": "admin"}),
             "rotate B's key": a.post(f"/v1/keys/{b_key_id}/rotate"),
             "revoke B's key": a.delete(f"/v1/keys/{b_key_id}"),
+            "rename B's team": a.patch(f"/v1/teams/{team_b}", json={"name": "mine now"}),
+            "delete B's team": a.delete(f"/v1/teams/{team_b}"),
+            "log in to B as an outsider": httpx.post(f"{s.url}/v1/auth/login", json={
+                "email": "mallory@tenant.example", "password": PASSWORD, "org_id": org_b}),
+            "log in to an org that does not exist": httpx.post(f"{s.url}/v1/auth/login", json={
+                "email": "mallory@tenant.example", "password": PASSWORD, "org_id": "org_" + "0" * 32}),
         }
         for name, r in checks.items():
             assert r.status_code == 404, (name, r.status_code, r.text)
@@ -174,6 +234,7 @@ async def test_another_orgs_ids_are_not_found_everywhere(offline_server):
         assert log["entries"] == []
         listed = ok(a.get("/v1/images"), 200)["images"]
         assert image_b not in {i["id"] for i in listed}
+        assert team_b not in {t["team_id"] for t in ok(a.get("/v1/teams"), 200)["teams"]}
         a_key = ok(a.get("/v1/keys"), 200)["keys"][0]["key_id"]
 
     async with s.client("2026-07-28") as mcp:
@@ -188,6 +249,8 @@ async def test_another_orgs_ids_are_not_found_everywhere(offline_server):
             "openai_rotate_api_key": {"key_id": b_key_id},
             "openai_revoke_api_key": {"key_id": b_key_id},
             "openai_create_api_key": {"org_id": org_b},
+            "openai_rename_team": {"team_id": team_b, "name": "mine now"},
+            "openai_delete_team": {"team_id": team_b},
         }
         for name, args in calls.items():
             result = await mcp.call_tool(name, args)
@@ -203,19 +266,7 @@ async def test_another_orgs_ids_are_not_found_everywhere(offline_server):
     with s.http(key_b["key"]) as b:
         assert ok(b.get(f"/v1/images/{image_b}"), 200)["id"] == image_b
         assert {m["user_id"] for m in ok(b.get("/v1/members"), 200)["members"]} == {bob_id, carol}
+        assert "B team" in {t["name"] for t in ok(b.get("/v1/teams"), 200)["teams"]}
         assert ok(b.get("/v1/audit/verify"), 200)["ok"] is True
     assert a_key and a_team and len(not_found) == len(checks)
 
-
-async def personal_org(s, key: str) -> str:
-    """The personal org of a key's owner, from their GDPR export (the only place a member learns
-    their other organisations' ids without a listing route)."""
-    import io
-    import json
-    import zipfile
-
-    with s.http(key) as http:
-        export = ok(http.post("/v1/me/export"), 201)
-        data = http.get(export["url"], headers={"Authorization": ""}).content
-    profile = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("profile.json"))
-    return profile["personal_org"]

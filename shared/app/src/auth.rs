@@ -6,7 +6,9 @@
 //! brute-force.
 //!
 //! A key belongs to a user in an organisation, carries scopes, may be bound to one team and may
-//! expire. Rotation makes a new key and leaves the old one working for [`ROTATION_GRACE`], so
+//! expire. Its scopes are capped by what its owner's role there can use ([`Role::scopes`]): when
+//! it is made (so a reviewer's key never records `admin`) and again at every use (so a demotion
+//! takes effect at once). Rotation makes a new key and leaves the old one working for [`ROTATION_GRACE`], so
 //! deployed integrations can be updated without downtime; revocation ends a key at once.
 
 use std::time::Duration;
@@ -111,7 +113,7 @@ pub struct KeySpec {
 }
 
 impl KeySpec {
-    /// A key with every scope, no team binding and no expiry.
+    /// A key with every scope its owner's role can use, no team binding and no expiry.
     pub fn full(label: &str) -> Self {
         Self {
             label: label.to_owned(),
@@ -199,7 +201,8 @@ impl<'a> ApiKeys<'a> {
         if spec.label.chars().count() > 100 {
             return Err(Error::invalid("label", "must be at most 100 characters"));
         }
-        let member = Accounts::new(self.ports)
+        let accounts = Accounts::new(self.ports);
+        let member = accounts
             .membership(org, user)
             .await?
             .ok_or_else(|| Error::not_found(format!("member {user}")))?;
@@ -210,6 +213,15 @@ impl<'a> ApiKeys<'a> {
                 "team_id",
                 "you are not a member of that team",
             ));
+        }
+        let org_rec = accounts
+            .org(org)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("organisation {org}")))?;
+        let scopes =
+            member.effective_scopes(&org_rec.default_team, spec.team.as_ref(), &spec.scopes);
+        if scopes.is_empty() {
+            return Err(Error::not_found(format!("member {user}")));
         }
         let mut raw = [0u8; 32];
         self.ports.random.fill(&mut raw);
@@ -222,7 +234,7 @@ impl<'a> ApiKeys<'a> {
             user: user.clone(),
             org: org.clone(),
             team: spec.team,
-            scopes: spec.scopes,
+            scopes,
             label: spec.label,
             created_at_ms: now,
             expires_at_ms: spec.expires_in.map(|d| now + d.as_millis() as i64),
@@ -282,12 +294,9 @@ impl<'a> ApiKeys<'a> {
             .await?
             .ok_or_else(denied)?;
         let org = accounts.org(&record.org).await?.ok_or_else(denied)?;
-        let team = record.team.clone().unwrap_or(org.default_team);
-        let role = match &record.team {
-            Some(team) => member.role_in(team),
-            None => member.role_in(&team).or(member.highest()),
-        }
-        .ok_or_else(denied)?;
+        let (team, role) = member
+            .acting(&org.default_team, record.team.as_ref())
+            .ok_or_else(denied)?;
         if record
             .last_used_at_ms
             .is_none_or(|at| now - at > LAST_USED_RESOLUTION_MS)
@@ -299,7 +308,7 @@ impl<'a> ApiKeys<'a> {
             org: record.org,
             team,
             role,
-            scopes: record.scopes,
+            scopes: Scope::intersect(&record.scopes, &role.scopes()),
             credential: record.id.to_string(),
         })
     }
@@ -326,6 +335,19 @@ impl<'a> ApiKeys<'a> {
         query.descending = true;
         let page = self.ports.table.query(&query).await?;
         page.items.into_iter().map(from_item).collect()
+    }
+
+    /// What a key may do now: its scopes capped by its owner's current role in its organisation
+    /// (none once the owner has left it).
+    pub async fn effective_scopes(&self, record: &KeyRecord) -> Result<Vec<Scope>> {
+        let accounts = Accounts::new(self.ports);
+        let (Some(member), Some(org)) = (
+            accounts.membership(&record.org, &record.user).await?,
+            accounts.org(&record.org).await?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        Ok(member.effective_scopes(&org.default_team, record.team.as_ref(), &record.scopes))
     }
 
     async fn own(&self, user: &UserId, id: &KeyId) -> Result<KeyRecord> {

@@ -250,13 +250,17 @@ impl<'a> Gdpr<'a> {
         })
     }
 
-    /// Erases the caller (see the module docs). Needs a credential with the `admin` scope, so a
-    /// read- or write-scoped key cannot destroy its owner's account.
+    /// Erases the caller (see the module docs). Needs a credential holding every scope the
+    /// caller's role can use (`admin` for an admin), so a key narrowed for one job cannot destroy
+    /// its owner's account.
     pub async fn erase(&self, caller: &Caller, args: DeleteUserArgs) -> Result<Erasure> {
-        if !caller.scopes.iter().any(|s| s.covers(Scope::Admin)) {
-            return Err(Error::Forbidden(
-                "erasing your account needs a credential with the `admin` scope".into(),
-            ));
+        let full = caller.role.scopes();
+        if !full.iter().all(|s| Scope::granted(&caller.scopes, *s)) {
+            return Err(Error::Forbidden(format!(
+                "erasing your account needs a credential with every scope your role ({}) can use: {}",
+                caller.role,
+                Scope::join(&full)
+            )));
         }
         if args.confirm_user_id != caller.user.as_str() {
             return Err(Error::invalid(

@@ -25,6 +25,7 @@ pub mod reveal;
 pub mod routes;
 pub mod sessions;
 pub mod views;
+pub mod whoami;
 
 pub use config::AppConfig;
 pub use ports::Ports;

@@ -5,6 +5,7 @@
 //! Ids of another organisation read as "not found" everywhere: members, teams and keys are looked
 //! up in the caller's organisation (or the caller's own key list) only.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use imagemcp_core::ids::{KeyId, OrgId, TeamId, UserId};
@@ -29,7 +30,8 @@ pub struct CreateKeyArgs {
     #[serde(default)]
     pub label: Option<String>,
     /// Space-separated scopes: `images:read`, `images:write`, `admin` (default: the scopes of
-    /// the credential making the key). A key never gets a scope its maker lacks.
+    /// the credential making the key). A key never gets a scope its maker lacks, nor more than
+    /// its owner's role in its organisation can use.
     #[serde(default)]
     pub scopes: Option<String>,
     /// Bind the key to one team (`team_…`) of the organisation.
@@ -104,8 +106,24 @@ pub struct ProvisionArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamArgs {
-    /// The team's name (1 to 100 characters).
+    /// The team's name (1 to 100 characters), unique in the organisation whatever the case.
     pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameTeamArgs {
+    /// The team (`team_…`).
+    pub team_id: String,
+    /// Its new name (1 to 100 characters), unique in the organisation whatever the case.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamIdArgs {
+    /// The team (`team_…`).
+    pub team_id: String,
 }
 
 /// A key as listed: everything but the secret, which is never stored.
@@ -167,26 +185,45 @@ pub struct KeyListView {
     pub keys: Vec<KeyView>,
 }
 
+/// A member as admins see them (member views are answered to admins, and to the member
+/// themself on joining).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct MemberView {
     pub user_id: String,
+    /// The member's name (sealed at rest with their own key; absent once they are erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// The member's role in each team, by team id.
-    pub roles: std::collections::BTreeMap<String, String>,
+    pub roles: BTreeMap<String, String>,
+    /// The same roles with the teams' names.
+    pub teams: Vec<TeamRoleView>,
     pub joined_at_ms: i64,
 }
 
-impl From<&Membership> for MemberView {
-    fn from(m: &Membership) -> Self {
-        Self {
-            user_id: m.user.to_string(),
-            roles: m
-                .roles
-                .iter()
-                .map(|(team, role)| (team.clone(), role.as_str().to_owned()))
-                .collect(),
-            joined_at_ms: m.joined_at_ms,
-        }
-    }
+/// A role in a named team.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TeamRoleView {
+    pub team_id: String,
+    /// The team's name (absent for a team that no longer exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub role: String,
+}
+
+/// Team names by id.
+pub(crate) type TeamNames = BTreeMap<String, String>;
+
+pub(crate) fn team_roles(m: &Membership, names: &TeamNames) -> Vec<TeamRoleView> {
+    m.roles
+        .iter()
+        .map(|(team, role)| TeamRoleView {
+            team_id: team.clone(),
+            name: names.get(team).cloned(),
+            role: role.as_str().to_owned(),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -205,6 +242,28 @@ pub struct InvitationView {
 pub struct TeamView {
     pub team_id: String,
     pub name: String,
+    /// How many members hold a role in the team.
+    pub member_count: u64,
+    /// Whether this is the organisation's default team (credentials without a team act in it;
+    /// it cannot be deleted).
+    pub default: bool,
+    /// The caller's role in the team, if they are in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub your_role: Option<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TeamListView {
+    pub teams: Vec<TeamView>,
+}
+
+/// A deleted team.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DeletedTeamView {
+    pub team_id: String,
+    pub name: String,
+    pub deleted: bool,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -292,12 +351,23 @@ impl<'a> Manage<'a> {
         })
     }
 
+    /// The caller's keys, each with the scopes it has now: what it was given, capped by its
+    /// owner's current role in its organisation (none once they left it).
     pub async fn list_keys(&self, caller: &Caller) -> Result<KeyListView> {
         caller.authorize(Action::ManageOwnKeys)?;
-        let keys = self.app.keys().list(&caller.user).await?;
-        Ok(KeyListView {
-            keys: keys.iter().map(KeyView::from).collect(),
-        })
+        let keys = self.app.keys();
+        let mut out = Vec::new();
+        for record in keys.list(&caller.user).await? {
+            let mut view = KeyView::from(&record);
+            view.scopes = keys
+                .effective_scopes(&record)
+                .await?
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            out.push(view);
+        }
+        Ok(KeyListView { keys: out })
     }
 
     /// A key for the caller, in the caller's organisation or another one they belong to (where
@@ -369,12 +439,54 @@ impl<'a> Manage<'a> {
         Ok(DoneView { ok: true })
     }
 
+    async fn team_names(&self, org: &OrgId) -> Result<TeamNames> {
+        Ok(self
+            .app
+            .accounts()
+            .teams(org)
+            .await?
+            .into_iter()
+            .map(|t| (t.id.to_string(), t.name))
+            .collect())
+    }
+
+    /// A member with their name and email (opened with their own key) and team names.
+    async fn member_view(&self, m: &Membership, names: &TeamNames) -> Result<MemberView> {
+        let profile = self.app.accounts().user(&m.user).await?;
+        Ok(MemberView {
+            user_id: m.user.to_string(),
+            name: profile
+                .as_ref()
+                .map(|p| p.name.clone())
+                .filter(|n| !n.is_empty()),
+            email: profile.map(|p| p.email),
+            roles: m
+                .roles
+                .iter()
+                .map(|(team, role)| (team.clone(), role.as_str().to_owned()))
+                .collect(),
+            teams: team_roles(m, names),
+            joined_at_ms: m.joined_at_ms,
+        })
+    }
+
+    async fn one_member_view(&self, m: &Membership) -> Result<MemberView> {
+        let names = self.team_names(&m.org).await?;
+        self.member_view(m, &names).await
+    }
+
+    /// The organisation's members with their names, emails and roles by team (admins only).
     pub async fn list_members(&self, caller: &Caller) -> Result<MemberListView> {
         caller.authorize(Action::ManageMembers)?;
         let members = self.app.accounts().members(&caller.org).await?;
-        Ok(MemberListView {
-            members: members.iter().map(MemberView::from).collect(),
-        })
+        let names = self.team_names(&caller.org).await?;
+        // Each profile is opened with its owner's key: a few at a time rather than one by one.
+        let mut views = Vec::with_capacity(members.len());
+        for chunk in members.chunks(8) {
+            let opened = chunk.iter().map(|m| self.member_view(m, &names));
+            views.extend(futures::future::try_join_all(opened).await?);
+        }
+        Ok(MemberListView { members: views })
     }
 
     /// Changes an existing member's role in a team (members join by invitation or provisioning,
@@ -394,7 +506,7 @@ impl<'a> Manage<'a> {
             .accounts()
             .set_role_audited(&caller.org, &team, &member.user, role, Some(&event))
             .await?;
-        Ok(MemberView::from(&updated))
+        self.one_member_view(&updated).await
     }
 
     pub async fn remove_member(&self, caller: &Caller, user: &str) -> Result<DoneView> {
@@ -437,7 +549,7 @@ impl<'a> Manage<'a> {
         let member = Invitations::new(&self.app.ports)
             .accept(&args.token, &caller.user)
             .await?;
-        Ok(MemberView::from(&member))
+        self.one_member_view(&member).await
     }
 
     /// Creates an account for a new member and adds them with a role (for teams without email
@@ -458,25 +570,101 @@ impl<'a> Manage<'a> {
         let member = accounts
             .set_role_audited(&caller.org, &team, &user.id, role, Some(&event))
             .await?;
-        Ok(MemberView::from(&member))
+        self.one_member_view(&member).await
     }
 
+    /// Creates a team; its name must be new to the organisation (`Conflict` otherwise).
     pub async fn create_team(&self, caller: &Caller, args: TeamArgs) -> Result<TeamView> {
         caller.authorize(Action::ManageMembers)?;
         crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
         let team = self
             .app
             .accounts()
-            .create_team(&caller.org, &args.name)
+            .create_team(
+                &caller.org,
+                &args.name,
+                Some(Event::by(caller, "team.create")),
+            )
             .await?;
-        audit::record(
-            &self.app.ports,
-            Event::by(caller, "team.create").target(&team.id),
-        )
-        .await?;
         Ok(TeamView {
             team_id: team.id.to_string(),
             name: team.name,
+            member_count: 0,
+            default: false,
+            your_role: None,
+            created_at_ms: team.created_at_ms,
+        })
+    }
+
+    /// The organisation's teams with their member counts: every member may see them.
+    pub async fn list_teams(&self, caller: &Caller) -> Result<TeamListView> {
+        caller.authorize(Action::ViewImages)?;
+        let accounts = self.app.accounts();
+        let org = accounts
+            .org(&caller.org)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("organisation {}", caller.org)))?;
+        let members = accounts.members(&caller.org).await?;
+        let teams = accounts.teams(&caller.org).await?;
+        Ok(TeamListView {
+            teams: teams
+                .into_iter()
+                .map(|t| TeamView {
+                    member_count: members
+                        .iter()
+                        .filter(|m| m.role_in(&t.id).is_some())
+                        .count() as u64,
+                    default: t.id == org.default_team,
+                    your_role: members
+                        .iter()
+                        .find(|m| m.user == caller.user)
+                        .and_then(|m| m.role_in(&t.id))
+                        .map(|r| r.as_str().to_owned()),
+                    team_id: t.id.to_string(),
+                    name: t.name,
+                    created_at_ms: t.created_at_ms,
+                })
+                .collect(),
+        })
+    }
+
+    /// The listing entry of one team.
+    async fn team_view(&self, caller: &Caller, team: &TeamId) -> Result<TeamView> {
+        self.list_teams(caller)
+            .await?
+            .teams
+            .into_iter()
+            .find(|t| t.team_id == team.as_str())
+            .ok_or_else(|| Error::not_found(format!("team {team}")))
+    }
+
+    /// Renames a team of the caller's organisation (admins); the name must be free there.
+    pub async fn rename_team(&self, caller: &Caller, args: RenameTeamArgs) -> Result<TeamView> {
+        caller.authorize(Action::ManageMembers)?;
+        let team = self.team(caller, Some(&args.team_id)).await?;
+        let event = Event::by(caller, "team.rename").target(&team);
+        self.app
+            .accounts()
+            .rename_team(&caller.org, &team, &args.name, Some(&event))
+            .await?;
+        self.team_view(caller, &team).await
+    }
+
+    /// Deletes an empty team of the caller's organisation (admins): one no member holds a role
+    /// in, other than the default team. `Conflict` otherwise.
+    pub async fn delete_team(&self, caller: &Caller, team: &str) -> Result<DeletedTeamView> {
+        caller.authorize(Action::ManageMembers)?;
+        let team = self.team(caller, Some(team)).await?;
+        let event = Event::by(caller, "team.delete").target(&team);
+        let deleted = self
+            .app
+            .accounts()
+            .delete_team(&caller.org, &team, Some(&event))
+            .await?;
+        Ok(DeletedTeamView {
+            team_id: deleted.id.to_string(),
+            name: deleted.name,
+            deleted: true,
         })
     }
 }

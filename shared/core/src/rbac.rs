@@ -87,13 +87,17 @@ impl Action {
         }
     }
 
-    /// The scope a credential needs for this action.
+    /// The scope a credential needs for this action. `admin` is for administering the
+    /// organisation; reviewing work is a member's write, so a reviewer's credentials need no more
+    /// than `images:write`.
     pub fn scope(self) -> Scope {
         match self {
             Action::ViewImages | Action::ViewUsage => Scope::ImagesRead,
-            Action::Generate | Action::Edit | Action::DeleteOwn | Action::ManageOwnKeys => {
-                Scope::ImagesWrite
-            }
+            Action::Generate
+            | Action::Edit
+            | Action::DeleteOwn
+            | Action::Review
+            | Action::ManageOwnKeys => Scope::ImagesWrite,
             _ => Scope::Admin,
         }
     }
@@ -154,6 +158,19 @@ impl Role {
     pub fn least_for(action: Action) -> Option<Role> {
         Role::ALL.iter().rev().copied().find(|r| r.allows(action))
     }
+
+    /// The scopes this role can use: those its allowed actions need (and the ones they imply).
+    /// A credential's scopes are always capped by them, and a credential made without naming
+    /// scopes carries exactly these.
+    pub fn scopes(self) -> Vec<Scope> {
+        let top = Action::ALL
+            .iter()
+            .filter(|a| self.allows(**a))
+            .map(|a| a.scope())
+            .max()
+            .unwrap_or(Scope::ImagesRead);
+        top.and_below()
+    }
 }
 
 impl FromStr for Role {
@@ -205,6 +222,30 @@ impl Scope {
         self >= needed
     }
 
+    /// `self` and every scope it implies, in order.
+    pub fn and_below(self) -> Vec<Scope> {
+        Scope::ALL
+            .iter()
+            .copied()
+            .filter(|s| self.covers(*s))
+            .collect()
+    }
+
+    /// Whether a list of scopes grants `needed`.
+    pub fn granted(list: &[Scope], needed: Scope) -> bool {
+        list.iter().any(|s| s.covers(needed))
+    }
+
+    /// The scopes both lists grant, spelled out in order (`[admin]` ∩ `[images:write]` is
+    /// `[images:read, images:write]`).
+    pub fn intersect(a: &[Scope], b: &[Scope]) -> Vec<Scope> {
+        Scope::ALL
+            .iter()
+            .copied()
+            .filter(|s| Scope::granted(a, *s) && Scope::granted(b, *s))
+            .collect()
+    }
+
     /// Parses a space-separated scope list (OAuth's `scope` format); the error names `field`.
     pub fn parse_list(field: &str, s: &str) -> Result<Vec<Scope>, Error> {
         let mut out = Vec::new();
@@ -253,7 +294,7 @@ pub fn authorize(role: Role, scopes: &[Scope], action: Action) -> Result<(), Err
         )));
     }
     let scope = action.scope();
-    if !scopes.iter().any(|s| s.covers(scope)) {
+    if !Scope::granted(scopes, scope) {
         return Err(Error::Forbidden(format!(
             "this credential lacks the `{scope}` scope needed for {action}"
         )));
@@ -297,6 +338,40 @@ mod tests {
         assert!(err.contains("images:write"), "{err}");
         assert!(authorize(Role::Admin, &[Scope::ImagesWrite], Action::ViewImages).is_ok());
         assert!(authorize(Role::Admin, &[Scope::ImagesWrite], Action::ViewAuditLog).is_err());
+    }
+
+    #[test]
+    fn each_role_can_use_the_scopes_of_its_actions_and_no_more() {
+        use Scope::*;
+        assert_eq!(Role::Admin.scopes(), [ImagesRead, ImagesWrite, Admin]);
+        assert_eq!(Role::Creator.scopes(), [ImagesRead, ImagesWrite]);
+        assert_eq!(Role::Reviewer.scopes(), [ImagesRead, ImagesWrite]);
+        assert_eq!(Role::Viewer.scopes(), [ImagesRead]);
+        for role in Role::ALL {
+            for action in Action::ALL {
+                if role.allows(*action) {
+                    assert!(
+                        authorize(*role, &role.scopes(), *action).is_ok(),
+                        "{role} × {action}: its own scopes must suffice"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scope_lists_intersect_as_a_chain() {
+        use Scope::*;
+        assert_eq!(
+            Scope::intersect(&[Admin], &[ImagesWrite]),
+            [ImagesRead, ImagesWrite]
+        );
+        assert_eq!(Scope::intersect(&[ImagesRead], &[Admin]), [ImagesRead]);
+        assert_eq!(
+            Scope::intersect(&[ImagesWrite], &Role::Admin.scopes()),
+            [ImagesRead, ImagesWrite]
+        );
+        assert_eq!(Scope::intersect(&[], &[Admin]), []);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use imagemcp_core::ids::{OrgId, TeamId, UserId};
 use imagemcp_core::rbac::Role;
-use imagemcp_core::table::{Condition, Item, Key};
+use imagemcp_core::table::{Condition, Item, Key, TransactOp};
 use imagemcp_core::{Error, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -74,7 +74,9 @@ impl<'a> Invitations<'a> {
     }
 
     /// Accepts an invitation for `user`, whose email must be the invited one. The invitation is
-    /// consumed (deleted with a condition), so a token works once even under concurrent use.
+    /// consumed (deleted with a condition) in the transaction that adds the member, so a token
+    /// works once even under concurrent use, and a failed acceptance leaves it usable. The
+    /// organisation joined becomes the user's last used one: their next sign-in acts there.
     pub async fn accept(&self, token: &str, user: &UserId) -> Result<Membership> {
         let not_valid = || Error::not_found("invitation (it may have expired or been used)");
         let item = self
@@ -106,14 +108,11 @@ impl<'a> Invitations<'a> {
             .get("role")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .ok_or_else(not_valid)?;
-        self.ports
-            .table
-            .delete(&key(token), Condition::Exists)
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => not_valid(),
-                other => other,
-            })?;
+        if accounts.team(&org, &team).await?.is_none() {
+            return Err(Error::not_found(
+                "the team of this invitation (it was deleted; ask for a new invitation)",
+            ));
+        }
         let event = crate::audit::Event::new(
             crate::audit::Chain::Org(org.clone()),
             "member.invitation_accept",
@@ -121,8 +120,20 @@ impl<'a> Invitations<'a> {
         )
         .target(&team)
         .detail("role", serde_json::json!(role));
-        accounts
-            .set_role_audited(&org, &team, user, role, Some(&event))
+        // The invitation is consumed in the transaction that adds the member: both or neither.
+        let consume = TransactOp::Delete(key(token), Condition::Exists);
+        let member = match accounts
+            .set_role_with(&org, &team, user, role, Some(&event), vec![consume])
             .await
+        {
+            Ok(member) => member,
+            // Used by a concurrent acceptance.
+            Err(Error::Conflict(_)) if self.ports.table.get(&key(token)).await?.is_none() => {
+                return Err(not_valid());
+            }
+            Err(e) => return Err(e),
+        };
+        accounts.remember_org(user, &org).await;
+        Ok(member)
     }
 }

@@ -5,17 +5,21 @@
 //! - `EMAIL#<sha256(normalised email)>` / `USER`: the uniqueness claim of an email, written with
 //!   `NotExists` in the same transaction as the user, so two concurrent sign-ups with one email
 //!   give exactly one account;
-//! - `ORG#<org>` / `META`, `ORG#<org>` / `TEAM#<team>`, `ORG#<org>` / `MEMBER#<user>` (the member's
-//!   role in each team), and `USER#<user>` / `ORG#<org>` (the user's organisations, for listing).
+//! - `ORG#<org>` / `META`, `ORG#<org>` / `MEMBER#<user>` (the member's role in each team), and
+//!   `USER#<user>` / `ORG#<org>` (the user's organisations, for listing);
+//! - the teams and their name claims (`teams.rs`), and `USER#<user>` / `LASTORG`, the
+//!   organisation the user last signed in to or joined (`choice.rs`).
 
+pub mod choice;
 pub mod invitations;
 pub mod login_guard;
 pub mod passwords;
+pub mod teams;
 
 use std::collections::BTreeMap;
 
 use imagemcp_core::ids::{OrgId, TeamId, UserId};
-use imagemcp_core::rbac::Role;
+use imagemcp_core::rbac::{Role, Scope};
 use imagemcp_core::table::{Condition, Item, Key, Query, TransactOp};
 use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -115,6 +119,31 @@ impl Membership {
     pub fn highest(&self) -> Option<Role> {
         self.roles.values().min().copied()
     }
+
+    /// The team and role a credential of this member acts with: its bound team's, or else the
+    /// default team's (the most powerful one for a member outside the default team).
+    pub fn acting(&self, default_team: &TeamId, bound: Option<&TeamId>) -> Option<(TeamId, Role)> {
+        match bound {
+            Some(team) => self.role_in(team).map(|r| (team.clone(), r)),
+            None => self
+                .role_in(default_team)
+                .or(self.highest())
+                .map(|r| (default_team.clone(), r)),
+        }
+    }
+
+    /// The scopes a credential of this member may carry: those of its acting role, capped by
+    /// `held` (the credential's own). Empty when the member has no role there.
+    pub fn effective_scopes(
+        &self,
+        default_team: &TeamId,
+        bound: Option<&TeamId>,
+        held: &[Scope],
+    ) -> Vec<Scope> {
+        self.acting(default_team, bound)
+            .map(|(_, role)| Scope::intersect(held, &role.scopes()))
+            .unwrap_or_default()
+    }
 }
 
 pub fn user_key(user: &UserId) -> Key {
@@ -127,10 +156,6 @@ fn email_key(hash: &str) -> Key {
 
 pub fn org_meta_key(org: &OrgId) -> Key {
     Key::new(format!("ORG#{org}"), "META")
-}
-
-fn team_key(org: &OrgId, team: &TeamId) -> Key {
-    Key::new(format!("ORG#{org}"), format!("TEAM#{team}"))
 }
 
 pub fn member_key(org: &OrgId, user: &UserId) -> Key {
@@ -187,9 +212,10 @@ impl<'a> Accounts<'a> {
                     Condition::NotExists,
                 ),
                 TransactOp::Put(
-                    to_item(team_key(org, &team), &team_rec)?,
+                    to_item(teams::team_key(org, &team), &team_rec)?,
                     Condition::NotExists,
                 ),
+                teams::claim(org, &team_rec.name, &team),
                 TransactOp::Put(
                     to_item(member_key(org, owner), &member)?,
                     Condition::NotExists,
@@ -382,36 +408,6 @@ impl<'a> Accounts<'a> {
         page.items.into_iter().map(from_item).collect()
     }
 
-    /// Creates a team in an organisation.
-    pub async fn create_team(&self, org: &OrgId, name: &str) -> Result<TeamRecord> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid("name", "must be 1 to 100 characters"));
-        }
-        let team = TeamRecord {
-            id: TeamId::generate(&*self.ports.ids),
-            name: name.to_owned(),
-            created_at_ms: self.now(),
-        };
-        self.ports
-            .table
-            .put(
-                to_item(team_key(org, &team.id), &team)?,
-                Condition::NotExists,
-            )
-            .await?;
-        Ok(team)
-    }
-
-    pub async fn team(&self, org: &OrgId, team: &TeamId) -> Result<Option<TeamRecord>> {
-        self.ports
-            .table
-            .get(&team_key(org, team))
-            .await?
-            .map(from_item)
-            .transpose()
-    }
-
     /// Gives `user` the role `role` in `team` (adding them to the organisation if needed). Written
     /// with a condition on the member item's previous state, so concurrent changes cannot be lost.
     pub async fn set_role(
@@ -432,6 +428,21 @@ impl<'a> Accounts<'a> {
         user: &UserId,
         role: Role,
         audit: Option<&crate::audit::Event>,
+    ) -> Result<Membership> {
+        self.set_role_with(org, team, user, role, audit, Vec::new())
+            .await
+    }
+
+    /// [`Accounts::set_role_audited`], with `also` (such as consuming an invitation) written in
+    /// the same transaction.
+    pub(crate) async fn set_role_with(
+        &self,
+        org: &OrgId,
+        team: &TeamId,
+        user: &UserId,
+        role: Role,
+        audit: Option<&crate::audit::Event>,
+        also: Vec<TransactOp>,
     ) -> Result<Membership> {
         if self.team(org, team).await?.is_none() {
             return Err(Error::not_found(format!("team {team}")));
@@ -463,18 +474,16 @@ impl<'a> Accounts<'a> {
             self.ensure_other_admin(org, user).await?;
         }
         member.roles.insert(team.to_string(), role);
-        crate::audit::commit_opt(
-            self.ports,
-            audit,
-            vec![
-                TransactOp::Put(to_item(member_key(org, user), &member)?, cond),
-                TransactOp::Put(
-                    Item::new(user_org_key(user, org), Default::default()),
-                    Condition::None,
-                ),
-            ],
-        )
-        .await?;
+        let mut ops = vec![
+            TransactOp::Put(to_item(member_key(org, user), &member)?, cond),
+            TransactOp::Put(
+                Item::new(user_org_key(user, org), Default::default()),
+                Condition::None,
+            ),
+        ];
+        ops.extend(teams::role_change_ops(org, team));
+        ops.extend(also);
+        crate::audit::commit_opt(self.ports, audit, ops).await?;
         Ok(member)
     }
 

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod account;
 mod billing;
 mod manage;
 
@@ -324,7 +325,8 @@ const TOOLS: &[ToolSpec] = &[
         title: "Delete my data",
         description: "Erase your account and everything of yours: profile, keys, memberships, the images \
             you created and their files. Audit entries are kept, pseudonymised. Needs a credential with \
-            the `admin` scope and your user id as confirmation. Cannot be undone.",
+            every scope your role can use (not a narrowed key) and your user id as confirmation \
+            (openai_whoami shows it). Cannot be undone.",
         input: input::<crate::gdpr::DeleteUserArgs>,
         output: output::<crate::gdpr::Erasure>,
         hints: DESTROY_IDEMPOTENT,
@@ -434,6 +436,51 @@ const TOOLS: &[ToolSpec] = &[
         input: input::<crate::manage::TeamArgs>,
         output: output::<crate::manage::TeamView>,
         hints: WRITE,
+        long_running: false,
+    }, // The caller's identity and the organisation's teams (see `tools/account.rs`).
+    ToolSpec {
+        name: account::WHOAMI,
+        actions: &[Action::ViewImages],
+        title: "Who am I",
+        description: "Show who you are: your user id (what openai_delete_user_data asks you to confirm), \
+            name and email; the organisation, team, role and scopes this credential acts with; and every \
+            organisation you belong to with your teams and roles there (the org_id a login or a new key \
+            can name).",
+        input: input::<crate::billing::usage::NoArgs>,
+        output: output::<crate::whoami::Whoami>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: account::LIST_TEAMS,
+        actions: &[Action::ViewImages],
+        title: "List teams",
+        description: "List the organisation's teams: id, name, how many members each has, which is the \
+            default team, and your role in each.",
+        input: input::<crate::billing::usage::NoArgs>,
+        output: output::<crate::manage::TeamListView>,
+        hints: READ,
+        long_running: false,
+    },
+    ToolSpec {
+        name: account::RENAME_TEAM,
+        actions: &[Action::ManageMembers],
+        title: "Rename team",
+        description: "Rename a team. Team names are unique in an organisation, whatever their case.",
+        input: input::<crate::manage::RenameTeamArgs>,
+        output: output::<crate::manage::TeamView>,
+        hints: WRITE_IDEMPOTENT,
+        long_running: false,
+    },
+    ToolSpec {
+        name: account::DELETE_TEAM,
+        actions: &[Action::ManageMembers],
+        title: "Delete team",
+        description: "Delete an empty team: one no member holds a role in. The organisation's default \
+            team cannot be deleted.",
+        input: input::<crate::manage::TeamIdArgs>,
+        output: output::<crate::manage::DeletedTeamView>,
+        hints: DESTROY,
         long_running: false,
     }, // Billing (see `tools/billing.rs`).
     ToolSpec {
@@ -923,6 +970,7 @@ async fn run(
             job_result(app, caller, view, head).await
         }
         other if billing::handles(other) => billing::run(app, caller, other, args).await,
+        other if account::handles(other) => account::run(app, caller, other, args).await,
         other => manage::run(app, caller, other, args).await,
     }
 }

@@ -27,8 +27,10 @@ pub use clients::{ClientRecord, Clients};
 
 /// How long an authorization code may wait to be exchanged.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
-/// The scopes a client gets when it asks for none.
-pub const DEFAULT_SCOPES: &[Scope] = &[Scope::ImagesRead, Scope::ImagesWrite];
+/// The scopes a request naming none asks for: all of them. What is granted is always capped by
+/// the user's role in the organisation chosen on the consent page, so this is "whatever my role
+/// there allows".
+pub const DEFAULT_SCOPES: &[Scope] = Scope::ALL;
 
 /// The parameters of an authorization request, as received (query string or form).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -184,13 +186,9 @@ fn code_key(code: &str) -> Key {
     )
 }
 
-/// Issues a code for an approved request.
-pub async fn issue_code(
-    app: &App,
-    req: &ValidRequest,
-    user: &UserId,
-    org: &OrgId,
-) -> Result<String> {
+/// Issues a code for an approved request: `grant` is what the user approved (their organisation
+/// and the scopes asked for, capped by their role there; [`Sessions::sign_in_grant`]).
+pub async fn issue_code(app: &App, req: &ValidRequest, grant: &Grant) -> Result<String> {
     let mut raw = [0u8; 32];
     app.ports.random.fill(&mut raw);
     let code = format!("imc_{}", hex::encode(raw));
@@ -199,9 +197,9 @@ pub async fn issue_code(
         redirect_uri: req.params.redirect_uri.clone(),
         resource: req.params.resource.clone(),
         code_challenge: req.params.code_challenge.clone(),
-        scopes: req.scopes.clone(),
-        user: user.clone(),
-        org: org.clone(),
+        scopes: grant.scopes.clone(),
+        user: grant.user.clone(),
+        org: grant.org.clone(),
     };
     let item = to_item(code_key(&code), &record)?
         .with_ttl(app.ports.clock.now_secs() + CODE_TTL.as_secs() as i64);

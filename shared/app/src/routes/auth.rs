@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use imagemcp_core::Error;
+use imagemcp_core::ids::OrgId;
 use imagemcp_core::rbac::Scope;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,7 +17,7 @@ use super::oauth::{MAX_FORM_BYTES, client_ip, current_session, session_or_new, w
 use super::{ApiError, pages};
 use crate::App;
 use crate::sessions::browser::BrowserSessions;
-use crate::sessions::{GRANT_FIELD, Grant, REST_CLIENT, TokenPair};
+use crate::sessions::{GRANT_FIELD, REST_CLIENT, TokenPair};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -62,7 +63,10 @@ async fn signup(State(app): State<App>, bytes: Bytes) -> Result<Response, ApiErr
 struct LoginBody {
     email: String,
     password: String,
+    /// Narrows the scopes (default: all the user's role in the organisation can use).
     scope: Option<String>,
+    /// The organisation to act in (default: the one last used).
+    org_id: Option<String>,
 }
 
 fn tokens(pair: TokenPair) -> Response {
@@ -72,6 +76,7 @@ fn tokens(pair: TokenPair) -> Response {
         "expires_in": pair.expires_in,
         "refresh_token": pair.refresh_token,
         "scope": Scope::join(&pair.scopes),
+        "org_id": pair.org,
     }))
     .into_response();
     r.headers_mut().insert(
@@ -87,20 +92,25 @@ async fn login(State(app): State<App>, request: Request) -> Result<Response, Api
         .await
         .map_err(|_| Error::invalid("body", "too large"))?;
     let b: LoginBody = body(&bytes)?;
-    let scopes = match b.scope.as_deref() {
-        Some(s) => Scope::parse_list("scope", s)?,
-        None => crate::oauth::DEFAULT_SCOPES.to_vec(),
-    };
+    let scopes = b
+        .scope
+        .as_deref()
+        .map(|s| Scope::parse_list("scope", s))
+        .transpose()?;
+    let org = b
+        .org_id
+        .as_deref()
+        .map(|o| OrgId::parse_as("org_id", o))
+        .transpose()?;
+    // The password is checked first: only its owner learns which organisations they are in.
     let user = app
         .sessions()
         .password_login(&b.email, &b.password, &ip)
         .await?;
-    let grant = Grant {
-        user: user.id,
-        org: user.personal_org,
-        scopes,
-        client_id: REST_CLIENT.into(),
-    };
+    let grant = app
+        .sessions()
+        .sign_in_grant(&user, org.as_ref(), scopes.as_deref(), REST_CLIENT)
+        .await?;
     Ok(tokens(app.sessions().issue(&grant).await?))
 }
 

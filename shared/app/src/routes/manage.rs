@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use serde::Serialize;
 
 use super::ApiError;
@@ -17,8 +17,8 @@ use crate::audit::read::{AuditLog, ExportArgs, ViewArgs};
 use crate::auth::Caller;
 use crate::gdpr::{DeleteUserArgs, Gdpr};
 use crate::manage::{
-    AcceptArgs, CreateKeyArgs, InviteArgs, Manage, ProvisionArgs, SetRoleArgs, TeamArgs,
-    matrix_json,
+    AcceptArgs, CreateKeyArgs, InviteArgs, Manage, ProvisionArgs, RenameTeamArgs, SetRoleArgs,
+    TeamArgs, matrix_json,
 };
 
 pub(super) fn routes() -> Router<App> {
@@ -32,12 +32,13 @@ pub(super) fn routes() -> Router<App> {
         .route("/v1/members/{user}/keys", post(issue_key))
         .route("/v1/invitations", post(invite))
         .route("/v1/invitations/accept", post(accept))
-        .route("/v1/teams", post(create_team))
+        .route("/v1/teams", get(list_teams).post(create_team))
+        .route("/v1/teams/{id}", patch(rename_team).delete(delete_team))
         .route("/v1/audit", get(view_audit))
         .route("/v1/audit/verify", get(verify_audit))
         .route("/v1/audit/export", post(export_audit))
         .route("/v1/me/export", post(export_me))
-        .route("/v1/me", delete(erase_me))
+        .route("/v1/me", get(me).delete(erase_me))
         .route("/v1/rbac", get(rbac))
 }
 
@@ -132,6 +133,39 @@ async fn accept(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResu
 async fn create_team(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
     let args: TeamArgs = body(&bytes)?;
     created(Manage::new(&app).create_team(&caller, args).await?)
+}
+
+async fn list_teams(State(app): State<App>, caller: Caller) -> ApiResult {
+    ok(Manage::new(&app).list_teams(&caller).await?)
+}
+
+/// The body of `PATCH /v1/teams/{id}`: the team comes from the path.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameBody {
+    name: String,
+}
+
+async fn rename_team(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let b: RenameBody = body(&bytes)?;
+    let args = RenameTeamArgs {
+        team_id: id,
+        name: b.name,
+    };
+    ok(Manage::new(&app).rename_team(&caller, args).await?)
+}
+
+async fn delete_team(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    ok(Manage::new(&app).delete_team(&caller, &id).await?)
+}
+
+async fn me(State(app): State<App>, caller: Caller) -> ApiResult {
+    ok(crate::whoami::whoami(&app, &caller).await?)
 }
 
 /// The query of `GET /v1/audit` (a plain struct: query strings are decorated by proxies, so

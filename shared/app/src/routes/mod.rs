@@ -157,8 +157,10 @@ pub(crate) fn insufficient_scope(app: &App, scope: imagemcp_core::rbac::Scope) -
     response
 }
 
-/// The scopes a client should ask for, named in 401 challenges.
-const CHALLENGE_SCOPES: &str = "images:read images:write";
+/// The scopes a client should ask for, named in 401 challenges: all of them, because what is
+/// granted is capped by the user's role in the organisation they choose, so asking for all is
+/// asking for whatever that role allows.
+const CHALLENGE_SCOPES: &str = "images:read images:write admin";
 
 /// The authenticated caller of a request: an API key (`imk_…`) or an access token (a JWT issued by
 /// our authorization server). Extracting it fails with 401 when credentials are missing or wrong.

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use imagemcp_core::Error;
+use imagemcp_core::ids::OrgId;
 use imagemcp_core::rbac::Scope;
 use serde_json::json;
 
@@ -214,6 +215,7 @@ fn token_response(pair: TokenPair) -> Response {
             "expires_in": pair.expires_in,
             "refresh_token": pair.refresh_token,
             "scope": Scope::join(&pair.scopes),
+            "org_id": pair.org,
         }),
     )
 }
@@ -363,6 +365,47 @@ fn authorize_error(app: &App, e: AuthorizeError) -> Response {
     }
 }
 
+/// The organisations `user` may act in, each with their role there, and the one to preselect
+/// (the one a sign-in would pick by default).
+async fn org_choices(
+    app: &App,
+    user: &crate::accounts::UserRecord,
+) -> Result<(Vec<pages::OrgChoice>, OrgId), Error> {
+    let accounts = app.accounts();
+    let (default, _) = accounts.choose_org(user, None).await?;
+    let mut choices = Vec::new();
+    for org in accounts.orgs_of(&user.id).await? {
+        let Ok((record, member)) = accounts.member_of(&org, &user.id).await else {
+            continue;
+        };
+        if let Some((_, role)) = member.acting(&record.default_team, None) {
+            choices.push(pages::OrgChoice {
+                id: record.id,
+                name: record.name,
+                role,
+            });
+        }
+    }
+    Ok((choices, default.id))
+}
+
+/// The consent page for a signed-in user, with the organisation picker.
+async fn consent_page(
+    app: &App,
+    req: &ValidRequest,
+    csrf: &str,
+    user: &crate::accounts::UserRecord,
+) -> Response {
+    match org_choices(app, user).await {
+        Ok((choices, selected)) => pages::consent(req, csrf, &user.email, &choices, &selected),
+        Err(Error::Forbidden(message)) => pages::error_page(StatusCode::FORBIDDEN, &message),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the organisations for consent failed");
+            pages::error_page(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.")
+        }
+    }
+}
+
 /// What the logged-in user sees: the consent page (or the login page if their account is gone).
 async fn consent_or_login(app: &App, req: &ValidRequest, session: &BrowserSession) -> Response {
     let user = match &session.user {
@@ -370,7 +413,7 @@ async fn consent_or_login(app: &App, req: &ValidRequest, session: &BrowserSessio
         None => None,
     };
     match user {
-        Some(user) => pages::consent(req, &session.csrf, &user.email),
+        Some(user) => consent_page(app, req, &session.csrf, &user).await,
         None => pages::login(req, &session.csrf, None, StatusCode::OK),
     }
 }
@@ -440,6 +483,7 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
     let action = fields.remove("action").unwrap_or_default();
     let email = fields.remove("email").unwrap_or_default();
     let password = fields.remove("password").unwrap_or_default();
+    let org_field = fields.remove("org_id").filter(|o| !o.is_empty());
     let Ok(params) =
         serde_json::to_value(&fields).and_then(serde_json::from_value::<AuthorizeParams>)
     else {
@@ -462,7 +506,10 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
     match action.as_str() {
         "login" => match app.sessions().password_login(&email, &password, &ip).await {
             Ok(user) => match BrowserSessions::new(&app).log_in(&session, &user.id).await {
-                Ok(new) => with_cookie(&app, pages::consent(&req, &new.csrf, &user.email), &new),
+                Ok(new) => {
+                    let page = consent_page(&app, &req, &new.csrf, &user).await;
+                    with_cookie(&app, page, &new)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "browser login failed");
                     pages::error_page(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.")
@@ -493,13 +540,52 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
                 Ok(Some(u)) => u,
                 _ => return pages::login(&req, &session.csrf, None, StatusCode::OK),
             };
-            match oauth::issue_code(&app, &req, &user.id, &user.personal_org).await {
+            let org = match org_field.as_deref().map(|o| OrgId::parse_as("org_id", o)) {
+                None => None,
+                Some(Ok(org)) => Some(org),
+                Some(Err(_)) => {
+                    return pages::error_page(
+                        StatusCode::BAD_REQUEST,
+                        "Choose one of your organisations.",
+                    );
+                }
+            };
+            let grant = match app
+                .sessions()
+                .sign_in_grant(
+                    &user,
+                    org.as_ref(),
+                    Some(&req.scopes),
+                    &req.client.client_id,
+                )
+                .await
+            {
+                Ok(grant) => grant,
+                // Not a member, or no such organisation: the same answer.
+                Err(Error::NotFound { .. }) => {
+                    return pages::error_page(
+                        StatusCode::FORBIDDEN,
+                        "You are not a member of that organisation. Choose one of yours.",
+                    );
+                }
+                Err(Error::Forbidden(message)) => {
+                    return pages::error_page(StatusCode::FORBIDDEN, &message);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "granting failed");
+                    return pages::error_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Please try again later.",
+                    );
+                }
+            };
+            match oauth::issue_code(&app, &req, &grant).await {
                 Ok(code) => {
                     let mut pairs = vec![("code", code.as_str())];
                     if let Some(state) = req.params.state.as_deref() {
                         pairs.push(("state", state));
                     }
-                    tracing::info!(client_id = %req.client.client_id, user = %user.id, "authorization approved");
+                    tracing::info!(client_id = %req.client.client_id, user = %user.id, org = %grant.org, "authorization approved");
                     see_other(&oauth::redirect_url(&app, &req.params.redirect_uri, &pairs))
                 }
                 Err(e) => {

@@ -3,7 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use imagemcp_core::rbac::Scope;
+use imagemcp_core::ids::OrgId;
+use imagemcp_core::rbac::{Role, Scope};
 
 use crate::oauth::{AuthorizeParams, ValidRequest};
 
@@ -25,7 +26,7 @@ pub(super) fn esc(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}\
 h1{font-size:1.4rem}label{display:block;margin-top:1rem;font-weight:600}\
-input[type=email],input[type=password],input[type=text]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
+input[type=email],input[type=password],input[type=text],select{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
 button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem;margin-right:.5rem}\
 .error{color:#a00;background:#fee;padding:.5rem;border-radius:4px}.muted{color:#555}ul{padding-left:1.2rem}";
 
@@ -150,15 +151,54 @@ pub(super) fn login(
 fn scope_text(scope: Scope) -> &'static str {
     match scope {
         Scope::ImagesRead => "See your images and conversations",
-        Scope::ImagesWrite => "Generate, edit and delete images",
+        Scope::ImagesWrite => "Generate, edit and delete images, review work, manage your API keys",
         Scope::Admin => "Administer your organisation (members, billing, audit log)",
     }
 }
 
-/// The consent page: who asks, where the answer goes, what they may do.
-pub(super) fn consent(req: &ValidRequest, csrf: &str, email: &str) -> Response {
-    let scopes: String = req
-        .scopes
+/// An organisation the signed-in user may act in, for the consent page's picker.
+pub(super) struct OrgChoice {
+    pub(super) id: OrgId,
+    pub(super) name: String,
+    /// The user's role there.
+    pub(super) role: Role,
+}
+
+/// The organisation picker: a `select` of the user's organisations, `selected` preselected.
+fn org_picker(orgs: &[OrgChoice], selected: &OrgId) -> String {
+    let options: String = orgs
+        .iter()
+        .map(|o| {
+            format!(
+                "<option value=\"{}\"{}>{} ({})</option>",
+                esc(o.id.as_str()),
+                if &o.id == selected { " selected" } else { "" },
+                esc(&o.name),
+                o.role
+            )
+        })
+        .collect();
+    format!(
+        "<label for=\"org_id\">Organisation</label>\
+         <select id=\"org_id\" name=\"org_id\">{options}</select>\
+         <p class=\"muted\">The application will act in this organisation, with what your role \
+         there allows.</p>"
+    )
+}
+
+/// The consent page: who asks, where the answer goes, what they may do, and in which of the
+/// user's organisations.
+pub(super) fn consent(
+    req: &ValidRequest,
+    csrf: &str,
+    email: &str,
+    orgs: &[OrgChoice],
+    selected: &OrgId,
+) -> Response {
+    // What is asked for, as far as any of the user's roles allows it: a viewer everywhere is not
+    // shown "administer your organisation".
+    let most: Vec<Scope> = orgs.iter().flat_map(|o| o.role.scopes()).collect();
+    let scopes: String = Scope::intersect(&req.scopes, &most)
         .iter()
         .map(|s| format!("<li>{} (<code>{}</code>)</li>", scope_text(*s), s))
         .collect();
@@ -188,12 +228,13 @@ pub(super) fn consent(req: &ValidRequest, csrf: &str, email: &str) -> Response {
              <p>Signed in as <strong>{email}</strong>.</p>\
              <p><strong>{client}</strong> will be able to:</p><ul>{scopes}</ul>\
              <p class=\"muted\">After you answer you will be sent to <strong>{host}</strong>.</p>{notes}\
-             <form method=\"post\" action=\"/oauth/authorize\">{fields}\
+             <form method=\"post\" action=\"/oauth/authorize\">{fields}{picker}\
              <button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
              <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
             client = esc(&req.client.client_name),
             email = esc(email),
             host = esc(&host),
+            picker = org_picker(orgs, selected),
         ),
     )
 }

@@ -8,6 +8,10 @@
 //!
 //! A token pair is issued in one transaction with whatever consumed the grant (an authorization
 //! code), so a failure writes nothing.
+//!
+//! A grant is for one organisation, chosen at sign-in ([`Sessions::sign_in_grant`]), and every
+//! token of its family acts there. Its scopes are capped by the user's role in that organisation:
+//! when granted, at each refresh and at each use, so a demotion narrows a live session at once.
 
 pub mod access;
 pub mod browser;
@@ -57,6 +61,8 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub expires_in: u64,
     pub scopes: Vec<Scope>,
+    /// The organisation the tokens act in.
+    pub org: OrgId,
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -65,6 +71,7 @@ impl std::fmt::Debug for TokenPair {
             .field("access_token", &"[redacted]")
             .field("refresh_token", &"[redacted]")
             .field("scopes", &self.scopes)
+            .field("org", &self.org)
             .finish()
     }
 }
@@ -189,9 +196,56 @@ impl<'a> Sessions<'a> {
                 refresh_token: refresh,
                 expires_in: ACCESS_TOKEN_TTL.as_secs(),
                 scopes: grant.scopes.clone(),
+                org: grant.org.clone(),
             },
             ops,
         ))
+    }
+
+    /// What a sign-in of `user` grants `client_id`: the organisation asked for (the user must be
+    /// a member; "not found" otherwise, as for one that does not exist) or the one last used, and
+    /// the scopes asked for capped by the user's role there — all the role can use when none are
+    /// asked for. The organisation becomes the user's last used one.
+    pub async fn sign_in_grant(
+        &self,
+        user: &crate::accounts::UserRecord,
+        org: Option<&OrgId>,
+        asked: Option<&[Scope]>,
+        client_id: &str,
+    ) -> Result<Grant> {
+        let accounts = Accounts::new(&self.app.ports);
+        let (org, member) = accounts.choose_org(user, org).await?;
+        let scopes = member.effective_scopes(&org.default_team, None, asked.unwrap_or(Scope::ALL));
+        if scopes.is_empty() {
+            return Err(Error::invalid(
+                "scope",
+                "grants nothing in this organisation",
+            ));
+        }
+        accounts.remember_org(&user.id, &org.id).await;
+        Ok(Grant {
+            user: user.id.clone(),
+            org: org.id,
+            scopes,
+            client_id: client_id.to_owned(),
+        })
+    }
+
+    /// The grant's scopes capped by the user's current role in its organisation; `invalid_grant`
+    /// once the user has left it.
+    async fn current_scopes(&self, grant: &Grant) -> Result<Vec<Scope>> {
+        let accounts = Accounts::new(&self.app.ports);
+        let gone = || bad_grant("you are no longer a member of this organisation");
+        let member = accounts
+            .membership(&grant.org, &grant.user)
+            .await?
+            .ok_or_else(gone)?;
+        let org = accounts.org(&grant.org).await?.ok_or_else(gone)?;
+        let scopes = member.effective_scopes(&org.default_team, None, &grant.scopes);
+        if scopes.is_empty() {
+            return Err(gone());
+        }
+        Ok(scopes)
     }
 
     /// Issues a token pair on its own (REST login).
@@ -239,16 +293,22 @@ impl<'a> Sessions<'a> {
         }
         let mut grant = record.grant.clone();
         if let Some(asked) = scopes {
-            if !asked.iter().all(|s| grant.scopes.contains(s)) {
+            if !asked.iter().all(|s| Scope::granted(&grant.scopes, *s)) {
                 return Err(Error::invalid(
                     "scope",
                     "may only narrow the scopes originally granted",
                 ));
             }
-            grant.scopes = asked;
+            grant.scopes = Scope::intersect(&asked, &grant.scopes);
         }
+        // The new access token carries what the role allows now; the family keeps the grant, so
+        // a member promoted back gets its scopes again at the next refresh.
+        let issued = Grant {
+            scopes: self.current_scopes(&grant).await?,
+            ..grant.clone()
+        };
         let refresh = format!("imr_{}", self.random_hex(32));
-        let access = self.access_token(&grant, &record.family)?;
+        let access = self.access_token(&issued, &record.family)?;
         let mut rotated = item;
         rotated.attrs.insert("status".into(), json!(ROTATED));
         let ops = vec![
@@ -280,7 +340,8 @@ impl<'a> Sessions<'a> {
             access_token: access,
             refresh_token: refresh,
             expires_in: ACCESS_TOKEN_TTL.as_secs(),
-            scopes: grant.scopes,
+            scopes: issued.scopes,
+            org: issued.org,
         })
     }
 
@@ -357,7 +418,7 @@ impl<'a> Sessions<'a> {
     }
 
     /// The caller an access token stands for. The role comes from the membership now (like API
-    /// keys), the scopes from the token.
+    /// keys), the scopes from the token, capped by that role.
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let denied = || Error::Unauthenticated("invalid or expired access token".into());
         let keys = self.keys().map_err(|_| denied())?;
@@ -384,17 +445,15 @@ impl<'a> Sessions<'a> {
         let accounts = Accounts::new(&self.app.ports);
         let member = accounts.membership(&org, &user).await?.ok_or_else(denied)?;
         let org_rec = accounts.org(&org).await?.ok_or_else(denied)?;
-        let team = org_rec.default_team;
-        let role = member
-            .role_in(&team)
-            .or(member.highest())
+        let (team, role) = member
+            .acting(&org_rec.default_team, None)
             .ok_or_else(denied)?;
         Ok(Caller {
             user,
             org,
             team,
             role,
-            scopes,
+            scopes: Scope::intersect(&scopes, &role.scopes()),
             credential: format!("tok_{}", claims.sid),
         })
     }

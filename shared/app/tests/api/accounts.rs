@@ -8,7 +8,10 @@ use imagemcp_core::Error;
 use imagemcp_core::rbac::{Role, Scope};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use axum::http::StatusCode;
+
+use crate::helpers::{TestApp, people};
+use crate::oauth::Oauth;
 
 #[tokio::test]
 async fn concurrent_sign_ups_with_one_email_make_one_account() {
@@ -56,14 +59,7 @@ async fn concurrent_sign_ups_with_one_email_make_one_account() {
 async fn roles_change_and_the_last_admin_stays() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     let err = accounts
         .set_role(&org.id, &org.default_team, &ada.id, Role::Viewer)
@@ -98,18 +94,7 @@ async fn roles_change_and_the_last_admin_stays() {
 async fn invitations_work_once_and_only_for_the_invited_email() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
-    let eve = accounts
-        .sign_up("eve@example.com", Some("a long password"), "Eve")
-        .await
-        .unwrap();
+    let [ada, bob, eve] = people(&t.app, ["Ada", "Bob", "Eve"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     let invitations = imagemcp_app::accounts::invitations::Invitations::new(&t.app.ports);
     let invite = invitations
@@ -259,14 +244,7 @@ async fn keys_carry_scopes_expire_rotate_and_revoke() {
 async fn a_demoted_or_removed_member_loses_the_power_of_their_keys() {
     let t = TestApp::new();
     let accounts = t.app.accounts();
-    let ada = accounts
-        .sign_up("ada@example.com", Some("a long password"), "Ada")
-        .await
-        .unwrap();
-    let bob = accounts
-        .sign_up("bob@example.com", Some("a long password"), "Bob")
-        .await
-        .unwrap();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
     let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
     accounts
         .set_role(&org.id, &org.default_team, &bob.id, Role::Creator)
@@ -345,9 +323,12 @@ async fn creators_delete_their_own_images_only_and_viewers_see_fewer_tools() {
             "openai_export_user_data",
             "openai_delete_user_data",
             "openai_accept_invitation",
+            // Who they are and which teams there are: every member's too.
+            "openai_whoami",
+            "openai_list_teams",
         ]
     );
-    assert_eq!(names(&admin).len(), 27);
+    assert_eq!(names(&admin).len(), 31);
 }
 
 #[tokio::test]
@@ -410,4 +391,352 @@ async fn every_login_attempt_is_audited_without_naming_the_person() {
         "{:?}",
         unknown[0]
     );
+}
+
+#[tokio::test]
+async fn an_invited_member_logs_in_to_the_organisation_they_joined_and_acts_there() {
+    let o = Oauth::new();
+    let ada = o.user("ada@example.com").await;
+    let eve = o.user("eve@example.com").await;
+    let team_org = ada.personal_org.to_string();
+    let ada_token = o.token("ada@example.com", None).await;
+    o.join(&ada_token, &[("bob@example.com", "creator")]).await;
+    let bob = o.account("bob@example.com").await;
+
+    // Joining made the team's organisation Bob's last used one: a plain login acts there.
+    let (status, tokens) = o.login("bob@example.com", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["org_id"], json!(team_org));
+    assert_eq!(tokens["scope"], "images:read images:write");
+    let bob_there = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, made) = o
+        .rest(
+            "POST",
+            "/v1/images",
+            Some(&bob_there),
+            Some(json!({"prompt": "a team poster"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, listed) = o.rest("GET", "/v1/images", Some(&ada_token), None).await;
+    assert_eq!(
+        listed["images"][0]["id"], made["images"][0]["id"],
+        "Bob's image is in the organisation he joined"
+    );
+
+    // He picks his personal organisation; that becomes the default until he picks again.
+    let (_, home) = o
+        .login(
+            "bob@example.com",
+            json!({"org_id": bob.personal_org.to_string()}),
+        )
+        .await;
+    assert_eq!(home["org_id"], json!(bob.personal_org.to_string()));
+    assert_eq!(home["scope"], "images:read images:write admin");
+    let (_, again) = o.login("bob@example.com", json!({})).await;
+    assert_eq!(again["org_id"], json!(bob.personal_org.to_string()));
+
+    // Whoami (REST and tool alike) names him, the organisation the token acts in, and both of
+    // his organisations with his teams and roles.
+    let (status, me) = o.rest("GET", "/v1/me", Some(&bob_there), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user_id"], json!(bob.id.to_string()));
+    assert_eq!(me["email"], "bob@example.com");
+    assert_eq!(me["name"], "bob");
+    assert_eq!(
+        (&me["org_id"], &me["role"]),
+        (&json!(team_org), &json!("creator"))
+    );
+    assert_eq!(me["scopes"], json!(["images:read", "images:write"]));
+    let orgs = me["organisations"].as_array().unwrap();
+    assert_eq!(orgs.len(), 2, "{me}");
+    let there = orgs
+        .iter()
+        .find(|x| x["org_id"] == json!(team_org))
+        .unwrap();
+    assert_eq!(
+        (&there["role"], &there["current"], &there["personal"]),
+        (&json!("creator"), &json!(true), &json!(false))
+    );
+    assert_eq!(there["teams"][0]["name"], "General");
+    assert_eq!(there["teams"][0]["role"], "creator");
+    let caller = o.app.sessions().authenticate(&bob_there).await.unwrap();
+    let tool =
+        imagemcp_app::mcp::tools::call(&o.app, &caller, "openai_whoami", json!({}), None).await;
+    assert_eq!(tool.structured_content.as_ref(), Some(&me));
+
+    // An organisation he is not in and one that does not exist read alike; the password is
+    // checked first, so a stranger learns nothing about either.
+    let (s1, not_his) = o
+        .login(
+            "bob@example.com",
+            json!({"org_id": eve.personal_org.to_string()}),
+        )
+        .await;
+    let (s2, nowhere) = o
+        .login(
+            "bob@example.com",
+            json!({"org_id": "org_00000000000000000000000000000000"}),
+        )
+        .await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(not_his["error"]["code"], nowhere["error"]["code"]);
+    let (s3, wrong) = o
+        .rest(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "bob@example.com", "password": "wrong password!", "org_id": eve.personal_org.to_string()})),
+        )
+        .await;
+    assert_eq!(s3, StatusCode::UNAUTHORIZED, "{wrong}");
+    let (s4, bad) = o.login("bob@example.com", json!({"org_id": "acme"})).await;
+    assert_eq!(
+        (s4, &bad["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("org_id"))
+    );
+
+    // The refresh token keeps the organisation, and stops working once he is removed from it.
+    let (status, refreshed) = o
+        .rest(
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": tokens["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["org_id"], json!(team_org));
+    let (_, me) = o
+        .rest(
+            "GET",
+            "/v1/me",
+            Some(refreshed["access_token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(me["org_id"], json!(team_org));
+    let (_, last) = o
+        .login("bob@example.com", json!({"org_id": team_org}))
+        .await;
+    assert_eq!(last["org_id"], json!(team_org));
+    let (status, _) = o
+        .rest(
+            "DELETE",
+            &format!("/v1/members/{}", bob.id),
+            Some(&ada_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = o
+        .rest(
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refreshed["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Removed, his last used organisation is no longer his: a login falls back to his own.
+    let (status, _) = o
+        .login("bob@example.com", json!({"org_id": team_org}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, fallback) = o.login("bob@example.com", json!({})).await;
+    assert_eq!(fallback["org_id"], json!(bob.personal_org.to_string()));
+}
+
+#[tokio::test]
+async fn default_scopes_follow_the_role_in_each_organisation() {
+    let o = Oauth::new();
+    let ada = o.user("ada@example.com").await;
+    let org = ada.personal_org.to_string();
+    // A sign-up's first token is its admin's: every scope, and the admin tools.
+    let (_, first) = o.login("ada@example.com", json!({})).await;
+    assert_eq!(first["scope"], "images:read images:write admin");
+    let ada_token = first["access_token"].as_str().unwrap().to_owned();
+    let admin = o.app.sessions().authenticate(&ada_token).await.unwrap();
+    let tools: Vec<String> = imagemcp_app::mcp::tools::list(&admin)
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    for admin_tool in [
+        "openai_list_members",
+        "openai_view_audit_log",
+        "openai_rename_team",
+    ] {
+        assert!(
+            tools.iter().any(|t| t == admin_tool),
+            "{admin_tool}: {tools:?}"
+        );
+    }
+    o.join(
+        &ada_token,
+        &[
+            ("cat@example.com", "creator"),
+            ("rey@example.com", "reviewer"),
+            ("vic@example.com", "viewer"),
+        ],
+    )
+    .await;
+
+    for (email, role, want) in [
+        (
+            "ada@example.com",
+            "admin",
+            vec!["images:read", "images:write", "admin"],
+        ),
+        (
+            "cat@example.com",
+            "creator",
+            vec!["images:read", "images:write"],
+        ),
+        (
+            "rey@example.com",
+            "reviewer",
+            vec!["images:read", "images:write"],
+        ),
+        ("vic@example.com", "viewer", vec!["images:read"]),
+    ] {
+        // A login naming no scope gets the role's; one asking for more is capped; an explicit
+        // scope narrows.
+        let (_, t) = o.login(email, json!({"org_id": org})).await;
+        assert_eq!(t["scope"], want.join(" "), "{role}");
+        let (_, asked) = o
+            .login(email, json!({"org_id": org, "scope": "admin"}))
+            .await;
+        assert_eq!(asked["scope"], want.join(" "), "{role}: capped");
+        let (_, narrow) = o
+            .login(email, json!({"org_id": org, "scope": "images:read"}))
+            .await;
+        assert_eq!(narrow["scope"], "images:read", "{role}: narrowed");
+        let caller = o
+            .app
+            .sessions()
+            .authenticate(t["access_token"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(caller.role.as_str(), role);
+        assert_eq!(Scope::join(&caller.scopes), want.join(" "));
+
+        // A key an admin issues with `admin` carries, and lists, what the role can use.
+        let user = o.account(email).await;
+        let (status, issued) = o
+            .rest(
+                "POST",
+                &format!("/v1/members/{}/keys", user.id),
+                Some(&ada_token),
+                Some(json!({"scopes": "admin"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        assert_eq!(issued["scopes"], json!(want), "{role}");
+        let key_caller = o
+            .app
+            .keys()
+            .authenticate(issued["key"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(Scope::join(&key_caller.scopes), want.join(" "), "{role}");
+        if role != "viewer" {
+            // Their own key without scopes: theirs; their listing shows what each key can do.
+            let (status, own) = o
+                .rest(
+                    "POST",
+                    "/v1/keys",
+                    t["access_token"].as_str(),
+                    Some(json!({"label": "mine"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{own}");
+            assert_eq!(own["scopes"], json!(want), "{role}");
+            let (_, listed) = o
+                .rest("GET", "/v1/keys", t["access_token"].as_str(), None)
+                .await;
+            for key in listed["keys"].as_array().unwrap() {
+                assert_eq!(key["scopes"], json!(want), "{role}: {key}");
+            }
+            // Never more than the maker's: asking for more than the credential holds is refused.
+            let (status, beyond) = o
+                .rest(
+                    "POST",
+                    "/v1/keys",
+                    t["access_token"].as_str(),
+                    Some(json!({"scopes": "admin"})),
+                )
+                .await;
+            let expect = if role == "admin" {
+                StatusCode::CREATED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, expect, "{role}: {beyond}");
+        }
+    }
+
+    // A token narrowed to images:write makes keys of at most images:write.
+    let (_, narrow) = o
+        .login("ada@example.com", json!({"scope": "images:write"}))
+        .await;
+    let narrow = narrow["access_token"].as_str().unwrap();
+    let (status, _) = o
+        .rest(
+            "POST",
+            "/v1/keys",
+            Some(narrow),
+            Some(json!({"scopes": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, weak) = o.rest("POST", "/v1/keys", Some(narrow), None).await;
+    assert_eq!(weak["scopes"], json!(["images:read", "images:write"]));
+
+    // A demotion narrows a key at once, in its listing too.
+    let cat = o.account("cat@example.com").await;
+    let (status, _) = o
+        .rest(
+            "PUT",
+            &format!("/v1/members/{}/role", cat.id),
+            Some(&ada_token),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for key in o.app.keys().list(&cat.id).await.unwrap() {
+        if key.org == ada.personal_org {
+            assert_eq!(
+                o.app.keys().effective_scopes(&key).await.unwrap(),
+                [Scope::ImagesRead]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_acceptance_leaves_the_invitation_usable() {
+    let t = TestApp::new();
+    let accounts = t.app.accounts();
+    let [ada, bob] = people(&t.app, ["Ada", "Bob"]).await;
+    let org = accounts.org(&ada.personal_org).await.unwrap().unwrap();
+    let invitations = imagemcp_app::accounts::invitations::Invitations::new(&t.app.ports);
+    // Ada, the only admin, is invited to be a viewer: accepting would leave no admin.
+    let invite = invitations
+        .invite(&org.id, &org.default_team, "ada@example.com", Role::Viewer)
+        .await
+        .unwrap();
+    assert!(matches!(
+        invitations.accept(&invite.token, &ada.id).await,
+        Err(Error::Conflict(_))
+    ));
+    accounts
+        .set_role(&org.id, &org.default_team, &bob.id, Role::Admin)
+        .await
+        .unwrap();
+    let member = invitations.accept(&invite.token, &ada.id).await.unwrap();
+    assert_eq!(member.role_in(&org.default_team), Some(Role::Viewer));
+    assert!(matches!(
+        invitations.accept(&invite.token, &ada.id).await,
+        Err(Error::NotFound { .. })
+    ));
 }

@@ -176,7 +176,8 @@ async fn export_then_erase_leaves_no_trace_and_the_audit_log_still_verifies() {
         .count();
     assert_eq!(files, 3);
 
-    // Erasure needs the confirmation and an admin-scoped credential.
+    // Erasure needs the confirmation and a credential with every scope the role can use (for
+    // this creator: images:write; a read-only key is refused).
     let gdpr = Gdpr::new(&t.app);
     let bad = DeleteUserArgs {
         confirm_user_id: ada.id.to_string(),
@@ -186,7 +187,7 @@ async fn export_then_erase_leaves_no_trace_and_the_audit_log_still_verifies() {
         Err(Error::Invalid { .. })
     ));
     let mut weak = in_team.clone();
-    weak.scopes = vec![Scope::ImagesWrite];
+    weak.scopes = vec![Scope::ImagesRead];
     let ok_args = || DeleteUserArgs {
         confirm_user_id: quill.id.to_string(),
     };

@@ -104,6 +104,26 @@ pub(crate) fn test_keyring() -> Keyring {
     Keyring::new(("test-kek-1", [42; 32]), Vec::new()).expect("keyring")
 }
 
+/// Signs up one account per name, as `<name in lower case>@example.com` with one password.
+pub(crate) async fn people<const N: usize>(
+    app: &App,
+    names: [&str; N],
+) -> [imagemcp_app::accounts::UserRecord; N] {
+    let accounts = app.accounts();
+    let mut out = Vec::with_capacity(N);
+    for name in names {
+        let email = format!("{}@example.com", name.to_lowercase());
+        out.push(
+            accounts
+                .sign_up(&email, Some("a long password"), name)
+                .await
+                .expect("sign-up"),
+        );
+    }
+    out.try_into()
+        .unwrap_or_else(|_| unreachable!("one account per name"))
+}
+
 pub(crate) struct TestApp {
     pub(crate) app: App,
     pub(crate) blobs: Arc<FlakyBlobs>,

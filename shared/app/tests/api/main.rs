@@ -13,6 +13,7 @@ mod oauth;
 mod rest;
 mod retention;
 mod reveal;
+mod teams;
 mod texts;
 mod webhooks;
 

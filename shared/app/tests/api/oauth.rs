@@ -23,6 +23,8 @@ use crate::helpers::TestApp;
 const BASE: &str = "http://test";
 const REDIRECT: &str = "https://client.example/cb";
 const VERIFIER: &str = "a-long-enough-pkce-verifier-of-at-least-43-characters-xyz";
+/// The password of every account these tests make.
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A `Table` that counts the writes that succeeded.
 struct Counting {
@@ -60,9 +62,10 @@ impl Table for Counting {
     }
 }
 
-struct Oauth {
-    t: TestApp,
-    app: App,
+/// The app with token signing keys (so logins and OAuth work), driven through its router.
+pub(crate) struct Oauth {
+    pub(crate) t: TestApp,
+    pub(crate) app: App,
     table: Arc<Counting>,
     keys: Arc<KeySet>,
 }
@@ -78,7 +81,7 @@ fn key_set() -> Arc<KeySet> {
 }
 
 impl Oauth {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let t = TestApp::new();
         let table = Arc::new(Counting {
             inner: t.app.ports.table.clone(),
@@ -102,7 +105,10 @@ impl Oauth {
         self.table.writes.load(Ordering::SeqCst)
     }
 
-    async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    pub(crate) async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let res = imagemcp_app::routes::router(self.app.clone())
             .oneshot(req)
             .await
@@ -119,10 +125,85 @@ impl Oauth {
         )
     }
 
-    async fn user(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
+    /// A JSON request to the REST API, with a bearer token when given; the answer as JSON.
+    pub(crate) async fn rest(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
+        let (status, _, text) = self.send(b.body(body).unwrap()).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Logs in through `POST /v1/auth/login` with the test password; `extra` adds fields.
+    pub(crate) async fn login(&self, email: &str, extra: Value) -> (StatusCode, Value) {
+        let mut body = json!({"email": email, "password": PASSWORD});
+        if let (Some(b), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        self.rest("POST", "/v1/auth/login", None, Some(body)).await
+    }
+
+    /// An access token of `email`'s login in `org` (the default one when `None`).
+    pub(crate) async fn token(&self, email: &str, org: Option<&str>) -> String {
+        let extra = org.map_or(json!({}), |o| json!({"org_id": o}));
+        let (status, body) = self.login(email, extra).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs each `(email, role)` up, invites them to the organisation of `admin_token` with that
+    /// role, and has them accept (logged in to their personal organisation, as after sign-up).
+    pub(crate) async fn join(&self, admin_token: &str, people: &[(&str, &str)]) {
+        for (email, role) in people {
+            self.user(email).await;
+            let (status, inv) = self
+                .rest(
+                    "POST",
+                    "/v1/invitations",
+                    Some(admin_token),
+                    Some(json!({"email": email, "role": role})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{inv}");
+            let own = self.token(email, None).await;
+            let (status, joined) = self
+                .rest(
+                    "POST",
+                    "/v1/invitations/accept",
+                    Some(&own),
+                    Some(json!({"token": inv["token"]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{joined}");
+        }
+    }
+
+    /// The account of an email.
+    pub(crate) async fn account(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
+        let email = imagemcp_app::accounts::Email::parse(email).unwrap();
         self.app
             .accounts()
-            .sign_up(email, Some("correct horse battery"), "Ada")
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .expect("an account")
+    }
+
+    pub(crate) async fn user(&self, email: &str) -> imagemcp_app::accounts::UserRecord {
+        self.app
+            .accounts()
+            .sign_up(email, Some(PASSWORD), email.split('@').next().unwrap_or(""))
             .await
             .unwrap()
     }
@@ -229,6 +310,11 @@ fn fields(html: &str, extra: &[(&str, &str)]) -> String {
 /// Logs in through the pages; returns the consent page's HTML and the logged-in cookie.
 async fn to_consent(o: &Oauth, client_id: &str) -> (String, String) {
     o.user("grace@example.com").await;
+    consent_for(o, client_id, "grace@example.com").await
+}
+
+/// Logs an existing account in through the pages: the consent page's HTML and the cookie.
+async fn consent_for(o: &Oauth, client_id: &str, email: &str) -> (String, String) {
     let (status, headers, html) = o
         .send(
             Request::get(format!(
@@ -246,8 +332,8 @@ async fn to_consent(o: &Oauth, client_id: &str) -> (String, String) {
         &html,
         &[
             ("action", "login"),
-            ("email", "grace@example.com"),
-            ("password", "correct horse battery"),
+            ("email", email),
+            ("password", PASSWORD),
         ],
     );
     let (status, headers, consent) = o
@@ -725,7 +811,7 @@ async fn metadata_and_the_401_challenge_point_at_each_other() {
     let www = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
     assert_eq!(
         www,
-        r#"Bearer resource_metadata="http://test/.well-known/oauth-protected-resource/mcp", scope="images:read images:write""#
+        r#"Bearer resource_metadata="http://test/.well-known/oauth-protected-resource/mcp", scope="images:read images:write admin""#
     );
     let (_, _, prm) = o
         .send(
@@ -839,4 +925,170 @@ async fn metadata_and_the_401_challenge_point_at_each_other() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// `tools/call` on `/mcp` (2026-07-28) with an access token; the JSON-RPC result.
+async fn call_tool(o: &Oauth, token: &str, name: &str, arguments: Value) -> Value {
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": meta}});
+    let (status, _, text) = o
+        .send(
+            Request::post("/mcp")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", name)
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["result"].clone()
+}
+
+/// Approves a consent page (asking for no scope) in `org`, and exchanges the code: the tokens.
+async fn approve_in(o: &Oauth, client: &str, consent: &str, cookie: &str, org: &str) -> Value {
+    let approve = fields(
+        consent,
+        &[("action", "approve"), ("org_id", org), ("scope", "")],
+    );
+    let (status, headers, html) = o
+        .send(form_post("/oauth/authorize", Some(cookie), approve))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let location = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+    let (status, tokens) = exchange(o, client, &param(&location, "code").unwrap(), VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn the_consent_page_picks_the_organisation_and_the_tokens_act_there() {
+    let o = Oauth::new();
+    let client = o.register().await;
+    let ada = o.user("ada@example.com").await;
+    let eve = o.user("eve@example.com").await;
+    let ada_token = o.token("ada@example.com", None).await;
+    let ada_caller = o.app.sessions().authenticate(&ada_token).await.unwrap();
+    o.join(&ada_token, &[("grace@example.com", "creator")])
+        .await;
+    let grace = o.account("grace@example.com").await;
+    let (team_org, personal) = (ada.personal_org.to_string(), grace.personal_org.to_string());
+
+    // The picker is a real form control listing both of Grace's organisations with her role in
+    // each; the one she joined last is preselected.
+    let (consent, cookie) = consent_for(&o, &client, "grace@example.com").await;
+    assert!(
+        consent.contains("<select id=\"org_id\" name=\"org_id\">"),
+        "{consent}"
+    );
+    assert!(consent.contains(&format!("<option value=\"{team_org}\" selected>")));
+    assert!(consent.contains(&format!("<option value=\"{personal}\">")));
+    assert!(consent.contains("(creator)</option>") && consent.contains("(admin)</option>"));
+    assert!(
+        !consent.contains(&eve.personal_org.to_string()),
+        "only her own organisations"
+    );
+
+    // An organisation she is not in, and one that does not exist: the same refusal, no code.
+    let mut refusals = Vec::new();
+    for org in [
+        eve.personal_org.to_string(),
+        "org_00000000000000000000000000000000".into(),
+    ] {
+        let before = o.writes();
+        let (status, headers, html) = o
+            .send(form_post(
+                "/oauth/authorize",
+                Some(&cookie),
+                fields(&consent, &[("action", "approve"), ("org_id", &org)]),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+        assert!(headers.get(header::LOCATION).is_none());
+        assert_eq!(o.writes(), before, "a refused approval wrote something");
+        refusals.push(html);
+    }
+    assert_eq!(refusals[0], refusals[1], "no existence oracle");
+
+    // She picks her personal organisation, where she is admin: asking for no scope gets all
+    // that role allows there.
+    let tokens = approve_in(&o, &client, &consent, &cookie, &personal).await;
+    assert_eq!(tokens["org_id"], json!(personal));
+    assert_eq!(tokens["scope"], "images:read images:write admin");
+
+    // Then the team's organisation, where she is a creator: the same request is capped there.
+    let (consent, cookie) = consent_for(&o, &client, "grace@example.com").await;
+    assert!(
+        consent.contains(&format!("<option value=\"{personal}\" selected>")),
+        "the last one used is preselected"
+    );
+    let tokens = approve_in(&o, &client, &consent, &cookie, &team_org).await;
+    assert_eq!(tokens["org_id"], json!(team_org));
+    assert_eq!(tokens["scope"], "images:read images:write");
+
+    // The token acts in the team's organisation: whoami says so, and her image lands there.
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = call_tool(&o, access, "openai_whoami", json!({})).await;
+    assert_eq!(me["isError"], json!(false), "{me}");
+    let me = &me["structuredContent"];
+    assert_eq!(
+        (
+            me["user_id"].as_str(),
+            me["org_id"].as_str(),
+            me["role"].as_str()
+        ),
+        (
+            Some(grace.id.as_str()),
+            Some(team_org.as_str()),
+            Some("creator")
+        )
+    );
+    let made = call_tool(
+        &o,
+        access,
+        "openai_generate_image",
+        json!({"prompt": "a kite"}),
+    )
+    .await;
+    assert_eq!(made["isError"], json!(false), "{made}");
+    let listed = o
+        .app
+        .images()
+        .list(
+            &ada_caller,
+            &imagemcp_app::images::params::ListArgs::default(),
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(
+        listed.len(),
+        1,
+        "the image is in the organisation she chose"
+    );
+
+    // The refresh grant keeps the organisation.
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", &client),
+    ])
+    .unwrap();
+    let (status, _, refreshed) = o.send(form_post("/oauth/token", None, body)).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let refreshed: Value = serde_json::from_str(&refreshed).unwrap();
+    assert_eq!(refreshed["org_id"], json!(team_org));
+    let me = call_tool(
+        &o,
+        refreshed["access_token"].as_str().unwrap(),
+        "openai_whoami",
+        json!({}),
+    )
+    .await;
+    assert_eq!(me["structuredContent"]["org_id"], json!(team_org));
 }

@@ -140,7 +140,29 @@ pub(super) async fn run(
         LIST_MEMBERS => {
             parse_args::<VerifyArgs>(args)?;
             let v = manage.list_members(caller).await?;
-            done(&v, format!("{} member(s).", v.members.len()))
+            let lines: Vec<String> = v
+                .members
+                .iter()
+                .map(|m| {
+                    let who = match (&m.name, &m.email) {
+                        (Some(name), Some(email)) => format!("{name} <{email}>"),
+                        (None, Some(email)) => email.clone(),
+                        _ => "(erased)".to_owned(),
+                    };
+                    let teams: Vec<String> = m
+                        .teams
+                        .iter()
+                        .map(|t| {
+                            format!("{} in {}", t.role, t.name.as_deref().unwrap_or(&t.team_id))
+                        })
+                        .collect();
+                    format!("{who} {} ({})", m.user_id, teams.join(", "))
+                })
+                .collect();
+            done(
+                &v,
+                format!("{} member(s): {}.", v.members.len(), lines.join("; ")),
+            )
         }
         SET_ROLE => {
             let v = manage

@@ -237,7 +237,9 @@ impl<'a> ApiKeys<'a> {
             scopes,
             label: spec.label,
             created_at_ms: now,
-            expires_at_ms: spec.expires_in.map(|d| now + d.as_millis() as i64),
+            expires_at_ms: spec
+                .expires_in
+                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
             last_used_at_ms: None,
             replaced_by: None,
         };

@@ -40,10 +40,14 @@ pub struct CreateKeyArgs {
     /// Make the key for another organisation the caller belongs to (`org_…`).
     #[serde(default)]
     pub org_id: Option<String>,
-    /// Seconds until the key stops working (default: never).
+    /// Seconds until the key stops working (default: never), at most ten years.
     #[serde(default)]
+    #[schemars(range(max = 315_360_000))]
     pub expires_in_secs: Option<u64>,
 }
+
+/// The longest a key may be made to live: ten years (longer is "never", which is the default).
+const MAX_KEY_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -347,7 +351,18 @@ impl<'a> Manage<'a> {
             label: args.label.unwrap_or_else(|| "api".to_owned()),
             scopes,
             team: args.team_id.as_deref().map(TeamId::parse).transpose()?,
-            expires_in: args.expires_in_secs.map(Duration::from_secs),
+            expires_in: args
+                .expires_in_secs
+                .map(|secs| {
+                    if secs > MAX_KEY_LIFETIME_SECS {
+                        return Err(Error::invalid(
+                            "expires_in_secs",
+                            format!("must be at most {MAX_KEY_LIFETIME_SECS} (ten years)"),
+                        ));
+                    }
+                    Ok(Duration::from_secs(secs))
+                })
+                .transpose()?,
         })
     }
 

@@ -740,3 +740,40 @@ async fn a_failed_acceptance_leaves_the_invitation_usable() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_absurd_key_lifetime_is_refused_not_overflowed() {
+    let o = Oauth::new();
+    o.user("ada@example.com").await;
+    let (_, login) = o.login("ada@example.com", json!({})).await;
+    let token = login["access_token"].as_str().unwrap();
+    for secs in [u64::MAX, 10 * 365 * 24 * 3600 + 1] {
+        let (status, body) = o
+            .rest(
+                "POST",
+                "/v1/keys",
+                Some(token),
+                Some(json!({"expires_in_secs": secs})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{secs}: {body}");
+        assert_eq!(body["error"]["field"], "expires_in_secs", "{body}");
+    }
+    let (_, keys) = o.rest("GET", "/v1/keys", Some(token), None).await;
+    assert_eq!(keys["keys"], json!([]), "a refused key is not stored");
+    // Ten years is the longest lifetime, and it is kept exactly.
+    let (status, key) = o
+        .rest(
+            "POST",
+            "/v1/keys",
+            Some(token),
+            Some(json!({"expires_in_secs": 10 * 365 * 24 * 3600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let ten_years_ms = 10 * 365 * 24 * 3600 * 1000_i64;
+    assert_eq!(
+        key["expires_at_ms"].as_i64().unwrap() - key["created_at_ms"].as_i64().unwrap(),
+        ten_years_ms
+    );
+}

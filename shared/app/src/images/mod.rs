@@ -575,6 +575,7 @@ impl<'a> ImageService<'a> {
                 preview_key: preview_key.as_str().to_owned(),
                 preview_mime_type: preview_mime.to_owned(),
                 created_at_ms: now,
+                file_name: None,
             });
             blobs.push((blob_key, image.bytes.clone(), image.format.mime()));
             blobs.push((preview_key, preview, preview_mime));
@@ -796,13 +797,15 @@ impl<'a> ImageService<'a> {
         })
     }
 
-    /// A time-limited download URL for the full image, where the blob store can make one.
+    /// A time-limited download URL for the full image, where the blob store can make one; the
+    /// download is saved under the image's file name ([`ImageRecord::download_name`]).
     pub async fn download_url(&self, rec: &ImageRecord) -> Result<Option<String>> {
         let key = imagemcp_core::blob::BlobKey::parse(&rec.blob_key)?;
+        let name = imagemcp_core::blob::FileName::parse(&rec.download_name()).ok();
         self.app
             .ports
             .blobs
-            .signed_url(&key, self.app.config.download_url_ttl)
+            .signed_url(&key, self.app.config.download_url_ttl, name.as_ref())
             .await
     }
 

@@ -597,7 +597,7 @@ fn structured<T: Serialize>(
 }
 
 fn resource_link(rec: &ImageRecord) -> ContentBlock {
-    let resource = Resource::new(image_uri(&rec.id), format!("{}.{}", rec.id, rec.format))
+    let resource = Resource::new(image_uri(&rec.id), rec.download_name())
         .with_title(rec.prompt.chars().take(80).collect::<String>())
         .with_mime_type(rec.mime_type.clone())
         .with_size(rec.size_bytes);

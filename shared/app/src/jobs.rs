@@ -7,7 +7,11 @@
 //!   owner can read with [`get`], and nobody else;
 //! - idempotent items: item `i` is done by one transaction that writes `JOB#<id>#ITEM#<i>` with
 //!   `NotExists` and counts it, so a redelivery (after a crash or a Lambda timeout mid-batch)
-//!   skips finished items and never counts one twice;
+//!   skips finished items and never counts one twice. An item that makes images is recorded in
+//!   the very transaction that stores them ([`ItemCommit`]), so a process that dies at any instant
+//!   leaves the item either done with its images or not done with none: it is generated and
+//!   charged once. Its quota and budget holds are recorded per item (`JOB#<id>#HOLD#<i>`), so a
+//!   redelivery adopts what the dead process held instead of holding it again;
 //! - failure handling: a failing message is reported failed (redelivered by the queue); on its last
 //!   attempt the job is marked `failed` with the error before the queue dead-letters the message.
 //!   A message of an unknown kind, or one that is not a job message at all, fails loudly (logged
@@ -21,7 +25,8 @@
 //! attempt it is recorded as failed (never dropped); the job is done when every item is done or
 //! failed. One idempotency key makes one job however often it is submitted.
 
-use imagemcp_core::ids::{JobId, OrgId};
+use imagemcp_core::ids::{ConversationId, JobId, OrgId};
+use imagemcp_core::model::Usage;
 use imagemcp_core::queue::Delivery;
 use imagemcp_core::table::{Add, Condition, Item, Key, TransactOp};
 use imagemcp_core::{Error, Result};
@@ -29,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::images::record::ImageRecord;
 
 /// A job that only counts its items: the health check of the queue pipeline, and the template
 /// for real kinds.
@@ -137,6 +143,12 @@ fn failed_key(org: &OrgId, id: &JobId) -> Key {
 
 fn item_key(org: &OrgId, id: &JobId, index: u32) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}#ITEM#{index:05}"))
+}
+
+/// Where a job item's quota and budget holds are recorded while it generates
+/// (`billing::quota::admit_item`): apart from `JOB#<id>#ITEM#`, whose items are the results.
+pub(crate) fn hold_key(org: &OrgId, id: &JobId, index: u32) -> Key {
+    Key::new(format!("ORG#{org}"), format!("JOB#{id}#HOLD#{index:05}"))
 }
 
 fn to_item(job: &Job) -> Result<Item> {
@@ -468,7 +480,12 @@ async fn process(app: &App, delivery: &Delivery) -> Result<()> {
     let job = get(app, &message.org_id, &message.job_id).await?;
     if job.status.is_terminal() {
         // A duplicate, a redelivery of a message whose job finished, or an item of a cancelled
-        // job: nothing left to do (and nothing generated, so nothing charged).
+        // job: nothing left to do (and nothing generated, so nothing charged). What a process
+        // that died on this item still held is given back.
+        if let Some(index) = message.item {
+            crate::billing::quota::release_item_hold(app, &hold_key(&job.org_id, &job.id, index))
+                .await;
+        }
         return Ok(());
     }
     if !KINDS.contains(&job.kind.as_str()) {
@@ -586,23 +603,32 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
         return Ok(());
     }
     // A redelivered item that finished is not generated again.
-    if app
-        .ports
-        .table
-        .get(&item_key(&job.org_id, &job.id, index))
-        .await?
-        .is_none()
-    {
+    let recorded = async || {
+        app.ports
+            .table
+            .get(&item_key(&job.org_id, &job.id, index))
+            .await
+            .map(|item| item.is_some())
+    };
+    if !recorded().await? {
         let result = match job.kind.as_str() {
             crate::engine::campaign::KIND => {
-                crate::engine::campaign::generate_item(app, job, index).await?
+                crate::engine::campaign::generate_item(app, job, index).await
             }
             crate::mcp::tasks::KIND_GENERATE => {
-                crate::mcp::tasks::generate_item(app, job, index).await?
+                crate::mcp::tasks::generate_item(app, job, index).await
             }
             other => return Err(unknown_kind(other)),
         };
-        do_item(app, job, index, result).await?;
+        match result {
+            // Already recorded with the images, when there were any; otherwise (an answer from
+            // the cache, a refusal kept as the result) recorded here.
+            Ok(result) => do_item(app, job, index, result).await?,
+            // A duplicate delivery of this item (one that overran its visibility timeout) won
+            // the race to commit: the item is done.
+            Err(_) if recorded().await? => {}
+            Err(e) => return Err(e),
+        }
     }
     finish_if_complete(app, &job.org_id, &job.id).await
 }
@@ -641,4 +667,112 @@ async fn finish_if_complete(app: &App, org: &OrgId, id: &JobId) -> Result<()> {
     .await?;
     tracing::info!(job_id = %id, failed, "item job finished");
     Ok(())
+}
+
+/// How a job item's result reads, by kind.
+#[derive(Clone, Debug)]
+pub(crate) enum ItemNaming {
+    /// A campaign item: its asset, file name and aspect ratio.
+    Campaign(crate::engine::campaign::ItemName),
+    /// A generation run as a task: its images and figures.
+    Generate,
+}
+
+/// What a job item's generation stored, for its result.
+pub(crate) struct ItemOutcome<'a> {
+    pub(crate) images: &'a [ImageRecord],
+    pub(crate) conversation_id: &'a ConversationId,
+    pub(crate) model: &'a str,
+    pub(crate) cost_micros: u64,
+    pub(crate) usage: Usage,
+    pub(crate) failed_variations: &'a [String],
+}
+
+impl<'a> ItemOutcome<'a> {
+    pub(crate) fn of(g: &'a crate::images::Generated) -> Self {
+        Self {
+            images: &g.images,
+            conversation_id: &g.conversation.id,
+            model: &g.model,
+            cost_micros: g.cost_micros,
+            usage: g.usage,
+            failed_variations: &g.failed_variations,
+        }
+    }
+}
+
+/// The job item a generation is for. The transaction that stores its images (`images::commit`)
+/// also writes the item's record (`NotExists`), counts it on the job and settles the item's quota
+/// and budget holds: the item is done exactly when its images exist, and a second commit of the
+/// same item (a redelivery racing a slow first delivery) fails whole, storing and charging nothing.
+#[derive(Clone, Debug)]
+pub struct ItemCommit {
+    org: OrgId,
+    job: JobId,
+    index: u32,
+    items_total: u32,
+    naming: ItemNaming,
+    /// The item's holds once admitted (`billing::quota::admit_item`), settled by the commit.
+    pub(crate) hold: Option<crate::billing::quota::ItemHold>,
+}
+
+impl ItemCommit {
+    pub(crate) fn new(job: &Job, index: u32, naming: ItemNaming) -> Self {
+        Self {
+            org: job.org_id.clone(),
+            job: job.id.clone(),
+            index,
+            items_total: job.items_total,
+            naming,
+            hold: None,
+        }
+    }
+
+    /// Where this item's holds are recorded.
+    pub(crate) fn hold_key(&self) -> Key {
+        hold_key(&self.org, &self.job, self.index)
+    }
+
+    /// The file name an image of this item is downloaded as, where the kind names its files.
+    pub(crate) fn file_name(&self, ext: &str) -> Option<String> {
+        match &self.naming {
+            ItemNaming::Campaign(name) => Some(name.file_name(ext)),
+            ItemNaming::Generate => None,
+        }
+    }
+
+    /// The item's result.
+    pub(crate) fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
+        match &self.naming {
+            ItemNaming::Campaign(name) => name.result(outcome),
+            ItemNaming::Generate => Ok(crate::mcp::tasks::item_result(outcome)),
+        }
+    }
+
+    /// The operations the images' commit carries for this item: its record, its count on the
+    /// job, and the settlement of its holds (`stored` images kept, the rest given back).
+    pub(crate) fn ops(&self, outcome: &ItemOutcome<'_>, now_ms: i64) -> Result<Vec<TransactOp>> {
+        let Value::Object(attrs) = json!({ "result": self.result(outcome)?, "at_ms": now_ms })
+        else {
+            return Err(Error::internal("an item record is not an object"));
+        };
+        let mut ops = vec![
+            TransactOp::Put(
+                Item::new(item_key(&self.org, &self.job, self.index), attrs),
+                Condition::NotExists,
+            ),
+            TransactOp::Add(Add {
+                key: job_key(&self.org, &self.job),
+                attr: "items_done".into(),
+                delta: 1,
+                max: Some(i64::from(self.items_total)),
+                expires_at: None,
+            }),
+        ];
+        if let Some(hold) = &self.hold {
+            let stored = u32::try_from(outcome.images.len()).unwrap_or(u32::MAX);
+            ops.extend(hold.settle_ops(stored));
+        }
+        Ok(ops)
+    }
 }

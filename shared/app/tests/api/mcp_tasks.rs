@@ -54,7 +54,7 @@ async fn rig(priced: bool) -> Rig {
 }
 
 /// One 2026-07-28 request with its routing headers; the status and the JSON-RPC message back.
-async fn call(
+pub(crate) async fn call(
     app: &App,
     caller: &Caller,
     method: &str,

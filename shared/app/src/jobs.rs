@@ -12,6 +12,8 @@
 //!   leaves the item either done with its images or not done with none: it is generated and
 //!   charged once. Its quota and budget holds are recorded per item (`JOB#<id>#HOLD#<i>`), so a
 //!   redelivery adopts what the dead process held instead of holding it again;
+//! - sealed specs: a job's `spec` (prompts, the submitter) is sealed with the organisation's data
+//!   key, bound to the job's key; a job recorded before specs were sealed is still read;
 //! - failure handling: a failing message is reported failed (redelivered by the queue); on its last
 //!   attempt the job is marked `failed` with the error before the queue dead-letters the message.
 //!   A message of an unknown kind, or one that is not a job message at all, fails loudly (logged
@@ -151,14 +153,37 @@ pub(crate) fn hold_key(org: &OrgId, id: &JobId, index: u32) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}#HOLD#{index:05}"))
 }
 
-fn to_item(job: &Job) -> Result<Item> {
-    match serde_json::to_value(job).map_err(Error::internal)? {
-        Value::Object(attrs) => Ok(Item::new(job_key(&job.org_id, &job.id), attrs)),
-        _ => Err(Error::internal("a job did not serialize to an object")),
+/// The attribute of a job record sealed at rest: its `spec`, as JSON text.
+const SPEC: &str = "spec";
+
+/// The job as a table item, its spec sealed with the organisation's data key.
+async fn to_item(app: &App, job: &Job) -> Result<Item> {
+    let Value::Object(mut attrs) = serde_json::to_value(job).map_err(Error::internal)? else {
+        return Err(Error::internal("a job did not serialize to an object"));
+    };
+    if let Some(spec) = attrs.get_mut(SPEC) {
+        *spec = Value::String(spec.to_string());
     }
+    let mut item = Item::new(job_key(&job.org_id, &job.id), attrs);
+    crate::crypto::Crypto::new(&app.ports)
+        .seal_item(&mut item, &[SPEC])
+        .await?;
+    Ok(item)
 }
 
-fn from_item(item: Item) -> Result<Job> {
+/// The job of a table item. A spec stored before specs were sealed (a JSON object) is read as
+/// it is.
+async fn from_item(app: &App, mut item: Item) -> Result<Job> {
+    if item.str(SPEC).is_some_and(crate::crypto::is_sealed) {
+        crate::crypto::Crypto::new(&app.ports)
+            .open_item(&mut item, &[SPEC])
+            .await?;
+    }
+    if let Some(Value::String(text)) = item.attrs.get(SPEC) {
+        let spec: Value = serde_json::from_str(text)
+            .map_err(|e| Error::internal(format!("a stored job's spec is malformed: {e}")))?;
+        item.attrs.insert(SPEC.into(), spec);
+    }
     serde_json::from_value(Value::Object(item.attrs))
         .map_err(|e| Error::internal(format!("a stored job is malformed: {e}")))
 }
@@ -183,7 +208,7 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
     // The record first: a consumer that sees the message always finds its job.
     app.ports
         .table
-        .put(to_item(&job)?, Condition::NotExists)
+        .put(to_item(app, &job).await?, Condition::NotExists)
         .await?;
     let message = Message {
         kind: job.kind.clone(),
@@ -214,7 +239,10 @@ pub async fn enqueue_items(
         return Err(Error::invalid("items", format!("1 to {MAX_ITEMS} per job")));
     }
     let job = Job::queued(app, org, kind, items, Some(spec));
-    let mut ops = vec![TransactOp::Put(to_item(&job)?, Condition::NotExists)];
+    let mut ops = vec![TransactOp::Put(
+        to_item(app, &job).await?,
+        Condition::NotExists,
+    )];
     let idem = match idempotency_key {
         Some(k) if k.is_empty() || k.len() > 200 => {
             return Err(Error::invalid("idempotency_key", "1 to 200 characters"));
@@ -295,7 +323,7 @@ pub async fn items(
 /// exists reads as cancelled.
 pub async fn get(app: &App, org: &OrgId, id: &JobId) -> Result<Job> {
     let mut job = match app.ports.table.get(&job_key(org, id)).await? {
-        Some(item) => from_item(item)?,
+        Some(item) => from_item(app, item).await?,
         None => return Err(Error::not_found("job")),
     };
     if !job.status.is_terminal() && app.ports.table.get(&cancel_key(org, id)).await?.is_some() {
@@ -360,7 +388,7 @@ async fn update(app: &App, org: &OrgId, id: &JobId, change: impl Fn(&mut Job)) -
         }
         job.updated_at_ms = app.ports.clock.now_ms();
         let cond = Condition::AttrEquals("items_done".into(), json!(seen));
-        match app.ports.table.put(to_item(&job)?, cond).await {
+        match app.ports.table.put(to_item(app, &job).await?, cond).await {
             Ok(()) => return Ok(job),
             Err(Error::Conflict(_)) => continue,
             Err(e) => return Err(e),

@@ -23,6 +23,8 @@ pub mod oauth;
 pub mod ports;
 pub mod routes;
 pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod views;
 
 pub use config::AppConfig;

@@ -73,8 +73,8 @@ async fn call_tool(app: &App, caller: &Caller, params: Value) -> Result<Value> {
     }
 }
 
-/// Delivers `queue`'s messages to the job consumer until none is left.
-async fn drain(app: &App, queue: &dyn PullQueue) -> Result<()> {
+/// Delivers `queue`'s messages to the job consumer until none is left (failures go back at once).
+pub async fn drain(app: &App, queue: &dyn PullQueue) -> Result<()> {
     for _ in 0..50 {
         let batch = queue.receive(10, Duration::from_secs(120)).await?;
         if batch.is_empty() {

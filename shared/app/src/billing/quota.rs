@@ -80,6 +80,20 @@ fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result
     Ok(())
 }
 
+/// The plan read once at admission, its tier now, and the time; the tier's gates checked.
+async fn admission(
+    app: &App,
+    caller: &Caller,
+    images: u32,
+    mode: Option<&str>,
+) -> Result<(plan::OrgPlan, Tier, i64)> {
+    let plan = plan::load(app, &caller.org).await?;
+    let now_ms = app.ports.clock.now_ms();
+    let tier = plan.effective_tier(now_ms / 1000);
+    check_gates(app, tier, images, mode)?;
+    Ok((plan, tier, now_ms))
+}
+
 /// Checks the tier's gates for a request of `images` (in `mode`, estimated at `estimate_micros`),
 /// holds its estimate against a hard-stop budget and reserves the images.
 pub async fn admit(
@@ -89,10 +103,7 @@ pub async fn admit(
     mode: Option<&str>,
     estimate_micros: u64,
 ) -> Result<Metered> {
-    let plan = plan::load(app, &caller.org).await?;
-    let now_ms = app.ports.clock.now_ms();
-    let tier = plan.effective_tier(now_ms / 1000);
-    check_gates(app, tier, images, mode)?;
+    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
     let hold = budget::hold(app, caller, estimate_micros).await?;
     let metered = reserve(app, caller, &plan, tier, images, now_ms).await;
     match metered {
@@ -300,10 +311,7 @@ pub async fn admit_item(
     estimate_micros: u64,
     marker: Key,
 ) -> Result<Metered> {
-    let plan = plan::load(app, &caller.org).await?;
-    let now_ms = app.ports.clock.now_ms();
-    let tier = plan.effective_tier(now_ms / 1000);
-    check_gates(app, tier, images, mode)?;
+    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
     let (limit, overage) = limits(&plan, tier);
     let held = |hold: ItemHold| Metered {
         reservation: hold.reservation(),

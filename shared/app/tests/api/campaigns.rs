@@ -3,11 +3,9 @@
 //! its exact aspect ratio, and the file names carried by downloads and resources.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use imagemcp_app::App;
 use imagemcp_app::auth::Caller;
-use imagemcp_core::queue::PullQueue;
 use imagemcp_local::queue::SqliteQueue;
 use serde_json::{Value, json};
 
@@ -50,34 +48,15 @@ impl Rig {
         m["result"].clone()
     }
 
-    async fn drain(&self) {
-        loop {
-            let batch = self
-                .queue
-                .receive(10, Duration::from_secs(60))
-                .await
-                .unwrap();
-            if batch.is_empty() {
-                return;
-            }
-            assert!(
-                imagemcp_app::jobs::consume(&self.app, &batch, 3)
-                    .await
-                    .is_empty()
-            );
-            for d in &batch {
-                self.queue.ack(&d.receipt).await.unwrap();
-            }
-        }
-    }
-
     /// Submits a campaign, runs it, and returns the finished job's view.
     async fn campaign(&self, caller: &Caller, arguments: Value) -> Value {
         let submitted = self
             .tool(caller, "openai_generate_campaign_batch", arguments)
             .await;
         let job_id = submitted["structuredContent"]["job_id"].clone();
-        self.drain().await;
+        imagemcp_app::testing::drain(&self.app, self.queue.as_ref())
+            .await
+            .unwrap();
         let view = self
             .tool(caller, "openai_get_job", json!({"job_id": job_id}))
             .await;

@@ -157,29 +157,6 @@ async fn rig(at: Point) -> Rig {
 }
 
 impl Rig {
-    /// Delivers batches to `app` until the queue is empty; failures go back at once.
-    async fn drain(&self, app: &App) {
-        for _ in 0..20 {
-            let batch = self
-                .queue
-                .receive(10, Duration::from_secs(60))
-                .await
-                .unwrap();
-            if batch.is_empty() {
-                return;
-            }
-            let failed = jobs::consume(app, &batch, 3).await;
-            for d in &batch {
-                if failed.contains(&d.message_id) {
-                    self.queue.retry(&d.receipt, Duration::ZERO).await.unwrap();
-                } else {
-                    self.queue.ack(&d.receipt).await.unwrap();
-                }
-            }
-        }
-        panic!("the queue did not drain");
-    }
-
     /// Runs the whole batch on the dying process until it dies, then on the restarted one.
     async fn run_with_crash(&self) {
         let batch = self
@@ -194,7 +171,9 @@ impl Rig {
         }
         // The next process makes what the dead one had taken visible again at once.
         assert_eq!(self.queue.release_in_flight().await.unwrap(), 4);
-        self.drain(&self.restarted).await;
+        imagemcp_app::testing::drain(&self.restarted, self.queue.as_ref())
+            .await
+            .unwrap();
     }
 
     async fn counter(&self, key: Key, attr: &str) -> i64 {
@@ -344,7 +323,9 @@ async fn holds_of_a_dead_item_of_a_cancelled_job_are_given_back() {
         .await
         .unwrap();
     rig.queue.release_in_flight().await.unwrap();
-    rig.drain(&rig.restarted).await;
+    imagemcp_app::testing::drain(&rig.restarted, rig.queue.as_ref())
+        .await
+        .unwrap();
     assert_eq!(rig.holds(&job.id).await, 0);
     let month = record::month_of(rig.t.app.ports.clock.now_ms());
     let made = rig.usage("images").await;

@@ -314,18 +314,9 @@ async fn a_job_stored_with_an_unsealed_spec_is_still_read_and_run() {
         .unwrap();
     assert_eq!(read.spec, job.spec);
 
-    let batch = imagemcp_core::queue::PullQueue::receive(
-        queue.as_ref(),
-        10,
-        std::time::Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    assert!(
-        imagemcp_app::jobs::consume(&app, &batch, 3)
-            .await
-            .is_empty()
-    );
+    imagemcp_app::testing::drain(&app, queue.as_ref())
+        .await
+        .unwrap();
     let done = imagemcp_app::jobs::get(&app, &caller.org, &job.id)
         .await
         .unwrap();

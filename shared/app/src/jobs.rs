@@ -650,8 +650,16 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
         };
         match result {
             // Already recorded with the images, when there were any; otherwise (an answer from
-            // the cache, a refusal kept as the result) recorded here.
-            Ok(result) => do_item(app, job, index, result).await?,
+            // the cache, a refusal kept as the result) recorded here, and whatever an earlier
+            // delivery of the item still held given back (a commit would have settled it).
+            Ok(result) => {
+                do_item(app, job, index, result).await?;
+                crate::billing::quota::release_item_hold(
+                    app,
+                    &hold_key(&job.org_id, &job.id, index),
+                )
+                .await;
+            }
             // A duplicate delivery of this item (one that overran its visibility timeout) won
             // the race to commit: the item is done.
             Err(_) if recorded().await? => {}

@@ -337,3 +337,55 @@ async fn holds_of_a_dead_item_of_a_cancelled_job_are_given_back() {
     );
     assert_eq!(rig.usage("cost_held_micros").await, 0);
 }
+
+/// A generation task whose first delivery died holding quota, and whose redelivery is answered
+/// from the cache (the same prompt was made meanwhile): nothing is generated or charged again and
+/// the dead delivery's hold is given back.
+#[tokio::test]
+async fn a_task_answered_from_the_cache_on_redelivery_gives_its_dead_hold_back() {
+    let rig = rig(Point::HoldTaken).await;
+    imagemcp_app::engine::cache::set_enabled(&rig.restarted, &rig.caller, true)
+        .await
+        .unwrap();
+    let prompt = json!({"prompt": "a lantern in the fog", "quality": "low"});
+    let task =
+        imagemcp_app::mcp::tasks::submit_generate(&rig.restarted, &rig.caller, prompt.clone())
+            .await
+            .unwrap();
+    let batch = rig
+        .queue
+        .receive(10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    tokio::select! {
+        _ = jobs::consume(&rig.dying, &batch, 3) => panic!("the process finished before its crash"),
+        () = rig.crash.fired.notified() => {}
+    }
+    assert_eq!(rig.holds(&task.id).await, 1);
+    rig.restarted
+        .images()
+        .generate(&rig.caller, parse_args(prompt).unwrap(), None)
+        .await
+        .unwrap();
+    rig.queue.release_in_flight().await.unwrap();
+    imagemcp_app::testing::drain(&rig.restarted, rig.queue.as_ref())
+        .await
+        .unwrap();
+    let done = jobs::get(&rig.restarted, &rig.caller.org, &task.id)
+        .await
+        .unwrap();
+    assert_eq!((done.status, done.items_done), (JobStatus::Done, 1));
+    assert_eq!(
+        rig.holds(&task.id).await,
+        0,
+        "the dead delivery's hold is gone"
+    );
+    let month = record::month_of(rig.t.app.ports.clock.now_ms());
+    assert_eq!(
+        rig.counter(quota::counter_key(&rig.caller, &month), "images")
+            .await,
+        7,
+        "the six earlier images and the one made; the cached answer holds nothing"
+    );
+    assert_eq!(rig.usage("images").await, 1);
+}

@@ -157,13 +157,7 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
     );
 
     // Lambda never answered, so SQS redelivers the whole batch once the visibility timeout ends.
-    for d in &got {
-        stack
-            .queue()
-            .retry(&d.receipt, std::time::Duration::ZERO)
-            .await
-            .unwrap();
-    }
+    stack.redeliver(&got).await;
     let (again, response) = stack.deliver_with(&stack.app).await;
     assert_eq!(again.len(), 2, "the whole batch comes back");
     assert!(again.iter().all(|d| d.attempt == 2));
@@ -237,13 +231,7 @@ async fn a_free_campaign_killed_before_a_commit_adopts_its_hold_on_redelivery() 
         _ = imagemcp_lambda::batch(&doomed, MAX_ATTEMPTS, event) => panic!("the batch should have hung"),
         () = hung.notified() => {}
     }
-    for d in &got {
-        stack
-            .queue()
-            .retry(&d.receipt, std::time::Duration::ZERO)
-            .await
-            .unwrap();
-    }
+    stack.redeliver(&got).await;
     for _ in 0..10 {
         let (again, _) = stack.deliver_with(&app).await;
         if again.is_empty() {

@@ -157,23 +157,34 @@ async fn rig(at: Point) -> Rig {
 }
 
 impl Rig {
-    /// Runs the whole batch on the dying process until it dies, then on the restarted one.
-    async fn run_with_crash(&self) {
+    /// Takes every queued message and runs them on the dying process until it dies; how many.
+    async fn die(&self) -> usize {
         let batch = self
             .queue
             .receive(10, Duration::from_secs(60))
             .await
             .unwrap();
-        assert_eq!(batch.len(), 4, "one message per item");
         tokio::select! {
             _ = jobs::consume(&self.dying, &batch, 3) => panic!("the process finished before its crash"),
             () = self.crash.fired.notified() => {}
         }
-        // The next process makes what the dead one had taken visible again at once.
-        assert_eq!(self.queue.release_in_flight().await.unwrap(), 4);
+        batch.len()
+    }
+
+    /// The next process: it makes what the dead one had taken visible again at once, and runs
+    /// the queue dry.
+    async fn restart(&self) {
+        self.queue.release_in_flight().await.unwrap();
         imagemcp_app::testing::drain(&self.restarted, self.queue.as_ref())
             .await
             .unwrap();
+    }
+
+    /// The images the period's quota counter holds.
+    async fn quota_used(&self) -> i64 {
+        let month = record::month_of(self.t.app.ports.clock.now_ms());
+        self.counter(quota::counter_key(&self.caller, &month), "images")
+            .await
     }
 
     async fn counter(&self, key: Key, attr: &str) -> i64 {
@@ -215,7 +226,8 @@ async fn crash_at(at: Point) {
     let job = imagemcp_app::engine::campaign::submit(&rig.restarted, &rig.caller, args)
         .await
         .unwrap();
-    rig.run_with_crash().await;
+    assert_eq!(rig.die().await, 4, "one message per item");
+    rig.restart().await;
 
     let job = jobs::get(&rig.restarted, &rig.caller.org, &job.id)
         .await
@@ -253,10 +265,8 @@ async fn crash_at(at: Point) {
         4,
         "{at:?}: each item counted once"
     );
-    let month = record::month_of(rig.t.app.ports.clock.now_ms());
     assert_eq!(
-        rig.counter(quota::counter_key(&rig.caller, &month), "images")
-            .await,
+        rig.quota_used().await,
         10,
         "{at:?}: the quota holds the six earlier images and the four made, nothing still held"
     );
@@ -309,29 +319,16 @@ async fn holds_of_a_dead_item_of_a_cancelled_job_are_given_back() {
     let job = imagemcp_app::engine::campaign::submit(&rig.restarted, &rig.caller, args)
         .await
         .unwrap();
-    let batch = rig
-        .queue
-        .receive(10, Duration::from_secs(60))
-        .await
-        .unwrap();
-    tokio::select! {
-        _ = jobs::consume(&rig.dying, &batch, 3) => panic!("the process finished before its crash"),
-        () = rig.crash.fired.notified() => {}
-    }
+    rig.die().await;
     assert!(rig.holds(&job.id).await >= 1, "the dead process held quota");
     jobs::cancel(&rig.restarted, &rig.caller.org, &job.id)
         .await
         .unwrap();
-    rig.queue.release_in_flight().await.unwrap();
-    imagemcp_app::testing::drain(&rig.restarted, rig.queue.as_ref())
-        .await
-        .unwrap();
+    rig.restart().await;
     assert_eq!(rig.holds(&job.id).await, 0);
-    let month = record::month_of(rig.t.app.ports.clock.now_ms());
     let made = rig.usage("images").await;
     assert_eq!(
-        rig.counter(quota::counter_key(&rig.caller, &month), "images")
-            .await,
+        rig.quota_used().await,
         6 + made,
         "only images that exist are counted"
     );
@@ -352,25 +349,14 @@ async fn a_task_answered_from_the_cache_on_redelivery_gives_its_dead_hold_back()
         imagemcp_app::mcp::tasks::submit_generate(&rig.restarted, &rig.caller, prompt.clone())
             .await
             .unwrap();
-    let batch = rig
-        .queue
-        .receive(10, Duration::from_secs(60))
-        .await
-        .unwrap();
-    tokio::select! {
-        _ = jobs::consume(&rig.dying, &batch, 3) => panic!("the process finished before its crash"),
-        () = rig.crash.fired.notified() => {}
-    }
+    rig.die().await;
     assert_eq!(rig.holds(&task.id).await, 1);
     rig.restarted
         .images()
         .generate(&rig.caller, parse_args(prompt).unwrap(), None)
         .await
         .unwrap();
-    rig.queue.release_in_flight().await.unwrap();
-    imagemcp_app::testing::drain(&rig.restarted, rig.queue.as_ref())
-        .await
-        .unwrap();
+    rig.restart().await;
     let done = jobs::get(&rig.restarted, &rig.caller.org, &task.id)
         .await
         .unwrap();
@@ -380,10 +366,8 @@ async fn a_task_answered_from_the_cache_on_redelivery_gives_its_dead_hold_back()
         0,
         "the dead delivery's hold is gone"
     );
-    let month = record::month_of(rig.t.app.ports.clock.now_ms());
     assert_eq!(
-        rig.counter(quota::counter_key(&rig.caller, &month), "images")
-            .await,
+        rig.quota_used().await,
         7,
         "the six earlier images and the one made; the cached answer holds nothing"
     );

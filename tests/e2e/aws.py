@@ -5,12 +5,15 @@ with `imagemcp-aws-admin`."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,24 @@ class Moto:
             self.proc.stdin.close()
         self.proc.wait(timeout=15)
         self._log.close()
+
+
+def presigned_signature(url: str, secret: str) -> str:
+    """The SigV4 query signature a presigned S3 GET `url` must carry (host signed, UNSIGNED-PAYLOAD),
+    computed here with `secret`: S3 checks it, moto does not, so tests compare it themselves. The
+    URL's parameters are taken as they are encoded (canonical: uppercase escapes, `%20`)."""
+    parts = urllib.parse.urlsplit(url)
+    pairs = sorted(tuple(p.split("=", 1)) for p in parts.query.split("&"))
+    params = dict(pairs)
+    query = "&".join(f"{k}={v}" for k, v in pairs if k != "X-Amz-Signature")
+    canonical = f"GET\n{parts.path}\n{query}\nhost:{parts.netloc}\n\nhost\nUNSIGNED-PAYLOAD"
+    scope = urllib.parse.unquote(params["X-Amz-Credential"]).split("/", 1)[1]
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    to_sign = f"AWS4-HMAC-SHA256\n{params['X-Amz-Date']}\n{scope}\n{digest}"
+    key = f"AWS4{secret}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 def aws_env(moto: Moto) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """The generation engine against the real binary: a campaign batch whose process is killed
 (SIGKILL) mid-batch is finished by the next process on the same data directory, with every item
-generated exactly once; the same submission with one idempotency key is one job."""
+generated exactly once; the same submission with one idempotency key is one job. On a Free
+organisation (billing on, against the fake Stripe) a kill while items are in flight neither burns
+quota nor stores an item twice, and the campaign's files download under their names."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ import json
 import signal
 import time
 
-from helpers import start_fake_openai, start_server
+import httpx2 as httpx
+import pytest
+
+from helpers import LOG_DIR, image_size, start_fake_openai, start_server
+from test_billing import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 
 MODERN = "2026-07-28"
 ACCEPT = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -85,6 +91,76 @@ def test_a_batch_killed_after_item_3_of_10_is_finished_by_the_next_process_exact
             if s is not None:
                 s.process.stop()
         fake.process.stop()
+
+
+def in_flight(fake) -> int:
+    """Generation requests the fake has received and not answered yet."""
+    return sum(1 for r in fake.requests() if r["path"] == GENERATIONS and r.get("status") is None)
+
+
+def billed_server(data, name: str, fake, stripe: FakeStripe, key: str | None = None):
+    """The local binary with billing on: its organisation has no subscription, so it is on Free
+    (10 images a period)."""
+    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
+        f.write(f"{SECRET_KEY}\n{WEBHOOK_SECRET}\n")
+    return start_server(data, name, fake, key=key, extra_env={
+        "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": stripe.url, "STRIPE_PRO_PRICE": "price_pro", "STRIPE_TEAM_PRICE": "price_team",
+    })
+
+
+@pytest.mark.parametrize("kill_after", [1, 6])
+def test_a_free_campaign_killed_with_items_in_flight_ends_with_each_item_once_and_its_quota_whole(
+        tmp_path, kill_after):
+    fake = start_fake_openai(f"fake-openai-free-crash-{kill_after}")
+    stripe = FakeStripe()
+    data = tmp_path / "data"
+    # Ten slides on Free's ten images: one image held twice or kept by a dead process, and the
+    # last item fails "used up".
+    campaign = {"campaign_name": "Crash Test", "template_type": "presentation", "slides": 10,
+                "core_prompt": "a paper boat", "quality": "low"}
+    first = second = None
+    try:
+        fake.faults([{"latency_ms": 1000}])
+        first = billed_server(data, f"imagemcp-free-crash-{kill_after}-1", fake, stripe)
+        job = call_tool(first, "openai_generate_campaign_batch", campaign)
+        deadline = time.monotonic() + 90
+        # Killed while renders are in flight (their quota held), after `kill_after` were asked for.
+        while not (generations(fake) >= kill_after and in_flight(fake) >= 1):
+            assert time.monotonic() < deadline, fake.requests()
+            time.sleep(0.05)
+        first.process.proc.send_signal(signal.SIGKILL)
+        first.process.proc.wait(timeout=15)
+        first.process.stop()
+
+        second = billed_server(data, f"imagemcp-free-crash-{kill_after}-2", fake, stripe, key=first.key)
+        done = wait_for(second, job["job_id"], lambda v: v["status"] in ("done", "failed"))
+        assert (done["status"], done["items_done"], done["items_failed"]) == ("done", 10, 0), done
+        ids = sorted(i["result"]["image_id"] for i in done["items"])
+        assert len(set(ids)) == 10, "one image per item"
+        listed = call_tool(second, "openai_list_images", {"limit": 100})["images"]
+        assert sorted(i["id"] for i in listed) == ids, "no image made twice, none orphaned but listed"
+        with second.http() as http:
+            usage = http.get("/v1/billing/usage")
+        assert usage.status_code == 200, usage.text
+        summary = usage.json()
+        assert (summary["tier"], summary["used_images"], summary["remaining_images"]) == ("free", 10, 0), summary
+
+        # The campaign's files: 16:9 slides, downloaded under their names.
+        slide = next(i["result"] for i in done["items"] if i["result"]["asset_type"] == "slide03")
+        assert slide["file_name"] == "crash-test_slide03_v1.png"
+        image = call_tool(second, "openai_get_image", {"image_id": slide["image_id"]})
+        assert image["file_name"] == "crash-test_slide03_v1.png"
+        download = httpx.get(image["url"], timeout=30)
+        assert download.status_code == 200
+        assert download.headers["content-disposition"] == 'attachment; filename="crash-test_slide03_v1.png"'
+        assert image_size(download.content) == (1536, 864)
+    finally:
+        for s in (first, second):
+            if s is not None:
+                s.process.stop()
+        fake.process.stop()
+        stripe.process.stop()
 
 
 def test_repeats_come_from_the_cache_over_rest_and_admins_see_the_metrics(offline_server):

@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from aws import Moto, admin, aws_env, free_port
+from aws import Moto, admin, aws_env, free_port, presigned_signature
 from helpers import LOG_DIR, ROOT, image_size
 
 BUNDLE = ROOT / "build" / "worker" / "worker" / "shim.mjs"
@@ -206,6 +206,12 @@ async def test_worker_generates_into_s3_and_reads_back(worker, fake):
     direct = httpx.get(url, timeout=30)
     assert direct.status_code == 200 and direct.headers["content-type"] == "image/png"
     assert direct.content == blob
+    # Saved under the image's file name: a query parameter S3 answers with, inside the signature.
+    assert image["file_name"] == f"{image['id']}.png"
+    assert direct.headers["content-disposition"] == f'attachment; filename="{image["file_name"]}"'
+    assert "response-content-disposition=attachment%3B%20filename%3D%22" in url, url
+    assert presigned_signature(url, worker.env["AWS_SECRET_ACCESS_KEY"]) == \
+        dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))["X-Amz-Signature"], url
     assert any(r["path"].endswith("/images/generations") for r in fake.requests())
     listed = httpx.get(f"{worker.url}/v1/images", headers={"Authorization": f"Bearer {worker.key}"}, timeout=30)
     assert image["id"] in [i["id"] for i in listed.json()["images"]], listed.text

@@ -1,5 +1,6 @@
 //! `/files/{*key}`: serves blobs through the URLs the file store signed (the local stand-in for
-//! presigned S3 URLs). No other credential is accepted or needed.
+//! presigned S3 URLs). No other credential is accepted or needed. A URL signed with a download name
+//! is answered with `Content-Disposition: attachment; filename="<name>"`.
 
 use std::sync::Arc;
 
@@ -8,12 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use imagemcp_core::blob::{BlobKey, BlobStore};
+use imagemcp_core::blob::{BlobKey, BlobStore, FileName};
 use imagemcp_local::blob::FsBlobStore;
 
 #[derive(serde::Deserialize)]
 struct Signature {
     expires: i64,
+    #[serde(default)]
+    name: Option<String>,
     sig: String,
 }
 
@@ -34,7 +37,11 @@ async fn serve_file(
     let Ok(key) = BlobKey::parse(&key) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if !blobs.verify_signed(&key, sig.expires, &sig.sig) {
+    let name = match sig.name.as_deref().map(FileName::parse).transpose() {
+        Ok(name) => name,
+        Err(_) => return (StatusCode::FORBIDDEN, "invalid file name").into_response(),
+    };
+    if !blobs.verify_signed(&key, sig.expires, name.as_ref(), &sig.sig) {
         return (StatusCode::FORBIDDEN, "invalid or expired signature").into_response();
     }
     match blobs.get(&key).await {
@@ -47,6 +54,12 @@ async fn serve_file(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, max-age=3600"),
             );
+            if let Some(v) = name.and_then(|n| HeaderValue::from_str(&n.content_disposition()).ok())
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, v);
+            }
             response
         }
         Ok(None) => StatusCode::NOT_FOUND.into_response(),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
+use imagemcp_core::blob::{Blob, BlobKey, BlobStore, FileName};
 use imagemcp_core::{Error, Result};
 
 use crate::aws::AwsTarget;
@@ -124,15 +124,28 @@ impl BlobStore for S3BlobStore {
         }
     }
 
-    async fn signed_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>> {
+    async fn signed_url(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        download: Option<&FileName>,
+    ) -> Result<Option<String>> {
         if expires_in.is_zero() || expires_in > MAX_URL_TTL {
             return Err(Error::invalid(
                 "expires_in",
                 "a presigned URL lives from 1 second to 7 days",
             ));
         }
-        self.aws
-            .presign_s3_get(&self.url(key), expires_in)
-            .map(Some)
+        // The download name rides in the signed query, as the AWS SDK presigns it: S3 answers
+        // with this `Content-Disposition`.
+        let url = match download {
+            Some(name) => format!(
+                "{}?response-content-disposition={}",
+                self.url(key),
+                name.content_disposition_query()
+            ),
+            None => self.url(key),
+        };
+        self.aws.presign_s3_get(&url, expires_in).map(Some)
     }
 }

@@ -7,7 +7,13 @@
 //!   owner can read with [`get`], and nobody else;
 //! - idempotent items: item `i` is done by one transaction that writes `JOB#<id>#ITEM#<i>` with
 //!   `NotExists` and counts it, so a redelivery (after a crash or a Lambda timeout mid-batch)
-//!   skips finished items and never counts one twice;
+//!   skips finished items and never counts one twice. An item that makes images is recorded in
+//!   the very transaction that stores them ([`ItemCommit`]), so a process that dies at any instant
+//!   leaves the item either done with its images or not done with none: it is generated and
+//!   charged once. Its quota and budget holds are recorded per item (`JOB#<id>#HOLD#<i>`), so a
+//!   redelivery adopts what the dead process held instead of holding it again;
+//! - sealed specs: a job's `spec` (prompts, the submitter) is sealed with the organisation's data
+//!   key, bound to the job's key; a job recorded before specs were sealed is still read;
 //! - failure handling: a failing message is reported failed (redelivered by the queue); on its last
 //!   attempt the job is marked `failed` with the error before the queue dead-letters the message.
 //!   A message of an unknown kind, or one that is not a job message at all, fails loudly (logged
@@ -21,7 +27,8 @@
 //! attempt it is recorded as failed (never dropped); the job is done when every item is done or
 //! failed. One idempotency key makes one job however often it is submitted.
 
-use imagemcp_core::ids::{JobId, OrgId};
+use imagemcp_core::ids::{ConversationId, JobId, OrgId};
+use imagemcp_core::model::Usage;
 use imagemcp_core::queue::Delivery;
 use imagemcp_core::table::{Add, Condition, Item, Key, TransactOp};
 use imagemcp_core::{Error, Result};
@@ -29,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::images::record::ImageRecord;
 
 /// A job that only counts its items: the health check of the queue pipeline, and the template
 /// for real kinds.
@@ -139,14 +147,43 @@ fn item_key(org: &OrgId, id: &JobId, index: u32) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}#ITEM#{index:05}"))
 }
 
-fn to_item(job: &Job) -> Result<Item> {
-    match serde_json::to_value(job).map_err(Error::internal)? {
-        Value::Object(attrs) => Ok(Item::new(job_key(&job.org_id, &job.id), attrs)),
-        _ => Err(Error::internal("a job did not serialize to an object")),
-    }
+/// Where a job item's quota and budget holds are recorded while it generates
+/// (`billing::quota::admit_item`): apart from `JOB#<id>#ITEM#`, whose items are the results.
+pub(crate) fn hold_key(org: &OrgId, id: &JobId, index: u32) -> Key {
+    Key::new(format!("ORG#{org}"), format!("JOB#{id}#HOLD#{index:05}"))
 }
 
-fn from_item(item: Item) -> Result<Job> {
+/// The attribute of a job record sealed at rest: its `spec`, as JSON text.
+const SPEC: &str = "spec";
+
+/// The job as a table item, its spec sealed with the organisation's data key.
+async fn to_item(app: &App, job: &Job) -> Result<Item> {
+    let Value::Object(mut attrs) = serde_json::to_value(job).map_err(Error::internal)? else {
+        return Err(Error::internal("a job did not serialize to an object"));
+    };
+    if let Some(spec) = attrs.get_mut(SPEC) {
+        *spec = Value::String(spec.to_string());
+    }
+    let mut item = Item::new(job_key(&job.org_id, &job.id), attrs);
+    crate::crypto::Crypto::new(&app.ports)
+        .seal_item(&mut item, &[SPEC])
+        .await?;
+    Ok(item)
+}
+
+/// The job of a table item. A spec stored before specs were sealed (a JSON object) is read as
+/// it is.
+async fn from_item(app: &App, mut item: Item) -> Result<Job> {
+    if item.str(SPEC).is_some_and(crate::crypto::is_sealed) {
+        crate::crypto::Crypto::new(&app.ports)
+            .open_item(&mut item, &[SPEC])
+            .await?;
+    }
+    if let Some(Value::String(text)) = item.attrs.get(SPEC) {
+        let spec: Value = serde_json::from_str(text)
+            .map_err(|e| Error::internal(format!("a stored job's spec is malformed: {e}")))?;
+        item.attrs.insert(SPEC.into(), spec);
+    }
     serde_json::from_value(Value::Object(item.attrs))
         .map_err(|e| Error::internal(format!("a stored job is malformed: {e}")))
 }
@@ -171,7 +208,7 @@ pub async fn enqueue(app: &App, org: &OrgId, kind: &str, items: u32) -> Result<J
     // The record first: a consumer that sees the message always finds its job.
     app.ports
         .table
-        .put(to_item(&job)?, Condition::NotExists)
+        .put(to_item(app, &job).await?, Condition::NotExists)
         .await?;
     let message = Message {
         kind: job.kind.clone(),
@@ -202,7 +239,10 @@ pub async fn enqueue_items(
         return Err(Error::invalid("items", format!("1 to {MAX_ITEMS} per job")));
     }
     let job = Job::queued(app, org, kind, items, Some(spec));
-    let mut ops = vec![TransactOp::Put(to_item(&job)?, Condition::NotExists)];
+    let mut ops = vec![TransactOp::Put(
+        to_item(app, &job).await?,
+        Condition::NotExists,
+    )];
     let idem = match idempotency_key {
         Some(k) if k.is_empty() || k.len() > 200 => {
             return Err(Error::invalid("idempotency_key", "1 to 200 characters"));
@@ -303,7 +343,7 @@ pub async fn items(
 /// exists reads as cancelled.
 pub async fn get(app: &App, org: &OrgId, id: &JobId) -> Result<Job> {
     let mut job = match app.ports.table.get(&job_key(org, id)).await? {
-        Some(item) => from_item(item)?,
+        Some(item) => from_item(app, item).await?,
         None => return Err(Error::not_found("job")),
     };
     if !job.status.is_terminal() && app.ports.table.get(&cancel_key(org, id)).await?.is_some() {
@@ -368,7 +408,7 @@ async fn update(app: &App, org: &OrgId, id: &JobId, change: impl Fn(&mut Job)) -
         }
         job.updated_at_ms = app.ports.clock.now_ms();
         let cond = Condition::AttrEquals("items_done".into(), json!(seen));
-        match app.ports.table.put(to_item(&job)?, cond).await {
+        match app.ports.table.put(to_item(app, &job).await?, cond).await {
             Ok(()) => return Ok(job),
             Err(Error::Conflict(_)) => continue,
             Err(e) => return Err(e),
@@ -488,7 +528,12 @@ async fn process(app: &App, delivery: &Delivery) -> Result<()> {
     let job = get(app, &message.org_id, &message.job_id).await?;
     if job.status.is_terminal() {
         // A duplicate, a redelivery of a message whose job finished, or an item of a cancelled
-        // job: nothing left to do (and nothing generated, so nothing charged).
+        // job: nothing left to do (and nothing generated, so nothing charged). What a process
+        // that died on this item still held is given back.
+        if let Some(index) = message.item {
+            crate::billing::quota::release_item_hold(app, &hold_key(&job.org_id, &job.id, index))
+                .await;
+        }
         return Ok(());
     }
     if !KINDS.contains(&job.kind.as_str()) {
@@ -606,23 +651,40 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
         return Ok(());
     }
     // A redelivered item that finished is not generated again.
-    if app
-        .ports
-        .table
-        .get(&item_key(&job.org_id, &job.id, index))
-        .await?
-        .is_none()
-    {
+    let recorded = async || {
+        app.ports
+            .table
+            .get(&item_key(&job.org_id, &job.id, index))
+            .await
+            .map(|item| item.is_some())
+    };
+    if !recorded().await? {
         let result = match job.kind.as_str() {
             crate::engine::campaign::KIND => {
-                crate::engine::campaign::generate_item(app, job, index).await?
+                crate::engine::campaign::generate_item(app, job, index).await
             }
             crate::mcp::tasks::KIND_GENERATE => {
-                crate::mcp::tasks::generate_item(app, job, index).await?
+                crate::mcp::tasks::generate_item(app, job, index).await
             }
             other => return Err(unknown_kind(other)),
         };
-        do_item(app, job, index, result).await?;
+        match result {
+            // Already recorded with the images, when there were any; otherwise (an answer from
+            // the cache, a refusal kept as the result) recorded here, and whatever an earlier
+            // delivery of the item still held given back (a commit would have settled it).
+            Ok(result) => {
+                do_item(app, job, index, result).await?;
+                crate::billing::quota::release_item_hold(
+                    app,
+                    &hold_key(&job.org_id, &job.id, index),
+                )
+                .await;
+            }
+            // A duplicate delivery of this item (one that overran its visibility timeout) won
+            // the race to commit: the item is done.
+            Err(_) if recorded().await? => {}
+            Err(e) => return Err(e),
+        }
     }
     finish_if_complete(app, &job.org_id, &job.id).await
 }
@@ -661,4 +723,112 @@ async fn finish_if_complete(app: &App, org: &OrgId, id: &JobId) -> Result<()> {
     .await?;
     tracing::info!(job_id = %id, failed, "item job finished");
     Ok(())
+}
+
+/// How a job item's result reads, by kind.
+#[derive(Clone, Debug)]
+pub(crate) enum ItemNaming {
+    /// A campaign item: its asset, file name and aspect ratio.
+    Campaign(crate::engine::campaign::ItemName),
+    /// A generation run as a task: its images and figures.
+    Generate,
+}
+
+/// What a job item's generation stored, for its result.
+pub(crate) struct ItemOutcome<'a> {
+    pub(crate) images: &'a [ImageRecord],
+    pub(crate) conversation_id: &'a ConversationId,
+    pub(crate) model: &'a str,
+    pub(crate) cost_micros: u64,
+    pub(crate) usage: Usage,
+    pub(crate) failed_variations: &'a [String],
+}
+
+impl<'a> ItemOutcome<'a> {
+    pub(crate) fn of(g: &'a crate::images::Generated) -> Self {
+        Self {
+            images: &g.images,
+            conversation_id: &g.conversation.id,
+            model: &g.model,
+            cost_micros: g.cost_micros,
+            usage: g.usage,
+            failed_variations: &g.failed_variations,
+        }
+    }
+}
+
+/// The job item a generation is for. The transaction that stores its images (`images::commit`)
+/// also writes the item's record (`NotExists`), counts it on the job and settles the item's quota
+/// and budget holds: the item is done exactly when its images exist, and a second commit of the
+/// same item (a redelivery racing a slow first delivery) fails whole, storing and charging nothing.
+#[derive(Clone, Debug)]
+pub struct ItemCommit {
+    org: OrgId,
+    job: JobId,
+    index: u32,
+    items_total: u32,
+    naming: ItemNaming,
+    /// The item's holds once admitted (`billing::quota::admit_item`), settled by the commit.
+    pub(crate) hold: Option<crate::billing::quota::ItemHold>,
+}
+
+impl ItemCommit {
+    pub(crate) fn new(job: &Job, index: u32, naming: ItemNaming) -> Self {
+        Self {
+            org: job.org_id.clone(),
+            job: job.id.clone(),
+            index,
+            items_total: job.items_total,
+            naming,
+            hold: None,
+        }
+    }
+
+    /// Where this item's holds are recorded.
+    pub(crate) fn hold_key(&self) -> Key {
+        hold_key(&self.org, &self.job, self.index)
+    }
+
+    /// The file name an image of this item is downloaded as, where the kind names its files.
+    pub(crate) fn file_name(&self, ext: &str) -> Option<String> {
+        match &self.naming {
+            ItemNaming::Campaign(name) => Some(name.file_name(ext)),
+            ItemNaming::Generate => None,
+        }
+    }
+
+    /// The item's result.
+    pub(crate) fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
+        match &self.naming {
+            ItemNaming::Campaign(name) => name.result(outcome),
+            ItemNaming::Generate => Ok(crate::mcp::tasks::item_result(outcome)),
+        }
+    }
+
+    /// The operations the images' commit carries for this item: its record, its count on the
+    /// job, and the settlement of its holds (`stored` images kept, the rest given back).
+    pub(crate) fn ops(&self, outcome: &ItemOutcome<'_>, now_ms: i64) -> Result<Vec<TransactOp>> {
+        let Value::Object(attrs) = json!({ "result": self.result(outcome)?, "at_ms": now_ms })
+        else {
+            return Err(Error::internal("an item record is not an object"));
+        };
+        let mut ops = vec![
+            TransactOp::Put(
+                Item::new(item_key(&self.org, &self.job, self.index), attrs),
+                Condition::NotExists,
+            ),
+            TransactOp::Add(Add {
+                key: job_key(&self.org, &self.job),
+                attr: "items_done".into(),
+                delta: 1,
+                max: Some(i64::from(self.items_total)),
+                expires_at: None,
+            }),
+        ];
+        if let Some(hold) = &self.hold {
+            let stored = u32::try_from(outcome.images.len()).unwrap_or(u32::MAX);
+            ops.extend(hold.settle_ops(stored));
+        }
+        Ok(ops)
+    }
 }

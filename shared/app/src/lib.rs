@@ -24,6 +24,8 @@ pub mod ports;
 pub mod reveal;
 pub mod routes;
 pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod views;
 pub mod whoami;
 

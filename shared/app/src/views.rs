@@ -19,9 +19,13 @@ pub struct ImageView {
     pub id: String,
     /// The MCP resource URI of the full image (`resources/read`).
     pub uri: String,
-    /// A time-limited HTTPS download URL of the full image, where the server can sign one.
+    /// A time-limited HTTPS download URL of the full image, where the server can sign one; it is
+    /// saved as `file_name`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The name the image downloads as: a campaign item's `{campaign}_{asset_type}_v{version}.{ext}`,
+    /// else `{id}.{ext}`.
+    pub file_name: String,
     pub width: u32,
     pub height: u32,
     /// `png`, `jpeg` or `webp`.
@@ -54,6 +58,7 @@ impl ImageView {
             id: rec.id.to_string(),
             uri: image_uri(&rec.id),
             url,
+            file_name: rec.download_name(),
             width: rec.width,
             height: rec.height,
             format: rec.format.clone(),

@@ -12,7 +12,7 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
+use imagemcp_core::blob::{Blob, BlobKey, BlobStore, FileName};
 use imagemcp_core::{Error, Result};
 
 use crate::error::map_sdk;
@@ -114,7 +114,12 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn signed_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>> {
+    async fn signed_url(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        download: Option<&FileName>,
+    ) -> Result<Option<String>> {
         if expires_in.is_zero() || expires_in > MAX_URL_TTL {
             return Err(Error::invalid(
                 "expires_in",
@@ -128,6 +133,8 @@ impl BlobStore for S3BlobStore {
             .get_object()
             .bucket(&self.bucket)
             .key(key.as_str())
+            // Signed into the URL: S3 answers with this `Content-Disposition`.
+            .set_response_content_disposition(download.map(FileName::content_disposition))
             .presigned(config)
             .await
             .map_err(|e| map_sdk("S3 presign GetObject", e))?;

@@ -6,9 +6,10 @@
 //! validated, and every file name carries a `~`, a character no key segment may hold: a file can
 //! never collide with a directory, so a key and keys "under" it coexist as on S3.
 //!
-//! Signed URLs are `{public_base_url}/files/{key}?expires={unix secs}&sig={hex}`, the signature an
-//! HMAC-SHA256 of the key and the expiry under a per-install secret. The local binary's `/files`
-//! route checks them with [`FsBlobStore::verify_signed`].
+//! Signed URLs are `{public_base_url}/files/{key}?expires={unix secs}&sig={hex}`, plus
+//! `&name={file name}` for a named download, the signature an HMAC-SHA256 of the key, the expiry
+//! and the name under a per-install secret. The local binary's `/files` route checks them with
+//! [`FsBlobStore::verify_signed`] and sends the name as `Content-Disposition`.
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
+use imagemcp_core::blob::{Blob, BlobKey, BlobStore, FileName};
 use imagemcp_core::clock::Clock;
 use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -88,24 +89,36 @@ impl FsBlobStore {
         })
     }
 
-    /// Whether `sig` is this store's signature of `key` until `expires` (Unix seconds) and that
-    /// time has not come. The comparison takes the same time however many bytes match.
-    pub fn verify_signed(&self, key: &BlobKey, expires: i64, sig: &str) -> bool {
+    /// Whether `sig` is this store's signature of `key` with the download name `name` until
+    /// `expires` (Unix seconds) and that time has not come. The comparison takes the same time
+    /// however many bytes match.
+    pub fn verify_signed(
+        &self,
+        key: &BlobKey,
+        expires: i64,
+        name: Option<&FileName>,
+        sig: &str,
+    ) -> bool {
         if self.clock.now_secs() >= expires {
             return false;
         }
         let Ok(sig) = hex::decode(sig) else {
             return false;
         };
-        self.mac(key, expires).verify_slice(&sig).is_ok()
+        self.mac(key, expires, name).verify_slice(&sig).is_ok()
     }
 
-    fn mac(&self, key: &BlobKey, expires: i64) -> Hmac<Sha256> {
+    fn mac(&self, key: &BlobKey, expires: i64, name: Option<&FileName>) -> Hmac<Sha256> {
         let mut mac = self.signer.clone();
-        // The newline cannot occur in a key, so no (key, expiry) pair signs like another.
+        // The newline cannot occur in a key, an expiry or a file name, so no (key, expiry, name)
+        // signs like another, and a URL without a name signs as before names existed.
         mac.update(key.as_str().as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
+        if let Some(name) = name {
+            mac.update(b"\n");
+            mac.update(name.as_str().as_bytes());
+        }
         mac
     }
 
@@ -227,13 +240,19 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn signed_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>> {
+    async fn signed_url(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        download: Option<&FileName>,
+    ) -> Result<Option<String>> {
         let secs = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
         let expires = self.clock.now_secs().saturating_add(secs);
-        let sig = hex::encode(self.mac(key, expires).finalize().into_bytes());
-        // Key characters are all URL-safe ([A-Za-z0-9._-/]), so the key needs no escaping.
+        let sig = hex::encode(self.mac(key, expires, download).finalize().into_bytes());
+        // Key and file name characters are all URL-safe ([A-Za-z0-9._-/]): no escaping needed.
+        let name = download.map_or(String::new(), |n| format!("&name={}", n.as_str()));
         Ok(Some(format!(
-            "{}/files/{}?expires={expires}&sig={sig}",
+            "{}/files/{}?expires={expires}{name}&sig={sig}",
             self.public_base_url,
             key.as_str()
         )))

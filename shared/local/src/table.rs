@@ -65,6 +65,17 @@ impl SqliteTable {
         })
     }
 
+    /// Copies the write-ahead log into the database file and empties it (`wal_checkpoint(TRUNCATE)`),
+    /// e.g. before the file is copied or inspected on its own.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.db
+            .run(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(map_err)
+            })
+            .await
+    }
+
     /// Deletes every expired row and returns how many. Expired rows already read as absent; this
     /// only reclaims their space, so call it now and then (e.g. hourly).
     pub async fn purge_expired(&self) -> Result<usize> {

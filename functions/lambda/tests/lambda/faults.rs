@@ -1,7 +1,7 @@
 //! The queue's faults, end to end on SQS (moto): a job whose message fails on every attempt is
 //! marked failed (visible to its owner only) and its message lands in the dead-letter queue; a
 //! batch killed mid-way (a Lambda timeout) is redelivered and resumes without redoing or
-//! recounting finished items.
+//! recounting finished items; a Free campaign killed mid-item adopts the item's quota hold.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,13 +157,7 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
     );
 
     // Lambda never answered, so SQS redelivers the whole batch once the visibility timeout ends.
-    for d in &got {
-        stack
-            .queue()
-            .retry(&d.receipt, std::time::Duration::ZERO)
-            .await
-            .unwrap();
-    }
+    stack.redeliver(&got).await;
     let (again, response) = stack.deliver_with(&stack.app).await;
     assert_eq!(again.len(), 2, "the whole batch comes back");
     assert!(again.iter().all(|d| d.attempt == 2));
@@ -193,4 +187,74 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
         .await
         .unwrap();
     assert_eq!(items.items.len(), 5, "one record per item");
+}
+
+/// A Free campaign on DynamoDB whose Lambda dies as its first item is about to commit (its quota
+/// hold taken, its blobs written): the redelivered item adopts the hold (recorded with it, in one
+/// DynamoDB transaction), so the period's last images still fit, each item has one image, and no
+/// hold is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_campaign_killed_before_a_commit_adopts_its_hold_on_redelivery() {
+    let stack = TestStack::new().await;
+    let app = crate::retention::billed(&stack.app);
+    let caller = crate::retention::caller("org_free_crash");
+    let month = imagemcp_app::images::record::month_of(app.ports.clock.now_ms());
+    let quota_key = imagemcp_app::billing::quota::counter_key(&caller, &month);
+    let used = Add {
+        key: quota_key.clone(),
+        attr: "images".into(),
+        delta: 6,
+        max: None,
+        expires_at: None,
+    };
+    app.ports.table.add(used).await.unwrap();
+    let args = imagemcp_app::images::params::parse_args(serde_json::json!({
+        "campaign_name": "Free Crash", "template_type": "email", "core_prompt": "a kite"}))
+    .unwrap();
+    let job = imagemcp_app::engine::campaign::submit(&app, &caller, args)
+        .await
+        .unwrap();
+
+    let hung = Arc::new(Notify::new());
+    let mut ports = app.ports.clone();
+    ports.table = Arc::new(HangsAt {
+        inner: app.ports.table.clone(),
+        marker: "IMG#".into(),
+        n: 1,
+        seen: AtomicUsize::new(0),
+        hung: hung.clone(),
+    });
+    let doomed = App::new(ports, (*app.config).clone());
+    let (event, got) = stack.receive_event().await;
+    assert_eq!(got.len(), 4);
+    tokio::select! {
+        _ = imagemcp_lambda::batch(&doomed, MAX_ATTEMPTS, event) => panic!("the batch should have hung"),
+        () = hung.notified() => {}
+    }
+    stack.redeliver(&got).await;
+    for _ in 0..10 {
+        let (again, _) = stack.deliver_with(&app).await;
+        if again.is_empty() {
+            break;
+        }
+    }
+    let done = jobs::get(&app, &caller.org, &job.id).await.unwrap();
+    assert_eq!(
+        (done.status, done.items_done, done.items_failed),
+        (JobStatus::Done, 4, 0),
+        "{done:?}"
+    );
+    let counter = app.ports.table.get(&quota_key).await.unwrap().unwrap();
+    assert_eq!(counter.int("images"), Some(10), "6 before and 4 made");
+    let holds = app
+        .ports
+        .table
+        .query(&Query::new(
+            format!("ORG#{}", caller.org),
+            format!("JOB#{}#HOLD#", job.id),
+            100,
+        ))
+        .await
+        .unwrap();
+    assert!(holds.items.is_empty(), "{:?}", holds.items);
 }

@@ -86,6 +86,17 @@ impl TestStack {
         (got, response)
     }
 
+    /// What SQS does once the visibility timeout of deliveries nobody answered ends: they are
+    /// delivered again (here at once).
+    pub(crate) async fn redeliver(&self, got: &[Delivery]) {
+        for d in got {
+            self.queue()
+                .retry(&d.receipt, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    }
+
     pub(crate) async fn settle(&self, got: &[Delivery], response: &SqsBatchResponse) {
         let failed: Vec<&str> = response
             .batch_item_failures

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::helpers::{MAX_ATTEMPTS, TestStack, fixture};
 
-fn caller(org: &str) -> Caller {
+pub(crate) fn caller(org: &str) -> Caller {
     Caller {
         user: UserId::parse("usr_retention").unwrap(),
         org: OrgId::parse(org).unwrap(),
@@ -26,7 +26,7 @@ fn caller(org: &str) -> Caller {
     }
 }
 
-fn billed(app: &imagemcp_app::App) -> imagemcp_app::App {
+pub(crate) fn billed(app: &imagemcp_app::App) -> imagemcp_app::App {
     let mut config = (*app.config).clone();
     config.billing = Some(Arc::new(imagemcp_app::billing::BillingConfig {
         webhook_secrets: vec!["whsec_lambda".into()],

@@ -364,7 +364,7 @@ pub(crate) async fn store_export(
     }
     app.ports
         .blobs
-        .signed_url(blob_key, app.config.download_url_ttl)
+        .signed_url(blob_key, app.config.download_url_ttl, None)
         .await
 }
 

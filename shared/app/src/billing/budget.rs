@@ -173,31 +173,70 @@ fn refused(app: &App, budget: &Budget, spent: u64, estimate: u64) -> Error {
 /// A request's estimate held against the org's hard-stop budget while it runs.
 #[derive(Debug)]
 pub struct Hold {
-    key: Key,
-    micros: i64,
+    pub(crate) key: Key,
+    pub(crate) micros: i64,
 }
 
 impl Hold {
-    /// Gives the estimate back (the actual cost is in the month's `cost_micros` by now, or nothing
-    /// was made). Never conditional; a failed release only makes the stop stricter until month end.
-    pub async fn release(self, app: &App) {
-        let add = Add {
-            key: self.key,
+    /// The add that gives the estimate back.
+    pub(crate) fn release_add(&self) -> Add {
+        Add {
+            key: self.key.clone(),
             attr: "value".into(),
             delta: -self.micros,
             max: None,
             expires_at: None,
-        };
-        if let Err(e) = app.ports.table.add(add).await {
+        }
+    }
+
+    /// Gives the estimate back (the actual cost is in the month's `cost_micros` by now, or nothing
+    /// was made). Never conditional; a failed release only makes the stop stricter until month end.
+    pub async fn release(self, app: &App) {
+        if let Err(e) = app.ports.table.add(self.release_add()).await {
             tracing::warn!(error = %e, "budget hold release failed");
         }
     }
 }
 
-/// Holds `estimate_micros` against the org's hard-stop budget, or refuses the request before any
-/// model call when what is spent, what other requests hold and this estimate would pass it.
-/// `None` when the org has no hard-stop budget.
-pub async fn hold(app: &App, caller: &Caller, estimate_micros: u64) -> Result<Option<Hold>> {
+/// A hold not taken yet: the add that takes it, bounded by what is left of the budget. [`hold`]
+/// runs it alone; a job item runs it in the transaction that records the hold.
+pub(crate) struct PlannedHold {
+    pub(crate) hold: Hold,
+    pub(crate) add: Add,
+    budget: Budget,
+    spent: u64,
+    estimate: u64,
+}
+
+impl PlannedHold {
+    /// The refusal when the add does not fit.
+    pub(crate) fn refusal(&self, app: &App) -> Error {
+        refused(app, &self.budget, self.spent, self.estimate)
+    }
+
+    /// Whether the add fits now: what other requests hold plus this estimate within the room.
+    pub(crate) async fn fits(&self, app: &App) -> Result<bool> {
+        let held = app
+            .ports
+            .table
+            .get(&self.add.key)
+            .await?
+            .and_then(|i| i.int("value"))
+            .unwrap_or(0);
+        Ok(self
+            .add
+            .max
+            .is_none_or(|max| held.saturating_add(self.add.delta) <= max))
+    }
+}
+
+/// What holding `estimate_micros` against the org's hard-stop budget takes, or its refusal when
+/// what is spent and this estimate would pass it. `None` when the org has no hard-stop budget.
+pub(crate) async fn plan_hold(
+    app: &App,
+    caller: &Caller,
+    estimate_micros: u64,
+) -> Result<Option<PlannedHold>> {
     let Some(budget) = load(app, &caller.org).await? else {
         return Ok(None);
     };
@@ -222,9 +261,25 @@ pub async fn hold(app: &App, caller: &Caller, estimate_micros: u64) -> Result<Op
         // Held estimates are given back when requests settle; the counter goes with its month.
         expires_at: Some(app.ports.clock.now_secs() + 62 * 86_400),
     };
-    match app.ports.table.add(add).await {
-        Ok(_) => Ok(Some(Hold { key, micros })),
-        Err(Error::Conflict(_)) => Err(refused(app, &budget, spent, estimate_micros)),
+    Ok(Some(PlannedHold {
+        hold: Hold { key, micros },
+        add,
+        budget,
+        spent,
+        estimate: estimate_micros,
+    }))
+}
+
+/// Holds `estimate_micros` against the org's hard-stop budget, or refuses the request before any
+/// model call when what is spent, what other requests hold and this estimate would pass it.
+/// `None` when the org has no hard-stop budget.
+pub async fn hold(app: &App, caller: &Caller, estimate_micros: u64) -> Result<Option<Hold>> {
+    let Some(planned) = plan_hold(app, caller, estimate_micros).await? else {
+        return Ok(None);
+    };
+    match app.ports.table.add(planned.add.clone()).await {
+        Ok(_) => Ok(Some(planned.hold)),
+        Err(Error::Conflict(_)) => Err(planned.refusal(app)),
         Err(e) => Err(e),
     }
 }

@@ -4,9 +4,13 @@
 //! counted is exactly what was stored. Images past a paid tier's pool are reported to Stripe as
 //! Billing Meter events, once per reservation (its identifier is the counter position).
 //!
-//! A crash between reserve and settle leaves the reservation counted until the period ends: the
-//! customer is under-served by at most one request's images, never over-billed beyond them, and no
-//! request can pass the quota.
+//! A crash between reserve and settle of a request leaves its reservation counted until the period
+//! ends: the customer is under-served by at most one request's images, never over-billed beyond
+//! them, and no request can pass the quota. A queued job item does better ([`admit_item`]): its
+//! reservation and budget hold are recorded at `JOB#<id>#HOLD#<n>` in the one transaction that
+//! takes them, the redelivered item adopts them instead of reserving again, and the transaction
+//! that stores the item's images settles them; so a process dying at any instant neither burns
+//! quota nor lets the item through twice.
 //!
 //! The plan is read once, at admission: a request admitted under Pro finishes under Pro and settles
 //! on the counter it reserved on, even if a downgrade arrives while it runs (a batch's admitted
@@ -14,9 +18,12 @@
 
 use imagemcp_core::payments::UsageReport;
 use imagemcp_core::quota::{self, Reservation};
-use imagemcp_core::table::Key;
+use imagemcp_core::table::{Add, Condition, Item, Key, TransactOp};
 use imagemcp_core::tier::{self, Feature, Modes, Tier};
 use imagemcp_core::{Error, Result};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{budget, plan};
 use crate::App;
@@ -32,6 +39,8 @@ pub struct Metered {
     caller: Option<Caller>,
     /// The estimate held against a hard-stop budget, given back at settlement.
     hold: Option<budget::Hold>,
+    /// A job item's recorded holds (then `hold` is `None` and `reservation` mirrors the item's).
+    item: Option<ItemHold>,
 }
 
 /// The counter a period's images are reserved on.
@@ -71,6 +80,20 @@ fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result
     Ok(())
 }
 
+/// The plan read once at admission, its tier now, and the time; the tier's gates checked.
+async fn admission(
+    app: &App,
+    caller: &Caller,
+    images: u32,
+    mode: Option<&str>,
+) -> Result<(plan::OrgPlan, Tier, i64)> {
+    let plan = plan::load(app, &caller.org).await?;
+    let now_ms = app.ports.clock.now_ms();
+    let tier = plan.effective_tier(now_ms / 1000);
+    check_gates(app, tier, images, mode)?;
+    Ok((plan, tier, now_ms))
+}
+
 /// Checks the tier's gates for a request of `images` (in `mode`, estimated at `estimate_micros`),
 /// holds its estimate against a hard-stop budget and reserves the images.
 pub async fn admit(
@@ -80,10 +103,7 @@ pub async fn admit(
     mode: Option<&str>,
     estimate_micros: u64,
 ) -> Result<Metered> {
-    let plan = plan::load(app, &caller.org).await?;
-    let now_ms = app.ports.clock.now_ms();
-    let tier = plan.effective_tier(now_ms / 1000);
-    check_gates(app, tier, images, mode)?;
+    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
     let hold = budget::hold(app, caller, estimate_micros).await?;
     let metered = reserve(app, caller, &plan, tier, images, now_ms).await;
     match metered {
@@ -97,6 +117,36 @@ pub async fn admit(
     }
 }
 
+/// The most images the period may count (`None`: no limit, past the pool is billed) and who is
+/// billed for them: (customer, included images) on tiers with overage.
+fn limits(plan: &plan::OrgPlan, tier: Tier) -> (Option<u64>, Option<(String, u64)>) {
+    let spec = tier.spec();
+    let included = spec.included_images(plan.seats());
+    // Tiers with overage count without a limit (past the pool is billed); Free stops at the pool.
+    let limit = match spec.overage_cents_per_image {
+        Some(_) => None,
+        None => included,
+    };
+    let overage = match (spec.overage_cents_per_image, included, &plan.customer_id) {
+        (Some(_), Some(included), Some(customer)) => Some((customer.clone(), included)),
+        _ => None,
+    };
+    (limit, overage)
+}
+
+/// The refusal of a request past the period's images.
+fn used_up(app: &App, tier: Tier, limit: Option<u64>) -> Error {
+    Error::PlanLimit {
+        reason: format!(
+            "the {} plan's {} images this period are used up",
+            tier.spec().name,
+            limit.unwrap_or(0)
+        ),
+        unlocking_tier: Feature::Overage.unlocking_tier().map(|t| t.id().to_owned()),
+        upgrade_url: super::upgrade_url(app),
+    }
+}
+
 /// Reserves `images` on the period's counter (nothing to reserve on the local plan).
 async fn reserve(
     app: &App,
@@ -106,27 +156,18 @@ async fn reserve(
     images: u32,
     now_ms: i64,
 ) -> Result<Metered> {
+    let mut metered = Metered {
+        reservation: None,
+        overage: None,
+        caller: Some(caller.clone()),
+        hold: None,
+        item: None,
+    };
     if tier == Tier::Local {
-        return Ok(Metered {
-            reservation: None,
-            overage: None,
-            caller: Some(caller.clone()),
-            hold: None,
-        });
+        return Ok(metered);
     }
-    let upgrade = super::upgrade_url(app);
-    let spec = tier.spec();
-    let included = spec.included_images(plan.seats());
-    // Tiers with overage count without a limit (past the pool is billed); Free stops at the pool.
-    let limit = match spec.overage_cents_per_image {
-        Some(_) => None,
-        None => included,
-    };
+    let (limit, overage) = limits(plan, tier);
     let period = plan.period_id(now_ms);
-    let overage = match (spec.overage_cents_per_image, included, &plan.customer_id) {
-        (Some(_), Some(included), Some(customer)) => Some((customer.clone(), included)),
-        _ => None,
-    };
     match quota::reserve(
         &*app.ports.table,
         counter_key(caller, &period),
@@ -137,41 +178,250 @@ async fn reserve(
     )
     .await?
     {
-        Some(reservation) => Ok(Metered {
-            reservation: Some(reservation),
-            overage,
-            caller: Some(caller.clone()),
-            hold: None,
-        }),
-        None => Err(Error::PlanLimit {
-            reason: format!(
-                "the {} plan's {} images this period are used up",
-                spec.name,
-                limit.unwrap_or(0)
-            ),
-            unlocking_tier: Feature::Overage.unlocking_tier().map(|t| t.id().to_owned()),
-            upgrade_url: upgrade,
-        }),
+        Some(reservation) => {
+            metered.reservation = Some(reservation);
+            metered.overage = overage;
+            Ok(metered)
+        }
+        None => Err(used_up(app, tier, limit)),
     }
 }
 
-impl Metered {
-    /// Keeps the `stored` images counted and releases the rest; reports what passed the pool and
-    /// checks the budget alert.
-    pub async fn settle(self, app: &App, stored: usize) {
-        if let Some(hold) = self.hold {
-            hold.release(app).await;
+/// What a job item holds while it generates: its images on the period's counter and its estimate
+/// against a hard-stop budget, recorded at `ORG#<org>` / `JOB#<id>#HOLD#<n>` in the transaction
+/// that takes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemHold {
+    marker: Key,
+    record: HoldRecord,
+}
+
+/// The stored form of an [`ItemHold`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct HoldRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota: Option<HeldQuota>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    budget: Option<HeldBudget>,
+    at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct HeldQuota {
+    pk: String,
+    sk: String,
+    count: u32,
+    /// The counter right after the images were added (this item's are the last `count`).
+    total_after: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct HeldBudget {
+    pk: String,
+    sk: String,
+    micros: i64,
+}
+
+impl ItemHold {
+    /// The hold recorded at `marker`, if any.
+    async fn load(app: &App, marker: &Key) -> Result<Option<Self>> {
+        let Some(item) = app.ports.table.get(marker).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            marker: marker.clone(),
+            record: record::from_item(item)?,
+        }))
+    }
+
+    fn reservation(&self) -> Option<Reservation> {
+        self.record.quota.as_ref().map(|q| Reservation {
+            key: Key::new(q.pk.clone(), q.sk.clone()),
+            attr: "images".into(),
+            count: q.count,
+            total_after: q.total_after,
+        })
+    }
+
+    /// Settles the hold with `stored` images kept: the record deleted (it must still exist, so a
+    /// hold is settled once), the images not stored and the budget estimate given back. Carried
+    /// by the transaction that stores the item's images, or run alone when none were stored.
+    pub(crate) fn settle_ops(&self, stored: u32) -> Vec<TransactOp> {
+        let mut ops = vec![TransactOp::Delete(self.marker.clone(), Condition::Exists)];
+        if let Some(q) = &self.record.quota {
+            let unused = q.count.saturating_sub(stored);
+            if unused > 0 {
+                ops.push(TransactOp::Add(Add {
+                    key: Key::new(q.pk.clone(), q.sk.clone()),
+                    attr: "images".into(),
+                    delta: -i64::from(unused),
+                    max: None,
+                    expires_at: None,
+                }));
+            }
         }
+        if let Some(b) = &self.record.budget {
+            ops.push(TransactOp::Add(
+                budget::Hold {
+                    key: Key::new(b.pk.clone(), b.sk.clone()),
+                    micros: b.micros,
+                }
+                .release_add(),
+            ));
+        }
+        ops
+    }
+
+    /// Gives the whole hold back (nothing was stored); a hold settled meanwhile stays settled.
+    async fn release(&self, app: &App) {
+        match app.ports.table.transact(self.settle_ops(0)).await {
+            Ok(()) => {}
+            Err(Error::Conflict(_)) => {}
+            Err(e) => {
+                tracing::warn!(key = %self.marker.sk, error = %e, "a job item's hold was not released")
+            }
+        }
+    }
+}
+
+/// Gives back what a job item held, if a process died holding it and nothing will redeliver the
+/// item (its job finished or was cancelled).
+pub(crate) async fn release_item_hold(app: &App, marker: &Key) {
+    match ItemHold::load(app, marker).await {
+        Ok(Some(hold)) => hold.release(app).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(key = %marker.sk, error = %e, "a job item's hold is unreadable"),
+    }
+}
+
+/// How many times a job item's admission re-reads a counter that moved under it. Each retry
+/// follows another request's successful change of the counter, so the loop ends.
+const ITEM_ADMIT_ROUNDS: usize = 32;
+
+/// [`admit`] for a job item, whose holds are recorded at `marker`: a hold a previous delivery
+/// recorded (its process died) is adopted, not taken again; otherwise the images are put on the
+/// period's counter, the estimate held against a hard-stop budget and the hold recorded, all in one
+/// transaction (the counter is rewritten under a condition on its value, which is what tells this
+/// item's position against the pool). Nothing held (billing off, no hard stop) records nothing.
+pub async fn admit_item(
+    app: &App,
+    caller: &Caller,
+    images: u32,
+    mode: Option<&str>,
+    estimate_micros: u64,
+    marker: Key,
+) -> Result<Metered> {
+    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
+    let (limit, overage) = limits(&plan, tier);
+    let held = |hold: ItemHold| Metered {
+        reservation: hold.reservation(),
+        overage: overage.clone(),
+        caller: Some(caller.clone()),
+        hold: None,
+        item: Some(hold),
+    };
+    for _ in 0..ITEM_ADMIT_ROUNDS {
+        if let Some(hold) = ItemHold::load(app, &marker).await? {
+            tracing::info!(key = %marker.sk, "a job item adopts the holds of its previous delivery");
+            return Ok(held(hold));
+        }
+        let budget = budget::plan_hold(app, caller, estimate_micros).await?;
+        let mut ops = Vec::new();
+        let mut record = HoldRecord {
+            quota: None,
+            budget: budget.as_ref().map(|b| HeldBudget {
+                pk: b.hold.key.pk.clone(),
+                sk: b.hold.key.sk.clone(),
+                micros: b.hold.micros,
+            }),
+            at_ms: now_ms,
+        };
+        if tier != Tier::Local {
+            let key = counter_key(caller, &plan.period_id(now_ms));
+            let current = app.ports.table.get(&key).await?;
+            let before = current.as_ref().and_then(|i| i.int("images")).unwrap_or(0);
+            let after = before.saturating_add(i64::from(images));
+            if limit.is_some_and(|l| after > i64::try_from(l).unwrap_or(i64::MAX)) {
+                return Err(used_up(app, tier, limit));
+            }
+            let (mut counter, cond) = match current {
+                Some(item) => (item, Condition::AttrEquals("images".into(), json!(before))),
+                None => (
+                    Item::new(key.clone(), Default::default()),
+                    Condition::NotExists,
+                ),
+            };
+            counter.attrs.insert("images".into(), json!(after));
+            ops.push(TransactOp::Put(counter, cond));
+            record.quota = Some(HeldQuota {
+                pk: key.pk,
+                sk: key.sk,
+                count: images,
+                total_after: after,
+            });
+        }
+        if let Some(b) = &budget {
+            ops.push(TransactOp::Add(b.add.clone()));
+        }
+        if ops.is_empty() {
+            return reserve(app, caller, &plan, tier, images, now_ms).await;
+        }
+        let hold = ItemHold {
+            marker: marker.clone(),
+            record,
+        };
+        ops.push(TransactOp::Put(
+            record::to_item(marker.clone(), &hold.record)?,
+            Condition::NotExists,
+        ));
+        match app.ports.table.transact(ops).await {
+            Ok(()) => return Ok(held(hold)),
+            Err(Error::Conflict(_)) => {
+                if let Some(b) = &budget
+                    && !b.fits(app).await?
+                {
+                    return Err(b.refusal(app));
+                }
+                // The counter moved, or a duplicate delivery recorded the hold first (adopted on
+                // the next round).
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable(
+        "the quota counter kept changing; try again".into(),
+    ))
+}
+
+impl Metered {
+    /// A job item's holds, to be settled by the transaction that stores its images.
+    pub(crate) fn item_hold(&self) -> Option<&ItemHold> {
+        self.item.as_ref()
+    }
+
+    /// Keeps the `stored` images counted and releases the rest; reports what passed the pool and
+    /// checks the budget alert. A job item's holds were settled by the commit of its images when
+    /// any were stored, and are given back whole here otherwise.
+    pub async fn settle(self, app: &App, stored: usize) {
         let stored = u32::try_from(stored).unwrap_or(u32::MAX);
-        if let Some(res) = &self.reservation {
-            let unused = res.count.saturating_sub(stored);
-            if let Err(e) = quota::release(&*app.ports.table, res, unused).await {
-                // The units stay counted: the caller is under-served, never over the quota.
-                tracing::warn!(key = %res.key.sk, unused, error = %e, "quota release failed");
+        match &self.item {
+            Some(item) if stored == 0 => item.release(app).await,
+            Some(_) => {}
+            None => {
+                if let Some(hold) = self.hold {
+                    hold.release(app).await;
+                }
+                if let Some(res) = &self.reservation {
+                    let unused = res.count.saturating_sub(stored);
+                    if let Err(e) = quota::release(&*app.ports.table, res, unused).await {
+                        // The units stay counted: the caller is under-served, never over the quota.
+                        tracing::warn!(key = %res.key.sk, unused, error = %e, "quota release failed");
+                    }
+                }
             }
-            if let Some((customer, included)) = &self.overage {
-                report_overage(app, res, stored, customer, *included).await;
-            }
+        }
+        if let (Some(res), Some((customer, included))) = (&self.reservation, &self.overage) {
+            report_overage(app, res, stored, customer, *included).await;
         }
         if stored > 0
             && let Some(caller) = &self.caller

@@ -195,7 +195,9 @@ struct Indexed {
     model: String,
     /// The unit vector, little-endian f32s in base64 (a quarter of the size of JSON numbers).
     vector: String,
-    guard: Vec<String>,
+    /// The intent guard's keyed digest ([`guard_digest`]): equal guards have equal digests, and
+    /// the index holds no word of the prompt.
+    guard: String,
     entry: Entry,
     expires_ms: i64,
 }
@@ -207,6 +209,25 @@ struct Index {
 
 fn sha(parts: &serde_json::Value) -> String {
     hex::encode(sha2::Sha256::digest(parts.to_string().as_bytes()))
+}
+
+/// An intent guard as the index stores it: an HMAC under the organisation's data key of the guard
+/// and the settings bucket. Guards are prompt words (colours, numbers, negations…), few enough to
+/// guess from a plain hash, so they are keyed. `None` when the key is unavailable (then nothing is
+/// indexed or matched semantically: a miss, never a wrong hit).
+async fn guard_digest(app: &App, org: &OrgId, bucket: &str, guard: &[String]) -> Option<String> {
+    let owner = crate::crypto::org_owner(org);
+    let text = json!(["cache-guard", bucket, guard]).to_string();
+    match crate::crypto::Crypto::new(&app.ports)
+        .pseudonym(&owner, &text)
+        .await
+    {
+        Ok(digest) => Some(digest),
+        Err(e) => {
+            tracing::warn!(error = %e, "the intent guard could not be keyed: no semantic cache");
+            None
+        }
+    }
 }
 
 fn l3_key(org: &OrgId, exact: &str) -> String {
@@ -386,6 +407,10 @@ async fn nearest(
     threshold_milli: u32,
 ) -> Option<(Entry, u32)> {
     let index = load_index(app, org, bucket).await;
+    if index.entries.is_empty() {
+        return None;
+    }
+    let guard = guard_digest(app, org, bucket, guard).await?;
     let mut best: Option<(Entry, u32)> = None;
     for e in index.entries {
         if e.expires_ms <= now || e.model != embedding.model || e.guard != guard {
@@ -496,6 +521,9 @@ pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
     let Some(embedding) = probe.embedding else {
         return;
     };
+    let Some(guard) = guard_digest(app, org, &probe.bucket, &probe.guard).await else {
+        return;
+    };
     // Read-modify-write without a condition: two writers racing may lose one index entry, which
     // is only a later miss, never a wrong hit.
     let mut index = load_index(app, org, &probe.bucket).await;
@@ -508,7 +536,7 @@ pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
             exact: probe.exact,
             model: embedding.model,
             vector: encode_vector(&embedding.vector),
-            guard: probe.guard,
+            guard,
             entry,
             expires_ms: now.saturating_add(config.l3_ttl.as_millis() as i64),
         },

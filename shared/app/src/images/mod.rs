@@ -79,6 +79,8 @@ struct Plan {
     style: Style,
     /// The campaign a batch item belongs to: its cost is attributed to it too (billing).
     campaign: Option<String>,
+    /// The job item this generation is for: recorded in the commit of its images.
+    job_item: Option<crate::jobs::ItemCommit>,
 }
 
 impl Plan {
@@ -164,6 +166,7 @@ impl<'a> ImageService<'a> {
             params,
             style,
             campaign: None,
+            job_item: None,
         })
     }
 
@@ -187,7 +190,7 @@ impl<'a> ImageService<'a> {
     pub async fn generate(
         &self,
         caller: &Caller,
-        args: GenerateArgs,
+        mut args: GenerateArgs,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Generate)?;
@@ -202,9 +205,27 @@ impl<'a> ImageService<'a> {
             return Ok(hit);
         }
         let estimate = self.generate_plan(&args)?.estimate_micros(n);
-        let metered =
-            crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref(), estimate)
+        // A job item's holds are recorded per item (a redelivery adopts them) and settled by the
+        // commit of its images.
+        let metered = match args.job_item.as_mut() {
+            Some(item) => {
+                let metered = crate::billing::quota::admit_item(
+                    self.app,
+                    caller,
+                    n,
+                    args.mode.as_deref(),
+                    estimate,
+                    item.hold_key(),
+                )
                 .await?;
+                item.hold = metered.item_hold().cloned();
+                metered
+            }
+            None => {
+                crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref(), estimate)
+                    .await?
+            }
+        };
         let result = self.generate_unmetered(caller, args, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
@@ -300,6 +321,7 @@ impl<'a> ImageService<'a> {
         }
         let mut plan = self.generate_plan(&args)?;
         plan.campaign = args.campaign.clone();
+        plan.job_item = args.job_item.clone();
         let conversation = match args.conversation_id.as_deref() {
             Some(id) => Some(
                 self.conversation(caller, &ConversationId::parse(id)?)
@@ -575,6 +597,10 @@ impl<'a> ImageService<'a> {
                 preview_key: preview_key.as_str().to_owned(),
                 preview_mime_type: preview_mime.to_owned(),
                 created_at_ms: now,
+                file_name: plan
+                    .job_item
+                    .as_ref()
+                    .and_then(|item| item.file_name(image.format.extension())),
             });
             blobs.push((blob_key, image.bytes.clone(), image.format.mime()));
             blobs.push((preview_key, preview, preview_mime));
@@ -586,8 +612,18 @@ impl<'a> ImageService<'a> {
                 .map(|(key, bytes, mime)| ports.blobs.put(key, bytes.clone(), mime)),
         )
         .await;
+        let failed_variations: Vec<String> =
+            failures.iter().map(crate::error::public_message).collect();
         let result = match puts.into_iter().collect::<Result<Vec<()>>>() {
             Ok(_) => {
+                let outcome = crate::jobs::ItemOutcome {
+                    images: &records,
+                    conversation_id: &conv_id,
+                    model: &records[0].model,
+                    cost_micros: cost,
+                    usage,
+                    failed_variations: &failed_variations,
+                };
                 self.commit(
                     caller,
                     plan,
@@ -598,6 +634,7 @@ impl<'a> ImageService<'a> {
                     turn,
                     now,
                     cost,
+                    &outcome,
                 )
                 .await
             }
@@ -626,7 +663,7 @@ impl<'a> ImageService<'a> {
             conversation,
             usage,
             cost_micros: cost,
-            failed_variations: failures.iter().map(crate::error::public_message).collect(),
+            failed_variations,
             cache: None,
         })
     }
@@ -643,6 +680,7 @@ impl<'a> ImageService<'a> {
         turn: u32,
         now: i64,
         cost: u64,
+        outcome: &crate::jobs::ItemOutcome<'_>,
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
         let crypto = crate::crypto::Crypto::new(&self.app.ports);
@@ -721,6 +759,10 @@ impl<'a> ImageService<'a> {
             cost,
             plan.campaign.as_deref(),
         ));
+        // A job item is done with its images, in this transaction (and its holds settled).
+        if let Some(item) = &plan.job_item {
+            ops.extend(item.ops(outcome, now)?);
+        }
         let event = crate::audit::Event::by(
             caller,
             if records[0].source == "edit" {
@@ -796,13 +838,15 @@ impl<'a> ImageService<'a> {
         })
     }
 
-    /// A time-limited download URL for the full image, where the blob store can make one.
+    /// A time-limited download URL for the full image, where the blob store can make one; the
+    /// download is saved under the image's file name ([`ImageRecord::download_name`]).
     pub async fn download_url(&self, rec: &ImageRecord) -> Result<Option<String>> {
         let key = imagemcp_core::blob::BlobKey::parse(&rec.blob_key)?;
+        let name = imagemcp_core::blob::FileName::parse(&rec.download_name()).ok();
         self.app
             .ports
             .blobs
-            .signed_url(&key, self.app.config.download_url_ttl)
+            .signed_url(&key, self.app.config.download_url_ttl, name.as_ref())
             .await
     }
 

@@ -111,6 +111,11 @@ pub struct GenerateArgs {
     #[serde(skip)]
     #[schemars(skip)]
     pub campaign: Option<String>,
+    /// The job item a queued generation is for: set by the job consumer, never by a caller (like
+    /// `campaign`), so the item is recorded in the transaction that stores its images.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub job_item: Option<crate::jobs::ItemCommit>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -78,6 +78,19 @@ pub struct ImageRecord {
     pub preview_key: String,
     pub preview_mime_type: String,
     pub created_at_ms: i64,
+    /// The name the image is downloaded as, when it has one of its own (a campaign item's
+    /// `{campaign}_{asset_type}_v{version}.{ext}`); see [`ImageRecord::download_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+}
+
+impl ImageRecord {
+    /// The name the image is downloaded and listed as: its own file name, else `{id}.{format}`.
+    pub fn download_name(&self) -> String {
+        self.file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", self.id, self.format))
+    }
 }
 
 /// A conversation: a chain of refinements, each turn producing one or more images.

@@ -112,24 +112,7 @@ pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
             };
             spec.estimate_cost_micros(size, quality).saturating_mul(n)
         }
-        "openai_generate_campaign_batch" => {
-            let slides = args
-                .get("slides")
-                .and_then(Value::as_u64)
-                .and_then(|s| u8::try_from(s).ok());
-            let Ok(items) = crate::engine::campaign::expand(
-                text("template").unwrap_or_default(),
-                text("prompt").unwrap_or_default(),
-                slides,
-            ) else {
-                return 0;
-            };
-            items
-                .iter()
-                .filter_map(|item| size_quality(Some(&item.size), text("quality")))
-                .map(|(size, quality)| spec.estimate_cost_micros(size, quality))
-                .sum()
-        }
+        "openai_generate_campaign_batch" => crate::engine::campaign::estimate_micros(spec, args),
         _ => 0,
     }
 }

@@ -1,4 +1,7 @@
-//! MCP resources: every stored image is `image://{id}`, readable as its full bytes.
+//! MCP resources: every stored image is `image://{id}`, readable as its full bytes. A resource is
+//! named by the image's file name (a campaign item's `{campaign}_{asset_type}_v{version}.{ext}`,
+//! else `{id}.{ext}`): in listings and links as `name`, and in `resources/read` under the
+//! contents' `_meta` key [`FILE_NAME_META`] (the contents object has no name of its own).
 
 use imagemcp_core::Error;
 use imagemcp_core::ids::ImageId;
@@ -15,6 +18,9 @@ use crate::images::params::ListArgs;
 use crate::views::image_uri;
 
 const SCHEME: &str = "image://";
+
+/// The `_meta` key of a read resource's file name.
+pub const FILE_NAME_META: &str = "io.imagemcp/file_name";
 
 fn to_rpc(err: Error, uri: &str) -> RpcError {
     match err {
@@ -49,8 +55,11 @@ pub async fn read(app: &App, caller: &Caller, params: &Value) -> Result<Value, R
         .content(caller, &id)
         .await
         .map_err(|e| to_rpc(e, uri))?;
+    let mut meta = rmcp::model::JsonObject::new();
+    meta.insert(FILE_NAME_META.into(), Value::String(rec.download_name()));
     let contents = ResourceContents::blob(crate::imaging::encode_base64(&blob.bytes), uri)
-        .with_mime_type(rec.mime_type);
+        .with_mime_type(rec.mime_type)
+        .with_meta(rmcp::model::MetaObject(meta));
     let result = ReadResourceResult::new(vec![contents]);
     serde_json::to_value(result).map_err(|e| to_rpc(Error::internal(e), uri))
 }
@@ -73,7 +82,7 @@ pub async fn list(app: &App, caller: &Caller, params: &Value) -> Result<Value, R
     let resources = records
         .iter()
         .map(|rec| {
-            Resource::new(image_uri(&rec.id), format!("{}.{}", rec.id, rec.format))
+            Resource::new(image_uri(&rec.id), rec.download_name())
                 .with_title(rec.prompt.chars().take(80).collect::<String>())
                 .with_mime_type(rec.mime_type.clone())
                 .with_size(rec.size_bytes)

@@ -110,7 +110,7 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
 /// Runs the generation of a `generate` job (its one item) as its submitter. A refusal that a
 /// retry cannot change (bad arguments, policy, plan) is the item's result, shown as the tool's
 /// error; other failures are retried by the queue.
-pub(crate) async fn generate_item(app: &App, job: &Job, _index: u32) -> Result<Value> {
+pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
     let spec = job.spec.clone().unwrap_or(Value::Null);
     let submitter: crate::engine::campaign::Submitter =
         serde_json::from_value(spec["submitter"].clone())
@@ -125,26 +125,39 @@ pub(crate) async fn generate_item(app: &App, job: &Job, _index: u32) -> Result<V
         .await?;
     let arguments: Value = serde_json::from_str(&arguments).map_err(Error::internal)?;
     let outcome = match parse_args::<GenerateArgs>(arguments) {
-        Ok(args) => app.images().generate(&caller, args, None).await,
+        Ok(mut args) => {
+            // Recorded with the images, so a crash cannot make (or charge) them twice.
+            args.job_item = Some(jobs::ItemCommit::new(
+                job,
+                index,
+                jobs::ItemNaming::Generate,
+            ));
+            app.images().generate(&caller, args, None).await
+        }
         Err(e) => Err(e),
     };
     match outcome {
-        // Only ids and figures: prompts stay sealed in the image records (read back, decrypted,
-        // when the task is fetched), so the job holds nothing an erasure would have to find.
-        Ok(g) => Ok(json!({
-            "image_ids": g.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
-            "conversation_id": g.conversation.id,
-            "model": g.model,
-            "cost_micros": g.cost_micros,
-            "usage": g.usage,
-            "failed_variations": g.failed_variations,
-        })),
+        Ok(g) => Ok(item_result(&jobs::ItemOutcome::of(&g))),
         Err(e) if permanent(&e) => Ok(json!({ "tool_error": {
             "message": crate::error::public_message(&e),
             "details": crate::error::details(&e),
         }})),
         Err(e) => Err(e),
     }
+}
+
+/// A generate task's recorded result. Only ids and figures: prompts stay sealed in the image
+/// records (read back, decrypted, when the task is fetched), so the job holds nothing an erasure
+/// would have to find.
+pub(crate) fn item_result(outcome: &jobs::ItemOutcome<'_>) -> Value {
+    json!({
+        "image_ids": outcome.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+        "conversation_id": outcome.conversation_id,
+        "model": outcome.model,
+        "cost_micros": outcome.cost_micros,
+        "usage": outcome.usage,
+        "failed_variations": outcome.failed_variations,
+    })
 }
 
 /// Whether an error is the request's own fault (a retry would fail the same way).

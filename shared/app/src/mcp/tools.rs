@@ -254,10 +254,13 @@ const TOOLS: &[ToolSpec] = &[
         actions: &[Action::Generate],
         title: "Generate campaign batch",
         description: "Generate a campaign's set of images from one prompt and a template: social_media_kit \
-            (hero, 1:1, 9:16, 16:9, 4:5), presentation (5-10 consistent slides) or email (header + 3). \
-            Returns a job id at once; the images are made in the background, named \
-            {campaign}_{asset_type}_v{version}.{ext}. Follow with openai_get_job. Pass an idempotency_key \
-            so a retried submission does not start a second job.",
+            (hero 3:2, square 1:1, story 9:16, landscape 16:9, portrait 4:5), presentation (5-10 consistent \
+            16:9 slides) or email (2:1 header + 3 square images). \
+            Returns a job id at once; the images are made in the background, each at its asset's exact \
+            aspect ratio, named {campaign}_{asset_type}_v{version}.{ext} with {campaign} the safe form of \
+            campaign_name (\"Spring Launch\" -> spring-launch); downloads and resources carry those names. \
+            Follow with openai_get_job. Pass an idempotency_key so a retried submission does not start a \
+            second job.",
         input: input::<crate::engine::campaign::CampaignArgs>,
         output: output::<crate::engine::campaign::JobView>,
         hints: WRITE,
@@ -645,7 +648,7 @@ fn structured<T: Serialize>(
 }
 
 fn resource_link(rec: &ImageRecord) -> ContentBlock {
-    let resource = Resource::new(image_uri(&rec.id), format!("{}.{}", rec.id, rec.format))
+    let resource = Resource::new(image_uri(&rec.id), rec.download_name())
         .with_title(rec.prompt.chars().take(80).collect::<String>())
         .with_mime_type(rec.mime_type.clone())
         .with_size(rec.size_bytes);

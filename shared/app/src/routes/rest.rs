@@ -87,8 +87,9 @@ async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>)
     if let Ok(v) = HeaderValue::from_str(&blob.content_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}.{}\"", rec.id, rec.format))
-    {
+    // The image's own file name (a campaign item's `{campaign}_{asset}_v{n}.{ext}`): all of
+    // [A-Za-z0-9._-], nothing to quote.
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}\"", rec.download_name())) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(

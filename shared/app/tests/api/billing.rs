@@ -28,7 +28,7 @@ fn args(v: Value) -> GenerateArgs {
 
 /// `t`'s app with its model on OpenAI (the fake server, returned to keep it running), so images
 /// cost something; `adjust` changes other ports first.
-async fn on_fake_openai(
+pub(crate) async fn on_fake_openai(
     t: &TestApp,
     adjust: impl FnOnce(&mut imagemcp_app::Ports),
 ) -> (imagemcp_app::App, fake_openai::FakeOpenAi) {

@@ -204,3 +204,127 @@ async fn the_kek_rotates_lazily_or_all_at_once_and_old_keks_can_then_go() {
     );
     assert!(wrong.images().get(&caller, &id).await.is_err());
 }
+
+/// A `Cache` that keeps a copy of every key and value written, so a test can scan what the cache
+/// stored (the local cache lives in memory, not in a file).
+struct RecordingCache {
+    inner: imagemcp_local::cache::MemoryCache,
+    written: std::sync::Mutex<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+impl imagemcp_core::cache::Cache for RecordingCache {
+    async fn get(&self, key: &str) -> imagemcp_core::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: std::time::Duration,
+    ) -> imagemcp_core::Result<()> {
+        {
+            let mut written = self.written.lock().unwrap();
+            written.extend_from_slice(key.as_bytes());
+            written.extend_from_slice(&value);
+        }
+        self.inner.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> imagemcp_core::Result<()> {
+        self.inner.delete(key).await
+    }
+}
+
+/// Every prompt-bearing path (images, conversations, the cost confirmation, both cache tiers, a
+/// refinement, an edit, a campaign job, a generation task, their items, audit entries, elicitation
+/// state) stores the canary sealed: neither the SQLite files (after a checkpoint, and their
+/// write-ahead logs) nor what the cache was given hold it in clear.
+#[tokio::test]
+async fn a_canary_prompt_written_through_every_path_is_nowhere_in_clear_on_disk() {
+    use imagemcp_app::testing::{find_canary, write_canary_everywhere};
+    let t = TestApp::on_disk();
+    let queue = Arc::new(
+        imagemcp_local::queue::SqliteQueue::open(
+            &t.dir.path().join("queue.db"),
+            t.app.ports.clock.clone(),
+            3,
+        )
+        .unwrap(),
+    );
+    let cache = Arc::new(RecordingCache {
+        inner: imagemcp_local::cache::MemoryCache::new(100, t.app.ports.clock.clone()).unwrap(),
+        written: Default::default(),
+    });
+    let (app, _fake) = crate::billing::on_fake_openai(&t, |ports| {
+        ports.queue = queue.clone();
+        ports.cache = cache.clone();
+    })
+    .await;
+    let caller = TestApp::caller("org_canary");
+    let written = write_canary_everywhere(&app, &caller, queue.as_ref())
+        .await
+        .unwrap();
+    // A generation, a refinement, an edit, four campaign items and a task.
+    assert_eq!(written.images, 8, "{written:?}");
+
+    t.table.checkpoint().await.unwrap();
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(t.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            raw.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(raw.len() > 50_000, "the databases were read");
+    assert!(contains(&raw, "enc1:"), "sealed values are stored");
+    assert!(contains(&raw, "JOB#"), "the jobs are in the scanned file");
+    assert_eq!(find_canary(&raw), None, "in the SQLite files");
+    let cached = cache.written.lock().unwrap().clone();
+    assert!(contains(&cached, "sem:"), "the semantic index was written");
+    assert_eq!(find_canary(&cached), None, "in the cache");
+}
+
+/// A job recorded before specs were sealed (its `spec` a plain object) is still read, and runs.
+#[tokio::test]
+async fn a_job_stored_with_an_unsealed_spec_is_still_read_and_run() {
+    let t = TestApp::new();
+    let queue = Arc::new(
+        imagemcp_local::queue::SqliteQueue::open_in_memory(t.app.ports.clock.clone(), 3).unwrap(),
+    );
+    let mut ports = t.app.ports.clone();
+    ports.queue = queue.clone();
+    let app = TestApp::app_on(ports, (*t.app.config).clone());
+    let caller = TestApp::caller("org_old");
+    let args =
+        parse_args(json!({"campaign": "old", "template": "email", "prompt": PROMPT})).unwrap();
+    let job = imagemcp_app::engine::campaign::submit(&app, &caller, args)
+        .await
+        .unwrap();
+    let key = Key::new(format!("ORG#{}", caller.org), format!("JOB#{}", job.id));
+    let mut stored = t.table.get(&key).await.unwrap().unwrap();
+    let sealed = stored.str("spec").unwrap().to_owned();
+    assert!(imagemcp_app::crypto::is_sealed(&sealed), "{sealed}");
+    // Rewrite it as a job from before: the spec in clear, as an object.
+    stored
+        .attrs
+        .insert("spec".into(), serde_json::to_value(&job.spec).unwrap());
+    t.table.put(stored, Condition::None).await.unwrap();
+    let read = imagemcp_app::jobs::get(&app, &caller.org, &job.id)
+        .await
+        .unwrap();
+    assert_eq!(read.spec, job.spec);
+
+    imagemcp_app::testing::drain(&app, queue.as_ref())
+        .await
+        .unwrap();
+    let done = imagemcp_app::jobs::get(&app, &caller.org, &job.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.items_done),
+        (imagemcp_app::jobs::JobStatus::Done, 4)
+    );
+    // Rewritten by the consumer, the spec is sealed again.
+    let after = t.table.get(&key).await.unwrap().unwrap();
+    assert!(imagemcp_app::crypto::is_sealed(after.str("spec").unwrap()));
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use imagemcp_app::auth::Caller;
 use imagemcp_app::crypto::Keyring;
 use imagemcp_app::{App, AppConfig, Ports};
-use imagemcp_core::blob::{Blob, BlobKey, BlobStore};
+use imagemcp_core::blob::{Blob, BlobKey, BlobStore, FileName};
 use imagemcp_core::clock::{Clock, ManualClock};
 use imagemcp_core::ids::{OrgId, Random, TeamId, UserId};
 use imagemcp_core::rbac::{Role, Scope};
@@ -42,8 +42,13 @@ impl BlobStore for FlakyBlobs {
     async fn delete(&self, key: &BlobKey) -> Result<()> {
         self.inner.delete(key).await
     }
-    async fn signed_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>> {
-        self.inner.signed_url(key, expires_in).await
+    async fn signed_url(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        download: Option<&FileName>,
+    ) -> Result<Option<String>> {
+        self.inner.signed_url(key, expires_in, download).await
     }
 }
 

@@ -4,6 +4,8 @@
 mod accounts;
 mod audit;
 mod billing;
+mod campaigns;
+mod crash;
 mod encryption;
 mod engine;
 mod gdpr;

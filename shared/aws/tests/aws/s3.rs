@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use imagemcp_aws::{S3BlobStore, Sse, provision};
-use imagemcp_core::blob::{BlobKey, BlobStore};
+use imagemcp_core::blob::{BlobKey, BlobStore, FileName};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{Moto, unique};
@@ -98,7 +98,7 @@ async fn presigned_urls_are_short_lived_signed_and_serve_the_blob() {
     store.put(&key, bytes.clone(), "image/webp").await.unwrap();
 
     let url = store
-        .signed_url(&key, Duration::from_secs(600))
+        .signed_url(&key, Duration::from_secs(600), None)
         .await
         .unwrap()
         .unwrap();
@@ -151,8 +151,47 @@ async fn presigned_urls_are_short_lived_signed_and_serve_the_blob() {
 
     for bad in [Duration::ZERO, Duration::from_secs(8 * 24 * 3600)] {
         assert!(
-            store.signed_url(&key, bad).await.is_err(),
+            store.signed_url(&key, bad, None).await.is_err(),
             "{bad:?} is outside S3's 1 s to 7 days"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presigned_download_is_saved_under_its_file_name() {
+    let clients = Moto::shared().clients().await;
+    let bucket = unique("download-bucket");
+    provision::create_bucket(&clients, &bucket).await.unwrap();
+    let store = S3BlobStore::new(clients.s3.clone(), bucket.clone(), Sse::Aes256);
+    let key = BlobKey::parse("orgs/org_1/images/img_2.png").unwrap();
+    store.put(&key, vec![1, 2, 3], "image/png").await.unwrap();
+    let name = FileName::parse("spring-launch_story_v1.png").unwrap();
+    let url = store
+        .signed_url(&key, Duration::from_secs(600), Some(&name))
+        .await
+        .unwrap()
+        .unwrap();
+    let params = query_params(&url);
+    assert_eq!(
+        params["response-content-disposition"],
+        "attachment%3B%20filename%3D%22spring-launch_story_v1.png%22",
+        "{url}"
+    );
+    assert_eq!(
+        params["X-Amz-Signature"],
+        expected_signature(&url, "test-secret-key"),
+        "the signature covers the file name"
+    );
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"spring-launch_story_v1.png\""
+    );
+    let renamed = url.replace("spring-launch_story", "other");
+    assert_ne!(
+        expected_signature(&renamed, "test-secret-key"),
+        params["X-Amz-Signature"],
+        "a changed name needs a new signature"
+    );
 }

@@ -184,7 +184,7 @@ async fn signed_url<B: BlobStore>(b: &B) {
     let k = key("orgs/org_1/img_9.png");
     ok(b.put(&k, vec![1, 2, 3], "image/png").await, "blob: put");
     let url = ok(
-        b.signed_url(&k, Duration::from_secs(3600)).await,
+        b.signed_url(&k, Duration::from_secs(3600), None).await,
         "blob: signed_url",
     );
     let url = url.unwrap_or_else(|| panic!("blob: signed_url must make a URL for a stored blob"));
@@ -197,8 +197,12 @@ async fn signed_url<B: BlobStore>(b: &B) {
         "blob: a signed URL must address its key, got {url}"
     );
     let other = ok(
-        b.signed_url(&key("orgs/org_1/img_8.png"), Duration::from_secs(3600))
-            .await,
+        b.signed_url(
+            &key("orgs/org_1/img_8.png"),
+            Duration::from_secs(3600),
+            None,
+        )
+        .await,
         "blob: signed_url",
     );
     assert_ne!(
@@ -206,4 +210,28 @@ async fn signed_url<B: BlobStore>(b: &B) {
         Some(url.as_str()),
         "blob: different keys must get different URLs"
     );
+    // A download name is part of what the URL says (and signs): two names, two URLs.
+    let spring = named(b, &k, "spring_hero_v1.png").await;
+    assert!(
+        spring.contains("spring_hero_v1.png"),
+        "blob: a download URL must carry its file name, got {spring}"
+    );
+    assert_ne!(
+        spring,
+        named(b, &k, "autumn_hero_v1.png").await,
+        "blob: different download names must get different URLs"
+    );
+}
+
+async fn named<B: BlobStore>(b: &B, k: &BlobKey, name: &str) -> String {
+    let name = match crate::blob::FileName::parse(name) {
+        Ok(n) => n,
+        Err(e) => panic!("test bug: {name:?} is not a file name: {e}"),
+    };
+    ok(
+        b.signed_url(k, Duration::from_secs(3600), Some(&name))
+            .await,
+        "blob: signed_url with a download name",
+    )
+    .unwrap_or_else(|| panic!("blob: signed_url must make a URL with a download name"))
 }

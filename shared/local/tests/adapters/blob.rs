@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagemcp_core::blob::{BlobKey, BlobStore};
+use imagemcp_core::blob::{BlobKey, BlobStore, FileName};
 use imagemcp_core::clock::{Clock, ManualClock};
 use imagemcp_core::contract;
 use imagemcp_local::FsBlobStore;
@@ -55,7 +55,7 @@ async fn signed_urls_verify_until_they_expire_and_not_when_tampered() {
     let s = store(&root, 1, clock.clone());
     let k = key("orgs/org_1/img_1.png");
     let url = s
-        .signed_url(&k, Duration::from_secs(600))
+        .signed_url(&k, Duration::from_secs(600), None)
         .await
         .unwrap()
         .unwrap();
@@ -63,50 +63,83 @@ async fn signed_urls_verify_until_they_expire_and_not_when_tampered() {
     assert_eq!(expires, contract::START_MS / 1000 + 600);
 
     assert!(
-        s.verify_signed(&k, expires, &sig),
+        s.verify_signed(&k, expires, None, &sig),
         "the URL just made must verify"
     );
     let mut flipped = sig.clone().into_bytes();
     flipped[10] = if flipped[10] == b'0' { b'1' } else { b'0' };
     assert!(
-        !s.verify_signed(&k, expires, &String::from_utf8(flipped).unwrap()),
+        !s.verify_signed(&k, expires, None, &String::from_utf8(flipped).unwrap()),
         "a changed signature must not verify"
     );
     assert!(
-        !s.verify_signed(&key("orgs/org_1/img_2.png"), expires, &sig),
+        !s.verify_signed(&key("orgs/org_1/img_2.png"), expires, None, &sig),
         "another key must not verify"
     );
     assert!(
-        !s.verify_signed(&k, expires + 3600, &sig),
+        !s.verify_signed(&k, expires + 3600, None, &sig),
         "a pushed-back expiry must not verify"
     );
     assert!(
-        !s.verify_signed(&k, expires, &sig[..62]),
+        !s.verify_signed(&k, expires, None, &sig[..62]),
         "a truncated signature must not verify"
     );
     assert!(
-        !s.verify_signed(&k, expires, "zz"),
+        !s.verify_signed(&k, expires, None, "zz"),
         "a non-hex signature must not verify"
     );
     assert!(
-        !s.verify_signed(&k, expires, ""),
+        !s.verify_signed(&k, expires, None, ""),
         "an empty signature must not verify"
     );
     let other_install = store(&files.next("blobs"), 2, clock.clone());
     assert!(
-        !other_install.verify_signed(&k, expires, &sig),
+        !other_install.verify_signed(&k, expires, None, &sig),
         "another install's secret must not verify"
     );
 
     clock.advance_ms(599_000);
     assert!(
-        s.verify_signed(&k, expires, &sig),
+        s.verify_signed(&k, expires, None, &sig),
         "the URL must verify until its expiry"
     );
     clock.advance_ms(1_000);
     assert!(
-        !s.verify_signed(&k, expires, &sig),
+        !s.verify_signed(&k, expires, None, &sig),
         "an expired URL must not verify"
+    );
+}
+
+#[tokio::test]
+async fn a_download_name_is_signed_with_the_url() {
+    let files = Files::new();
+    let clock = Arc::new(ManualClock::new(contract::START_MS));
+    let s = store(&files.next("blobs"), 1, clock);
+    let k = key("orgs/org_1/img_1.png");
+    let name = FileName::parse("spring-launch_story_v1.png").unwrap();
+    let url = s
+        .signed_url(&k, Duration::from_secs(600), Some(&name))
+        .await
+        .unwrap()
+        .unwrap();
+    let (query, sig) = url.split_once("&sig=").unwrap();
+    assert!(query.ends_with("&name=spring-launch_story_v1.png"), "{url}");
+    let expires: i64 = query
+        .split_once("expires=")
+        .and_then(|(_, r)| r.split_once('&'))
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    assert!(s.verify_signed(&k, expires, Some(&name), sig));
+    let other = FileName::parse("renamed.png").unwrap();
+    assert!(
+        !s.verify_signed(&k, expires, Some(&other), sig),
+        "a changed name must not verify"
+    );
+    assert!(
+        !s.verify_signed(&k, expires, None, sig),
+        "a dropped name must not verify"
     );
 }
 

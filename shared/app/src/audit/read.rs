@@ -36,6 +36,7 @@ pub struct ViewArgs {
     pub until_ms: Option<i64>,
     /// How many entries at most (1-200, default 50).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]

@@ -57,13 +57,17 @@ pub struct CampaignArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 999))]
     pub version: Option<u16>,
-    /// `low`, `medium` (default), `high`…
+    /// The quality of every item, as for generation (default `auto`); refused at submission when
+    /// the model does not take it.
     #[serde(default)]
     pub quality: Option<String>,
     /// The same key submitted again returns the first job instead of creating another.
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }
+
+/// The highest version a campaign's file names carry.
+const MAX_VERSION: u16 = 999;
 
 /// One item of a campaign: what to draw, at which size, and how to name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,15 +348,28 @@ pub async fn submit(app: &App, caller: &Caller, args: CampaignArgs) -> Result<Jo
     let campaign = safe_name(&args.campaign_name)?;
     imagemcp_core::prompt::Prompt::parse(&args.core_prompt)
         .map_err(|e| rename_field(e, "prompt", "core_prompt"))?;
-    let items = expand(
-        &args.template_type,
-        &args.core_prompt,
-        args.slides,
-        model(app)?,
-    )?;
+    let model = model(app)?;
+    let items = expand(&args.template_type, &args.core_prompt, args.slides, model)?;
+    // Checked here, once, so a value the model refuses fails the submission rather than every item.
+    let quality = args.quality.as_deref().map(Quality::parse).transpose()?;
+    if let Some(quality) = quality
+        && !model.qualities.contains(&quality)
+    {
+        return Err(Error::invalid(
+            "quality",
+            format!("{} does not take `{}`", model.id, quality.as_str()),
+        ));
+    }
+    let version = args.version.unwrap_or(1);
+    if !(1..=MAX_VERSION).contains(&version) {
+        return Err(Error::invalid(
+            "version",
+            format!("must be 1 to {MAX_VERSION}, got {version}"),
+        ));
+    }
     let spec = Spec {
         campaign,
-        version: args.version.unwrap_or(1).max(1),
+        version,
         quality: args.quality,
         items,
         submitter: Submitter::of(caller),

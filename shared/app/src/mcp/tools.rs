@@ -340,7 +340,7 @@ const TOOLS: &[ToolSpec] = &[
         actions: &[Action::ManageOwnKeys],
         title: "List API keys",
         description: "List your API keys (never their secrets): scopes, team, expiry, last use.",
-        input: input::<crate::audit::read::VerifyArgs>,
+        input: input::<crate::billing::usage::NoArgs>,
         output: output::<crate::manage::KeyListView>,
         hints: READ,
         long_running: false,
@@ -384,7 +384,7 @@ const TOOLS: &[ToolSpec] = &[
         actions: &[Action::ManageMembers],
         title: "List members",
         description: "List the organisation's members and their role in each team.",
-        input: input::<crate::audit::read::VerifyArgs>,
+        input: input::<crate::billing::usage::NoArgs>,
         output: output::<crate::manage::MemberListView>,
         hints: READ,
         long_running: false,
@@ -1041,6 +1041,20 @@ mod tests {
                 "{}",
                 tool.name
             );
+            // A schema borrowed from another tool's arguments would describe that tool.
+            let described = tool
+                .input_schema
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            for (other, _) in all() {
+                assert!(
+                    other.name == tool.name || !described.contains(other.name.as_ref()),
+                    "{}: its input schema describes {}",
+                    tool.name,
+                    other.name
+                );
+            }
         }
     }
 }

@@ -230,3 +230,38 @@ async fn a_campaign_under_either_names_is_estimated_the_same_before_it_runs() {
     assert!(new > 0, "{new}");
     assert_eq!(new, old);
 }
+
+/// A quality or version the campaign cannot use is refused when it is submitted, naming the
+/// argument, and queues nothing: not accepted and then failed item by item.
+#[tokio::test]
+async fn a_bad_quality_or_version_is_refused_at_submission() {
+    let r = rig().await;
+    let caller = TestApp::caller("org_badargs");
+    for (args, field) in [
+        (json!({"quality": "ultra"}), "quality"),
+        (json!({"version": 0}), "version"),
+        (json!({"version": 1000}), "version"),
+    ] {
+        let mut arguments =
+            json!({"campaign_name": "Spring", "template_type": "email", "core_prompt": "a tulip"});
+        arguments
+            .as_object_mut()
+            .unwrap()
+            .extend(args.as_object().unwrap().clone());
+        let (_, m) = call(
+            &r.app,
+            &caller,
+            "tools/call",
+            json!({"name": "openai_generate_campaign_batch", "arguments": arguments}),
+            json!({}),
+        )
+        .await;
+        assert_eq!(m["result"]["isError"], true, "{args}: {m}");
+        assert_eq!(
+            m["result"]["_meta"]["io.imagemcp/error"]["field"], field,
+            "{m}"
+        );
+    }
+    let counts = r.queue.counts().await.unwrap();
+    assert_eq!((counts.ready, counts.waiting), (0, 0), "nothing was queued");
+}

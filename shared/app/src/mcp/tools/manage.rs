@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::audit::read::{AuditLog, ExportArgs, VerifyArgs, ViewArgs};
+use crate::billing::usage::NoArgs;
 use crate::auth::Caller;
 use crate::gdpr::{DeleteUserArgs, ExportUserArgs, Gdpr};
 use crate::images::params::parse_args;
@@ -112,7 +113,7 @@ pub(super) async fn run(
             done(&e, summary)
         }
         LIST_KEYS => {
-            parse_args::<VerifyArgs>(args)?;
+            parse_args::<NoArgs>(args)?;
             let keys = manage.list_keys(caller).await?;
             done(&keys, format!("{} key(s).", keys.keys.len()))
         }
@@ -138,7 +139,7 @@ pub(super) async fn run(
             done(&v, format!("Revoked {id}."))
         }
         LIST_MEMBERS => {
-            parse_args::<VerifyArgs>(args)?;
+            parse_args::<NoArgs>(args)?;
             let v = manage.list_members(caller).await?;
             let lines: Vec<String> = v
                 .members

@@ -5,7 +5,9 @@ shows the secret once, to the same person only; the secret is in no log line."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import secrets
 
 import httpx2 as httpx
@@ -15,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from conftest import MODES
-from helpers import LOG_DIR
+from helpers import IMAGEMCP, LOG_DIR, base_env
 
 pytestmark = pytest.mark.anyio
 
@@ -148,3 +150,48 @@ async def test_without_url_elicitation_the_link_is_in_the_result_and_only_its_ma
         r = api.post("/v1/keys", json={"label": "rest"})
         assert r.status_code == 201 and r.json()["key"].startswith("imk_"), r.text
         remember_secret(r.json()["key"])
+
+
+def set_password(server, password: str, *extra: str) -> subprocess.CompletedProcess:
+    """`imagemcp users set-password`, the password on stdin, against the running server's data."""
+    return subprocess.run([str(IMAGEMCP), "users", "set-password", "--data-dir", str(server.data_dir), *extra],
+                          input=password + "\n", env=base_env(), capture_output=True, text=True, timeout=60)
+
+
+async def test_the_local_administrator_sets_a_password_and_reveals_a_key_made_over_mcp(offline_server):
+    """The README's first key acts as admin@localhost, who has no password until one is set; a key it
+    makes over MCP arrives as a reveal link that only a signed-in admin@localhost can open."""
+    s = offline_server
+    short = set_password(s, "short")
+    assert short.returncode != 0 and "at least" in short.stderr and "short" not in short.stderr, short
+    password = "local-admin-" + secrets.token_hex(8)
+    remember_secret(password)
+    done = set_password(s, password)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "password set for admin@localhost", done.stdout
+    assert password not in done.stdout + done.stderr
+
+    async with client(s, s.key, "2025-11-25") as mcp:
+        made = await mcp.call_tool("openai_create_api_key", {"label": "from-the-chat"})
+    assert not made.is_error, made.content
+    url = made.structured_content["reveal_url"]
+
+    browser = httpx.Client(timeout=60, follow_redirects=False)
+    first = browser.get(url)
+    wrong = browser.post(url, data={"csrf": csrf_of(first.text), "action": "login", "email": "admin@localhost",
+                                    "password": "not-the-password-at-all"})
+    assert secret_of(wrong.text) is None and wrong.status_code in (401, 403), wrong.status_code
+    ready = browser.post(url, data={"csrf": csrf_of(wrong.text), "action": "login", "email": "admin@localhost",
+                                    "password": password})
+    assert ready.status_code == 200, ready.text
+    key = secret_of(reveal(browser, url, ready).text)
+    assert key and key.startswith("imk_"), key
+    remember_secret(key)
+    with s.http(key) as api:
+        me = api.get("/v1/me")
+        assert me.status_code == 200 and me.json()["email"] == "admin@localhost", me.text
+    # The change is in the audit log, naming the account, never the password.
+    with s.http(s.key) as api:
+        entries = api.get("/v1/audit", params={"action": "user.password_set"}).json()
+    assert any(e["action"] == "user.password_set" for e in entries["entries"]), entries
+    assert password not in json.dumps(entries) and password not in s.log()

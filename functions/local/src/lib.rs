@@ -158,6 +158,19 @@ async fn new_admin_key(app: &App, label: &str) -> imagemcp_core::Result<String> 
         .secret)
 }
 
+/// Sets the password of the account with `email` (the local administrator is made first when it is
+/// the one named and does not exist yet); returns the normalised email.
+pub async fn set_password(settings: &Settings, email: &str, password: &str) -> Result<String> {
+    let local = build_app(settings)?;
+    let accounts = local.app.accounts();
+    let email = imagemcp_app::accounts::Email::parse(email)?;
+    if email.as_str() == imagemcp_app::accounts::LOCAL_ADMIN_EMAIL {
+        accounts.ensure_local_admin().await?;
+    }
+    accounts.set_password(&email, password).await?;
+    Ok(email.as_str().to_owned())
+}
+
 /// Rotates the key-encryption key (when it is kept in the data directory) and re-wraps every data
 /// key with the current KEK; returns the current KEK id and how many data keys were re-wrapped.
 pub async fn rotate_kek(settings: &Settings) -> Result<(String, usize)> {

@@ -1,4 +1,5 @@
-//! The `imagemcp` binary: the embedded server (`serve`) and the admin commands (`keys create`).
+//! The `imagemcp` binary: the embedded server (`serve`) and the admin commands (`keys create`,
+//! `users set-password`, `kek rotate`).
 
 use std::io::IsTerminal;
 
@@ -28,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Manage the key-encryption key (KEK) that protects data at rest.
     Kek {
         #[command(subcommand)]
@@ -42,6 +48,20 @@ enum KekCommand {
     Rotate {
         #[command(flatten)]
         store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Set an account's password, read from the first line of stdin (never from the command line,
+    /// which other users of the machine can see), so it can sign in to the web pages: the consent
+    /// page, and the one-time links that reveal a key made over MCP.
+    SetPassword {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The account's email; the local administrator's by default.
+        #[arg(long, default_value = imagemcp_app::accounts::LOCAL_ADMIN_EMAIL)]
+        email: String,
     },
 }
 
@@ -88,6 +108,21 @@ async fn main() -> Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("{key}");
+            }
+            Ok(())
+        }
+        Command::Users {
+            command: UsersCommand::SetPassword { store, email },
+        } => {
+            init_tracing(LogFormat::Text);
+            let settings = Settings::from_store(store)?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let email = imagemcp::set_password(&settings, &email, password).await?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("password set for {email}");
             }
             Ok(())
         }

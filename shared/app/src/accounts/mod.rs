@@ -299,6 +299,43 @@ impl<'a> Accounts<'a> {
         Ok(record)
     }
 
+    /// Sets (or replaces) the password of an existing account, so that it can sign in to the web
+    /// pages (consent, one-time reveal links). The profile is rewritten only if it is still the
+    /// same account (its email claim unchanged), in one transaction with the audit entry
+    /// `user.password_set` in the user's personal organisation.
+    pub async fn set_password(&self, email: &Email, password: &str) -> Result<UserRecord> {
+        passwords::check_policy(password)?;
+        let mut user = self
+            .user_by_email(email)
+            .await?
+            .ok_or_else(|| Error::not_found("an account with this email"))?;
+        let mut salt = [0u8; 16];
+        self.ports.random.fill(&mut salt);
+        user.password_hash = Some(passwords::hash(password, &salt)?);
+        let item = self.sealed(user_key(&user.id), &user, USER_SEALED).await?;
+        let same_account =
+            Condition::AttrEquals("email_hash".into(), serde_json::json!(user.email_hash));
+        let event = crate::audit::Event::new(
+            crate::audit::Chain::Org(user.personal_org.clone()),
+            "user.password_set",
+            crate::audit::Actor::User(user.id.clone()),
+        )
+        .target(&user.id);
+        crate::audit::commit(
+            self.ports,
+            &event,
+            vec![TransactOp::Put(item, same_account)],
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => {
+                Error::Conflict("the account changed meanwhile; try again".into())
+            }
+            other => other,
+        })?;
+        Ok(user)
+    }
+
     /// The local install's administrator and its organisation (the default org), made once.
     pub async fn ensure_local_admin(&self) -> Result<(UserRecord, OrgRecord)> {
         let user = UserId::parse(LOCAL_ADMIN_USER)?;

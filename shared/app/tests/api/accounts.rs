@@ -777,3 +777,84 @@ async fn an_absurd_key_lifetime_is_refused_not_overflowed() {
         ten_years_ms
     );
 }
+
+#[tokio::test]
+async fn the_local_administrator_gets_a_password_and_then_signs_in() {
+    use imagemcp_app::accounts::{Email, LOCAL_ADMIN_EMAIL};
+    use imagemcp_app::audit::read::{AuditLog, ViewArgs};
+    let t = TestApp::new();
+    let accounts = t.app.accounts();
+    let (admin, org) = accounts.ensure_local_admin().await.unwrap();
+    let email = Email::parse(LOCAL_ADMIN_EMAIL).unwrap();
+    let password = "the local admin's passphrase";
+    // No password yet: the password sign-in of the web pages refuses it.
+    assert!(
+        t.app
+            .sessions()
+            .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
+            .await
+            .is_err()
+    );
+    // The sign-up's policy holds, and nothing is written when it refuses.
+    match accounts.set_password(&email, "short").await {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "password"),
+        other => panic!("a short password must be refused, got {other:?}"),
+    }
+    assert!(
+        accounts
+            .user(&admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .is_none()
+    );
+    // An email with no account is not found.
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    assert!(matches!(
+        accounts.set_password(&nobody, password).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    accounts.set_password(&email, password).await.unwrap();
+    let signed_in = t
+        .app
+        .sessions()
+        .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(signed_in.id, admin.id);
+    // The profile is otherwise untouched (its sealed email still opens) and the hash is no password.
+    let stored = accounts.user(&admin.id).await.unwrap().unwrap();
+    assert_eq!(stored.email, LOCAL_ADMIN_EMAIL);
+    assert!(!stored.password_hash.unwrap().contains(password));
+    // Replaced: the old password no longer works.
+    accounts
+        .set_password(&email, "a different passphrase")
+        .await
+        .unwrap();
+    assert!(
+        t.app
+            .sessions()
+            .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
+            .await
+            .is_err()
+    );
+
+    let caller = TestApp::caller(org.id.as_str());
+    let args = ViewArgs {
+        action: Some("user.password_set".into()),
+        ..ViewArgs::default()
+    };
+    let entries = AuditLog::new(&t.app)
+        .view(&caller, &args)
+        .await
+        .unwrap()
+        .entries;
+    assert_eq!(entries.len(), 2, "one entry per change: {entries:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.target.as_deref() == Some(admin.id.as_str()))
+    );
+}

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{self as sdk, ReturnValue};
@@ -18,7 +17,7 @@ use imagemcp_dynamo::transport::{
 };
 use imagemcp_dynamo::{AttributeValue, Attributes};
 
-use crate::error::map_sdk;
+use crate::error::sdk_failure;
 
 /// The `Table` port on DynamoDB through the SDK. Cheap to clone.
 pub type DynamoTable = imagemcp_dynamo::DynamoTable<SdkTransport>;
@@ -97,25 +96,6 @@ fn placeholders(p: Placeholders) -> SdkPlaceholders {
     )
 }
 
-/// A failed call of `op`: DynamoDB's answer as its code and message, anything else as the core
-/// error the SDK's failure maps to.
-fn failure<E, R>(op: &str, err: SdkError<E, R>) -> DynamoError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            DynamoError::Service(ServiceError::new(
-                e.code().unwrap_or(""),
-                e.message().map(str::to_owned),
-            ))
-        }
-        _ => DynamoError::Other(map_sdk(op, err)),
-    }
-}
-
 fn built(e: aws_sdk_dynamodb::error::BuildError) -> DynamoError {
     DynamoError::Other(Error::internal(e))
 }
@@ -191,7 +171,7 @@ impl Transport for SdkTransport {
             .consistent_read(input.consistent_read)
             .send()
             .await
-            .map_err(|e| failure("DynamoDB GetItem", e))?;
+            .map_err(|e| sdk_failure("DynamoDB GetItem", e))?;
         Ok(GetItemOutput {
             item: opt_attrs(out.item)?,
         })
@@ -208,7 +188,7 @@ impl Transport for SdkTransport {
             .set_expression_attribute_values(values)
             .send()
             .await
-            .map_err(|e| failure("DynamoDB PutItem", e))?;
+            .map_err(|e| sdk_failure("DynamoDB PutItem", e))?;
         Ok(())
     }
 
@@ -228,7 +208,7 @@ impl Transport for SdkTransport {
             }))
             .send()
             .await
-            .map_err(|e| failure("DynamoDB UpdateItem", e))?;
+            .map_err(|e| sdk_failure("DynamoDB UpdateItem", e))?;
         Ok(UpdateItemOutput {
             attributes: opt_attrs(out.attributes)?,
         })
@@ -245,7 +225,7 @@ impl Transport for SdkTransport {
             .set_expression_attribute_values(values)
             .send()
             .await
-            .map_err(|e| failure("DynamoDB DeleteItem", e))?;
+            .map_err(|e| sdk_failure("DynamoDB DeleteItem", e))?;
         Ok(())
     }
 
@@ -265,7 +245,7 @@ impl Transport for SdkTransport {
             .set_exclusive_start_key(input.exclusive_start_key.map(attrs_to_sdk))
             .send()
             .await
-            .map_err(|e| failure("DynamoDB Query", e))?;
+            .map_err(|e| sdk_failure("DynamoDB Query", e))?;
         Ok(QueryOutput {
             items: out
                 .items
@@ -305,7 +285,7 @@ impl Transport for SdkTransport {
                         .map(|r| r.code().map(str::to_owned)),
                 )))
             }
-            _ => Err(failure("DynamoDB TransactWriteItems", err)),
+            _ => Err(sdk_failure("DynamoDB TransactWriteItems", err)),
         }
     }
 }

@@ -16,6 +16,7 @@ use imagemcp_core::{Error, Result};
 use sha2::{Digest, Sha256};
 
 use crate::item::{self, EXPIRES_AT, key_attrs};
+use crate::table::DynamoTable;
 use crate::transport::{DeleteItemInput, GetItemInput, PutItemInput, Transport};
 use crate::value::AttributeValue;
 
@@ -28,15 +29,14 @@ const MAX_RAW_KEY: usize = 1024;
 /// The `Cache` port on DynamoDB through `T`. Cheap to clone when `T` is.
 #[derive(Clone)]
 pub struct DynamoCache<T> {
-    transport: T,
-    table: String,
-    clock: Arc<dyn Clock>,
+    /// The table the entries live in, as items.
+    items: DynamoTable<T>,
 }
 
 impl<T> std::fmt::Debug for DynamoCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamoCache")
-            .field("table", &self.table)
+            .field("table", &self.items.table)
             .finish_non_exhaustive()
     }
 }
@@ -68,9 +68,7 @@ impl<T: Transport> DynamoCache<T> {
     /// A cache in `table` (the same table as the `DynamoTable`; its keys start with `CACHE#`).
     pub fn new(transport: impl Into<T>, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            transport: transport.into(),
-            table: table.into(),
-            clock,
+            items: DynamoTable::new(transport, table, clock),
         }
     }
 }
@@ -80,9 +78,10 @@ impl<T: Transport> Cache for DynamoCache<T> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         // Eventually consistent: a cache may serve a value a moment old, at half the cost.
         let out = self
+            .items
             .transport
             .get_item(GetItemInput {
-                table_name: self.table.clone(),
+                table_name: self.items.table.clone(),
                 key: key_attrs(&item_key(key)),
                 consistent_read: false,
             })
@@ -91,7 +90,7 @@ impl<T: Transport> Cache for DynamoCache<T> {
         let Some(mut raw) = out.item else {
             return Ok(None);
         };
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.items.clock.now_ms();
         match item::expires_at(&raw)? {
             Some(at) if at.saturating_mul(1000) <= now_ms => return Ok(None),
             _ => {}
@@ -107,11 +106,12 @@ impl<T: Transport> Cache for DynamoCache<T> {
         item.insert(VALUE.to_owned(), AttributeValue::B(value));
         item.insert(
             EXPIRES_AT.to_owned(),
-            AttributeValue::int(expiry_secs(self.clock.now_ms(), ttl)),
+            AttributeValue::int(expiry_secs(self.items.clock.now_ms(), ttl)),
         );
-        self.transport
+        self.items
+            .transport
             .put_item(PutItemInput {
-                table_name: self.table.clone(),
+                table_name: self.items.table.clone(),
                 item,
                 condition_expression: None,
                 placeholders: Default::default(),
@@ -121,9 +121,10 @@ impl<T: Transport> Cache for DynamoCache<T> {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.transport
+        self.items
+            .transport
             .delete_item(DeleteItemInput {
-                table_name: self.table.clone(),
+                table_name: self.items.table.clone(),
                 key: key_attrs(&item_key(key)),
                 condition_expression: None,
                 placeholders: Default::default(),

@@ -40,9 +40,9 @@ const MAX_REPLANS: usize = 8;
 /// The `Table` port on DynamoDB through `T`. Cheap to clone when `T` is.
 #[derive(Clone)]
 pub struct DynamoTable<T> {
-    transport: T,
-    table: String,
-    clock: Arc<dyn Clock>,
+    pub(crate) transport: T,
+    pub(crate) table: String,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl<T> std::fmt::Debug for DynamoTable<T> {

@@ -16,7 +16,7 @@ use imagemcp_dynamo::transport::{
 use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use crate::aws::AwsTarget;
+use crate::aws::{AwsTarget, Reply};
 
 /// The `Table` port on DynamoDB over `fetch`. Cheap to clone.
 pub type DynamoTable = imagemcp_dynamo::DynamoTable<FetchTransport>;
@@ -34,22 +34,27 @@ impl From<Arc<AwsTarget>> for FetchTransport {
 }
 
 impl FetchTransport {
-    /// One call of `operation` with `input` as its body.
+    /// One call of `operation` with `input` as its body, its answer read as `O`.
     async fn call<O: DeserializeOwned>(
         &self,
         operation: &str,
         input: &impl Serialize,
     ) -> Result<O, DynamoError> {
+        let reply = self.send(operation, json::body(input)?).await?;
+        json::reply(operation, reply.status, &reply.body)
+    }
+
+    /// Signs and sends one request of `operation` (not generic, so its future is compiled once).
+    async fn send(&self, operation: &str, body: Vec<u8>) -> Result<Reply, DynamoError> {
         let request = http::Request::post(format!(
             "{}/",
             self.aws.dynamodb_endpoint.trim_end_matches('/')
         ))
         .header("content-type", json::CONTENT_TYPE)
         .header("x-amz-target", json::target(operation))
-        .body(json::body(input)?)
+        .body(body)
         .map_err(Error::internal)?;
-        let reply = self.aws.send("dynamodb", request).await?;
-        json::reply(operation, reply.status, &reply.body)
+        Ok(self.aws.send("dynamodb", request).await?)
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::table::{
     Add, Condition, Item, Key, Page, Query, Table, TransactOp, check_query, check_transact,
-    decode_cursor, encode_cursor, is_live,
+    decode_cursor, is_live,
 };
 use imagemcp_core::{Error, Result};
 
@@ -298,13 +298,7 @@ impl<T: Transport> Table for DynamoTable<T> {
                 _ => break,
             }
         }
-        let next = if items.len() > query.limit {
-            items.truncate(query.limit);
-            items.last().map(|i| encode_cursor(&i.key.sk))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::overfetched(items, query.limit))
     }
 
     async fn add(&self, add: Add) -> Result<i64> {

@@ -30,8 +30,8 @@ use imagemcp_aws::{
 use imagemcp_core::clock::Clock;
 use imagemcp_core::model::ImageModel;
 use imagemcp_core::queue::Delivery;
-use imagemcp_local::offline::OfflineModel;
-use imagemcp_local::system::{SystemClock, UuidV7Ids};
+use imagemcp_native::{OsRandom, SystemClock, UuidV7Ids};
+use imagemcp_offline::OfflineModel;
 
 /// How long presigned download URLs live unless `IMAGEMCP_DOWNLOAD_URL_TTL_SECS` says otherwise:
 /// short, since a link pasted into a chat outlives its purpose quickly.
@@ -41,19 +41,6 @@ const DEFAULT_DOWNLOAD_URL_TTL: Duration = Duration::from_secs(900);
 pub struct Runtime {
     pub app: App,
     pub aws: AwsSettings,
-}
-
-/// The OS random source, for keys and secrets.
-struct OsRandom;
-
-impl imagemcp_core::ids::Random for OsRandom {
-    fn fill(&self, buf: &mut [u8]) {
-        use rand::TryRngCore;
-        // The OS source failing is unrecoverable: no key may be made from weak randomness.
-        rand::rngs::OsRng
-            .try_fill_bytes(buf)
-            .expect("the operating system's random source failed");
-    }
 }
 
 /// Configuration values: the secrets first, then the process environment.

@@ -29,8 +29,8 @@ use imagemcp_core::model::{
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
 use imagemcp_local::queue::SqliteQueue;
-use imagemcp_local::system::{SystemClock, UuidV7Ids};
 use imagemcp_local::table::SqliteTable;
+use imagemcp_native::{SystemClock, UuidV7Ids};
 use serde_json::{Value, json};
 
 /// Wraps a model and adds up the wall time spent inside its calls.

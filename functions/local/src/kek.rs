@@ -23,7 +23,7 @@ struct KekFile {
 
 fn fresh_key() -> String {
     let mut key = [0u8; 32];
-    imagemcp_core::ids::Random::fill(&crate::random::OsRandom, &mut key);
+    imagemcp_core::ids::Random::fill(&imagemcp_native::OsRandom, &mut key);
     STANDARD.encode(key)
 }
 

@@ -6,7 +6,6 @@ pub mod settings;
 
 mod files;
 mod kek;
-mod random;
 mod token_keys;
 
 use std::path::Path;
@@ -19,10 +18,10 @@ use imagemcp_core::clock::Clock;
 use imagemcp_core::model::ImageModel;
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
-use imagemcp_local::offline::OfflineModel;
 use imagemcp_local::queue::SqliteQueue;
-use imagemcp_local::system::{SystemClock, UuidV7Ids};
 use imagemcp_local::table::SqliteTable;
+use imagemcp_native::{OsRandom, SystemClock, UuidV7Ids};
+use imagemcp_offline::OfflineModel;
 use settings::Settings;
 use tokio::net::TcpListener;
 
@@ -38,7 +37,7 @@ fn url_secret(data_dir: &Path) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let mut secret = vec![0u8; 32];
-    imagemcp_core::ids::Random::fill(&random::OsRandom, &mut secret);
+    imagemcp_core::ids::Random::fill(&OsRandom, &mut secret);
     write_private(&path, &secret)?;
     Ok(secret)
 }
@@ -114,7 +113,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         model,
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
-        random: Arc::new(random::OsRandom),
+        random: Arc::new(OsRandom),
         keyring: Arc::new(kek::keyring(settings)?),
     };
     let mut config = AppConfig::local(settings.public_url.clone());

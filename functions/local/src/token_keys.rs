@@ -24,7 +24,7 @@ pub(crate) fn load(data_dir: &Path) -> Result<KeySet> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         return KeySet::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
-    let keys = KeySet::new(vec![SigningKey::generate(&crate::random::OsRandom)?])?;
+    let keys = KeySet::new(vec![SigningKey::generate(&imagemcp_native::OsRandom)?])?;
     super::write_private(&path, keys.to_config().as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(keys)

@@ -1,7 +1,7 @@
 //! The image model on the Worker: OpenAI when `OPENAI_API_KEY` is set (the same adapter as every
 //! runtime, speaking `fetch` on wasm32, its retries waiting on `setTimeout`); otherwise none, and
-//! every model call says so (the offline procedural model lives in `imagemcp-local`, beside SQLite,
-//! and is not built for the Worker).
+//! every model call says so (the offline procedural model, `imagemcp-offline`, is not built for the
+//! Worker).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -111,6 +111,20 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+impl Page {
+    /// The page of the first `limit` of `items`, which were read one beyond the page: that one's
+    /// presence says another page follows, and `next` resumes after the page's last item.
+    pub fn overfetched(mut items: Vec<Item>, limit: usize) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| encode_cursor(&i.key.sk))
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
 /// An atomic numeric add. The item is created when missing (the attribute starting at 0).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Add {

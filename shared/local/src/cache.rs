@@ -13,7 +13,7 @@ use imagemcp_core::cache::Cache;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::{Error, Result};
 
-use crate::system::millis;
+use crate::millis;
 
 struct Entry {
     value: Vec<u8>,

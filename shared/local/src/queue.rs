@@ -28,7 +28,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::{Db, map_err};
-use crate::system::millis;
+use crate::millis;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS queue_messages (

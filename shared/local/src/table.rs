@@ -13,7 +13,7 @@ use std::sync::Arc;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::table::{
     Add, Condition, Item, Key, Page, Query, Table, TransactOp, check_query, check_transact,
-    condition_holds, decode_cursor, encode_cursor, is_live,
+    condition_holds, decode_cursor, is_live,
 };
 use imagemcp_core::{Error, Result};
 use rusqlite::types::Value as SqlValue;
@@ -331,13 +331,7 @@ fn run_query(conn: &Connection, query: &Query, after: Option<String>, now: i64) 
         });
     }
     // One row more than the page was fetched: its presence says another page follows.
-    let next = if items.len() > query.limit {
-        items.truncate(query.limit);
-        items.last().map(|i| encode_cursor(&i.key.sk))
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::overfetched(items, query.limit))
 }
 
 fn page_fetch(limit: usize) -> i64 {

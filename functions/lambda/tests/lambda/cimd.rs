@@ -141,7 +141,7 @@ async fn metadata_document_clients_are_accepted_through_the_handler() {
         imagemcp_lambda::ports(
             &stack.clients,
             &stack.settings,
-            Arc::new(imagemcp_local::offline::OfflineModel::new()),
+            Arc::new(imagemcp_offline::OfflineModel::new()),
             Arc::new(imagemcp_app::crypto::Keyring::new(("test-1", [7; 32]), Vec::new()).unwrap()),
         ),
         lambda_config(Some(&origin)),

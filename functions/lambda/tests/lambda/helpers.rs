@@ -11,7 +11,7 @@ use imagemcp_app::{App, AppConfig};
 use imagemcp_aws::testing::{Moto, stack};
 use imagemcp_aws::{AwsSettings, Clients, SqsQueue};
 use imagemcp_core::queue::{Delivery, PullQueue};
-use imagemcp_local::offline::OfflineModel;
+use imagemcp_offline::OfflineModel;
 use serde_json::{Value, json};
 
 /// How many deliveries the test queues allow before dead-lettering.

@@ -17,10 +17,10 @@ use imagemcp_core::table::{Add, Condition, Item, Key, Page, Query, Table, Transa
 use imagemcp_core::{Error, Result};
 use imagemcp_local::blob::FsBlobStore;
 use imagemcp_local::cache::MemoryCache;
-use imagemcp_local::offline::OfflineModel;
 use imagemcp_local::queue::SqliteQueue;
-use imagemcp_local::system::UuidV7Ids;
 use imagemcp_local::table::SqliteTable;
+use imagemcp_native::UuidV7Ids;
+use imagemcp_offline::OfflineModel;
 
 /// A blob store that fails every `put` while `fail_puts` is set.
 pub(crate) struct FlakyBlobs {

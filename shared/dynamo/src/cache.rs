@@ -1,26 +1,24 @@
-//! `DynamoCache`: the `Cache` port as TTL items in the application's DynamoDB table.
+//! `DynamoCache`: the `Cache` port as TTL items in the application's DynamoDB table, over any
+//! [`Transport`].
 //!
 //! An entry is the item `pk = CACHE#<key>`, `sk = V`, with the bytes in `v` (B) and the expiry in
 //! the table's TTL attribute. DynamoDB removes expired items within days, so reads compare the
 //! expiry with the injected clock themselves. Keys longer than fit a partition key comfortably are
 //! replaced by their SHA-256.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use imagemcp_core::cache::Cache;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::table::Key;
 use imagemcp_core::{Error, Result};
 use sha2::{Digest, Sha256};
 
-use crate::EXPIRES_AT;
-use crate::attr::{self, key_attrs};
-use crate::error::map_sdk;
+use crate::item::{self, EXPIRES_AT, key_attrs};
+use crate::table::DynamoTable;
+use crate::transport::{DeleteItemInput, GetItemInput, PutItemInput, Transport};
+use crate::value::AttributeValue;
 
 /// The attribute holding an entry's bytes.
 const VALUE: &str = "v";
@@ -28,18 +26,17 @@ const VALUE: &str = "v";
 /// Keys up to this many bytes are stored as they are (a partition key may hold 2048).
 const MAX_RAW_KEY: usize = 1024;
 
-/// The `Cache` port on DynamoDB. Cheap to clone.
+/// The `Cache` port on DynamoDB through `T`. Cheap to clone when `T` is.
 #[derive(Clone)]
-pub struct DynamoCache {
-    client: Client,
-    table: String,
-    clock: Arc<dyn Clock>,
+pub struct DynamoCache<T> {
+    /// The table the entries live in, as items.
+    items: DynamoTable<T>,
 }
 
-impl std::fmt::Debug for DynamoCache {
+impl<T> std::fmt::Debug for DynamoCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamoCache")
-            .field("table", &self.table)
+            .field("table", &self.items.table)
             .finish_non_exhaustive()
     }
 }
@@ -67,69 +64,73 @@ fn expiry_secs(now_ms: i64, ttl: Duration) -> i64 {
         .div_euclid(1000)
 }
 
-impl DynamoCache {
+impl<T: Transport> DynamoCache<T> {
     /// A cache in `table` (the same table as the `DynamoTable`; its keys start with `CACHE#`).
-    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(transport: impl Into<T>, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            client,
-            table: table.into(),
-            clock,
+            items: DynamoTable::new(transport, table, clock),
         }
     }
 }
 
 #[async_trait::async_trait]
-impl Cache for DynamoCache {
+impl<T: Transport> Cache for DynamoCache<T> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         // Eventually consistent: a cache may serve a value a moment old, at half the cost.
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&item_key(key))))
-            .send()
+            .items
+            .transport
+            .get_item(GetItemInput {
+                table_name: self.items.table.clone(),
+                key: key_attrs(&item_key(key)),
+                consistent_read: false,
+            })
             .await
-            .map_err(|e| map_sdk("DynamoDB GetItem", e))?;
-        let Some(item) = out.item else {
+            .map_err(|e| e.into_error("DynamoDB GetItem"))?;
+        let Some(mut raw) = out.item else {
             return Ok(None);
         };
-        let now_ms = self.clock.now_ms();
-        match attr::expires_at(&item)? {
+        let now_ms = self.items.clock.now_ms();
+        match item::expires_at(&raw)? {
             Some(at) if at.saturating_mul(1000) <= now_ms => return Ok(None),
             _ => {}
         }
-        match item.get(VALUE) {
-            Some(AttributeValue::B(blob)) => Ok(Some(blob.clone().into_inner())),
+        match raw.remove(VALUE) {
+            Some(AttributeValue::B(bytes)) => Ok(Some(bytes)),
             _ => Err(Error::internal("a cache entry has no binary value")),
         }
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
-        let mut item: HashMap<String, AttributeValue> = key_attrs(&item_key(key));
-        item.insert(VALUE.to_owned(), AttributeValue::B(Blob::new(value)));
+        let mut item = key_attrs(&item_key(key));
+        item.insert(VALUE.to_owned(), AttributeValue::B(value));
         item.insert(
             EXPIRES_AT.to_owned(),
-            AttributeValue::N(expiry_secs(self.clock.now_ms(), ttl).to_string()),
+            AttributeValue::int(expiry_secs(self.items.clock.now_ms(), ttl)),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.items
+            .transport
+            .put_item(PutItemInput {
+                table_name: self.items.table.clone(),
+                item,
+                condition_expression: None,
+                placeholders: Default::default(),
+            })
             .await
-            .map_err(|e| map_sdk("DynamoDB PutItem", e))?;
-        Ok(())
+            .map_err(|e| e.into_error("DynamoDB PutItem"))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&item_key(key))))
-            .send()
+        self.items
+            .transport
+            .delete_item(DeleteItemInput {
+                table_name: self.items.table.clone(),
+                key: key_attrs(&item_key(key)),
+                condition_expression: None,
+                placeholders: Default::default(),
+            })
             .await
-            .map_err(|e| map_sdk("DynamoDB DeleteItem", e))?;
-        Ok(())
+            .map_err(|e| e.into_error("DynamoDB DeleteItem"))
     }
 }
 

@@ -190,7 +190,7 @@ pub(super) fn palette(intent: &Intent, seed: u64) -> Palette {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::colour;
+    use crate::colour;
 
     #[test]
     fn intents_round_trip_through_their_encoding() {

@@ -1,10 +1,12 @@
-//! The production `Clock` and `Ids`: the system's wall clock and time-ordered UUIDv7 ids.
+//! The native runtime services the local binary and the Lambda functions share: the system's wall
+//! clock (`Clock`), time-ordered UUIDv7 ids (`Ids`) and the operating system's random source
+//! (`Random`). Not for wasm32: the Worker has its own on JavaScript's clock and `crypto`.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use imagemcp_core::clock::Clock;
-use imagemcp_core::ids::{Ids, MonotonicV7};
+use imagemcp_core::ids::{Ids, MonotonicV7, Random};
 use uuid::Uuid;
 
 /// The system's wall clock.
@@ -20,11 +22,6 @@ impl Clock for SystemClock {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
-}
-
-/// Milliseconds in `d`, saturating rather than wrapping for absurd durations.
-pub(crate) fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Mints UUIDv7 ids in their simple form: 32 lowercase hex digits whose order is creation order.
@@ -77,6 +74,20 @@ impl Ids for UuidV7Ids {
     }
 }
 
+/// The operating system's random source (`getrandom` through `rand`), for keys and secrets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::TryRngCore;
+        // The OS source failing is unrecoverable: no key may be made from weak randomness.
+        rand::rngs::OsRng
+            .try_fill_bytes(buf)
+            .expect("the operating system's random source failed");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +132,16 @@ mod tests {
         clock.advance_ms(-60_000);
         let after = ids.new_id();
         assert!(before < after, "{before} must sort before {after}");
+    }
+
+    #[test]
+    fn os_random_fills_every_byte() {
+        // Two 32-byte draws agreeing, or one staying all zeros, has odds of 2^-256.
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        OsRandom.fill(&mut a);
+        OsRandom.fill(&mut b);
+        assert_ne!(a, [0u8; 32]);
+        assert_ne!(a, b);
     }
 
     #[test]

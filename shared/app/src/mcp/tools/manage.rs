@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::App;
 use crate::audit::read::{AuditLog, ExportArgs, VerifyArgs, ViewArgs};
-use crate::billing::usage::NoArgs;
 use crate::auth::Caller;
+use crate::billing::usage::NoArgs;
 use crate::gdpr::{DeleteUserArgs, ExportUserArgs, Gdpr};
 use crate::images::params::parse_args;
 use crate::manage::{

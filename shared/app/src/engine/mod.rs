@@ -225,19 +225,9 @@ impl Engine {
 
 // ---- Hooks called by the image service. ----
 
-/// Admits a request of `images` renders: the mode's cost budget (when a mode is given) and the
-/// org's and key's rate limits. Nothing is called or spent when it refuses.
-pub async fn admit(
-    app: &App,
-    caller: &Caller,
-    mode: Option<Mode>,
-    spec: &imagemcp_core::catalog::ModelSpec,
-    params: &imagemcp_core::catalog::RenderParams,
-    images: u32,
-) -> Result<()> {
-    if let Some(mode) = mode {
-        mode.check_budget(spec, params, images)?;
-    }
+/// Admits a request of `images` renders under the org's and key's rate limits (its mode's cost
+/// budget was checked when its plan was made). Nothing is called or spent when it refuses.
+pub async fn admit(app: &App, caller: &Caller, images: u32) -> Result<()> {
     let plan = crate::billing::plan::load(app, &caller.org).await?;
     let tier = plan.effective_tier(app.ports.clock.now_secs());
     let (org, key) = app.engine.config.rate_limits.of(tier);
@@ -351,32 +341,34 @@ pub async fn render_slot(
 }
 
 /// Engine hook before billing: the cache answers a request it has seen (`req` is `None` when the
-/// request may not be cached). Returns the hit, already counted, or the miss to remember later.
+/// request may not be cached), with the prompt's `moderation` run alongside the lookup. Returns the
+/// hit, already counted, or the miss to remember later (whose prompt passed `moderation`); a
+/// request that is not looked up gets neither, and `moderation` is not run for it. A refused
+/// prompt is an error, counted, and nothing of it is remembered.
 pub async fn from_cache(
     app: &App,
     caller: &Caller,
     req: Option<cache::Request>,
+    moderation: impl Future<Output = Result<()>>,
     started_ms: i64,
-) -> (Option<crate::images::Generated>, Option<cache::Probe>) {
+) -> Result<(Option<crate::images::Generated>, Option<cache::Probe>)> {
     let Some(req) = req else {
-        return (None, None);
+        return Ok((None, None));
     };
-    match cache::lookup(app, caller, req).await {
-        cache::Lookup::Hit(g) => {
+    match cache::lookup(app, caller, req, moderation).await {
+        Ok(cache::Lookup::Hit(g)) => {
             let tier = g.cache.map_or(cache::CacheTier::L1, |h| h.tier);
-            let result = Ok(*g);
-            measure(
-                app,
-                caller,
-                "generate",
-                started_ms,
-                metrics::CacheOutcome::Hit(tier),
-                &result,
-            );
-            (result.ok(), None)
+            let outcome = metrics::CacheOutcome::Hit(tier);
+            measure(app, caller, "generate", started_ms, outcome, Ok(&g));
+            Ok((Some(*g), None))
         }
-        cache::Lookup::Miss(probe) => (None, Some(probe)),
-        cache::Lookup::Bypass => (None, None),
+        Ok(cache::Lookup::Miss(probe)) => Ok((None, Some(probe))),
+        Ok(cache::Lookup::Bypass) => Ok((None, None)),
+        Err(e) => {
+            let outcome = metrics::CacheOutcome::Miss;
+            measure(app, caller, "generate", started_ms, outcome, Err(&e));
+            Err(e)
+        }
     }
 }
 
@@ -397,7 +389,7 @@ pub async fn finished(
     if let (Some(probe), Ok(g)) = (probe, result) {
         cache::remember(app, caller, probe, g).await;
     }
-    measure(app, caller, operation, started_ms, outcome, result);
+    measure(app, caller, operation, started_ms, outcome, result.as_ref());
 }
 
 fn measure(
@@ -406,7 +398,7 @@ fn measure(
     operation: &'static str,
     started_ms: i64,
     cache: metrics::CacheOutcome,
-    result: &Result<crate::images::Generated>,
+    result: std::result::Result<&crate::images::Generated, &Error>,
 ) {
     let latency_ms =
         u64::try_from(app.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
@@ -428,7 +420,7 @@ fn measure(
         images,
         cost_micros,
         model_errors,
-        error: result.as_ref().err(),
+        error: result.err(),
     };
     match app.engine.metrics.lock() {
         Ok(mut m) => m.record(&sample),

@@ -23,11 +23,11 @@
 //!
 //! Nothing here fails a request but its moderation: a cache that is down is a miss, logged.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
 use futures::future::Either;
+use imagemcp_core::bounded::Bounded;
 use imagemcp_core::catalog::RenderParams;
 use imagemcp_core::embed::{Embedding, cosine, intent_guard};
 use imagemcp_core::ids::{ConversationId, ImageId, OrgId};
@@ -50,6 +50,8 @@ pub struct CacheConfig {
     pub l1_ttl: Duration,
     /// The most entries L1 holds.
     pub l1_capacity: usize,
+    /// The most bytes L1's entries weigh.
+    pub l1_max_bytes: usize,
     /// How long L3 entries and L2 index entries live.
     pub l3_ttl: Duration,
     /// The least cosine similarity of an L2 hit with the local embedding, in thousandths
@@ -66,6 +68,7 @@ impl CacheConfig {
         enabled_by_default: true,
         l1_ttl: Duration::from_secs(300),
         l1_capacity: 2000,
+        l1_max_bytes: 2 << 20,
         l3_ttl: Duration::from_secs(24 * 3600),
         similarity_milli: 800,
         remote_similarity_milli: 920,
@@ -134,15 +137,19 @@ pub enum Lookup {
     Bypass,
 }
 
-/// L1: exact keys in this instance's memory, with their expiry, evicted oldest first when full.
-/// A FIFO with a TTL is all this needs; an LRU crate would add nothing a 5-minute TTL does not.
-#[derive(Default)]
+/// L1: exact keys in this instance's memory, with their expiry, bounded in entries and bytes
+/// (the least recently used go first).
 pub struct Memory {
-    entries: HashMap<String, (i64, Entry)>,
-    order: VecDeque<String>,
+    entries: Bounded<String, (i64, Entry)>,
 }
 
 impl Memory {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            entries: Bounded::new(max_entries, max_bytes),
+        }
+    }
+
     fn get(&mut self, key: &str, now_ms: i64) -> Option<Entry> {
         match self.entries.get(key) {
             Some((expires, entry)) if *expires > now_ms => Some(entry.clone()),
@@ -154,28 +161,9 @@ impl Memory {
         }
     }
 
-    fn put(&mut self, key: String, entry: Entry, expires_ms: i64, capacity: usize) {
-        if self
-            .entries
-            .insert(key.clone(), (expires_ms, entry))
-            .is_none()
-        {
-            self.order.push_back(key);
-        }
-        while self.entries.len() > capacity.max(1) {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.entries.remove(&old);
-                }
-                None => break,
-            }
-        }
-        // Keys removed on expiry leave stale names in `order`; drop them when it grows past twice
-        // the map so it stays bounded too.
-        if self.order.len() > 2 * capacity.max(1) {
-            let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
-        }
+    fn put(&mut self, key: String, entry: Entry, expires_ms: i64) {
+        let weight = key.len() + entry.weight();
+        self.entries.insert(key, (expires_ms, entry), weight);
     }
 
     fn remove(&mut self, key: &str) {
@@ -188,6 +176,23 @@ impl Memory {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The weight of what is held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.entries.bytes()
+    }
+}
+
+impl Entry {
+    /// The bytes an entry holds: its ids' text.
+    fn weight(&self) -> usize {
+        self.conversation_id.as_str().len()
+            + self
+                .image_ids
+                .iter()
+                .map(|id| id.as_str().len() + std::mem::size_of::<ImageId>())
+                .sum::<usize>()
     }
 }
 
@@ -475,7 +480,7 @@ fn remember_l1(app: &App, exact: &str, entry: Entry, now: i64) {
     let config = app.engine.config.cache;
     let expires = now.saturating_add(config.l1_ttl.as_millis() as i64);
     if let Ok(mut m) = app.engine.cache_memory.lock() {
-        m.put(exact.to_owned(), entry, expires, config.l1_capacity);
+        m.put(exact.to_owned(), entry, expires);
     }
 }
 
@@ -569,16 +574,30 @@ mod tests {
 
     #[test]
     fn memory_expires_and_stays_bounded() {
-        let mut m = Memory::default();
-        m.put("a".into(), entry(1), 100, 2);
+        let mut m = Memory::new(2, 1 << 20);
+        m.put("a".into(), entry(1), 100);
         assert!(m.get("a", 99).is_some());
         assert!(m.get("a", 100).is_none(), "expired at its deadline");
         for (i, k) in ["b", "c", "d"].iter().enumerate() {
-            m.put((*k).into(), entry(i as u8), 1000, 2);
+            m.put((*k).into(), entry(i as u8), 1000);
         }
         assert_eq!(m.len(), 2);
         assert!(m.get("b", 0).is_none(), "the oldest was evicted");
         assert!(m.get("d", 0).is_some());
+    }
+
+    #[test]
+    fn memory_over_its_byte_bound_evicts() {
+        let key = |i: usize| format!("{i:064}");
+        let one = key(0).len() + entry(0).weight() + imagemcp_core::bounded::ENTRY_OVERHEAD;
+        // Far more entries allowed than bytes for them: the bytes bind.
+        let mut m = Memory::new(1000, 10 * one);
+        for i in 0..25 {
+            m.put(key(i), entry(1), 1000);
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.bytes() <= 10 * one);
+        assert!(m.get(&key(14), 0).is_none() && m.get(&key(24), 0).is_some());
     }
 
     #[test]

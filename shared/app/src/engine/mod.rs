@@ -116,7 +116,10 @@ impl Engine {
             breakers: Mutex::default(),
             backoffs: Mutex::default(),
             limiter: Mutex::default(),
-            cache_memory: Mutex::default(),
+            cache_memory: Mutex::new(cache::Memory::new(
+                config.cache.l1_capacity,
+                config.cache.l1_max_bytes,
+            )),
             metrics: Mutex::default(),
             render_slots: Mutex::default(),
         }
@@ -317,6 +320,9 @@ pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
     }
 }
 
+/// How many organisations' render slots an instance keeps before dropping the idle ones.
+pub const RENDER_SLOTS_KEPT: usize = 1_024;
+
 /// Waits for one of the organisation's `limit` render slots on this instance: every render of the
 /// organisation (variations of all its requests, its batch items) holds one while the model works,
 /// so one organisation cannot take the whole instance. `None` only if the state is unusable (then
@@ -329,6 +335,11 @@ pub async fn render_slot(
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
     let semaphore = {
         let mut slots = app.engine.render_slots.lock().ok()?;
+        // Bounded: past the bound, the slots no render holds are dropped (they come back as they
+        // were when next needed), so only organisations rendering right now stay.
+        if slots.len() >= RENDER_SLOTS_KEPT && !slots.contains_key(org.as_str()) {
+            slots.retain(|_, (limit, s)| s.available_permits() < *limit);
+        }
         let entry = slots
             .entry(org.to_string())
             .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));

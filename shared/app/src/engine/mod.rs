@@ -151,8 +151,9 @@ impl Engine {
             .unwrap_or(BreakerState::Closed)
     }
 
-    /// Refuses a call while its model is backed off or its endpoint's circuit is open.
-    fn admit_call(&self, endpoint: &str, model: &str) -> Result<()> {
+    /// Refuses a call while its model is backed off or its endpoint's circuit is open; `Ok(true)`
+    /// when the call goes as its endpoint's half-open probe.
+    fn admit_call(&self, endpoint: &str, model: &str) -> Result<bool> {
         let now = self.clock.now_ms();
         if let Some(b) = self.backoffs.lock().map_err(|_| poisoned())?.get(model)
             && let Err(wait) = b.admit(now)
@@ -168,15 +169,24 @@ impl Engine {
         let breaker = breakers
             .entry(endpoint.to_owned())
             .or_insert_with(|| Breaker::new(self.config.breaker));
-        if let Err(wait) = breaker.admit(now) {
+        breaker.admit(now).map_err(|wait| {
             tracing::warn!(
                 endpoint,
                 retry_after_ms = wait.as_millis() as u64,
                 "circuit open: call refused"
             );
-            return Err(Error::RateLimited { retry_after: wait });
+            Error::RateLimited { retry_after: wait }
+        })
+    }
+
+    /// A half-open probe of `endpoint` was dropped before its outcome: the next call probes.
+    fn probe_abandoned(&self, endpoint: &str) {
+        let now = self.clock.now_ms();
+        if let Ok(mut breakers) = self.breakers.lock()
+            && let Some(b) = breakers.get_mut(endpoint)
+        {
+            b.probe_abandoned(now);
         }
-        Ok(())
     }
 
     /// Feeds a call's outcome to the breaker and the back-off; a 429's wait becomes the imposed one.

@@ -584,42 +584,74 @@ mod tests {
     #[test]
     fn auto_is_lowered_to_the_best_quality_within_a_budget() {
         let square = fixed(1024, 1024);
-        let m = usable(DEFAULT_MODEL).unwrap();
-        // $0.05: 2.5 `high` ($0.0527) is over, `medium` ($0.013) fits.
-        assert_eq!(
-            m.resolve_quality(square, Quality::Auto, 1, Some(50_000)),
-            Quality::Medium
+        let (m, two) = (
+            usable(DEFAULT_MODEL).unwrap(),
+            usable("gpt-image-2").unwrap(),
         );
-        assert_eq!(
-            m.resolve_quality(square, Quality::Auto, 1, Some(60_000)),
-            Quality::High
-        );
-        // `auto` is never raised above what the model chooses, however large the budget.
-        assert_eq!(
-            m.resolve_quality(square, Quality::Auto, 1, Some(10_000_000)),
-            Quality::High
-        );
-        // Four at $0.05: only `low` ($0.006 each) fits.
-        assert_eq!(
-            m.resolve_quality(square, Quality::Auto, 4, Some(50_000)),
-            Quality::Low
-        );
-        // Nothing fits: the lowest, for the budget check to refuse.
-        assert_eq!(
-            m.resolve_quality(square, Quality::Auto, 4, Some(1_000)),
-            Quality::Low
-        );
-        // gpt-image-2 `high` ($0.211) is over $0.20; `medium` ($0.053) fits.
-        let two = usable("gpt-image-2").unwrap();
-        assert_eq!(
-            two.resolve_quality(square, Quality::Auto, 1, Some(200_000)),
-            Quality::Medium
-        );
-        // An explicit quality is never changed.
-        assert_eq!(
-            m.resolve_quality(square, Quality::Max, 4, Some(1_000)),
-            Quality::Max
-        );
+        for (spec, quality, images, budget, expect, why) in [
+            (
+                m,
+                Quality::Auto,
+                1,
+                50_000,
+                Quality::Medium,
+                "2.5 high ($0.0527) is over $0.05",
+            ),
+            (
+                m,
+                Quality::Auto,
+                1,
+                60_000,
+                Quality::High,
+                "high fits $0.06",
+            ),
+            (
+                m,
+                Quality::Auto,
+                1,
+                10_000_000,
+                Quality::High,
+                "never above what the model picks",
+            ),
+            (
+                m,
+                Quality::Auto,
+                4,
+                50_000,
+                Quality::Low,
+                "four at $0.05: only low ($0.006)",
+            ),
+            (
+                m,
+                Quality::Auto,
+                4,
+                1_000,
+                Quality::Low,
+                "nothing fits: the lowest, refused later",
+            ),
+            (
+                two,
+                Quality::Auto,
+                1,
+                200_000,
+                Quality::Medium,
+                "gpt-image-2 high ($0.211) > $0.20",
+            ),
+            (
+                m,
+                Quality::Max,
+                4,
+                1_000,
+                Quality::Max,
+                "an explicit quality is kept",
+            ),
+        ] {
+            assert_eq!(
+                spec.resolve_quality(square, quality, images, Some(budget)),
+                expect,
+                "{why}"
+            );
+        }
     }
 
     #[test]

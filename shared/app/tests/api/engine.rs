@@ -39,11 +39,15 @@ async fn rig() -> Rig {
 /// The rig, with the generation cache on or off (off for the fault tests, which repeat prompts
 /// and must reach the model every time).
 async fn rig_with(cache: bool) -> Rig {
-    rig_adjusted(cache, |_| {}).await
+    rig_adjusted(cache, |_| {}).await.0
 }
 
-/// [`rig_with`], with its ports adjusted (a wrapped model or cache) before the app is built.
-async fn rig_adjusted(cache: bool, adjust: impl FnOnce(&mut imagemcp_app::Ports)) -> Rig {
+/// [`rig_with`], with its ports adjusted (a port wrapped) before the app is built; returns what
+/// `adjust` returns (the wrapper, for the test to read).
+async fn rig_adjusted<W>(
+    cache: bool,
+    adjust: impl FnOnce(&mut imagemcp_app::Ports) -> W,
+) -> (Rig, W) {
     let t = TestApp::new();
     let fake = fake_openai::spawn(FakeConfig::local()).await.expect("fake");
     let mut config = OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").expect("key"));
@@ -51,7 +55,7 @@ async fn rig_adjusted(cache: bool, adjust: impl FnOnce(&mut imagemcp_app::Ports)
     config.retry = RetryPolicy::NONE;
     let mut ports = t.app.ports.clone();
     ports.model = Arc::new(OpenAiModel::new(config).expect("model"));
-    adjust(&mut ports);
+    let adjusted = adjust(&mut ports);
     let timer = Arc::new(ManualTimer::new(ports.clock.clone()));
     let engine = Engine::new(
         EngineConfig {
@@ -77,12 +81,13 @@ async fn rig_adjusted(cache: bool, adjust: impl FnOnce(&mut imagemcp_app::Ports)
         timer.clone(),
     );
     let app = App::with_engine(ports, AppConfig::local("http://test"), engine);
-    Rig {
+    let rig = Rig {
         t,
         app,
         fake,
         timer,
-    }
+    };
+    (rig, adjusted)
 }
 
 fn args(v: Value) -> GenerateArgs {
@@ -932,19 +937,16 @@ impl imagemcp_core::model::ImageModel for Rounds {
 /// the render): the embedding and the exact lookup run alongside the moderation.
 #[tokio::test]
 async fn a_cache_miss_waits_no_more_round_trips_than_a_fresh_request() {
-    let rounds = Arc::new(std::sync::OnceLock::<Arc<Rounds>>::new());
-    let slot = rounds.clone();
-    let r = rig_adjusted(true, move |ports| {
-        let wrapped = Arc::new(Rounds {
+    let (r, rounds) = rig_adjusted(true, |ports| {
+        let rounds = Arc::new(Rounds {
             inner: ports.model.clone(),
             finished: Default::default(),
             deepest: Default::default(),
         });
-        let _ = slot.set(wrapped.clone());
-        ports.model = wrapped;
+        ports.model = rounds.clone();
+        rounds
     })
     .await;
-    let rounds = rounds.get().expect("wrapped").clone();
     r.gen_as(
         "org_a",
         json!({"prompt": "a lighthouse", "quality": "low", "fresh": true}),
@@ -1001,18 +1003,15 @@ impl imagemcp_core::cache::Cache for CachePuts {
 /// in the semantic index nor used to serve the similar clean prompt cached before it.
 #[tokio::test]
 async fn a_refused_prompts_embedding_is_never_stored_or_used() {
-    let puts = Arc::new(std::sync::OnceLock::<Arc<CachePuts>>::new());
-    let slot = puts.clone();
-    let r = rig_adjusted(true, move |ports| {
-        let wrapped = Arc::new(CachePuts {
+    let (r, puts) = rig_adjusted(true, |ports| {
+        let puts = Arc::new(CachePuts {
             inner: ports.cache.clone(),
             keys: Default::default(),
         });
-        let _ = slot.set(wrapped.clone());
-        ports.cache = wrapped;
+        ports.cache = puts.clone();
+        puts
     })
     .await;
-    let puts = puts.get().expect("wrapped").clone();
     let castle = "a medieval castle on a hill with banners flying over a green valley at dawn";
     r.gen_as("org_a", json!({"prompt": castle, "quality": "low"}))
         .await;

@@ -86,54 +86,34 @@ fn looks(rec: &imagemcp_app::images::record::ImageRecord) -> (u32, u32, &str, &s
 async fn refinement_keeps_the_look(app: &imagemcp_app::App) {
     let caller = TestApp::caller("org_a");
     let svc = app.images();
-    let first = svc
-        .generate(
-            &caller,
-            args(
-                json!({"prompt": "a blue door", "size": "1536x1024", "output_format": "webp",
-                        "background": "transparent", "quality": "low"}),
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(looks(&first.images[0]), (1536, 1024, "webp", "transparent"));
+    let generate = async |v: Value| svc.generate(&caller, args(v), None).await.unwrap();
+    let first = generate(json!({"prompt": "a blue door", "size": "1536x1024",
+        "output_format": "webp", "background": "transparent", "quality": "low"}))
+    .await;
     let conv = first.conversation.id.to_string();
-    let refined = svc
-        .generate(
-            &caller,
-            args(json!({"prompt": "paint it green", "conversation_id": conv, "quality": "low"})),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        looks(&refined.images[0]),
-        (1536, 1024, "webp", "transparent"),
-        "the refinement keeps the look"
-    );
-    // Explicit settings win; a format without alpha drops the inherited transparency.
-    let resized = svc
-        .generate(
-            &caller,
-            args(
-                json!({"prompt": "now at night", "conversation_id": conv, "quality": "low",
-                        "size": "1024x1536", "output_format": "jpeg"}),
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(looks(&resized.images[0]), (1024, 1536, "jpeg", "auto"));
-    let again = svc
-        .generate(
-            &caller,
-            args(json!({"prompt": "with a lantern", "conversation_id": conv, "quality": "low"})),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(looks(&again.images[0]), (1024, 1536, "jpeg", "auto"));
+    for (v, expect, why) in [
+        (
+            json!({"prompt": "paint it green"}),
+            (1536, 1024, "webp", "transparent"),
+            "the refinement keeps the look",
+        ),
+        (
+            json!({"prompt": "now at night", "size": "1024x1536", "output_format": "jpeg"}),
+            (1024, 1536, "jpeg", "auto"),
+            "explicit settings win; a format without alpha drops the inherited transparency",
+        ),
+        (
+            json!({"prompt": "with a lantern"}),
+            (1024, 1536, "jpeg", "auto"),
+            "the next refinement keeps the new look",
+        ),
+    ] {
+        let mut v = v;
+        v["conversation_id"] = json!(conv);
+        v["quality"] = json!("low");
+        assert_eq!(looks(&generate(v).await.images[0]), expect, "{why}");
+    }
+    assert_eq!(looks(&first.images[0]), (1536, 1024, "webp", "transparent"));
 }
 
 #[tokio::test]

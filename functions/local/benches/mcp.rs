@@ -15,6 +15,13 @@
 //!   prompt trace in `benches/data/prompt_trace.json` replayed against two instances sharing their
 //!   storage and `Cache` port (requests alternate, as behind a load balancer); a hit is false when
 //!   it returns images made for another intent, and every look-alike pair's second prompt must miss.
+//! - `cache_miss_over_fresh`: the p50 of a cache miss over that of `fresh: true`, side by side, with
+//!   every model call (moderation, embedding, render) taking 300 ms at the fake: a miss's lookup
+//!   runs alongside its moderation, so it waits for no more round trips than `fresh`.
+//! - `soak_rss_mib_after_1min` / `soak_rss_mib_after_5min`: the resident memory of the release
+//!   `imagemcp serve` binary on the offline model (the first-run default) while 32 clients keep
+//!   sending default requests (new prompts, repeats the cache answers, listings) for five minutes:
+//!   it levels off, it does not climb with the traffic served (`soak_requests` counts it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +85,7 @@ struct Server {
     key: String,
     model_nanos: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
-    _fake: fake_openai::FakeOpenAi,
+    fake: fake_openai::FakeOpenAi,
     _consumer: Option<imagemcp_local::ConsumerHandle>,
 }
 
@@ -224,7 +231,7 @@ async fn start_full(
         key,
         model_nanos: nanos,
         _dir: dir,
-        _fake: fake,
+        fake,
         _consumer: consumer,
     })
 }
@@ -394,6 +401,165 @@ async fn cache_replay(http: &reqwest::Client) -> anyhow::Result<(f64, [f64; 3], 
     ))
 }
 
+/// `cache_miss_over_fresh`: unique prompts, a `fresh` one and a cached one in turn, every model
+/// call at 300 ms (the fake adds its latency to every endpoint but moderations, so moderation gets
+/// a standing latency fault of its own).
+async fn miss_over_fresh(http: &reqwest::Client) -> anyhow::Result<f64> {
+    let s = start(Duration::from_millis(300)).await?;
+    s.fake.push_faults([fake_openai::Fault {
+        path: Some("/v1/moderations".into()),
+        ..fake_openai::Fault::latency(Duration::from_millis(300))
+    }]);
+    let (mut fresh, mut miss) = (Vec::new(), Vec::new());
+    for i in 0..15 {
+        // Numbers are part of a prompt's intent: no two of these prompts are a semantic hit.
+        let t = call(
+            http,
+            &s,
+            json!({"prompt": format!("a kite number {i}"), "quality": "low", "fresh": true}),
+        )
+        .await?;
+        fresh.push(t.as_secs_f64());
+        let t = call(
+            http,
+            &s,
+            json!({"prompt": format!("a tower number {i}"), "quality": "low"}),
+        )
+        .await?;
+        miss.push(t.as_secs_f64());
+    }
+    fresh.sort_by(f64::total_cmp);
+    miss.sort_by(f64::total_cmp);
+    Ok(percentile(&miss, 0.5) / percentile(&fresh, 0.5))
+}
+
+/// The resident set of a process, in MiB (Linux `/proc`).
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+/// The release binary, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The soak: the release `imagemcp serve` as a new user first runs it (no OpenAI key: the offline
+/// model renders every image in the process, which makes it the heaviest case for memory), 32
+/// clients sending default requests for `minutes`, its RSS sampled each minute. Four API keys share
+/// the local organisation's rate (each key's bucket is 300 images a minute); a client told to wait
+/// does so.
+async fn soak(minutes: u64) -> anyhow::Result<(Vec<f64>, u64)> {
+    let bin = env!("CARGO_BIN_EXE_imagemcp");
+    let dir = tempfile::tempdir()?;
+    let envs = [
+        ("IMAGEMCP_DATA_DIR", dir.path().display().to_string()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        let out = std::process::Command::new(bin)
+            .args(["keys", "create", "--label", "soak"])
+            .envs(envs.clone())
+            .env_remove("OPENAI_API_KEY")
+            .output()?;
+        anyhow::ensure!(out.status.success(), "keys create failed");
+        keys.push(String::from_utf8(out.stdout)?.trim().to_owned());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let server = Child(
+        std::process::Command::new(bin)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .envs(envs)
+            .env_remove("OPENAI_API_KEY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let up = Instant::now();
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        anyhow::ensure!(
+            up.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60 * minutes);
+    let served = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..32)
+        .map(|c| {
+            let (http, url, key) = (http.clone(), url.clone(), keys[c % keys.len()].clone());
+            let (served, next) = (served.clone(), next.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    // New prompts, repeats of recent ones (cache hits) and listings.
+                    let (name, args) = match n % 10 {
+                        0 => ("openai_list_images", json!({"limit": 20})),
+                        1..=3 => (
+                            "openai_generate_image",
+                            json!({"prompt": format!("a lighthouse number {}", n.saturating_sub(20))}),
+                        ),
+                        _ => (
+                            "openai_generate_image",
+                            json!({"prompt": format!("a lighthouse number {n}")}),
+                        ),
+                    };
+                    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                        "name": name, "arguments": args,
+                        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
+                    let sent = http
+                        .post(format!("{url}/mcp"))
+                        .bearer_auth(&key)
+                        .header("mcp-protocol-version", "2026-07-28")
+                        .header("mcp-method", "tools/call")
+                        .header("mcp-name", name)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { continue };
+                    let Ok(value) = response.json::<Value>().await else {
+                        continue;
+                    };
+                    served.fetch_add(1, Ordering::SeqCst);
+                    let wait =
+                        value["result"]["_meta"]["io.imagemcp/error"]["retry_after_ms"].as_u64();
+                    if let Some(ms) = wait {
+                        tokio::time::sleep(Duration::from_millis(ms.min(2_000))).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let pid = server.0.id();
+    let mut samples = Vec::new();
+    for _ in 0..minutes {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        samples.push(rss_mib(pid)?);
+    }
+    for c in clients {
+        c.await?;
+    }
+    drop(server);
+    Ok((samples, served.load(Ordering::SeqCst)))
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -454,6 +620,8 @@ async fn main() -> anyhow::Result<()> {
     }
     campaign.sort_by(f64::total_cmp);
     let (hit_rate, tier_rates, false_hits) = cache_replay(&http).await?;
+    let miss_over_fresh = miss_over_fresh(&http).await?;
+    let (rss, soak_requests) = soak(5).await?;
 
     #[allow(clippy::print_stdout)]
     {
@@ -474,6 +642,10 @@ async fn main() -> anyhow::Result<()> {
         println!("cache_l2_rate: {:.3}", tier_rates[1]);
         println!("cache_l3_rate: {:.3}", tier_rates[2]);
         println!("cache_false_hits: {false_hits}");
+        println!("cache_miss_over_fresh: {miss_over_fresh:.3}");
+        println!("soak_rss_mib_after_1min: {:.1}", rss[0]);
+        println!("soak_rss_mib_after_5min: {:.1}", rss[rss.len() - 1]);
+        println!("soak_requests: {soak_requests}");
     }
     Ok(())
 }

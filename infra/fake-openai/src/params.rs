@@ -343,10 +343,11 @@ impl ImageJob {
         self.params.size.dimensions()
     }
 
-    /// The quality actually rendered: `auto` resolves to `high`, as the real API reports it.
+    /// The quality actually rendered: `auto` resolves to the catalog's `auto_quality` for the
+    /// model (`high`, as the real API reports it).
     pub(crate) fn resolved_quality(&self) -> Quality {
         match self.params.quality {
-            Quality::Auto => Quality::High,
+            Quality::Auto => self.spec.auto_quality,
             q => q,
         }
     }

@@ -85,9 +85,12 @@ pub struct ModelSpec {
     /// Accepts `complexity`.
     pub complexity: bool,
     pub rates: TokenRates,
-    /// The calculator's base `o` per quality (output-token estimate, see [`estimate_output_tokens`]);
-    /// `auto` is estimated as the highest listed quality so an estimate never undershoots.
+    /// The calculator's base `o` per quality (output-token estimate, see [`estimate_output_tokens`]).
     pub quality_base: &'static [(Quality, u64)],
+    /// What the model renders (and charges) `auto` as: OpenAI reports `high` for every GPT Image
+    /// model. Requests never send `auto` itself (see [`ModelSpec::resolve_quality`]), so what is
+    /// estimated is what is rendered.
+    pub auto_quality: Quality,
     /// True for the offline model, which costs nothing and needs no key.
     pub offline: bool,
 }
@@ -132,6 +135,7 @@ const fn gpt(
         complexity: false,
         rates: GPT_IMAGE_RATES,
         quality_base: BASE_25,
+        auto_quality: Quality::High,
         offline: false,
     }
 }
@@ -229,6 +233,8 @@ pub const MODELS: &[ModelSpec] = &[
             image_out: 0,
         },
         offline: true,
+        // The offline renderer draws `auto` with medium detail.
+        auto_quality: Quality::Medium,
         ..gpt(OFFLINE_MODEL, &[], Lifecycle::Active)
     },
 ];
@@ -367,8 +373,14 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// The estimated image output tokens of one render.
+    /// The estimated image output tokens of one render. `auto` is estimated as what the model
+    /// renders it as; a quality the model does not price is estimated as its dearest, so an
+    /// estimate never undershoots.
     pub fn estimate_output_tokens(&self, size: ImageSize, quality: Quality) -> u64 {
+        let quality = match quality {
+            Quality::Auto => self.auto_quality,
+            q => q,
+        };
         let base = match self.quality_base.iter().find(|(q, _)| *q == quality) {
             Some((_, o)) => *o,
             None => self.quality_base.iter().map(|(_, o)| *o).max().unwrap_or(0),
@@ -381,6 +393,43 @@ impl ModelSpec {
     pub fn estimate_cost_micros(&self, size: ImageSize, quality: Quality) -> u64 {
         let tokens = self.estimate_output_tokens(size, quality);
         micros(tokens, self.rates.image_out)
+    }
+
+    /// The concrete quality a request renders at. An explicit quality stays. `auto` is what the
+    /// model would choose ([`ModelSpec::auto_quality`]), lowered, when `budget_micros` is given, to
+    /// the best priced quality whose estimate for `images` renders at `size` fits it; the lowest
+    /// when none does (the budget check then refuses the request and says why).
+    pub fn resolve_quality(
+        &self,
+        size: ImageSize,
+        quality: Quality,
+        images: u32,
+        budget_micros: Option<u64>,
+    ) -> Quality {
+        if quality != Quality::Auto {
+            return quality;
+        }
+        let Some(budget) = budget_micros else {
+            return self.auto_quality;
+        };
+        let mut candidates: Vec<Quality> = self
+            .quality_base
+            .iter()
+            .map(|(q, _)| *q)
+            .filter(|q| *q <= self.auto_quality && self.qualities.contains(q))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        let fits = |q: &Quality| {
+            self.estimate_cost_micros(size, *q)
+                .saturating_mul(u64::from(images))
+                <= budget
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(fits)
+            .or(candidates.last().copied())
+            .unwrap_or(self.auto_quality)
     }
 }
 
@@ -499,6 +548,110 @@ mod tests {
             ..ok
         };
         assert!(m.validate(&png_compressed).is_err());
+    }
+
+    /// The models a request may use today: active, not the offline one.
+    fn current() -> impl Iterator<Item = &'static ModelSpec> {
+        MODELS
+            .iter()
+            .filter(|m| m.lifecycle == Lifecycle::Active && !m.offline)
+    }
+
+    #[test]
+    fn auto_is_estimated_as_what_the_model_renders_it_as() {
+        let square = fixed(1024, 1024);
+        for m in current() {
+            assert_eq!(m.auto_quality, Quality::High, "{}", m.id);
+            assert_eq!(
+                m.estimate_cost_micros(square, Quality::Auto),
+                m.estimate_cost_micros(square, Quality::High),
+                "{}",
+                m.id
+            );
+            // Without a budget `auto` renders as the model would choose it.
+            assert_eq!(
+                m.resolve_quality(square, Quality::Auto, 1, None),
+                Quality::High
+            );
+        }
+        // 2.5 `high` at 1024x1024 is about $0.053, a quarter of `max`'s $0.211.
+        let m = usable(DEFAULT_MODEL).unwrap();
+        let cents_tenths = |q| (m.estimate_cost_micros(square, q) + 500) / 1000;
+        assert_eq!(cents_tenths(Quality::Auto), 53);
+        assert_eq!(cents_tenths(Quality::Max), 211);
+    }
+
+    #[test]
+    fn auto_is_lowered_to_the_best_quality_within_a_budget() {
+        let square = fixed(1024, 1024);
+        let (m, two) = (
+            usable(DEFAULT_MODEL).unwrap(),
+            usable("gpt-image-2").unwrap(),
+        );
+        for (spec, quality, images, budget, expect, why) in [
+            (
+                m,
+                Quality::Auto,
+                1,
+                50_000,
+                Quality::Medium,
+                "2.5 high ($0.0527) is over $0.05",
+            ),
+            (
+                m,
+                Quality::Auto,
+                1,
+                60_000,
+                Quality::High,
+                "high fits $0.06",
+            ),
+            (
+                m,
+                Quality::Auto,
+                1,
+                10_000_000,
+                Quality::High,
+                "never above what the model picks",
+            ),
+            (
+                m,
+                Quality::Auto,
+                4,
+                50_000,
+                Quality::Low,
+                "four at $0.05: only low ($0.006)",
+            ),
+            (
+                m,
+                Quality::Auto,
+                4,
+                1_000,
+                Quality::Low,
+                "nothing fits: the lowest, refused later",
+            ),
+            (
+                two,
+                Quality::Auto,
+                1,
+                200_000,
+                Quality::Medium,
+                "gpt-image-2 high ($0.211) > $0.20",
+            ),
+            (
+                m,
+                Quality::Max,
+                4,
+                1_000,
+                Quality::Max,
+                "an explicit quality is kept",
+            ),
+        ] {
+            assert_eq!(
+                spec.resolve_quality(square, quality, images, Some(budget)),
+                expect,
+                "{why}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! compiles for `wasm32-unknown-unknown` as well as native targets.
 
 pub mod blob;
+pub mod bounded;
 pub mod cache;
 pub mod catalog;
 pub mod clock;

@@ -14,6 +14,7 @@ mod describe;
 mod edit;
 mod intent;
 mod moderation;
+mod pool;
 mod raster;
 mod rng;
 mod scene;
@@ -70,15 +71,12 @@ impl ImageModel for OfflineModel {
     }
 }
 
-/// Runs CPU-bound work (tens of milliseconds per megapixel) on tokio's blocking pool, so it never
-/// stalls the request-serving threads; outside a runtime it simply runs here.
+/// Runs CPU-bound work (tens of milliseconds per megapixel) on the render threads (`pool`), so it
+/// never stalls the request-serving threads and at most one job per core runs at once.
 async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.spawn_blocking(work).await.map_err(Error::internal)?,
-        Err(_) => work(),
-    }
+    pool::run(work).await?
 }
 
 fn generate(req: &GenerateRequest) -> Result<Rendered> {

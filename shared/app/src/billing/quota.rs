@@ -28,6 +28,7 @@ use serde_json::json;
 use super::{budget, plan};
 use crate::App;
 use crate::auth::Caller;
+use crate::engine::modes::{Budget, Implied, Mode};
 use crate::images::record;
 
 /// Images held for one request until [`Metered::settle`].
@@ -51,21 +52,44 @@ pub fn counter_key(caller: &Caller, period: &str) -> Key {
 /// The tier feature a generation mode needs.
 fn mode_feature(mode: Option<&str>) -> Result<Option<Feature>> {
     Ok(match crate::engine::parse_mode(mode)? {
-        None | Some(crate::engine::modes::Mode::Quick) => None,
+        None | Some(Mode::Quick) => None,
         Some(_) => Some(Feature::Mode(Modes::All)),
     })
 }
 
 /// The tier's gates for a request of `images` in `mode` (variations, mode), with nothing reserved:
 /// what must hold even when the request is answered without a model call (from the cache).
-pub async fn gates(app: &App, caller: &Caller, images: u32, mode: Option<&str>) -> Result<()> {
+/// Returns the budget the request is held to (see [`budget`]).
+pub async fn gates(
+    app: &App,
+    caller: &Caller,
+    images: u32,
+    mode: Option<&str>,
+) -> Result<Option<Budget>> {
     let plan = plan::load(app, &caller.org).await?;
-    check_gates(
-        app,
-        plan.effective_tier(app.ports.clock.now_secs()),
-        images,
-        mode,
-    )
+    let tier = plan.effective_tier(app.ports.clock.now_secs());
+    check_gates(app, tier, images, mode)?;
+    Ok(budget(app, tier, crate::engine::parse_mode(mode)?))
+}
+
+/// The cost budget a request is held to: its mode's when it names one, else quick's on a tier
+/// whose only mode is quick (Free), so that tier's requests cost what quick allows whether or not
+/// they say so. (A mode's time limit applies only when the request names it.)
+fn budget(app: &App, tier: Tier, mode: Option<Mode>) -> Option<Budget> {
+    if let Some(mode) = mode {
+        return Some(Budget::named(mode));
+    }
+    let spec = tier.spec();
+    (spec.modes == Modes::QuickOnly).then(|| Budget {
+        mode: Mode::Quick,
+        implied: Some(Implied {
+            plan: spec.name,
+            unlocking_tier: Feature::Mode(Modes::All)
+                .unlocking_tier()
+                .map(|t| t.id().to_owned()),
+            upgrade_url: super::upgrade_url(app),
+        }),
+    })
 }
 
 fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result<()> {

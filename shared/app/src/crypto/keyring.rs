@@ -2,21 +2,26 @@
 //! only unwrap data keys wrapped before a rotation. Each has an id, stored beside every wrapped key,
 //! so decryption finds the right KEK after any number of rotations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use base64::Engine;
+use imagemcp_core::bounded::Bounded;
 use imagemcp_core::{Error, Result};
 
 /// A 256-bit AES key.
 pub(crate) type KeyBytes = [u8; 32];
 
+/// The most unwrapped data keys a process keeps, and the bytes they may weigh (owner ids and keys).
+pub(crate) const DATA_KEY_CACHE: (usize, usize) = (10_000, 2 << 20);
+
 /// The KEKs plus a per-process cache of unwrapped data keys (a data key never changes, only its
-/// wrapping does, so a cached one stays right across KEK rotations).
+/// wrapping does, so a cached one stays right across KEK rotations), bounded by
+/// [`DATA_KEY_CACHE`], least recently used out first.
 pub struct Keyring {
     current: String,
     keks: BTreeMap<String, KeyBytes>,
-    pub(crate) cache: Mutex<HashMap<String, KeyBytes>>,
+    pub(crate) cache: Mutex<Bounded<String, KeyBytes>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -65,7 +70,7 @@ impl Keyring {
         Ok(Self {
             current: current.0.to_owned(),
             keks,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Bounded::new(DATA_KEY_CACHE.0, DATA_KEY_CACHE.1)),
         })
     }
 
@@ -121,11 +126,7 @@ impl Keyring {
 
     pub(crate) fn remember(&self, owner: &str, key: KeyBytes) {
         if let Ok(mut cache) = self.cache.lock() {
-            // Bounded: a long-lived process serving many orgs must not grow without end.
-            if cache.len() >= 10_000 {
-                cache.clear();
-            }
-            cache.insert(owner.to_owned(), key);
+            cache.insert(owner.to_owned(), key, owner.len() + key.len());
         }
     }
 
@@ -152,5 +153,22 @@ mod tests {
         assert!(!err.contains("c2VjcmV0"), "{err}");
         assert!(Keyring::from_config("bad id", &b64, &[]).is_err());
         assert!(!format!("{ring:?}").contains(&b64));
+    }
+
+    #[test]
+    fn the_data_key_cache_keeps_the_recently_used_within_its_bounds() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let ring = Keyring::from_config("k1", &b64, &[]).unwrap();
+        let owner = |i: usize| format!("ORG#org_{i:032}");
+        ring.remember(&owner(0), [1; 32]);
+        for i in 1..=DATA_KEY_CACHE.0 + 10 {
+            // The first owner stays in use, so it is never the one evicted.
+            assert!(ring.cached(&owner(0)).is_some());
+            ring.remember(&owner(i), [2; 32]);
+        }
+        let cache = ring.cache.lock().unwrap();
+        assert_eq!(cache.len(), DATA_KEY_CACHE.0);
+        assert!(cache.bytes() <= DATA_KEY_CACHE.1);
+        assert!(cache.peek(&owner(0)).is_some() && cache.peek(&owner(1)).is_none());
     }
 }

@@ -72,19 +72,28 @@ impl Breaker {
         }
     }
 
-    /// Whether a call may go now; `Err(wait)` when the circuit is open (or its probe is out).
-    pub fn admit(&mut self, now_ms: i64) -> Result<(), Duration> {
+    /// Whether a call may go now: `Ok(true)` when it goes as the half-open probe, `Err(wait)` when
+    /// the circuit is open (or its probe is out).
+    pub fn admit(&mut self, now_ms: i64) -> Result<bool, Duration> {
         match &self.state {
-            State::Closed { .. } => Ok(()),
+            State::Closed { .. } => Ok(false),
             State::Open { until_ms } if now_ms < *until_ms => Err(Duration::from_millis(
                 u64::try_from(until_ms - now_ms).unwrap_or(0),
             )),
             State::Open { .. } => {
                 self.state = State::HalfOpen;
-                Ok(())
+                Ok(true)
             }
             // The probe should answer well within this; callers retry after it.
             State::HalfOpen => Err(Duration::from_secs(1)),
+        }
+    }
+
+    /// The probe was dropped before it answered (its request went away, or no longer needed it):
+    /// it proved nothing, so the next call probes instead of everyone waiting for this one.
+    pub fn probe_abandoned(&mut self, now_ms: i64) {
+        if matches!(self.state, State::HalfOpen) {
+            self.state = State::Open { until_ms: now_ms };
         }
     }
 
@@ -147,13 +156,29 @@ mod tests {
         for t in 0..3 {
             b.failure(t);
         }
-        assert!(b.admit(5_002).is_ok(), "the probe goes through");
+        assert_eq!(b.admit(5_002), Ok(true), "the probe goes through");
         assert!(b.admit(5_003).is_err(), "only one probe at a time");
         b.failure(5_010);
         assert_eq!(b.state(5_010), BreakerState::Open);
         assert!(b.admit(10_010).is_ok());
         b.success();
         assert_eq!(b.state(10_011), BreakerState::Closed);
-        assert!(b.admit(10_011).is_ok());
+        assert_eq!(b.admit(10_011), Ok(false));
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_call_probe() {
+        let mut b = breaker();
+        for t in 0..3 {
+            b.failure(t);
+        }
+        assert_eq!(b.admit(5_002), Ok(true));
+        assert!(b.admit(5_003).is_err());
+        b.probe_abandoned(5_004);
+        assert_eq!(b.admit(5_005), Ok(true), "a new probe, not a wait forever");
+        // Abandoning anything else changes nothing.
+        b.success();
+        b.probe_abandoned(5_006);
+        assert_eq!(b.state(5_006), BreakerState::Closed);
     }
 }

@@ -8,8 +8,11 @@
 //!   negations, media… see `core::embed`) are equal. Exact tiers go first because an exact match is
 //!   always at least as good as a similar one and costs no embedding call.
 //!
-//! A semantic hit is moderated first (the prompt is not the one whose images it returns); exact
-//! hits are not (their prompt passed moderation when the images were made).
+//! The prompt's moderation runs alongside the exact (L3) read and the embedding, so a miss costs
+//! no more sequential round trips than a `fresh` request. A semantic hit is served only when that
+//! moderation passes (the prompt is not the one whose images it returns); a refused prompt's
+//! embedding is dropped, never stored or compared. Exact hits need no moderation (their prompt
+//! passed it when the images were made).
 //!
 //! The key holds everything that decides the output: the normalised prompt, model, size, quality,
 //! background, format, compression, style preset, number of images, and the organisation. There
@@ -18,12 +21,13 @@
 //! caller can bypass with `fresh: true`. An organisation can turn the cache off
 //! (`PUT /v1/settings/cache`). A hit whose images were deleted since is a miss (and forgotten).
 //!
-//! Nothing here can fail a request: a cache that is down is a miss, logged.
+//! Nothing here fails a request but its moderation: a cache that is down is a miss, logged.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
+use futures::future::Either;
+use imagemcp_core::bounded::Bounded;
 use imagemcp_core::catalog::RenderParams;
 use imagemcp_core::embed::{Embedding, cosine, intent_guard};
 use imagemcp_core::ids::{ConversationId, ImageId, OrgId};
@@ -46,6 +50,8 @@ pub struct CacheConfig {
     pub l1_ttl: Duration,
     /// The most entries L1 holds.
     pub l1_capacity: usize,
+    /// The most bytes L1's entries weigh.
+    pub l1_max_bytes: usize,
     /// How long L3 entries and L2 index entries live.
     pub l3_ttl: Duration,
     /// The least cosine similarity of an L2 hit with the local embedding, in thousandths
@@ -62,6 +68,7 @@ impl CacheConfig {
         enabled_by_default: true,
         l1_ttl: Duration::from_secs(300),
         l1_capacity: 2000,
+        l1_max_bytes: 2 << 20,
         l3_ttl: Duration::from_secs(24 * 3600),
         similarity_milli: 800,
         remote_similarity_milli: 920,
@@ -130,15 +137,19 @@ pub enum Lookup {
     Bypass,
 }
 
-/// L1: exact keys in this instance's memory, with their expiry, evicted oldest first when full.
-/// A FIFO with a TTL is all this needs; an LRU crate would add nothing a 5-minute TTL does not.
-#[derive(Default)]
+/// L1: exact keys in this instance's memory, with their expiry, bounded in entries and bytes
+/// (the least recently used go first).
 pub struct Memory {
-    entries: HashMap<String, (i64, Entry)>,
-    order: VecDeque<String>,
+    entries: Bounded<String, (i64, Entry)>,
 }
 
 impl Memory {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            entries: Bounded::new(max_entries, max_bytes),
+        }
+    }
+
     fn get(&mut self, key: &str, now_ms: i64) -> Option<Entry> {
         match self.entries.get(key) {
             Some((expires, entry)) if *expires > now_ms => Some(entry.clone()),
@@ -150,28 +161,9 @@ impl Memory {
         }
     }
 
-    fn put(&mut self, key: String, entry: Entry, expires_ms: i64, capacity: usize) {
-        if self
-            .entries
-            .insert(key.clone(), (expires_ms, entry))
-            .is_none()
-        {
-            self.order.push_back(key);
-        }
-        while self.entries.len() > capacity.max(1) {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.entries.remove(&old);
-                }
-                None => break,
-            }
-        }
-        // Keys removed on expiry leave stale names in `order`; drop them when it grows past twice
-        // the map so it stays bounded too.
-        if self.order.len() > 2 * capacity.max(1) {
-            let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
-        }
+    fn put(&mut self, key: String, entry: Entry, expires_ms: i64) {
+        let weight = key.len() + entry.weight();
+        self.entries.insert(key, (expires_ms, entry), weight);
     }
 
     fn remove(&mut self, key: &str) {
@@ -184,6 +176,23 @@ impl Memory {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The weight of what is held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.entries.bytes()
+    }
+}
+
+impl Entry {
+    /// The bytes an entry holds: its ids' text.
+    fn weight(&self) -> usize {
+        self.conversation_id.as_str().len()
+            + self
+                .image_ids
+                .iter()
+                .map(|id| id.as_str().len() + std::mem::size_of::<ImageId>())
+                .sum::<usize>()
     }
 }
 
@@ -292,14 +301,25 @@ pub async fn set_enabled(app: &App, caller: &Caller, on: bool) -> Result<bool> {
     Ok(on)
 }
 
-/// Looks a request up in L1, L3 then L2. Never fails: a broken tier is a miss.
-pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
+/// Looks a request up in L1, then L3 and L2, with the prompt's `moderation` run alongside. L1 is
+/// memory; the L3 read, the moderation, the prompt's embedding and the L2 index read then run
+/// concurrently, so a miss waits one round trip (the slowest of them) before the model call, as a
+/// `fresh` request waits for its moderation. An exact hit answers as soon as it is found and drops the
+/// rest (its prompt passed moderation when its images were made). Otherwise a refused prompt is
+/// the error and its embedding is dropped unused; a semantic hit is served only to a prompt that
+/// passed. A broken tier is a miss; `Bypass` means nothing was looked up or moderated.
+pub async fn lookup(
+    app: &App,
+    caller: &Caller,
+    req: Request,
+    moderation: impl Future<Output = Result<()>>,
+) -> Result<Lookup> {
     match enabled(app, &caller.org).await {
         Ok(true) => {}
-        Ok(false) => return Lookup::Bypass,
+        Ok(false) => return Ok(Lookup::Bypass),
         Err(e) => {
             tracing::warn!(error = %e, "cache setting unreadable: cache bypassed");
-            return Lookup::Bypass;
+            return Ok(Lookup::Bypass);
         }
     }
     let config = app.engine.config.cache;
@@ -329,34 +349,30 @@ pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
         .and_then(|mut m| m.get(&exact, now));
     if let Some(entry) = l1 {
         match resolve(app, caller, &entry, CacheTier::L1, None).await {
-            Some(g) => return Lookup::Hit(Box::new(g)),
+            Some(g) => return Ok(Lookup::Hit(Box::new(g))),
             None => forget(app, org, &exact).await,
         }
     }
-    // L3.
-    match app.ports.cache.get(&l3_key(org, &exact)).await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(entry) => match resolve(app, caller, &entry, CacheTier::L3, None).await {
-                Some(g) => {
-                    remember_l1(app, &exact, entry, now);
-                    return Lookup::Hit(Box::new(g));
-                }
-                None => forget(app, org, &exact).await,
+    // L3, alongside the moderation and the embedding.
+    let (moderated, embedding, index) = {
+        let l3 = std::pin::pin!(exact_l3(app, caller, &exact, now));
+        let checks = std::pin::pin!(futures::future::join3(
+            moderation,
+            embed(app, &req.prompt),
+            load_index(app, org, &bucket),
+        ));
+        match futures::future::select(l3, checks).await {
+            Either::Left((Some(g), _)) => return Ok(Lookup::Hit(Box::new(g))),
+            Either::Left((None, checks)) => checks.await,
+            Either::Right((checked, l3)) => match l3.await {
+                Some(g) => return Ok(Lookup::Hit(Box::new(g))),
+                None => checked,
             },
-            Err(e) => tracing::warn!(error = %e, "an L3 cache entry is malformed: ignored"),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "L3 cache unreadable: treated as a miss"),
-    }
-    // L2.
-    let guard = intent_guard(&req.prompt);
-    let embedding = match app.ports.model.embed(&req.prompt).await {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::warn!(error = %crate::error::public_message(&e), "prompt embedding failed: no semantic lookup");
-            None
         }
     };
+    moderated?;
+    // L2.
+    let guard = intent_guard(&req.prompt);
     let threshold = if embedding
         .as_ref()
         .is_some_and(|e| e.model == imagemcp_core::embed::LOCAL_MODEL)
@@ -366,51 +382,62 @@ pub async fn lookup(app: &App, caller: &Caller, req: Request) -> Lookup {
         config.remote_similarity_milli
     };
     if let Some(embedding) = &embedding
-        && let Some((entry, similarity)) =
-            nearest(app, org, &bucket, embedding, &guard, now, threshold).await
+        && !index.entries.is_empty()
+        && let Some(digest) = guard_digest(app, org, &bucket, &guard).await
+        && let Some((entry, similarity)) = nearest(index, embedding, &digest, now, threshold)
         && let Some(g) = resolve(app, caller, &entry, CacheTier::L2, Some(similarity)).await
-        && passes_moderation(app, &req.prompt).await
     {
         // The next identical request is an exact hit.
         remember_l1(app, &exact, entry, now);
-        return Lookup::Hit(Box::new(g));
+        return Ok(Lookup::Hit(Box::new(g)));
     }
-    Lookup::Miss(Probe {
+    Ok(Lookup::Miss(Probe {
         exact,
         bucket,
         embedding,
         guard,
-    })
+    }))
 }
 
-/// Whether a prompt that only resembles a cached one passes moderation (an exact repeat passed it
-/// when its images were made). A flagged or unchecked prompt is a miss: the uncached path then
-/// refuses it the usual way, so a flagged word added to a long prompt is never waved through.
-async fn passes_moderation(app: &App, prompt: &str) -> bool {
-    match app.ports.model.moderate(prompt).await {
-        Ok(verdict) => !verdict.flagged,
+/// The L3 answer to an exact key, copied into L1; an entry whose images are gone is forgotten.
+async fn exact_l3(app: &App, caller: &Caller, exact: &str, now: i64) -> Option<Generated> {
+    let org = &caller.org;
+    match app.ports.cache.get(&l3_key(org, exact)).await {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) => match resolve(app, caller, &entry, CacheTier::L3, None).await {
+                Some(g) => {
+                    remember_l1(app, exact, entry, now);
+                    return Some(g);
+                }
+                None => forget(app, org, exact).await,
+            },
+            Err(e) => tracing::warn!(error = %e, "an L3 cache entry is malformed: ignored"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "L3 cache unreadable: treated as a miss"),
+    }
+    None
+}
+
+/// The prompt's embedding for L2, or `None` (no semantic lookup) when the model cannot give one.
+async fn embed(app: &App, prompt: &str) -> Option<Embedding> {
+    match app.ports.model.embed(prompt).await {
+        Ok(e) => Some(e),
         Err(e) => {
-            tracing::warn!(error = %crate::error::public_message(&e), "moderation of a semantic hit failed: treated as a miss");
-            false
+            tracing::warn!(error = %crate::error::public_message(&e), "prompt embedding failed: no semantic lookup");
+            None
         }
     }
 }
 
 /// The most similar live prompt of an index, when it clears the threshold and its guard agrees.
-async fn nearest(
-    app: &App,
-    org: &OrgId,
-    bucket: &str,
+fn nearest(
+    index: Index,
     embedding: &Embedding,
-    guard: &[String],
+    guard: &str,
     now: i64,
     threshold_milli: u32,
 ) -> Option<(Entry, u32)> {
-    let index = load_index(app, org, bucket).await;
-    if index.entries.is_empty() {
-        return None;
-    }
-    let guard = guard_digest(app, org, bucket, guard).await?;
     let mut best: Option<(Entry, u32)> = None;
     for e in index.entries {
         if e.expires_ms <= now || e.model != embedding.model || e.guard != guard {
@@ -476,7 +503,7 @@ fn remember_l1(app: &App, exact: &str, entry: Entry, now: i64) {
     let config = app.engine.config.cache;
     let expires = now.saturating_add(config.l1_ttl.as_millis() as i64);
     if let Ok(mut m) = app.engine.cache_memory.lock() {
-        m.put(exact.to_owned(), entry, expires, config.l1_capacity);
+        m.put(exact.to_owned(), entry, expires);
     }
 }
 
@@ -573,16 +600,30 @@ mod tests {
 
     #[test]
     fn memory_expires_and_stays_bounded() {
-        let mut m = Memory::default();
-        m.put("a".into(), entry(1), 100, 2);
+        let mut m = Memory::new(2, 1 << 20);
+        m.put("a".into(), entry(1), 100);
         assert!(m.get("a", 99).is_some());
         assert!(m.get("a", 100).is_none(), "expired at its deadline");
         for (i, k) in ["b", "c", "d"].iter().enumerate() {
-            m.put((*k).into(), entry(i as u8), 1000, 2);
+            m.put((*k).into(), entry(i as u8), 1000);
         }
         assert_eq!(m.len(), 2);
         assert!(m.get("b", 0).is_none(), "the oldest was evicted");
         assert!(m.get("d", 0).is_some());
+    }
+
+    #[test]
+    fn memory_over_its_byte_bound_evicts() {
+        let key = |i: usize| format!("{i:064}");
+        let one = key(0).len() + entry(0).weight() + imagemcp_core::bounded::ENTRY_OVERHEAD;
+        // Far more entries allowed than bytes for them: the bytes bind.
+        let mut m = Memory::new(1000, 10 * one);
+        for i in 0..25 {
+            m.put(key(i), entry(1), 1000);
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.bytes() <= 10 * one);
+        assert!(m.get(&key(14), 0).is_none() && m.get(&key(24), 0).is_some());
     }
 
     #[test]

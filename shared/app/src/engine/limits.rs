@@ -6,9 +6,9 @@
 //! organisation's rate across a fleet of functions is bounded too, by a per-minute counter in the
 //! `Table` (`engine::admit`). Per-key limits are per instance.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use imagemcp_core::bounded::Bounded;
 use imagemcp_core::tier::Tier;
 use imagemcp_core::{Error, Result};
 
@@ -68,25 +68,52 @@ struct Level {
     at_ms: i64,
 }
 
-/// Every bucket of the instance, by name (`org:<id>`, `key:<credential>`).
-#[derive(Debug, Default)]
+/// The most buckets an instance keeps, and the bytes they may weigh (names and levels). A bucket
+/// forgotten is one that is full again, so the least recently used go first: they have had the
+/// longest to refill.
+pub const LIMITER_BOUNDS: (usize, usize) = (50_000, 8 << 20);
+
+/// Every bucket of the instance, by name (`org:<id>`, `key:<credential>`), within
+/// [`LIMITER_BOUNDS`].
+#[derive(Debug)]
 pub struct Limiter {
-    levels: HashMap<String, Level>,
+    levels: Bounded<String, Level>,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Self::new(LIMITER_BOUNDS.0, LIMITER_BOUNDS.1)
+    }
 }
 
 impl Limiter {
-    fn refill(&mut self, name: &str, shape: Bucket, now_ms: i64) -> &mut Level {
-        let level = self.levels.entry(name.to_owned()).or_insert(Level {
-            millitokens: u64::from(shape.capacity) * MILLI,
-            at_ms: now_ms,
-        });
+    /// At most `max_buckets` buckets weighing at most `max_bytes`.
+    pub fn new(max_buckets: usize, max_bytes: usize) -> Self {
+        Self {
+            levels: Bounded::new(max_buckets, max_bytes),
+        }
+    }
+
+    /// The bucket's millitokens now, refilled since it was last seen (a new bucket is full).
+    fn refill(&mut self, name: &str, shape: Bucket, now_ms: i64) -> u64 {
+        let full = u64::from(shape.capacity) * MILLI;
+        if self.levels.peek(name).is_none() {
+            let level = Level {
+                millitokens: full,
+                at_ms: now_ms,
+            };
+            let weight = name.len() + std::mem::size_of::<Level>();
+            self.levels.insert(name.to_owned(), level, weight);
+        }
+        let Some(level) = self.levels.get_mut(name) else {
+            return full;
+        };
         let elapsed = u64::try_from(now_ms.saturating_sub(level.at_ms)).unwrap_or(0);
         // tokens/ms = per_minute / 60_000; in millitokens: per_minute * elapsed / 60.
         let gained = u64::from(shape.per_minute).saturating_mul(elapsed) / 60;
-        level.millitokens =
-            (level.millitokens.saturating_add(gained)).min(u64::from(shape.capacity) * MILLI);
+        level.millitokens = (level.millitokens.saturating_add(gained)).min(full);
         level.at_ms = level.at_ms.max(now_ms);
-        level
+        level.millitokens
     }
 
     /// The wait until `need` tokens are in a bucket of `shape` holding `have` millitokens.
@@ -107,14 +134,14 @@ impl Limiter {
                     format!("more images than the limit of {} a minute", shape.capacity),
                 ));
             }
-            let have = self.refill(name, *shape, now_ms).millitokens;
+            let have = self.refill(name, *shape, now_ms);
             wait = wait.max(Self::wait(*shape, have, need));
         }
         if !wait.is_zero() {
             return Err(Error::RateLimited { retry_after: wait });
         }
         for (name, _) in buckets {
-            if let Some(level) = self.levels.get_mut(name) {
+            if let Some(level) = self.levels.get_mut(name.as_str()) {
                 level.millitokens -= need;
             }
         }
@@ -156,5 +183,22 @@ mod tests {
             l.take(&[org, key_b], 1, 0),
             Err(Error::RateLimited { .. })
         ));
+    }
+
+    #[test]
+    fn buckets_over_the_byte_bound_forget_the_least_recently_used() {
+        let name = |i: usize| format!("key:{i:060}");
+        let one =
+            name(0).len() + std::mem::size_of::<Level>() + imagemcp_core::bounded::ENTRY_OVERHEAD;
+        let mut l = Limiter::new(1000, 4 * one);
+        let shape = Bucket::per_minute(1);
+        for i in 0..10 {
+            l.take(&[(name(i), shape)], 1, 0).unwrap();
+        }
+        assert_eq!(l.levels.len(), 4);
+        assert!(l.levels.bytes() <= 4 * one);
+        // The recent ones are still empty; a forgotten one starts full again.
+        assert!(l.take(&[(name(9), shape)], 1, 0).is_err());
+        assert!(l.take(&[(name(0), shape)], 1, 0).is_ok());
     }
 }

@@ -3,9 +3,10 @@
 //! `tracing` event (target `imagemcp::metrics`), which the JSON log format turns into a line a log
 //! pipeline can aggregate across instances; `GET /v1/metrics` shows this instance's summary.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use imagemcp_core::Error;
+use imagemcp_core::bounded::Bounded;
 use imagemcp_core::ids::OrgId;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -14,6 +15,10 @@ use super::cache::CacheTier;
 
 /// How many recent latencies each organisation keeps for its percentiles.
 const LATENCY_WINDOW: usize = 1024;
+
+/// The most organisations an instance keeps figures for, and the bytes those may weigh (each
+/// about 8.5 KB with a full latency window): the least recently active are forgotten first.
+pub const METRICS_BOUNDS: (usize, usize) = (2_048, 16 << 20);
 
 /// How the cache took part in a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +66,22 @@ struct OrgMetrics {
     latencies: VecDeque<u64>,
 }
 
-/// Every organisation's figures on this instance.
-#[derive(Debug, Default)]
+/// Every organisation's figures on this instance, within [`METRICS_BOUNDS`].
+#[derive(Debug)]
 pub struct Metrics {
-    orgs: HashMap<OrgId, OrgMetrics>,
+    orgs: Bounded<OrgId, OrgMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new(METRICS_BOUNDS.0, METRICS_BOUNDS.1)
+    }
+}
+
+impl OrgMetrics {
+    /// What one organisation's figures weigh once its latency window is full.
+    const WEIGHT: usize =
+        std::mem::size_of::<OrgMetrics>() + LATENCY_WINDOW * std::mem::size_of::<u64>();
 }
 
 /// The summary `GET /v1/metrics` returns.
@@ -113,6 +130,13 @@ fn milli(part: u64, whole: u64) -> u64 {
 }
 
 impl Metrics {
+    /// Figures for at most `max_orgs` organisations weighing at most `max_bytes`.
+    pub fn new(max_orgs: usize, max_bytes: usize) -> Self {
+        Self {
+            orgs: Bounded::new(max_orgs, max_bytes),
+        }
+    }
+
     /// Counts a request and logs it as one structured event.
     pub fn record(&mut self, s: &Sample<'_>) {
         tracing::info!(
@@ -127,7 +151,14 @@ impl Metrics {
             outcome = if s.error.is_some() { "error" } else { "ok" },
             "generation request"
         );
-        let m = self.orgs.entry(s.org.clone()).or_default();
+        if self.orgs.peek(s.org).is_none() {
+            let weight = s.org.as_str().len() + OrgMetrics::WEIGHT;
+            self.orgs
+                .insert(s.org.clone(), OrgMetrics::default(), weight);
+        }
+        let Some(m) = self.orgs.get_mut(s.org) else {
+            return;
+        };
         m.requests += 1;
         if s.error.is_some() {
             m.errors += 1;
@@ -148,7 +179,7 @@ impl Metrics {
 
     /// The organisation's summary (zeros when it made no request on this instance).
     pub fn summary(&self, org: &OrgId) -> MetricsView {
-        let Some(m) = self.orgs.get(org) else {
+        let Some(m) = self.orgs.peek(org) else {
             return MetricsView {
                 scope: "instance",
                 ..Default::default()
@@ -225,5 +256,35 @@ mod tests {
         assert_eq!(s.cache.hit_rate_milli, 500, "2 hits of 4 lookups");
         assert_eq!(s.cache.bypassed, 1);
         assert_eq!(s.latency_p95_ms, 10);
+    }
+
+    #[test]
+    fn figures_over_the_byte_bound_forget_the_least_recently_active_org() {
+        let org = |i: u32| OrgId::parse(&format!("org_{i:031}")).unwrap();
+        let one =
+            org(0).as_str().len() + OrgMetrics::WEIGHT + imagemcp_core::bounded::ENTRY_OVERHEAD;
+        let mut m = Metrics::new(1000, 3 * one);
+        let mut record = |org: &OrgId| {
+            m.record(&Sample {
+                org,
+                operation: "generate",
+                latency_ms: 1,
+                cache: CacheOutcome::Miss,
+                images: 1,
+                cost_micros: 0,
+                model_errors: 0,
+                error: None,
+            })
+        };
+        for i in 0..3 {
+            record(&org(i));
+        }
+        // Org 0 is active again, so org 1 is the least recently active when org 3 arrives.
+        record(&org(0));
+        record(&org(3));
+        assert_eq!(m.orgs.len(), 3);
+        assert!(m.orgs.bytes() <= 3 * one);
+        assert_eq!(m.summary(&org(1)).requests, 0, "forgotten");
+        assert_eq!(m.summary(&org(0)).requests, 2);
     }
 }

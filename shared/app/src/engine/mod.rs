@@ -116,7 +116,10 @@ impl Engine {
             breakers: Mutex::default(),
             backoffs: Mutex::default(),
             limiter: Mutex::default(),
-            cache_memory: Mutex::default(),
+            cache_memory: Mutex::new(cache::Memory::new(
+                config.cache.l1_capacity,
+                config.cache.l1_max_bytes,
+            )),
             metrics: Mutex::default(),
             render_slots: Mutex::default(),
         }
@@ -148,8 +151,9 @@ impl Engine {
             .unwrap_or(BreakerState::Closed)
     }
 
-    /// Refuses a call while its model is backed off or its endpoint's circuit is open.
-    fn admit_call(&self, endpoint: &str, model: &str) -> Result<()> {
+    /// Refuses a call while its model is backed off or its endpoint's circuit is open; `Ok(true)`
+    /// when the call goes as its endpoint's half-open probe.
+    fn admit_call(&self, endpoint: &str, model: &str) -> Result<bool> {
         let now = self.clock.now_ms();
         if let Some(b) = self.backoffs.lock().map_err(|_| poisoned())?.get(model)
             && let Err(wait) = b.admit(now)
@@ -165,15 +169,24 @@ impl Engine {
         let breaker = breakers
             .entry(endpoint.to_owned())
             .or_insert_with(|| Breaker::new(self.config.breaker));
-        if let Err(wait) = breaker.admit(now) {
+        breaker.admit(now).map_err(|wait| {
             tracing::warn!(
                 endpoint,
                 retry_after_ms = wait.as_millis() as u64,
                 "circuit open: call refused"
             );
-            return Err(Error::RateLimited { retry_after: wait });
+            Error::RateLimited { retry_after: wait }
+        })
+    }
+
+    /// A half-open probe of `endpoint` was dropped before its outcome: the next call probes.
+    fn probe_abandoned(&self, endpoint: &str) {
+        let now = self.clock.now_ms();
+        if let Ok(mut breakers) = self.breakers.lock()
+            && let Some(b) = breakers.get_mut(endpoint)
+        {
+            b.probe_abandoned(now);
         }
-        Ok(())
     }
 
     /// Feeds a call's outcome to the breaker and the back-off; a 429's wait becomes the imposed one.
@@ -225,19 +238,9 @@ impl Engine {
 
 // ---- Hooks called by the image service. ----
 
-/// Admits a request of `images` renders: the mode's cost budget (when a mode is given) and the
-/// org's and key's rate limits. Nothing is called or spent when it refuses.
-pub async fn admit(
-    app: &App,
-    caller: &Caller,
-    mode: Option<Mode>,
-    spec: &imagemcp_core::catalog::ModelSpec,
-    params: &imagemcp_core::catalog::RenderParams,
-    images: u32,
-) -> Result<()> {
-    if let Some(mode) = mode {
-        mode.check_budget(spec, params, images)?;
-    }
+/// Admits a request of `images` renders under the org's and key's rate limits (its mode's cost
+/// budget was checked when its plan was made). Nothing is called or spent when it refuses.
+pub async fn admit(app: &App, caller: &Caller, images: u32) -> Result<()> {
     let plan = crate::billing::plan::load(app, &caller.org).await?;
     let tier = plan.effective_tier(app.ports.clock.now_secs());
     let (org, key) = app.engine.config.rate_limits.of(tier);
@@ -327,6 +330,9 @@ pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
     }
 }
 
+/// How many organisations' render slots an instance keeps before dropping the idle ones.
+pub const RENDER_SLOTS_KEPT: usize = 1_024;
+
 /// Waits for one of the organisation's `limit` render slots on this instance: every render of the
 /// organisation (variations of all its requests, its batch items) holds one while the model works,
 /// so one organisation cannot take the whole instance. `None` only if the state is unusable (then
@@ -339,6 +345,11 @@ pub async fn render_slot(
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
     let semaphore = {
         let mut slots = app.engine.render_slots.lock().ok()?;
+        // Bounded: past the bound, the slots no render holds are dropped (they come back as they
+        // were when next needed), so only organisations rendering right now stay.
+        if slots.len() >= RENDER_SLOTS_KEPT && !slots.contains_key(org.as_str()) {
+            slots.retain(|_, (limit, s)| s.available_permits() < *limit);
+        }
         let entry = slots
             .entry(org.to_string())
             .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));
@@ -351,32 +362,34 @@ pub async fn render_slot(
 }
 
 /// Engine hook before billing: the cache answers a request it has seen (`req` is `None` when the
-/// request may not be cached). Returns the hit, already counted, or the miss to remember later.
+/// request may not be cached), with the prompt's `moderation` run alongside the lookup. Returns the
+/// hit, already counted, or the miss to remember later (whose prompt passed `moderation`); a
+/// request that is not looked up gets neither, and `moderation` is not run for it. A refused
+/// prompt is an error, counted, and nothing of it is remembered.
 pub async fn from_cache(
     app: &App,
     caller: &Caller,
     req: Option<cache::Request>,
+    moderation: impl Future<Output = Result<()>>,
     started_ms: i64,
-) -> (Option<crate::images::Generated>, Option<cache::Probe>) {
+) -> Result<(Option<crate::images::Generated>, Option<cache::Probe>)> {
     let Some(req) = req else {
-        return (None, None);
+        return Ok((None, None));
     };
-    match cache::lookup(app, caller, req).await {
-        cache::Lookup::Hit(g) => {
+    match cache::lookup(app, caller, req, moderation).await {
+        Ok(cache::Lookup::Hit(g)) => {
             let tier = g.cache.map_or(cache::CacheTier::L1, |h| h.tier);
-            let result = Ok(*g);
-            measure(
-                app,
-                caller,
-                "generate",
-                started_ms,
-                metrics::CacheOutcome::Hit(tier),
-                &result,
-            );
-            (result.ok(), None)
+            let outcome = metrics::CacheOutcome::Hit(tier);
+            measure(app, caller, "generate", started_ms, outcome, Ok(&g));
+            Ok((Some(*g), None))
         }
-        cache::Lookup::Miss(probe) => (None, Some(probe)),
-        cache::Lookup::Bypass => (None, None),
+        Ok(cache::Lookup::Miss(probe)) => Ok((None, Some(probe))),
+        Ok(cache::Lookup::Bypass) => Ok((None, None)),
+        Err(e) => {
+            let outcome = metrics::CacheOutcome::Miss;
+            measure(app, caller, "generate", started_ms, outcome, Err(&e));
+            Err(e)
+        }
     }
 }
 
@@ -397,7 +410,7 @@ pub async fn finished(
     if let (Some(probe), Ok(g)) = (probe, result) {
         cache::remember(app, caller, probe, g).await;
     }
-    measure(app, caller, operation, started_ms, outcome, result);
+    measure(app, caller, operation, started_ms, outcome, result.as_ref());
 }
 
 fn measure(
@@ -406,7 +419,7 @@ fn measure(
     operation: &'static str,
     started_ms: i64,
     cache: metrics::CacheOutcome,
-    result: &Result<crate::images::Generated>,
+    result: std::result::Result<&crate::images::Generated, &Error>,
 ) {
     let latency_ms =
         u64::try_from(app.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
@@ -428,7 +441,7 @@ fn measure(
         images,
         cost_micros,
         model_errors,
-        error: result.as_ref().err(),
+        error: result.err(),
     };
     match app.engine.metrics.lock() {
         Ok(mut m) => m.record(&sample),

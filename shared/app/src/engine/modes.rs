@@ -56,9 +56,7 @@ impl Mode {
 
     /// Refuses a request of `images` renders whose estimate is over the budget.
     pub fn check_budget(self, spec: &ModelSpec, params: &RenderParams, images: u32) -> Result<u64> {
-        let estimate = spec
-            .estimate_cost_micros(params.size, params.quality)
-            .saturating_mul(u64::from(images));
+        let estimate = estimate(spec, params, images);
         if estimate > self.budget_micros() {
             return Err(Error::invalid(
                 "mode",
@@ -69,6 +67,67 @@ impl Mode {
                     dollars(self.budget_micros())
                 ),
             ));
+        }
+        Ok(estimate)
+    }
+}
+
+/// What `images` renders of `params` are estimated to cost.
+fn estimate(spec: &ModelSpec, params: &RenderParams, images: u32) -> u64 {
+    spec.estimate_cost_micros(params.size, params.quality)
+        .saturating_mul(u64::from(images))
+}
+
+/// The cost budget a request is held to: the mode it names, or the one its plan implies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub mode: Mode,
+    /// Set when the request names no mode and its plan has only this one (Free: quick).
+    pub implied: Option<Implied>,
+}
+
+/// A plan that holds every request to one mode's budget, and how to lift it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Implied {
+    /// The plan's name (`Free`).
+    pub plan: &'static str,
+    /// The cheapest tier with more modes.
+    pub unlocking_tier: Option<String>,
+    pub upgrade_url: String,
+}
+
+impl Budget {
+    /// A budget the request asked for by naming `mode`.
+    pub fn named(mode: Mode) -> Self {
+        Self {
+            mode,
+            implied: None,
+        }
+    }
+
+    pub fn micros(&self) -> u64 {
+        self.mode.budget_micros()
+    }
+
+    /// Refuses a request of `images` renders over the budget: as the named mode's limit, or as
+    /// the plan's (with the tier that lifts it) when the plan implied it.
+    pub fn check(&self, spec: &ModelSpec, params: &RenderParams, images: u32) -> Result<u64> {
+        let Some(implied) = &self.implied else {
+            return self.mode.check_budget(spec, params, images);
+        };
+        let estimate = estimate(spec, params, images);
+        if estimate > self.micros() {
+            return Err(Error::PlanLimit {
+                reason: format!(
+                    "this request is estimated at {} but the {} plan holds each request to {} mode's {}; lower quality, size or n",
+                    dollars(estimate),
+                    implied.plan,
+                    self.mode.as_str(),
+                    dollars(self.micros())
+                ),
+                unlocking_tier: implied.unlocking_tier.clone(),
+                upgrade_url: implied.upgrade_url.clone(),
+            });
         }
         Ok(estimate)
     }
@@ -113,6 +172,57 @@ mod tests {
             "{err}"
         );
         assert!(Mode::Guided.check_budget(spec, &high, n - 1).is_ok());
+    }
+
+    #[test]
+    fn a_default_request_fits_every_mode_on_every_current_model() {
+        use imagemcp_core::catalog::{Lifecycle, MODELS};
+        for spec in MODELS
+            .iter()
+            .filter(|m| m.lifecycle == Lifecycle::Active && !m.offline)
+        {
+            for mode in [Mode::Quick, Mode::Explorer, Mode::Guided] {
+                let size = ImageSize::default();
+                let quality =
+                    spec.resolve_quality(size, Quality::Auto, 1, Some(mode.budget_micros()));
+                let p = RenderParams {
+                    quality,
+                    size,
+                    ..params("auto")
+                };
+                assert!(spec.validate(&p).is_ok(), "{} {quality}", spec.id);
+                let estimate = mode
+                    .check_budget(spec, &p, 1)
+                    .unwrap_or_else(|e| panic!("{} in {} mode: {e}", spec.id, mode.as_str()));
+                assert!(estimate > 0, "{}", spec.id);
+                assert_ne!(quality, Quality::Auto, "a concrete quality is sent");
+            }
+        }
+    }
+
+    #[test]
+    fn an_implied_budget_refuses_as_the_plans_limit() {
+        let spec = catalog::lookup(catalog::DEFAULT_MODEL).unwrap();
+        let free = Budget {
+            mode: Mode::Quick,
+            implied: Some(Implied {
+                plan: "Free",
+                unlocking_tier: Some("pro".into()),
+                upgrade_url: "http://test/billing/upgrade".into(),
+            }),
+        };
+        assert!(free.check(spec, &params("medium"), 1).is_ok());
+        let err = free.check(spec, &params("high"), 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::PlanLimit { unlocking_tier: Some(t), .. } if t == "pro"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Free plan"), "{err}");
+        let named = Budget::named(Mode::Quick).check(spec, &params("high"), 1);
+        assert!(
+            matches!(named, Err(Error::Invalid { ref field, .. }) if field == "mode"),
+            "{named:?}"
+        );
     }
 
     #[test]

@@ -33,9 +33,32 @@ impl Resilient {
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         let engine = &self.engine;
-        engine.admit_call(endpoint, model)?;
+        let probe = engine.admit_call(endpoint, model)?;
+        let mut pending = Pending {
+            engine,
+            endpoint,
+            probe,
+        };
         let result = within(engine.timer.as_ref(), timeout, endpoint, call).await;
+        pending.probe = false;
         engine.record_outcome(endpoint, model, result)
+    }
+}
+
+/// A call under way. Dropped before its outcome (a caller that stops waiting: a client gone, a
+/// cache lookup answered by its exact tier), a half-open probe gives its turn to the next call
+/// rather than leave the circuit waiting for an answer that will never come.
+struct Pending<'a> {
+    engine: &'a Engine,
+    endpoint: &'a str,
+    probe: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.engine.probe_abandoned(self.endpoint);
+        }
     }
 }
 
@@ -88,4 +111,67 @@ impl ImageModel for Resilient {
 /// Whether an error says the endpoint itself is failing (rather than refusing this request).
 pub(super) fn is_endpoint_failure(e: &Error) -> bool {
     matches!(e, Error::Unavailable(_) | Error::Internal(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::breaker::BreakerState;
+    use crate::engine::timer::ManualTimer;
+    use crate::engine::{EngineConfig, breaker::BreakerConfig};
+    use imagemcp_core::clock::ManualClock;
+
+    /// A model whose moderation never answers.
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl ImageModel for Silent {
+        fn default_model(&self) -> &str {
+            "offline"
+        }
+        async fn generate(&self, _: GenerateRequest) -> Result<Rendered> {
+            Err(Error::Unavailable("silent".into()))
+        }
+        async fn edit(&self, _: EditRequest) -> Result<Rendered> {
+            Err(Error::Unavailable("silent".into()))
+        }
+        async fn moderate(&self, _: &str) -> Result<Moderation> {
+            std::future::pending().await
+        }
+        async fn describe(&self, _: &InputImage) -> Result<String> {
+            Err(Error::Unavailable("silent".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_probe_does_not_hold_the_circuit_half_open() {
+        let clock = Arc::new(ManualClock::new(0));
+        let config = EngineConfig {
+            breaker: BreakerConfig {
+                failures: 1,
+                window: Duration::from_secs(60),
+                open_for: Duration::from_secs(30),
+            },
+            ..EngineConfig::DEFAULT
+        };
+        let engine = Arc::new(Engine::new(
+            config,
+            clock.clone(),
+            Arc::new(ManualTimer::new(clock.clone())),
+        ));
+        let model = Resilient::new(Arc::new(Silent), engine.clone());
+        let failed: Result<()> = Err(Error::Unavailable("down".into()));
+        let _ = engine.record_outcome("moderations", "moderations", failed);
+        assert_eq!(engine.breaker_state("moderations"), BreakerState::Open);
+        clock.advance_ms(30_000);
+        {
+            // The probe goes out, and its caller stops waiting for it.
+            let mut probe = Box::pin(model.moderate("a lighthouse"));
+            assert!(futures::poll!(probe.as_mut()).is_pending());
+        }
+        assert!(
+            engine.admit_call("moderations", "moderations").is_ok(),
+            "the next call probes"
+        );
+    }
 }

@@ -26,6 +26,7 @@ use imagemcp_core::{Error, Result};
 
 use crate::App;
 use crate::auth::Caller;
+use crate::engine::modes::{Budget, Mode};
 use crate::imaging;
 use params::{EditArgs, GenerateArgs, ListArgs, MAX_VARIATIONS};
 use record::{ConversationRecord, ImageRecord};
@@ -83,6 +84,40 @@ struct Plan {
     job_item: Option<crate::jobs::ItemCommit>,
 }
 
+/// What a request's unset settings default to: a refinement keeps the size, format and background
+/// of the image it refines.
+#[derive(Clone, Copy, Debug, Default)]
+struct Inherited {
+    size: Option<ImageSize>,
+    format: Option<OutputFormat>,
+    background: Option<Background>,
+}
+
+impl Inherited {
+    /// The settings of a stored image, as a refinement of it inherits them.
+    fn of(rec: &ImageRecord) -> Self {
+        Self {
+            size: Some(ImageSize::Fixed {
+                width: rec.width,
+                height: rec.height,
+            }),
+            format: OutputFormat::parse(&rec.format).ok(),
+            background: Background::parse(&rec.background).ok(),
+        }
+    }
+}
+
+/// A generation resolved before anything is spent: its plan, the conversation it refines, and the
+/// mode whose time limit its model calls run within.
+struct Generation {
+    plan: Plan,
+    n: u8,
+    mode: Option<Mode>,
+    conversation: Option<ConversationRecord>,
+    /// Whether the cache may answer it (not `fresh`, not a refinement).
+    cacheable: bool,
+}
+
 impl Plan {
     /// What `n` images of this plan are estimated to cost (the catalog's price table), for the
     /// budget's hard stop.
@@ -122,6 +157,10 @@ impl<'a> ImageService<'a> {
         Ok(spec)
     }
 
+    /// Checks a request's settings against its model. Unset settings take `inherited`'s values
+    /// where they suit the model and the explicit ones, else the defaults; `auto` quality becomes
+    /// the concrete quality to render (within `budget`'s mode for `images` renders, whose estimate
+    /// it then must fit: refused before any model call otherwise).
     #[allow(clippy::too_many_arguments)]
     fn plan(
         &self,
@@ -133,22 +172,43 @@ impl<'a> ImageService<'a> {
         format: Option<&str>,
         compression: Option<u8>,
         style: Option<&str>,
+        inherited: Inherited,
+        budget: Option<(&Budget, u32)>,
     ) -> Result<Plan> {
         let prompt = Prompt::parse(prompt)?;
-        let size = parse_opt(size, ImageSize::parse)?.unwrap_or_default();
+        let size = parse_opt(size, ImageSize::parse)?;
         let quality = parse_opt(quality, Quality::parse)?.unwrap_or_default();
-        let background = parse_opt(background, Background::parse)?.unwrap_or_default();
-        let format = parse_opt(format, OutputFormat::parse)?.unwrap_or_default();
+        let background = parse_opt(background, Background::parse)?;
+        let format = parse_opt(format, OutputFormat::parse)?;
         let style = parse_opt(style, Style::parse)?.unwrap_or_default();
         let spec = self.resolve_model(model)?;
+        let size = size
+            .or(inherited.size.filter(|s| spec.validate_size(*s).is_ok()))
+            .unwrap_or_default();
+        let format = format.or(inherited.format).unwrap_or_default();
+        // An inherited transparency yields to an explicit format that cannot carry it.
+        let background = background
+            .or(inherited
+                .background
+                .filter(|b| *b != Background::Transparent || format.supports_alpha()))
+            .unwrap_or_default();
+        let images = budget.map_or(1, |(_, n)| n);
         let params = RenderParams {
             size,
-            quality,
+            quality: spec.resolve_quality(
+                size,
+                quality,
+                images,
+                budget.map(|(budget, _)| budget.micros()),
+            ),
             background,
             format,
             compression,
         };
         spec.validate(&params)?;
+        if let Some((budget, n)) = budget {
+            budget.check(spec, &params, n)?;
+        }
         let full_prompt = match style.phrase() {
             Some(phrase) => format!("{}\n\nStyle: {phrase}.", prompt.as_str()),
             None => prompt.as_str().to_owned(),
@@ -196,15 +256,26 @@ impl<'a> ImageService<'a> {
         caller.authorize(Action::Generate)?;
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
         // A cached answer is still within the plan's gates (variations, mode).
-        crate::billing::quota::gates(self.app, caller, n, args.mode.as_deref()).await?;
-        // Engine hook (issue 7): the cache answers first, so a hit reserves no quota.
+        let budget =
+            crate::billing::quota::gates(self.app, caller, n, args.mode.as_deref()).await?;
+        let mut job = self.resolve_generation(caller, &args, budget).await?;
+        // Engine hook (issue 7): the cache answers first, so a hit reserves no quota. Its lookup
+        // runs the prompt's moderation alongside, so a miss has the prompt checked already.
         let started = self.app.ports.clock.now_ms();
-        let cacheable = self.cache_request(&args)?;
-        let (hit, probe) = crate::engine::from_cache(self.app, caller, cacheable, started).await;
+        let cacheable = job.cacheable.then(|| crate::engine::cache::Request {
+            prompt: job.plan.prompt.normalized(),
+            model: job.plan.spec.id,
+            params: job.plan.params,
+            style: job.plan.style.as_str(),
+            n: job.n,
+        });
+        let moderation = self.moderate(&job.plan.full_prompt);
+        let (hit, probe) =
+            crate::engine::from_cache(self.app, caller, cacheable, moderation, started).await?;
         if let Some(hit) = hit {
             return Ok(hit);
         }
-        let estimate = self.generate_plan(&args)?.estimate_micros(n);
+        let estimate = job.plan.estimate_micros(n);
         // A job item's holds are recorded per item (a redelivery adopts them) and settled by the
         // commit of its images.
         let metered = match args.job_item.as_mut() {
@@ -226,7 +297,11 @@ impl<'a> ImageService<'a> {
                     .await?
             }
         };
-        let result = self.generate_unmetered(caller, args, progress).await;
+        job.plan.job_item = args.job_item.take();
+        let moderated = probe.is_some();
+        let result = self
+            .generate_unmetered(caller, job, moderated, progress)
+            .await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
             .await;
@@ -242,10 +317,12 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
+        let budget = crate::billing::quota::gates(self.app, caller, 1, None).await?;
         let started = self.app.ports.clock.now_ms();
-        let estimate = self.edit_plan(&args)?.estimate_micros(1);
+        let plan = self.edit_plan(&args, budget)?;
+        let estimate = plan.estimate_micros(1);
         let metered = crate::billing::quota::admit(self.app, caller, 1, None, estimate).await?;
-        let result = self.edit_unmetered(caller, args, progress).await;
+        let result = self.edit_unmetered(caller, args, plan, progress).await;
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
             .await;
@@ -255,9 +332,41 @@ impl<'a> ImageService<'a> {
     }
     // --- end billing hook ----------------------------------------------------------------------
 
-    /// A generation's validated settings.
-    fn generate_plan(&self, args: &GenerateArgs) -> Result<Plan> {
-        self.plan(
+    /// A generation's request resolved and checked before anything is spent: `n`, the conversation
+    /// a refinement continues (and the settings it inherits from its last image), the plan with
+    /// its concrete quality within `budget`'s mode, and that mode's budget.
+    async fn resolve_generation(
+        &self,
+        caller: &Caller,
+        args: &GenerateArgs,
+        budget: Option<Budget>,
+    ) -> Result<Generation> {
+        let n = args.n.unwrap_or(1);
+        if !(1..=MAX_VARIATIONS).contains(&n) {
+            return Err(Error::invalid(
+                "n",
+                format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
+            ));
+        }
+        let mode = crate::engine::parse_mode(args.mode.as_deref())?;
+        let conversation = match args.conversation_id.as_deref() {
+            Some(id) => Some(
+                self.conversation(caller, &ConversationId::parse(id)?)
+                    .await?,
+            ),
+            None => None,
+        };
+        let inherited = match &conversation {
+            // A refined image that is gone leaves nothing to inherit; the refinement itself then
+            // continues from the provider's response id or says the image is missing.
+            Some(conv) => match self.get(caller, &conv.last_image_id).await {
+                Ok(rec) => Inherited::of(&rec),
+                Err(Error::NotFound { .. } | Error::Gone { .. }) => Inherited::default(),
+                Err(e) => return Err(e),
+            },
+            None => Inherited::default(),
+        };
+        let mut plan = self.plan(
             &args.prompt,
             args.model.as_deref(),
             args.size.as_deref(),
@@ -266,11 +375,21 @@ impl<'a> ImageService<'a> {
             args.output_format.as_deref(),
             args.output_compression,
             args.style.as_deref(),
-        )
+            inherited,
+            budget.as_ref().map(|b| (b, u32::from(n))),
+        )?;
+        plan.campaign = args.campaign.clone();
+        Ok(Generation {
+            plan,
+            n,
+            mode,
+            cacheable: args.fresh != Some(true) && conversation.is_none(),
+            conversation,
+        })
     }
 
     /// An edit's validated settings (edits take no style).
-    fn edit_plan(&self, args: &EditArgs) -> Result<Plan> {
+    fn edit_plan(&self, args: &EditArgs, budget: Option<Budget>) -> Result<Plan> {
         self.plan(
             &args.prompt,
             args.model.as_deref(),
@@ -280,70 +399,36 @@ impl<'a> ImageService<'a> {
             args.output_format.as_deref(),
             args.output_compression,
             None,
+            Inherited::default(),
+            budget.as_ref().map(|b| (b, 1)),
         )
-    }
-
-    /// What decides a generation's output, for the cache; `None` when it must not be cached: a
-    /// `fresh` request, a refinement (its output depends on the previous image), or an `n` the
-    /// request itself will refuse.
-    fn cache_request(&self, args: &GenerateArgs) -> Result<Option<crate::engine::cache::Request>> {
-        let n = args.n.unwrap_or(1);
-        if args.fresh == Some(true)
-            || args.conversation_id.is_some()
-            || !(1..=MAX_VARIATIONS).contains(&n)
-        {
-            return Ok(None);
-        }
-        let plan = self.generate_plan(args)?;
-        Ok(Some(crate::engine::cache::Request {
-            prompt: plan.prompt.normalized(),
-            model: plan.spec.id,
-            params: plan.params,
-            style: plan.style.as_str(),
-            n,
-        }))
     }
 
     /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
+    /// `moderated`: the prompt already passed moderation (alongside the cache lookup).
     async fn generate_unmetered(
         &self,
         caller: &Caller,
-        args: GenerateArgs,
+        job: Generation,
+        moderated: bool,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Generate)?;
-        let n = args.n.unwrap_or(1);
-        if !(1..=MAX_VARIATIONS).contains(&n) {
-            return Err(Error::invalid(
-                "n",
-                format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
-            ));
-        }
-        let mut plan = self.generate_plan(&args)?;
-        plan.campaign = args.campaign.clone();
-        plan.job_item = args.job_item.clone();
-        let conversation = match args.conversation_id.as_deref() {
-            Some(id) => Some(
-                self.conversation(caller, &ConversationId::parse(id)?)
-                    .await?,
-            ),
-            None => None,
-        };
-        // --- engine hook (issue 7): mode budget and rate limits, before any model call ---------
-        let mode = crate::engine::parse_mode(args.mode.as_deref())?;
-        crate::engine::admit(
-            self.app,
-            caller,
+        let Generation {
+            plan,
+            n,
             mode,
-            plan.spec,
-            &plan.params,
-            u32::from(n),
-        )
-        .await?;
+            conversation,
+            ..
+        } = job;
+        // --- engine hook (issue 7): rate limits, before any model call --------------------------
+        crate::engine::admit(self.app, caller, u32::from(n)).await?;
         // --- end engine hook ---------------------------------------------------------------------
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
-        self.moderate(&plan.full_prompt).await?;
+        if !moderated {
+            self.moderate(&plan.full_prompt).await?;
+        }
 
         let refine = match &conversation {
             Some(conv) => Some(self.refinement(caller, conv).await?),
@@ -410,10 +495,10 @@ impl<'a> ImageService<'a> {
         &self,
         caller: &Caller,
         args: EditArgs,
+        plan: Plan,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
-        let plan = self.edit_plan(&args)?;
         let count = args.image_ids.len() + args.images_base64.len();
         if count == 0 {
             return Err(Error::invalid(
@@ -465,7 +550,7 @@ impl<'a> ImageService<'a> {
             None => None,
         };
         // Engine hook (issue 7): rate limits before any model call.
-        crate::engine::admit(self.app, caller, None, plan.spec, &plan.params, 1).await?;
+        crate::engine::admit(self.app, caller, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;

@@ -92,6 +92,7 @@ pub struct GenerateArgs {
     #[schemars(extend("enum" = ["none", "photorealistic", "illustration", "flat_vector", "watercolor", "3d_render", "pixel_art", "line_art", "cinematic", "minimalist"]))]
     pub style: Option<String>,
     /// Refine the latest image of this conversation (from a previous result's `conversation_id`).
+    /// The refinement keeps that image's size, format and background unless this call sets them.
     #[serde(default)]
     pub conversation_id: Option<String>,
     /// The image model; defaults to the server's configured model.

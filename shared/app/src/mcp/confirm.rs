@@ -110,6 +110,13 @@ pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
             } else {
                 1
             };
+            // `auto` renders at what the request's mode allows, as the image service resolves it.
+            let budget = crate::engine::parse_mode(text("mode"))
+                .ok()
+                .flatten()
+                .map(|mode| mode.budget_micros());
+            let images = u32::try_from(n).unwrap_or(1);
+            let quality = spec.resolve_quality(size, quality, images, budget);
             spec.estimate_cost_micros(size, quality).saturating_mul(n)
         }
         "openai_generate_campaign_batch" => crate::engine::campaign::estimate_micros(spec, args),

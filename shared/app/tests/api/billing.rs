@@ -723,7 +723,8 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
     use imagemcp_app::billing::budget;
-    // The OpenAI path (the fake), so images cost something; billing on, the org on Free.
+    // The OpenAI path (the fake), so images cost something; billing on, the org on Free (whose
+    // requests are held to quick mode's $0.05: `medium`, as `high` would be over it).
     let t = billed();
     let (app, _fake) = on_fake_openai(&t, |_| {}).await;
     let caller = TestApp::caller("org_a");
@@ -739,7 +740,7 @@ async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
     app.images()
         .generate(
             &caller,
-            args(json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "high"})),
+            args(json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "medium"})),
             None,
         )
         .await
@@ -752,7 +753,7 @@ async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
             .unwrap()
             .estimate_cost_micros(
                 imagemcp_core::image_params::ImageSize::parse("1024x1024").unwrap(),
-                imagemcp_core::image_params::Quality::parse("high").unwrap(),
+                imagemcp_core::image_params::Quality::parse("medium").unwrap(),
             ),
     )
     .unwrap();
@@ -777,7 +778,7 @@ async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
                 .generate(
                     &caller,
                     args(
-                        json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "high"}),
+                        json!({"prompt": unique_prompt(), "size": "1024x1024", "quality": "medium"}),
                     ),
                     None,
                 )
@@ -1163,4 +1164,57 @@ async fn an_overage_report_stripe_refused_is_kept_and_sent_once_later() {
         .await
         .unwrap();
     assert_eq!((s.overage_images, s.overage_cents), (3, 45));
+}
+
+/// A Free organisation has quick mode only, so every request of it is held to quick's budget,
+/// named or not: a default request is made (`auto` renders at the best quality within $0.05), and
+/// an explicit quality over the budget is refused as the plan's limit, naming the tier that lifts
+/// it, before any model call.
+#[tokio::test]
+async fn a_free_organisations_default_request_is_made_within_quick_modes_budget() {
+    use imagemcp_core::catalog::{self, micros};
+    use imagemcp_core::image_params::{ImageSize, Quality};
+    let t = billed();
+    let (app, fake) = on_fake_openai(&t, |_| {}).await;
+    let caller = TestApp::caller("org_a");
+    let spec = catalog::usable(catalog::DEFAULT_MODEL).unwrap();
+    for v in [
+        json!({"prompt": unique_prompt()}),
+        json!({"prompt": unique_prompt(), "mode": "quick"}),
+    ] {
+        let g = app
+            .images()
+            .generate(&caller, args(v.clone()), None)
+            .await
+            .unwrap_or_else(|e| panic!("{v}: {e}"));
+        let rec = &g.images[0];
+        // 2.5 renders `auto` as `high` ($0.053 at 1024x1024); `medium` is the best within $0.05.
+        assert_eq!(rec.quality, "medium", "{v}");
+        let charged = micros(rec.usage.output_image_tokens, spec.rates.image_out);
+        assert_eq!(
+            charged,
+            spec.estimate_cost_micros(ImageSize::Auto, Quality::Medium)
+        );
+        assert!(charged <= 50_000);
+    }
+    let calls = fake.requests().len();
+    let err = app
+        .images()
+        .generate(
+            &caller,
+            args(json!({"prompt": unique_prompt(), "quality": "high"})),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_plan_limit(&err, "pro");
+    assert!(
+        err.to_string().contains("Free plan") && err.to_string().contains("$0.0500"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        calls,
+        "refused before any model call"
+    );
 }

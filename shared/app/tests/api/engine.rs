@@ -39,6 +39,15 @@ async fn rig() -> Rig {
 /// The rig, with the generation cache on or off (off for the fault tests, which repeat prompts
 /// and must reach the model every time).
 async fn rig_with(cache: bool) -> Rig {
+    rig_adjusted(cache, |_| {}).await.0
+}
+
+/// [`rig_with`], with its ports adjusted (a port wrapped) before the app is built; returns what
+/// `adjust` returns (the wrapper, for the test to read).
+async fn rig_adjusted<W>(
+    cache: bool,
+    adjust: impl FnOnce(&mut imagemcp_app::Ports) -> W,
+) -> (Rig, W) {
     let t = TestApp::new();
     let fake = fake_openai::spawn(FakeConfig::local()).await.expect("fake");
     let mut config = OpenAiConfig::new(imagemcp_openai::ApiKey::new("sk-test").expect("key"));
@@ -46,6 +55,7 @@ async fn rig_with(cache: bool) -> Rig {
     config.retry = RetryPolicy::NONE;
     let mut ports = t.app.ports.clone();
     ports.model = Arc::new(OpenAiModel::new(config).expect("model"));
+    let adjusted = adjust(&mut ports);
     let timer = Arc::new(ManualTimer::new(ports.clock.clone()));
     let engine = Engine::new(
         EngineConfig {
@@ -71,12 +81,13 @@ async fn rig_with(cache: bool) -> Rig {
         timer.clone(),
     );
     let app = App::with_engine(ports, AppConfig::local("http://test"), engine);
-    Rig {
+    let rig = Rig {
         t,
         app,
         fake,
         timer,
-    }
+    };
+    (rig, adjusted)
 }
 
 fn args(v: Value) -> GenerateArgs {
@@ -252,6 +263,50 @@ async fn a_request_over_its_mode_budget_is_refused_before_any_model_call() {
             .unwrap(),
         1
     );
+}
+
+/// `auto` (the default quality) renders at what the model would choose, lowered to the best
+/// quality that fits the mode: a default request fits every mode on every current model, the
+/// concrete quality is what is sent, and the fake charges exactly the estimate.
+#[tokio::test]
+async fn a_default_request_fits_every_mode_on_every_current_model_at_its_estimate() {
+    use imagemcp_app::engine::modes::Mode;
+    use imagemcp_core::catalog::{Lifecycle, MODELS, micros};
+    use imagemcp_core::image_params::{ImageSize, Quality};
+    let r = rig().await;
+    let caller = TestApp::caller("org_a");
+    let current = MODELS
+        .iter()
+        .filter(|m| m.lifecycle == Lifecycle::Active && !m.offline);
+    for spec in current {
+        for mode in [None, Some("quick"), Some("explorer"), Some("guided")] {
+            let mut v = json!({"prompt": "a lighthouse", "model": spec.id});
+            if let Some(mode) = mode {
+                v["mode"] = json!(mode);
+            }
+            let g = r
+                .app
+                .images()
+                .generate(&caller, args(v), None)
+                .await
+                .unwrap_or_else(|e| panic!("{} in mode {mode:?}: {e}", spec.id));
+            let rec = &g.images[0];
+            let sent = r.fake.requests_to(GENERATIONS).last().unwrap().fields["quality"].clone();
+            assert_eq!(sent, json!(rec.quality), "{}: the quality sent", spec.id);
+            let quality = Quality::parse(&rec.quality).unwrap();
+            let estimate = spec.estimate_cost_micros(ImageSize::Auto, quality);
+            assert_eq!(
+                micros(rec.usage.output_image_tokens, spec.rates.image_out),
+                estimate,
+                "{} in mode {mode:?}: charged what was estimated",
+                spec.id
+            );
+            match mode {
+                Some(mode) => assert!(estimate <= Mode::parse(mode).unwrap().budget_micros()),
+                None => assert_eq!(quality, spec.auto_quality, "{}", spec.id),
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -812,5 +867,180 @@ async fn an_organisations_renders_across_requests_stay_within_its_concurrency() 
         counting.max.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "at most the limit at once, and the limit used"
+    );
+}
+
+/// Measures sequential model round trips: each call's depth is one more than that of the deepest
+/// call finished before it started, so calls made together share a depth and the deepest depth is
+/// the number of round trips a request waited for, whatever the latency.
+struct Rounds {
+    inner: Arc<dyn imagemcp_core::model::ImageModel>,
+    finished: std::sync::atomic::AtomicUsize,
+    deepest: std::sync::atomic::AtomicUsize,
+}
+
+impl Rounds {
+    async fn call<T>(&self, call: impl Future<Output = T>) -> T {
+        use std::sync::atomic::Ordering::SeqCst;
+        let depth = self.finished.load(SeqCst) + 1;
+        // Calls started together are all under way before any of them can finish.
+        tokio::task::yield_now().await;
+        let out = call.await;
+        self.finished.fetch_max(depth, SeqCst);
+        self.deepest.fetch_max(depth, SeqCst);
+        out
+    }
+
+    /// The round trips since the last `take`.
+    fn take(&self) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.finished.store(0, SeqCst);
+        self.deepest.swap(0, SeqCst)
+    }
+}
+
+#[imagemcp_core::async_trait]
+impl imagemcp_core::model::ImageModel for Rounds {
+    fn default_model(&self) -> &str {
+        self.inner.default_model()
+    }
+    async fn generate(
+        &self,
+        req: imagemcp_core::model::GenerateRequest,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Rendered> {
+        self.call(self.inner.generate(req)).await
+    }
+    async fn edit(
+        &self,
+        req: imagemcp_core::model::EditRequest,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Rendered> {
+        self.call(self.inner.edit(req)).await
+    }
+    async fn moderate(
+        &self,
+        text: &str,
+    ) -> imagemcp_core::Result<imagemcp_core::model::Moderation> {
+        self.call(self.inner.moderate(text)).await
+    }
+    async fn describe(
+        &self,
+        image: &imagemcp_core::model::InputImage,
+    ) -> imagemcp_core::Result<String> {
+        self.call(self.inner.describe(image)).await
+    }
+    async fn embed(&self, text: &str) -> imagemcp_core::Result<imagemcp_core::embed::Embedding> {
+        self.call(self.inner.embed(text)).await
+    }
+}
+
+/// A cache miss waits for as many sequential round trips as `fresh: true` (the moderation, then
+/// the render): the embedding and the exact lookup run alongside the moderation.
+#[tokio::test]
+async fn a_cache_miss_waits_no_more_round_trips_than_a_fresh_request() {
+    let (r, rounds) = rig_adjusted(true, |ports| {
+        let rounds = Arc::new(Rounds {
+            inner: ports.model.clone(),
+            finished: Default::default(),
+            deepest: Default::default(),
+        });
+        ports.model = rounds.clone();
+        rounds
+    })
+    .await;
+    r.gen_as(
+        "org_a",
+        json!({"prompt": "a lighthouse", "quality": "low", "fresh": true}),
+    )
+    .await;
+    let fresh = rounds.take();
+    assert_eq!(fresh, 2, "moderation, then the render");
+    let before = r.fake.requests().len();
+    let miss = r
+        .gen_as("org_a", json!({"prompt": "a windmill", "quality": "low"}))
+        .await;
+    assert_eq!(tier(&miss), None);
+    assert_eq!(rounds.take(), fresh, "a miss waits no longer than fresh");
+    let paths: Vec<String> = r.fake.requests()[before..]
+        .iter()
+        .map(|q| q.path.clone())
+        .collect();
+    for path in ["/v1/moderations", "/v1/embeddings", GENERATIONS] {
+        assert_eq!(
+            paths.iter().filter(|p| *p == path).count(),
+            1,
+            "{path} in {paths:?}"
+        );
+    }
+    // A repeat is an exact hit: no model call at all.
+    let hit = r
+        .gen_as("org_a", json!({"prompt": "a windmill", "quality": "low"}))
+        .await;
+    assert_eq!(tier(&hit), Some(CacheTier::L1));
+    assert_eq!(rounds.take(), 0);
+}
+
+/// Records the keys written to the `Cache` port.
+struct CachePuts {
+    inner: Arc<dyn imagemcp_core::cache::Cache>,
+    keys: std::sync::Mutex<Vec<String>>,
+}
+
+#[imagemcp_core::async_trait]
+impl imagemcp_core::cache::Cache for CachePuts {
+    async fn get(&self, key: &str) -> imagemcp_core::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> imagemcp_core::Result<()> {
+        self.keys.lock().unwrap().push(key.to_owned());
+        self.inner.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> imagemcp_core::Result<()> {
+        self.inner.delete(key).await
+    }
+}
+
+/// A refused prompt's embedding, made alongside its moderation, is dropped: it is neither stored
+/// in the semantic index nor used to serve the similar clean prompt cached before it.
+#[tokio::test]
+async fn a_refused_prompts_embedding_is_never_stored_or_used() {
+    let (r, puts) = rig_adjusted(true, |ports| {
+        let puts = Arc::new(CachePuts {
+            inner: ports.cache.clone(),
+            keys: Default::default(),
+        });
+        ports.cache = puts.clone();
+        puts
+    })
+    .await;
+    let castle = "a medieval castle on a hill with banners flying over a green valley at dawn";
+    r.gen_as("org_a", json!({"prompt": castle, "quality": "low"}))
+        .await;
+    let written = std::mem::take(&mut *puts.keys.lock().unwrap());
+    assert!(
+        written.iter().any(|k| k.starts_with("sem:")),
+        "the clean prompt is indexed: {written:?}"
+    );
+    let before = r.fake.requests().len();
+    let flagged = r
+        .generate(json!({"prompt": format!("{castle}, gore"), "quality": "low"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(flagged, Error::PolicyViolation { .. }),
+        "{flagged:?}"
+    );
+    let paths: Vec<String> = r.fake.requests()[before..]
+        .iter()
+        .map(|q| q.path.clone())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p == "/v1/embeddings"),
+        "embedded alongside the moderation: {paths:?}"
+    );
+    assert!(!paths.iter().any(|p| p == GENERATIONS), "{paths:?}");
+    assert_eq!(
+        *puts.keys.lock().unwrap(),
+        Vec::<String>::new(),
+        "nothing of a refused prompt is stored"
     );
 }

@@ -77,6 +77,83 @@ async fn a_failed_blob_write_leaves_no_metadata_no_files_and_no_usage() {
     assert!(usage(&t, "output_tokens").await.unwrap() > 0);
 }
 
+/// The size, format and background of a stored image.
+fn looks(rec: &imagemcp_app::images::record::ImageRecord) -> (u32, u32, &str, &str) {
+    (
+        rec.width,
+        rec.height,
+        rec.format.as_str(),
+        rec.background.as_str(),
+    )
+}
+
+/// A refinement keeps the size, format and background of the image it refines, on `app`; what the
+/// refining call sets itself wins.
+async fn refinement_keeps_the_look(app: &imagemcp_app::App) {
+    let caller = TestApp::caller("org_a");
+    let svc = app.images();
+    let generate = async |v: Value| svc.generate(&caller, args(v), None).await.unwrap();
+    let first = generate(json!({"prompt": "a blue door", "size": "1536x1024",
+        "output_format": "webp", "background": "transparent", "quality": "low"}))
+    .await;
+    let conv = first.conversation.id.to_string();
+    for (v, expect, why) in [
+        (
+            json!({"prompt": "paint it green"}),
+            (1536, 1024, "webp", "transparent"),
+            "the refinement keeps the look",
+        ),
+        (
+            json!({"prompt": "now at night", "size": "1024x1536", "output_format": "jpeg"}),
+            (1024, 1536, "jpeg", "auto"),
+            "explicit settings win; a format without alpha drops the inherited transparency",
+        ),
+        (
+            json!({"prompt": "with a lantern"}),
+            (1024, 1536, "jpeg", "auto"),
+            "the next refinement keeps the new look",
+        ),
+    ] {
+        let mut v = v;
+        v["conversation_id"] = json!(conv);
+        v["quality"] = json!("low");
+        assert_eq!(looks(&generate(v).await.images[0]), expect, "{why}");
+    }
+    assert_eq!(looks(&first.images[0]), (1536, 1024, "webp", "transparent"));
+}
+
+#[tokio::test]
+async fn an_offline_refinement_keeps_the_size_format_and_background() {
+    refinement_keeps_the_look(&TestApp::new().app).await;
+}
+
+/// The same through the OpenAI adapter, whose refinements go through the Responses API.
+#[tokio::test]
+async fn a_responses_api_refinement_keeps_the_size_format_and_background() {
+    let t = TestApp::new();
+    let (app, fake) = billing::on_fake_openai(&t, |_| {}).await;
+    refinement_keeps_the_look(&app).await;
+    let tools: Vec<Value> = fake
+        .requests_to("/v1/responses")
+        .iter()
+        .map(|r| r.fields["tools"][0].clone())
+        .collect();
+    assert_eq!(
+        tools.len(),
+        3,
+        "every refinement went through the Responses API"
+    );
+    assert_eq!(
+        (
+            &tools[0]["size"],
+            &tools[0]["output_format"],
+            &tools[0]["background"]
+        ),
+        (&json!("1536x1024"), &json!("webp"), &json!("transparent"))
+    );
+    assert_eq!(tools[2]["size"], json!("1024x1536"));
+}
+
 #[tokio::test]
 async fn racing_refinements_of_one_turn_cannot_both_win() {
     let t = TestApp::new();

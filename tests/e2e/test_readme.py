@@ -44,14 +44,15 @@ def curl_commands(block: str) -> list[dict]:
 
 def test_the_first_key_is_the_local_administrator_of_org_default(tmp_path):
     run = section("Run it")
-    for fact in ["`admin@localhost`", "`usr_localadmin`", "`org_default`", "(`admin`)"]:
+    for fact in ["`admin@localhost`", "`usr_localadmin`", "`org_default`",
+                 "(`images:read`, `images:write`, `admin`)"]:
         assert fact in run, f"the README does not say {fact}"
     s = start_server(tmp_path / "fresh", "readme-first-run", key="")
     try:
         first = s.process.wait_for_line("imk_")
         with s.http(first) as http:
             keys = http.get("/v1/keys").json()["keys"]
-            assert [(k["org_id"], k["scopes"]) for k in keys] == [("org_default", ["admin"])]
+            assert [(k["org_id"], k["scopes"]) for k in keys] == [("org_default", ["images:read", "images:write", "admin"])]
             members = http.get("/v1/members").json()["members"]
             assert [(m["user_id"], set(m["roles"].values())) for m in members] == [("usr_localadmin", {"admin"})]
         # Another key, from the command the README gives, on the running server's data directory.

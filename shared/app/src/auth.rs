@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use imagemcp_core::ids::{KeyId, OrgId, TeamId, UserId};
-use imagemcp_core::rbac::{self, Action, Role, Scope};
+use imagemcp_core::rbac::Scope;
 use imagemcp_core::table::{Condition, Key, Query, TransactOp};
 use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -24,8 +24,7 @@ use crate::Ports;
 use crate::accounts::Accounts;
 use crate::images::record::{from_item, to_item};
 
-/// The organisation of the local install's administrator.
-pub const DEFAULT_ORG: &str = "org_default";
+pub use imagemcp_tenancy::caller::{Caller, DEFAULT_ORG};
 
 /// How long a rotated key keeps working: a day, long enough to roll a deployment, short enough
 /// that a leaked old key dies soon.
@@ -34,36 +33,6 @@ pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// How stale `last_used_at` may get before a use rewrites it: one write a minute per key at most,
 /// instead of one per request.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
-
-/// Who is calling: resolved from credentials at the edge, passed to every service.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub user: UserId,
-    pub org: OrgId,
-    /// The team the caller acts in (a team-bound key's team, or the org's default team).
-    pub team: TeamId,
-    pub role: Role,
-    pub scopes: Vec<Scope>,
-    /// The credential's id (an API key id or a token's id): sessions are bound to it.
-    pub credential: String,
-}
-
-impl Caller {
-    /// A stable, non-reversible end-user id for the model provider's abuse detection.
-    pub fn safety_identifier(&self) -> String {
-        hex::encode(&Sha256::digest(format!("{}:{}", self.org, self.user))[..16])
-    }
-
-    /// Whether the caller may do `action`; the error says which role or scope is missing.
-    pub fn authorize(&self, action: Action) -> Result<()> {
-        rbac::authorize(self.role, &self.scopes, action)
-    }
-
-    /// Whether the caller may do `action` (for filtering lists).
-    pub fn may(&self, action: Action) -> bool {
-        self.authorize(action).is_ok()
-    }
-}
 
 /// A newly created key: the only time the secret exists outside the caller's hands.
 pub struct NewKey {

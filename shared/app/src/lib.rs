@@ -10,9 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod config;
-pub mod crypto;
 pub mod engine;
-pub mod error;
 pub mod gdpr;
 pub mod images;
 pub mod imaging;
@@ -20,7 +18,6 @@ pub mod jobs;
 pub mod manage;
 pub mod mcp;
 pub mod oauth;
-pub mod ports;
 pub mod reveal;
 pub mod routes;
 pub mod sessions;
@@ -30,6 +27,7 @@ pub mod views;
 pub mod whoami;
 
 pub use config::AppConfig;
+pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod image_params;
 pub mod model;
+pub mod modes;
 pub mod money;
 pub mod payments;
 pub mod prompt;

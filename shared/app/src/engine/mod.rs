@@ -11,7 +11,7 @@ pub mod cache;
 pub mod campaign;
 pub mod limits;
 pub mod metrics;
-pub mod modes;
+pub use imagemcp_core::modes;
 pub mod resilient;
 pub mod timer;
 

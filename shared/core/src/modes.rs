@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use imagemcp_core::catalog::{ModelSpec, RenderParams};
-use imagemcp_core::{Error, Result};
+use crate::catalog::{ModelSpec, RenderParams};
+use crate::{Error, Result};
 
 /// How a caller wants to work: quick (one fast draft), explorer (variations), guided (careful).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,8 +141,8 @@ fn dollars(micros: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imagemcp_core::catalog;
-    use imagemcp_core::image_params::{ImageSize, Quality};
+    use crate::catalog;
+    use crate::image_params::{ImageSize, Quality};
 
     fn params(quality: &str) -> RenderParams {
         RenderParams {
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_default_request_fits_every_mode_on_every_current_model() {
-        use imagemcp_core::catalog::{Lifecycle, MODELS};
+        use crate::catalog::{Lifecycle, MODELS};
         for spec in MODELS
             .iter()
             .filter(|m| m.lifecycle == Lifecycle::Active && !m.offline)

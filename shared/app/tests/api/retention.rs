@@ -1,4 +1,4 @@
-//! Retention of image bytes (issue 6): Free images' blobs are deleted by `billing::retention::sweep`
+//! Retention of image bytes: Free images' blobs are deleted by `billing::retention::sweep`
 //! once their expiry day is over; paid images' blobs stay; the sweep is idempotent, bounded, and safe
 //! beside image deletion, GDPR erasure and a second sweeping instance.
 

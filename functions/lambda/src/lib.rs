@@ -271,7 +271,8 @@ pub async fn batch_or_schedule(
 ) -> Result<serde_json::Value> {
     if event.get("source").and_then(serde_json::Value::as_str) == Some("aws.events") {
         let swept =
-            imagemcp_app::billing::retention::sweep(app, now_secs, SCHEDULED_SWEEP_MAX).await?;
+            imagemcp_app::billing::retention::sweep(&app.billing, now_secs, SCHEDULED_SWEEP_MAX)
+                .await?;
         return Ok(serde_json::json!({
             "entries": swept.entries, "blobs": swept.blobs, "more": swept.more
         }));

@@ -254,7 +254,8 @@ pub async fn serve(
             // Free images' files expire with their records (`billing::retention`).
             let now = imagemcp_core::clock::Clock::now_secs(&*sweep_app.ports.clock);
             if let Err(e) =
-                imagemcp_app::billing::retention::sweep_all(&sweep_app, now, SWEEP_BATCH).await
+                imagemcp_app::billing::retention::sweep_all(&sweep_app.billing, now, SWEEP_BATCH)
+                    .await
             {
                 tracing::warn!(error = %e, "removing expired image files failed");
             }

@@ -531,8 +531,11 @@ async fn process(app: &App, delivery: &Delivery) -> Result<()> {
         // job: nothing left to do (and nothing generated, so nothing charged). What a process
         // that died on this item still held is given back.
         if let Some(index) = message.item {
-            crate::billing::quota::release_item_hold(app, &hold_key(&job.org_id, &job.id, index))
-                .await;
+            crate::billing::quota::release_item_hold(
+                &app.billing,
+                &hold_key(&job.org_id, &job.id, index),
+            )
+            .await;
         }
         return Ok(());
     }
@@ -675,7 +678,7 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
             Ok(result) => {
                 do_item(app, job, index, result).await?;
                 crate::billing::quota::release_item_hold(
-                    app,
+                    &app.billing,
                     &hold_key(&job.org_id, &job.id, index),
                 )
                 .await;

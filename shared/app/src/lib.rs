@@ -8,7 +8,6 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
-pub mod billing;
 pub mod config;
 pub mod engine;
 pub mod gdpr;
@@ -27,6 +26,7 @@ pub mod views;
 pub mod whoami;
 
 pub use config::AppConfig;
+pub use imagemcp_billing as billing;
 pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
 
@@ -39,6 +39,8 @@ pub struct App {
     pub config: Arc<AppConfig>,
     /// The generation engine's per-instance state (breakers, back-off, rate limits).
     pub engine: Arc<engine::Engine>,
+    /// Plans, quotas and Stripe, on the same ports.
+    pub billing: billing::Billing,
 }
 
 impl App {
@@ -56,10 +58,18 @@ impl App {
             ports.model,
             engine.clone(),
         ));
+        let billing = billing::Billing::new(
+            ports.clone(),
+            billing::Settings {
+                stripe: config.billing.clone(),
+                public_url: config.public_url.clone(),
+            },
+        );
         Self {
             ports,
             config: Arc::new(config),
             engine,
+            billing,
         }
     }
 

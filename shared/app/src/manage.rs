@@ -406,7 +406,7 @@ impl<'a> Manage<'a> {
             imagemcp_core::rbac::authorize(role, &caller.scopes, Action::ManageOwnKeys)?;
         }
         // Billing: API keys are part of API access, a Team feature.
-        crate::billing::gate(self.app, &org, Feature::ApiAccess).await?;
+        crate::billing::gate(&self.app.billing, &org, Feature::ApiAccess).await?;
         let spec = self.spec(caller, args)?;
         Ok(self
             .app
@@ -430,7 +430,7 @@ impl<'a> Manage<'a> {
                 "a member's key is made in your organisation",
             ));
         }
-        crate::billing::gate(self.app, &caller.org, Feature::ApiAccess).await?;
+        crate::billing::gate(&self.app.billing, &caller.org, Feature::ApiAccess).await?;
         let member = self.member(caller, user).await?;
         let spec = self.spec(caller, args)?;
         Ok(self
@@ -539,7 +539,7 @@ impl<'a> Manage<'a> {
     /// invitation service writes alone); the entry is appended right after.
     pub async fn invite(&self, caller: &Caller, args: InviteArgs) -> Result<InvitationView> {
         caller.authorize(Action::ManageMembers)?;
-        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
+        crate::billing::gate(&self.app.billing, &caller.org, Feature::TeamCollaboration).await?;
         let role = parse_role(&args.role)?;
         let team = self.team(caller, args.team_id.as_deref()).await?;
         let inv = Invitations::new(&self.app.ports)
@@ -571,7 +571,7 @@ impl<'a> Manage<'a> {
     /// sign-up, and for tests). The account has no password until its owner sets one.
     pub async fn provision(&self, caller: &Caller, args: ProvisionArgs) -> Result<MemberView> {
         caller.authorize(Action::ManageMembers)?;
-        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
+        crate::billing::gate(&self.app.billing, &caller.org, Feature::TeamCollaboration).await?;
         let role = parse_role(&args.role)?;
         let team = self.team(caller, args.team_id.as_deref()).await?;
         let accounts = self.app.accounts();
@@ -591,7 +591,7 @@ impl<'a> Manage<'a> {
     /// Creates a team; its name must be new to the organisation (`Conflict` otherwise).
     pub async fn create_team(&self, caller: &Caller, args: TeamArgs) -> Result<TeamView> {
         caller.authorize(Action::ManageMembers)?;
-        crate::billing::gate(self.app, &caller.org, Feature::TeamCollaboration).await?;
+        crate::billing::gate(&self.app.billing, &caller.org, Feature::TeamCollaboration).await?;
         let team = self
             .app
             .accounts()

@@ -241,7 +241,7 @@ impl Engine {
 /// Admits a request of `images` renders under the org's and key's rate limits (its mode's cost
 /// budget was checked when its plan was made). Nothing is called or spent when it refuses.
 pub async fn admit(app: &App, caller: &Caller, images: u32) -> Result<()> {
-    let plan = crate::billing::plan::load(app, &caller.org).await?;
+    let plan = crate::billing::plan::load(&app.billing, &caller.org).await?;
     let tier = plan.effective_tier(app.ports.clock.now_secs());
     let (org, key) = app.engine.config.rate_limits.of(tier);
     let buckets = [
@@ -317,7 +317,7 @@ pub fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>> {
 
 /// How many renders of the organisation may run at once (its tier's share of this instance).
 pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
-    match crate::billing::plan::load(app, org).await {
+    match crate::billing::plan::load(&app.billing, org).await {
         Ok(plan) => app
             .engine
             .config

@@ -257,7 +257,8 @@ impl<'a> ImageService<'a> {
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
         // A cached answer is still within the plan's gates (variations, mode).
         let budget =
-            crate::billing::quota::gates(self.app, caller, n, args.mode.as_deref()).await?;
+            crate::billing::quota::gates(&self.app.billing, caller, n, args.mode.as_deref())
+                .await?;
         let mut job = self.resolve_generation(caller, &args, budget).await?;
         // Engine hook: the cache answers first, so a hit reserves no quota. Its lookup
         // runs the prompt's moderation alongside, so a miss has the prompt checked already.
@@ -281,7 +282,7 @@ impl<'a> ImageService<'a> {
         let metered = match args.job_item.as_mut() {
             Some(item) => {
                 let metered = crate::billing::quota::admit_item(
-                    self.app,
+                    &self.app.billing,
                     caller,
                     n,
                     args.mode.as_deref(),
@@ -293,8 +294,14 @@ impl<'a> ImageService<'a> {
                 metered
             }
             None => {
-                crate::billing::quota::admit(self.app, caller, n, args.mode.as_deref(), estimate)
-                    .await?
+                crate::billing::quota::admit(
+                    &self.app.billing,
+                    caller,
+                    n,
+                    args.mode.as_deref(),
+                    estimate,
+                )
+                .await?
             }
         };
         job.plan.job_item = args.job_item.take();
@@ -303,7 +310,10 @@ impl<'a> ImageService<'a> {
             .generate_unmetered(caller, job, moderated, progress)
             .await;
         metered
-            .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
+            .settle(
+                &self.app.billing,
+                result.as_ref().map_or(0, |g| g.images.len()),
+            )
             .await;
         crate::engine::finished(self.app, caller, "generate", started, probe, &result).await;
         result
@@ -317,14 +327,18 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
-        let budget = crate::billing::quota::gates(self.app, caller, 1, None).await?;
+        let budget = crate::billing::quota::gates(&self.app.billing, caller, 1, None).await?;
         let started = self.app.ports.clock.now_ms();
         let plan = self.edit_plan(&args, budget)?;
         let estimate = plan.estimate_micros(1);
-        let metered = crate::billing::quota::admit(self.app, caller, 1, None, estimate).await?;
+        let metered =
+            crate::billing::quota::admit(&self.app.billing, caller, 1, None, estimate).await?;
         let result = self.edit_unmetered(caller, args, plan, progress).await;
         metered
-            .settle(self.app, result.as_ref().map_or(0, |g| g.images.len()))
+            .settle(
+                &self.app.billing,
+                result.as_ref().map_or(0, |g| g.images.len()),
+            )
             .await;
         // Engine hook: edits are measured, never cached (their inputs are images).
         crate::engine::finished(self.app, caller, "edit", started, None, &result).await;
@@ -770,7 +784,7 @@ impl<'a> ImageService<'a> {
         let org = &caller.org;
         let crypto = crate::crypto::Crypto::new(&self.app.ports);
         // Billing: Free keeps images and conversations 30 days (the Table's TTL).
-        let expires = crate::billing::retention_expiry(self.app, org).await?;
+        let expires = crate::billing::retention_expiry(&self.app.billing, org).await?;
         let keep = |item: imagemcp_core::table::Item| match expires {
             Some(at) => item.with_ttl(at),
             None => item,

@@ -5,35 +5,15 @@ use imagemcp_core::Result;
 use imagemcp_core::blob::BlobKey;
 use imagemcp_core::ids::{ConversationId, ImageId, OrgId, UserId};
 use imagemcp_core::model::Usage;
-use imagemcp_core::table::Key;
 use serde::{Deserialize, Serialize};
 
 pub use imagemcp_tenancy::items::{
     date_of, from_item, month_bounds, month_of, no_attrs, rfc3339, to_item,
 };
+pub use imagemcp_tenancy::keys::{conversation_key, image_key, org_pk, tombstone_key, usage_key};
 
 /// How long a deleted image is remembered, so a late caller hears "deleted" rather than "not found".
 pub const TOMBSTONE_TTL_SECS: i64 = 30 * 24 * 3600;
-
-pub fn org_pk(org: &OrgId) -> String {
-    format!("ORG#{org}")
-}
-
-pub fn image_key(org: &OrgId, id: &ImageId) -> Key {
-    Key::new(org_pk(org), format!("IMG#{id}"))
-}
-
-pub fn tombstone_key(org: &OrgId, id: &ImageId) -> Key {
-    Key::new(org_pk(org), format!("DELETED#{id}"))
-}
-
-pub fn conversation_key(org: &OrgId, id: &ConversationId) -> Key {
-    Key::new(org_pk(org), format!("CONV#{id}"))
-}
-
-pub fn usage_key(org: &OrgId, month: &str, counter: &str) -> Key {
-    Key::new(org_pk(org), format!("USAGE#{month}#{counter}"))
-}
 
 /// The blob keys of an image: the full asset and its chat preview.
 pub fn blob_keys(org: &OrgId, id: &ImageId, ext: &str) -> Result<(BlobKey, BlobKey)> {

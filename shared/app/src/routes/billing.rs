@@ -39,32 +39,36 @@ type ApiResult = Result<Response, ApiError>;
 /// The REST image API is API access, a Team feature (billing off: everyone has it). The billing
 /// routes themselves are open to every plan, or nobody could upgrade.
 pub(super) async fn api_access(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    crate::billing::gate(app, &caller.org, imagemcp_core::tier::Feature::ApiAccess)
-        .await
-        .map_err(ApiError)
+    crate::billing::gate(
+        &app.billing,
+        &caller.org,
+        imagemcp_core::tier::Feature::ApiAccess,
+    )
+    .await
+    .map_err(ApiError)
 }
 
 async fn usage_json(State(app): State<App>, caller: Caller) -> ApiResult {
-    Ok(axum::Json(usage::summary(&app, &caller).await?).into_response())
+    Ok(axum::Json(usage::summary(&app.billing, &caller).await?).into_response())
 }
 
 async fn checkout_json(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
     let args: UpgradeArgs = json_body(&body)?;
-    let view = checkout::upgrade(&app, &caller, args).await?;
+    let view = checkout::upgrade(&app.billing, &caller, args).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
 async fn portal_json(State(app): State<App>, caller: Caller) -> ApiResult {
     Ok((
         StatusCode::CREATED,
-        axum::Json(checkout::portal(&app, &caller).await?),
+        axum::Json(checkout::portal(&app.billing, &caller).await?),
     )
         .into_response())
 }
 
 async fn budget_json(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
     let args: BudgetArgs = json_body(&body)?;
-    let view = BudgetView::from(budget::set(&app, &caller, args).await?);
+    let view = BudgetView::from(budget::set(&app.billing, &caller, args).await?);
     Ok(axum::Json(view).into_response())
 }
 
@@ -121,7 +125,7 @@ async fn usage_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let s = match usage::summary(&app, &caller).await {
+    let s = match usage::summary(&app.billing, &caller).await {
         Ok(s) => s,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -222,7 +226,7 @@ async fn upgrade_form(State(app): State<App>, headers: HeaderMap, body: Bytes) -
             None
         },
     };
-    match checkout::upgrade(&app, &caller, args).await {
+    match checkout::upgrade(&app.billing, &caller, args).await {
         Ok(view) => see_other(&view.checkout_url),
         Err(e) => ApiError(e).into_response(),
     }
@@ -233,7 +237,7 @@ async fn portal_form(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         Ok(f) => f,
         Err(r) => return r,
     };
-    match checkout::portal(&app, &caller).await {
+    match checkout::portal(&app.billing, &caller).await {
         Ok(view) => see_other(&view.portal_url),
         Err(e) => ApiError(e).into_response(),
     }

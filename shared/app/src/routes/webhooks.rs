@@ -34,7 +34,7 @@ async fn stripe(
         &billing.webhook_secrets,
         app.ports.clock.now_secs(),
     )?;
-    let outcome = webhook::process(&app, &body).await?;
+    let outcome = webhook::process(&app.billing, &body).await?;
     let result = match outcome {
         webhook::Outcome::Applied => "applied".to_owned(),
         webhook::Outcome::Duplicate => "duplicate".to_owned(),

@@ -336,7 +336,7 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
             .await
             .unwrap();
     }
-    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+    let s = imagemcp_app::billing::usage::summary(&t.app.billing, &caller)
         .await
         .unwrap();
     assert_eq!(s.tier, "free");
@@ -366,7 +366,7 @@ async fn the_usage_summary_reports_used_remaining_overage_and_cost() {
         )
         .await
         .unwrap();
-    let s = imagemcp_app::billing::usage::summary(&local.app, &caller)
+    let s = imagemcp_app::billing::usage::summary(&local.app.billing, &caller)
         .await
         .unwrap();
     assert_eq!((s.tier.as_str(), s.used_images), ("local", 2));
@@ -396,13 +396,17 @@ async fn upgrade_opens_a_checkout_with_one_customer_per_org_and_the_portal_after
     let (t, fake) = billed_with_stripe();
     let caller = TestApp::caller("org_a");
     // No billing account yet: the portal says how to get one.
-    let err = checkout::portal(&t.app, &caller).await.unwrap_err();
+    let err = checkout::portal(&t.app.billing, &caller).await.unwrap_err();
     assert!(err.to_string().contains("openai_upgrade_plan"), "{err}");
     // Two racing upgrades: one Stripe customer, stored once on the org.
     let (a, b) = tokio::join!(
-        checkout::upgrade(&t.app, &caller, upgrade_args(json!({"tier": "pro"}))),
         checkout::upgrade(
-            &t.app,
+            &t.app.billing,
+            &caller,
+            upgrade_args(json!({"tier": "pro"}))
+        ),
+        checkout::upgrade(
+            &t.app.billing,
             &caller,
             upgrade_args(json!({"tier": "team", "seats": 7}))
         ),
@@ -455,7 +459,7 @@ async fn upgrade_opens_a_checkout_with_one_customer_per_org_and_the_portal_after
         json!({"tier": "free"}),
         json!({"tier": "enterprise"}),
     ] {
-        let err = checkout::upgrade(&t.app, &caller, upgrade_args(bad.clone()))
+        let err = checkout::upgrade(&t.app.billing, &caller, upgrade_args(bad.clone()))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{bad}: {err}");
@@ -470,24 +474,37 @@ async fn upgrade_opens_a_checkout_with_one_customer_per_org_and_the_portal_after
         &[imagemcp_core::rbac::Scope::ImagesWrite],
     );
     assert!(matches!(
-        checkout::upgrade(&t.app, &viewer, upgrade_args(json!({"tier": "pro"}))).await,
+        checkout::upgrade(
+            &t.app.billing,
+            &viewer,
+            upgrade_args(json!({"tier": "pro"}))
+        )
+        .await,
         Err(Error::Forbidden(_))
     ));
 
-    let portal = checkout::portal(&t.app, &caller).await.unwrap();
+    let portal = checkout::portal(&t.app.billing, &caller).await.unwrap();
     assert!(portal.portal_url.contains("/portal/bps_"));
     // Subscribed: a second checkout would make a second subscription, so it is refused.
     store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
-    let err = checkout::upgrade(&t.app, &caller, upgrade_args(json!({"tier": "team"})))
-        .await
-        .unwrap_err();
+    let err = checkout::upgrade(
+        &t.app.billing,
+        &caller,
+        upgrade_args(json!({"tier": "team"})),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)) && err.to_string().contains("openai_billing_portal"));
 
     // Billing off: nothing to buy, said plainly.
     let local = TestApp::new();
-    let err = checkout::upgrade(&local.app, &caller, upgrade_args(json!({"tier": "pro"})))
-        .await
-        .unwrap_err();
+    let err = checkout::upgrade(
+        &local.app.billing,
+        &caller,
+        upgrade_args(json!({"tier": "pro"})),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("billing is off"), "{err}");
 }
 
@@ -495,7 +512,7 @@ async fn upgrade_opens_a_checkout_with_one_customer_per_org_and_the_portal_after
 async fn overage_past_the_pool_is_reported_once_as_a_billing_meter_event() {
     let (t, fake) = billed_with_stripe();
     let caller = TestApp::caller("org_a");
-    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app, &caller)
+    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app.billing, &caller)
         .await
         .unwrap();
     store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
@@ -539,7 +556,7 @@ async fn overage_past_the_pool_is_reported_once_as_a_billing_meter_event() {
             .all(|e| e["payload"]["stripe_customer_id"] == customer.as_str()
                 && e["event_name"] == "imagemcp_overage_images")
     );
-    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+    let s = imagemcp_app::billing::usage::summary(&t.app.billing, &caller)
         .await
         .unwrap();
     assert_eq!(
@@ -589,25 +606,27 @@ async fn a_downgrade_while_a_batch_runs_lets_admitted_items_finish_counted_once(
     store_plan(&t, &caller, &pro_plan(Some("cus_x"))).await;
     let period = format!("P{}", 1_795_478_400 - 86_400);
     // Item 1 of a batch is admitted under Pro (4 variations)…
-    let admitted = quota::admit(&t.app, &caller, 4, None, 0).await.unwrap();
+    let admitted = quota::admit(&t.app.billing, &caller, 4, None, 0)
+        .await
+        .unwrap();
     // …the subscription is deleted mid-period while it runs…
     let mut free = OrgPlan::free();
     free.state_at = 1_795_478_400;
     free.status = "canceled".into();
     store_plan(&t, &caller, &free).await;
     // …and it finishes, counted once on the period it was admitted in.
-    admitted.settle(&t.app, 4).await;
+    admitted.settle(&t.app.billing, 4).await;
     assert_eq!(used(&t, "org_a", &period).await, Some(4));
     // Later items are admitted under Free: 4 variations refused, 1 counted on the calendar month.
-    let err = quota::admit(&t.app, &caller, 4, None, 0)
+    let err = quota::admit(&t.app.billing, &caller, 4, None, 0)
         .await
         .err()
         .unwrap();
     assert_plan_limit(&err, "pro");
-    quota::admit(&t.app, &caller, 1, None, 0)
+    quota::admit(&t.app.billing, &caller, 1, None, 0)
         .await
         .unwrap()
-        .settle(&t.app, 1)
+        .settle(&t.app.billing, 1)
         .await;
     assert_eq!(used(&t, "org_a", "2026-11").await, Some(1));
     assert_eq!(used(&t, "org_a", &period).await, Some(4), "no double count");
@@ -640,7 +659,7 @@ async fn cost_is_attributed_to_org_user_and_team_in_the_generation_commit() {
     assert_eq!(read("cost_micros").await, Some(cost));
     assert_eq!(read("cost_micros#user#usr_test").await, Some(cost));
     assert_eq!(read("cost_micros#team#team_test").await, Some(cost));
-    let s = imagemcp_app::billing::usage::summary(&app, &caller)
+    let s = imagemcp_app::billing::usage::summary(&app.billing, &caller)
         .await
         .unwrap();
     assert_eq!(
@@ -661,9 +680,15 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
         .unwrap()
     };
     for bad in [-1, 1_000_000_001] {
-        assert!(budget::set(&t.app, &caller, set(bad, false)).await.is_err());
+        assert!(
+            budget::set(&t.app.billing, &caller, set(bad, false))
+                .await
+                .is_err()
+        );
     }
-    budget::set(&t.app, &caller, set(100, false)).await.unwrap();
+    budget::set(&t.app.billing, &caller, set(100, false))
+        .await
+        .unwrap();
     let spend = async |micros: i64| {
         t.table
             .add(Add {
@@ -678,11 +703,23 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
     };
     // 79 %: no alert.
     spend(790_000).await;
-    assert!(!budget::after_generation(&t.app, &caller).await.unwrap());
+    assert!(
+        !budget::after_generation(&t.app.billing, &caller)
+            .await
+            .unwrap()
+    );
     // 80 %: one alert, then never again this month.
     spend(10_000).await;
-    assert!(budget::after_generation(&t.app, &caller).await.unwrap());
-    assert!(!budget::after_generation(&t.app, &caller).await.unwrap());
+    assert!(
+        budget::after_generation(&t.app.billing, &caller)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !budget::after_generation(&t.app.billing, &caller)
+            .await
+            .unwrap()
+    );
     let alerts = imagemcp_app::audit::read::AuditLog::new(&t.app)
         .view(
             &caller,
@@ -699,7 +736,9 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
         .await
         .expect("no hard stop");
     // Hard stop: refused before any model call, nothing reserved.
-    budget::set(&t.app, &caller, set(100, true)).await.unwrap();
+    budget::set(&t.app.billing, &caller, set(100, true))
+        .await
+        .unwrap();
     let before = used(&t, "org_a", "2026-11").await;
     let err = t
         .app
@@ -710,7 +749,7 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
     assert!(err.to_string().contains("budget"), "{err}");
     assert_eq!(used(&t, "org_a", "2026-11").await, before);
     // Raising it lets generation go on.
-    budget::set(&t.app, &caller, set(1_000, true))
+    budget::set(&t.app.billing, &caller, set(1_000, true))
         .await
         .unwrap();
     t.app
@@ -768,7 +807,7 @@ async fn concurrent_requests_never_pass_a_hard_stop_budget_together() {
         json!({"monthly_budget_cents": budget_cents, "hard_stop": true}),
     )
     .unwrap();
-    budget::set(&app, &caller, set).await.unwrap();
+    budget::set(&app.billing, &caller, set).await.unwrap();
 
     let results = join_all((0..8).map(|_| {
         let app = app.clone();
@@ -1084,7 +1123,7 @@ async fn the_usage_page_shows_the_plan_and_its_forms_redirect_to_stripe_with_csr
 async fn an_overage_report_stripe_refused_is_kept_and_sent_once_later() {
     let (t, fake) = billed_with_stripe();
     let caller = TestApp::caller("org_a");
-    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app, &caller)
+    let customer = imagemcp_app::billing::checkout::ensure_customer(&t.app.billing, &caller)
         .await
         .unwrap();
     store_plan(&t, &caller, &pro_plan(Some(&customer))).await;
@@ -1151,7 +1190,7 @@ async fn an_overage_report_stripe_refused_is_kept_and_sent_once_later() {
         .unwrap();
     assert!(pending.items.is_empty());
     // Sending the pending ones again changes nothing at Stripe.
-    imagemcp_app::billing::overage::retry_pending(&t.app, "ORG#org_a").await;
+    imagemcp_app::billing::overage::retry_pending(&t.app.billing, "ORG#org_a").await;
     assert_eq!(
         fake.get("/_fake/meter_events")
             .await
@@ -1160,7 +1199,7 @@ async fn an_overage_report_stripe_refused_is_kept_and_sent_once_later() {
             .len(),
         2
     );
-    let s = imagemcp_app::billing::usage::summary(&t.app, &caller)
+    let s = imagemcp_app::billing::usage::summary(&t.app.billing, &caller)
         .await
         .unwrap();
     assert_eq!((s.overage_images, s.overage_cents), (3, 45));

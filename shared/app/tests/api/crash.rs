@@ -125,7 +125,7 @@ async fn rig(at: Point) -> Rig {
     let restarted = TestApp::app_on(ports, (*dying.config).clone());
     let caller = TestApp::caller("org_crash");
     budget::set(
-        &restarted,
+        &restarted.billing,
         &caller,
         BudgetArgs {
             monthly_budget_cents: 100_000,

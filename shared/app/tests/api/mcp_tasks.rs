@@ -1011,7 +1011,7 @@ async fn arguments_that_are_not_an_object_are_refused_before_the_cost_gate_in_bo
     assert_eq!(r.t.blob_files(), 0);
     let fake = r._fake.as_ref().unwrap();
     assert!(fake.requests().is_empty(), "the model was never called");
-    let usage = imagemcp_app::billing::usage::summary(&r.app, &caller)
+    let usage = imagemcp_app::billing::usage::summary(&r.app.billing, &caller)
         .await
         .unwrap();
     assert_eq!(

@@ -37,7 +37,7 @@ async fn stored(t: &TestApp, rec: &ImageRecord) -> usize {
 }
 
 async fn sweep(t: &TestApp, max: usize) -> retention::Swept {
-    retention::sweep(&t.app, t.clock.now_secs(), max)
+    retention::sweep(&t.app.billing, t.clock.now_secs(), max)
         .await
         .unwrap()
 }
@@ -95,8 +95,8 @@ async fn the_sweep_is_bounded_and_two_instances_can_sweep_at_once() {
 
     // Two instances race over the rest: both succeed, everything goes, nothing is left behind.
     let (a, b) = futures::join!(
-        retention::sweep_all(&t.app, t.clock.now_secs(), 1),
-        retention::sweep_all(&t.app, t.clock.now_secs(), 1),
+        retention::sweep_all(&t.app.billing, t.clock.now_secs(), 1),
+        retention::sweep_all(&t.app.billing, t.clock.now_secs(), 1),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.entries + b.entries >= 3, "{a:?} {b:?}");

@@ -51,7 +51,7 @@ pub(super) async fn run(
 
 async fn usage(app: &App, caller: &Caller, args: Value) -> Result<CallToolResult, Error> {
     parse_args::<NoArgs>(args)?;
-    let s = crate::billing::usage::summary(app, caller).await?;
+    let s = crate::billing::usage::summary(&app.billing, caller).await?;
     let limit = match (s.included_images, s.remaining_images) {
         (Some(inc), Some(rem)) => format!("{} of {inc} used, {rem} left", s.used_images),
         _ => format!("{} used, no limit", s.used_images),
@@ -72,7 +72,8 @@ async fn usage(app: &App, caller: &Caller, args: Value) -> Result<CallToolResult
 
 async fn upgrade(app: &App, caller: &Caller, args: Value) -> Result<CallToolResult, Error> {
     let view =
-        crate::billing::checkout::upgrade(app, caller, parse_args::<UpgradeArgs>(args)?).await?;
+        crate::billing::checkout::upgrade(&app.billing, caller, parse_args::<UpgradeArgs>(args)?)
+            .await?;
     let summary = format!(
         "Open {} to subscribe to {} ({} seat(s), {}/month). The plan changes once the payment is confirmed.",
         view.checkout_url,
@@ -84,7 +85,7 @@ async fn upgrade(app: &App, caller: &Caller, args: Value) -> Result<CallToolResu
 }
 
 async fn portal(app: &App, caller: &Caller) -> Result<CallToolResult, Error> {
-    let view = crate::billing::checkout::portal(app, caller).await?;
+    let view = crate::billing::checkout::portal(&app.billing, caller).await?;
     let summary = format!(
         "Open {} to change plan or seats, update payment details, see invoices or cancel.",
         view.portal_url
@@ -93,7 +94,8 @@ async fn portal(app: &App, caller: &Caller) -> Result<CallToolResult, Error> {
 }
 
 async fn set_budget(app: &App, caller: &Caller, args: Value) -> Result<CallToolResult, Error> {
-    let budget = crate::billing::budget::set(app, caller, parse_args::<BudgetArgs>(args)?).await?;
+    let budget =
+        crate::billing::budget::set(&app.billing, caller, parse_args::<BudgetArgs>(args)?).await?;
     let view = crate::billing::budget::BudgetView::from(budget);
     let summary = match &view.budget {
         Some(b) => format!(

@@ -1,7 +1,7 @@
 //! Billing: which plan each organisation is on, quota reservations around generation, feature
 //! gating by tier, and (with Stripe configured) checkout, the billing portal and signed webhooks.
 //!
-//! Billing is *off* when [`crate::AppConfig::billing`] is `None` (the embedded default, and any
+//! Billing is *off* when [`Settings::stripe`] is `None` (the embedded default, and any
 //! deployment without `STRIPE_SECRET_KEY`): every organisation is on the `local` plan, which lifts
 //! every limit and bills nothing. With billing on, an organisation without a subscription is on Free.
 
@@ -21,6 +21,33 @@ use std::sync::Arc;
 use imagemcp_core::payments::Payments;
 
 pub use plan::OrgPlan;
+
+use imagemcp_tenancy::Ports;
+
+/// Billing's context: the ports it reads and writes and its settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Billing {
+    pub ports: Ports,
+    pub config: Arc<Settings>,
+}
+
+/// What billing is configured with.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Billing's settings when it is on (Stripe configured); `None` is the local plan for everyone.
+    pub stripe: Option<Arc<BillingConfig>>,
+    /// The server's public base URL, for the links billing gives (upgrade, checkout return).
+    pub public_url: String,
+}
+
+impl Billing {
+    pub fn new(ports: Ports, config: Settings) -> Self {
+        Self {
+            ports,
+            config: Arc::new(config),
+        }
+    }
+}
 
 /// Settings of billing when it is on.
 #[derive(Clone)]
@@ -56,31 +83,31 @@ impl fmt::Debug for BillingConfig {
 /// Refuses `feature` when `org`'s plan does not include it, naming the tier that does and where to
 /// upgrade (billing off: the local plan includes everything).
 pub async fn gate(
-    app: &crate::App,
+    ctx: &crate::Billing,
     org: &imagemcp_core::ids::OrgId,
     feature: imagemcp_core::tier::Feature,
 ) -> imagemcp_core::Result<()> {
-    if app.config.billing.is_none() {
+    if ctx.config.stripe.is_none() {
         return Ok(());
     }
-    let tier = plan::load(app, org)
+    let tier = plan::load(ctx, org)
         .await?
-        .effective_tier(app.ports.clock.now_secs());
-    imagemcp_core::tier::gate(tier, feature, &upgrade_url(app))
+        .effective_tier(ctx.ports.clock.now_secs());
+    imagemcp_core::tier::gate(tier, feature, &upgrade_url(ctx))
 }
 
 /// When what `org` stores now expires under its plan's retention (Free: 30 days, by the Table's
 /// TTL); `None` keeps it. Items keep the expiry they were written with: images made on Free still
 /// expire after an upgrade, images made on a paid plan are kept after a downgrade.
 pub async fn retention_expiry(
-    app: &crate::App,
+    ctx: &crate::Billing,
     org: &imagemcp_core::ids::OrgId,
 ) -> imagemcp_core::Result<Option<i64>> {
-    if app.config.billing.is_none() {
+    if ctx.config.stripe.is_none() {
         return Ok(None);
     }
-    let now = app.ports.clock.now_secs();
-    let tier = plan::load(app, org).await?.effective_tier(now);
+    let now = ctx.ports.clock.now_secs();
+    let tier = plan::load(ctx, org).await?.effective_tier(now);
     Ok(tier
         .spec()
         .retention_days
@@ -88,6 +115,6 @@ pub async fn retention_expiry(
 }
 
 /// Where a caller upgrades: the page that starts a checkout.
-pub fn upgrade_url(app: &crate::App) -> String {
-    format!("{}/billing/upgrade", app.config.public_url)
+pub fn upgrade_url(ctx: &crate::Billing) -> String {
+    format!("{}/billing/upgrade", ctx.config.public_url)
 }

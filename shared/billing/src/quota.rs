@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{budget, plan};
-use crate::App;
-use crate::auth::Caller;
-use crate::engine::modes::{Budget, Implied, Mode};
-use crate::images::record;
+use crate::Billing;
+use imagemcp_core::modes::{Budget, Implied, Mode};
+use imagemcp_tenancy::Caller;
+use imagemcp_tenancy::{items, keys};
 
 /// Images held for one request until [`Metered::settle`].
 #[must_use = "settle the reservation after the model call"]
@@ -46,12 +46,12 @@ pub struct Metered {
 
 /// The counter a period's images are reserved on.
 pub fn counter_key(caller: &Caller, period: &str) -> Key {
-    Key::new(record::org_pk(&caller.org), format!("QUOTA#{period}"))
+    Key::new(keys::org_pk(&caller.org), format!("QUOTA#{period}"))
 }
 
 /// The tier feature a generation mode needs.
 fn mode_feature(mode: Option<&str>) -> Result<Option<Feature>> {
-    Ok(match crate::engine::parse_mode(mode)? {
+    Ok(match mode.map(Mode::parse).transpose()? {
         None | Some(Mode::Quick) => None,
         Some(_) => Some(Feature::Mode(Modes::All)),
     })
@@ -61,21 +61,21 @@ fn mode_feature(mode: Option<&str>) -> Result<Option<Feature>> {
 /// what must hold even when the request is answered without a model call (from the cache).
 /// Returns the budget the request is held to (see [`budget`]).
 pub async fn gates(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     images: u32,
     mode: Option<&str>,
 ) -> Result<Option<Budget>> {
-    let plan = plan::load(app, &caller.org).await?;
-    let tier = plan.effective_tier(app.ports.clock.now_secs());
-    check_gates(app, tier, images, mode)?;
-    Ok(budget(app, tier, crate::engine::parse_mode(mode)?))
+    let plan = plan::load(ctx, &caller.org).await?;
+    let tier = plan.effective_tier(ctx.ports.clock.now_secs());
+    check_gates(ctx, tier, images, mode)?;
+    Ok(budget(ctx, tier, mode.map(Mode::parse).transpose()?))
 }
 
 /// The cost budget a request is held to: its mode's when it names one, else quick's on a tier
 /// whose only mode is quick (Free), so that tier's requests cost what quick allows whether or not
 /// they say so. (A mode's time limit applies only when the request names it.)
-fn budget(app: &App, tier: Tier, mode: Option<Mode>) -> Option<Budget> {
+fn budget(ctx: &Billing, tier: Tier, mode: Option<Mode>) -> Option<Budget> {
     if let Some(mode) = mode {
         return Some(Budget::named(mode));
     }
@@ -87,16 +87,16 @@ fn budget(app: &App, tier: Tier, mode: Option<Mode>) -> Option<Budget> {
             unlocking_tier: Feature::Mode(Modes::All)
                 .unlocking_tier()
                 .map(|t| t.id().to_owned()),
-            upgrade_url: super::upgrade_url(app),
+            upgrade_url: super::upgrade_url(ctx),
         }),
     })
 }
 
-fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result<()> {
+fn check_gates(ctx: &Billing, tier: Tier, images: u32, mode: Option<&str>) -> Result<()> {
     if tier == Tier::Local {
         return Ok(());
     }
-    let upgrade = super::upgrade_url(app);
+    let upgrade = super::upgrade_url(ctx);
     tier::gate(tier, Feature::Variations(images), &upgrade)?;
     if let Some(feature) = mode_feature(mode)? {
         tier::gate(tier, feature, &upgrade)?;
@@ -106,35 +106,35 @@ fn check_gates(app: &App, tier: Tier, images: u32, mode: Option<&str>) -> Result
 
 /// The plan read once at admission, its tier now, and the time; the tier's gates checked.
 async fn admission(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     images: u32,
     mode: Option<&str>,
 ) -> Result<(plan::OrgPlan, Tier, i64)> {
-    let plan = plan::load(app, &caller.org).await?;
-    let now_ms = app.ports.clock.now_ms();
+    let plan = plan::load(ctx, &caller.org).await?;
+    let now_ms = ctx.ports.clock.now_ms();
     let tier = plan.effective_tier(now_ms / 1000);
-    check_gates(app, tier, images, mode)?;
+    check_gates(ctx, tier, images, mode)?;
     Ok((plan, tier, now_ms))
 }
 
 /// Checks the tier's gates for a request of `images` (in `mode`, estimated at `estimate_micros`),
 /// holds its estimate against a hard-stop budget and reserves the images.
 pub async fn admit(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     images: u32,
     mode: Option<&str>,
     estimate_micros: u64,
 ) -> Result<Metered> {
-    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
-    let hold = budget::hold(app, caller, estimate_micros).await?;
-    let metered = reserve(app, caller, &plan, tier, images, now_ms).await;
+    let (plan, tier, now_ms) = admission(ctx, caller, images, mode).await?;
+    let hold = budget::hold(ctx, caller, estimate_micros).await?;
+    let metered = reserve(ctx, caller, &plan, tier, images, now_ms).await;
     match metered {
         Ok(metered) => Ok(Metered { hold, ..metered }),
         Err(e) => {
             if let Some(hold) = hold {
-                hold.release(app).await;
+                hold.release(ctx).await;
             }
             Err(e)
         }
@@ -159,7 +159,7 @@ fn limits(plan: &plan::OrgPlan, tier: Tier) -> (Option<u64>, Option<(String, u64
 }
 
 /// The refusal of a request past the period's images.
-fn used_up(app: &App, tier: Tier, limit: Option<u64>) -> Error {
+fn used_up(ctx: &Billing, tier: Tier, limit: Option<u64>) -> Error {
     Error::PlanLimit {
         reason: format!(
             "the {} plan's {} images this period are used up",
@@ -167,13 +167,13 @@ fn used_up(app: &App, tier: Tier, limit: Option<u64>) -> Error {
             limit.unwrap_or(0)
         ),
         unlocking_tier: Feature::Overage.unlocking_tier().map(|t| t.id().to_owned()),
-        upgrade_url: super::upgrade_url(app),
+        upgrade_url: super::upgrade_url(ctx),
     }
 }
 
 /// Reserves `images` on the period's counter (nothing to reserve on the local plan).
 async fn reserve(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     plan: &plan::OrgPlan,
     tier: Tier,
@@ -193,7 +193,7 @@ async fn reserve(
     let (limit, overage) = limits(plan, tier);
     let period = plan.period_id(now_ms);
     match quota::reserve(
-        &*app.ports.table,
+        &*ctx.ports.table,
         counter_key(caller, &period),
         "images",
         images,
@@ -207,7 +207,7 @@ async fn reserve(
             metered.overage = overage;
             Ok(metered)
         }
-        None => Err(used_up(app, tier, limit)),
+        None => Err(used_up(ctx, tier, limit)),
     }
 }
 
@@ -248,13 +248,13 @@ struct HeldBudget {
 
 impl ItemHold {
     /// The hold recorded at `marker`, if any.
-    async fn load(app: &App, marker: &Key) -> Result<Option<Self>> {
-        let Some(item) = app.ports.table.get(marker).await? else {
+    async fn load(ctx: &Billing, marker: &Key) -> Result<Option<Self>> {
+        let Some(item) = ctx.ports.table.get(marker).await? else {
             return Ok(None);
         };
         Ok(Some(Self {
             marker: marker.clone(),
-            record: record::from_item(item)?,
+            record: items::from_item(item)?,
         }))
     }
 
@@ -270,7 +270,7 @@ impl ItemHold {
     /// Settles the hold with `stored` images kept: the record deleted (it must still exist, so a
     /// hold is settled once), the images not stored and the budget estimate given back. Carried
     /// by the transaction that stores the item's images, or run alone when none were stored.
-    pub(crate) fn settle_ops(&self, stored: u32) -> Vec<TransactOp> {
+    pub fn settle_ops(&self, stored: u32) -> Vec<TransactOp> {
         let mut ops = vec![TransactOp::Delete(self.marker.clone(), Condition::Exists)];
         if let Some(q) = &self.record.quota {
             let unused = q.count.saturating_sub(stored);
@@ -297,8 +297,8 @@ impl ItemHold {
     }
 
     /// Gives the whole hold back (nothing was stored); a hold settled meanwhile stays settled.
-    async fn release(&self, app: &App) {
-        match app.ports.table.transact(self.settle_ops(0)).await {
+    async fn release(&self, ctx: &Billing) {
+        match ctx.ports.table.transact(self.settle_ops(0)).await {
             Ok(()) => {}
             Err(Error::Conflict(_)) => {}
             Err(e) => {
@@ -310,9 +310,9 @@ impl ItemHold {
 
 /// Gives back what a job item held, if a process died holding it and nothing will redeliver the
 /// item (its job finished or was cancelled).
-pub(crate) async fn release_item_hold(app: &App, marker: &Key) {
-    match ItemHold::load(app, marker).await {
-        Ok(Some(hold)) => hold.release(app).await,
+pub async fn release_item_hold(ctx: &Billing, marker: &Key) {
+    match ItemHold::load(ctx, marker).await {
+        Ok(Some(hold)) => hold.release(ctx).await,
         Ok(None) => {}
         Err(e) => tracing::warn!(key = %marker.sk, error = %e, "a job item's hold is unreadable"),
     }
@@ -328,14 +328,14 @@ const ITEM_ADMIT_ROUNDS: usize = 32;
 /// transaction (the counter is rewritten under a condition on its value, which is what tells this
 /// item's position against the pool). Nothing held (billing off, no hard stop) records nothing.
 pub async fn admit_item(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     images: u32,
     mode: Option<&str>,
     estimate_micros: u64,
     marker: Key,
 ) -> Result<Metered> {
-    let (plan, tier, now_ms) = admission(app, caller, images, mode).await?;
+    let (plan, tier, now_ms) = admission(ctx, caller, images, mode).await?;
     let (limit, overage) = limits(&plan, tier);
     let held = |hold: ItemHold| Metered {
         reservation: hold.reservation(),
@@ -345,11 +345,11 @@ pub async fn admit_item(
         item: Some(hold),
     };
     for _ in 0..ITEM_ADMIT_ROUNDS {
-        if let Some(hold) = ItemHold::load(app, &marker).await? {
+        if let Some(hold) = ItemHold::load(ctx, &marker).await? {
             tracing::info!(key = %marker.sk, "a job item adopts the holds of its previous delivery");
             return Ok(held(hold));
         }
-        let budget = budget::plan_hold(app, caller, estimate_micros).await?;
+        let budget = budget::plan_hold(ctx, caller, estimate_micros).await?;
         let mut ops = Vec::new();
         let mut record = HoldRecord {
             quota: None,
@@ -362,11 +362,11 @@ pub async fn admit_item(
         };
         if tier != Tier::Local {
             let key = counter_key(caller, &plan.period_id(now_ms));
-            let current = app.ports.table.get(&key).await?;
+            let current = ctx.ports.table.get(&key).await?;
             let before = current.as_ref().and_then(|i| i.int("images")).unwrap_or(0);
             let after = before.saturating_add(i64::from(images));
             if limit.is_some_and(|l| after > i64::try_from(l).unwrap_or(i64::MAX)) {
-                return Err(used_up(app, tier, limit));
+                return Err(used_up(ctx, tier, limit));
             }
             let (mut counter, cond) = match current {
                 Some(item) => (item, Condition::AttrEquals("images".into(), json!(before))),
@@ -388,23 +388,23 @@ pub async fn admit_item(
             ops.push(TransactOp::Add(b.add.clone()));
         }
         if ops.is_empty() {
-            return reserve(app, caller, &plan, tier, images, now_ms).await;
+            return reserve(ctx, caller, &plan, tier, images, now_ms).await;
         }
         let hold = ItemHold {
             marker: marker.clone(),
             record,
         };
         ops.push(TransactOp::Put(
-            record::to_item(marker.clone(), &hold.record)?,
+            items::to_item(marker.clone(), &hold.record)?,
             Condition::NotExists,
         ));
-        match app.ports.table.transact(ops).await {
+        match ctx.ports.table.transact(ops).await {
             Ok(()) => return Ok(held(hold)),
             Err(Error::Conflict(_)) => {
                 if let Some(b) = &budget
-                    && !b.fits(app).await?
+                    && !b.fits(ctx).await?
                 {
-                    return Err(b.refusal(app));
+                    return Err(b.refusal(ctx));
                 }
                 // The counter moved, or a duplicate delivery recorded the hold first (adopted on
                 // the next round).
@@ -419,25 +419,25 @@ pub async fn admit_item(
 
 impl Metered {
     /// A job item's holds, to be settled by the transaction that stores its images.
-    pub(crate) fn item_hold(&self) -> Option<&ItemHold> {
+    pub fn item_hold(&self) -> Option<&ItemHold> {
         self.item.as_ref()
     }
 
     /// Keeps the `stored` images counted and releases the rest; reports what passed the pool and
     /// checks the budget alert. A job item's holds were settled by the commit of its images when
     /// any were stored, and are given back whole here otherwise.
-    pub async fn settle(self, app: &App, stored: usize) {
+    pub async fn settle(self, ctx: &Billing, stored: usize) {
         let stored = u32::try_from(stored).unwrap_or(u32::MAX);
         match &self.item {
-            Some(item) if stored == 0 => item.release(app).await,
+            Some(item) if stored == 0 => item.release(ctx).await,
             Some(_) => {}
             None => {
                 if let Some(hold) = self.hold {
-                    hold.release(app).await;
+                    hold.release(ctx).await;
                 }
                 if let Some(res) = &self.reservation {
                     let unused = res.count.saturating_sub(stored);
-                    if let Err(e) = quota::release(&*app.ports.table, res, unused).await {
+                    if let Err(e) = quota::release(&*ctx.ports.table, res, unused).await {
                         // The units stay counted: the caller is under-served, never over the quota.
                         tracing::warn!(key = %res.key.sk, unused, error = %e, "quota release failed");
                     }
@@ -445,11 +445,11 @@ impl Metered {
             }
         }
         if let (Some(res), Some((customer, included))) = (&self.reservation, &self.overage) {
-            report_overage(app, res, stored, customer, *included).await;
+            report_overage(ctx, res, stored, customer, *included).await;
         }
         if stored > 0
             && let Some(caller) = &self.caller
-            && let Err(e) = budget::after_generation(app, caller).await
+            && let Err(e) = budget::after_generation(ctx, caller).await
         {
             tracing::warn!(org = %caller.org, error = %e, "budget alert check failed");
         }
@@ -458,9 +458,15 @@ impl Metered {
 
 /// Reports the images of `res` past the pool as one meter event. Its identifier is the counter
 /// position, so a retry (ours, the client's or a pending one's, see `overage.rs`) never bills twice.
-async fn report_overage(app: &App, res: &Reservation, kept: u32, customer: &str, included: u64) {
+async fn report_overage(
+    ctx: &Billing,
+    res: &Reservation,
+    kept: u32,
+    customer: &str,
+    included: u64,
+) {
     let over = quota::overage_of(res, kept, included);
-    let Some(billing) = app.config.billing.as_ref() else {
+    let Some(billing) = ctx.config.stripe.as_ref() else {
         return;
     };
     if over == 0 {
@@ -472,7 +478,7 @@ async fn report_overage(app: &App, res: &Reservation, kept: u32, customer: &str,
         value: over,
         identifier: format!("ovg-{}-{}-{}", res.key.pk, res.key.sk, res.total_after)
             .replace('#', "_"),
-        timestamp: app.ports.clock.now_secs(),
+        timestamp: ctx.ports.clock.now_secs(),
     };
-    super::overage::send(app, &res.key.pk, report).await;
+    super::overage::send(ctx, &res.key.pk, report).await;
 }

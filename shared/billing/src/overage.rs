@@ -9,7 +9,7 @@ use imagemcp_core::payments::UsageReport;
 use imagemcp_core::table::{Condition, Item, Key, Query};
 use serde_json::{Map, json};
 
-use crate::App;
+use crate::Billing;
 
 const PREFIX: &str = "METER_PENDING#";
 const KEEP_SECS: i64 = 30 * 86_400;
@@ -21,16 +21,16 @@ fn key(pk: &str, identifier: &str) -> Key {
 }
 
 /// Sends `report` for the org whose partition is `pk`, first retrying what is pending there.
-pub(crate) async fn send(app: &App, pk: &str, report: UsageReport) {
-    retry_pending(app, pk).await;
-    if let Err(e) = try_send(app, &report).await {
+pub(crate) async fn send(ctx: &Billing, pk: &str, report: UsageReport) {
+    retry_pending(ctx, pk).await;
+    if let Err(e) = try_send(ctx, &report).await {
         tracing::error!(customer = %report.customer, images = report.value, identifier = %report.identifier, error = %e, "overage report failed; kept to send again");
-        keep(app, pk, &report).await;
+        keep(ctx, pk, &report).await;
     }
 }
 
-async fn try_send(app: &App, report: &UsageReport) -> imagemcp_core::Result<()> {
-    let Some(billing) = app.config.billing.as_ref() else {
+async fn try_send(ctx: &Billing, report: &UsageReport) -> imagemcp_core::Result<()> {
+    let Some(billing) = ctx.config.stripe.as_ref() else {
         return Ok(());
     };
     billing.payments.report_usage(report).await?;
@@ -38,7 +38,7 @@ async fn try_send(app: &App, report: &UsageReport) -> imagemcp_core::Result<()> 
     Ok(())
 }
 
-async fn keep(app: &App, pk: &str, report: &UsageReport) {
+async fn keep(ctx: &Billing, pk: &str, report: &UsageReport) {
     let mut item = Item::new(key(pk, &report.identifier), Map::new());
     for (name, value) in [
         ("event_name", json!(report.event_name)),
@@ -49,16 +49,16 @@ async fn keep(app: &App, pk: &str, report: &UsageReport) {
     ] {
         item.attrs.insert(name.into(), value);
     }
-    let item = item.with_ttl(app.ports.clock.now_secs() + KEEP_SECS);
-    if let Err(e) = app.ports.table.put(item, Condition::None).await {
+    let item = item.with_ttl(ctx.ports.clock.now_secs() + KEEP_SECS);
+    if let Err(e) = ctx.ports.table.put(item, Condition::None).await {
         // Only the log is left to reconcile from (it names the identifier and the count).
         tracing::error!(identifier = %report.identifier, error = %e, "could not keep a failed overage report");
     }
 }
 
 /// Sends the org's pending reports again; each one sent is forgotten.
-pub async fn retry_pending(app: &App, pk: &str) {
-    let page = match app
+pub async fn retry_pending(ctx: &Billing, pk: &str) {
+    let page = match ctx
         .ports
         .table
         .query(&Query::new(pk, PREFIX, RETRY_BATCH))
@@ -81,8 +81,8 @@ pub async fn retry_pending(app: &App, pk: &str) {
             identifier: item.str("identifier").unwrap_or_default().to_owned(),
             timestamp: item.int("timestamp").unwrap_or(0),
         };
-        if try_send(app, &report).await.is_ok()
-            && let Err(e) = app.ports.table.delete(&item.key, Condition::None).await
+        if try_send(ctx, &report).await.is_ok()
+            && let Err(e) = ctx.ports.table.delete(&item.key, Condition::None).await
         {
             // Sent again next time: Stripe drops the duplicate.
             tracing::warn!(identifier = %report.identifier, error = %e, "a sent overage report stayed pending");

@@ -10,9 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{plan, quota};
-use crate::App;
-use crate::auth::Caller;
-use crate::images::record;
+use crate::Billing;
+use imagemcp_tenancy::Caller;
+use imagemcp_tenancy::{items, keys};
 
 /// The arguments of a tool that takes none.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -51,14 +51,14 @@ pub struct UsageSummary {
 }
 
 /// The caller's organisation's usage now.
-pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
+pub async fn summary(ctx: &Billing, caller: &Caller) -> Result<UsageSummary> {
     caller.authorize(Action::ViewUsage)?;
-    let plan = plan::load(app, &caller.org).await?;
-    let now_ms = app.ports.clock.now_ms();
+    let plan = plan::load(ctx, &caller.org).await?;
+    let now_ms = ctx.ports.clock.now_ms();
     let tier = plan.effective_tier(now_ms / 1000);
     let period = plan.period_id(now_ms);
     let (start_ms, end_ms) = plan.period_bounds(now_ms);
-    let table = &app.ports.table;
+    let table = &ctx.ports.table;
     let read = async |key| -> Result<u64> {
         let item = table.get(&key).await?;
         Ok(item
@@ -67,20 +67,20 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
     };
     // Billing off meters nothing: the images are the month's stored-image counter.
     let used = if tier == Tier::Local {
-        let month = record::month_of(now_ms);
-        read(record::usage_key(&caller.org, &month, "images")).await?
+        let month = items::month_of(now_ms);
+        read(keys::usage_key(&caller.org, &month, "images")).await?
     } else {
         read(quota::counter_key(caller, &period)).await?
     };
-    let month = record::month_of(now_ms);
-    let cost = read(record::usage_key(&caller.org, &month, "cost_micros")).await?;
-    let mine = read(record::usage_key(
+    let month = items::month_of(now_ms);
+    let cost = read(keys::usage_key(&caller.org, &month, "cost_micros")).await?;
+    let mine = read(keys::usage_key(
         &caller.org,
         &month,
         &format!("cost_micros#user#{}", caller.user),
     ))
     .await?;
-    let budget = super::budget::load(app, &caller.org).await?;
+    let budget = super::budget::load(ctx, &caller.org).await?;
     let Invoice {
         included_images,
         overage_images,
@@ -92,9 +92,9 @@ pub async fn summary(app: &App, caller: &Caller) -> Result<UsageSummary> {
         tier: tier.id().to_owned(),
         seats: plan.seats().get(),
         period,
-        period_start: record::date_of(start_ms),
+        period_start: items::date_of(start_ms),
         // The end is exclusive: its last day is the one before.
-        period_end: record::date_of(end_ms.saturating_sub(1).max(start_ms)),
+        period_end: items::date_of(end_ms.saturating_sub(1).max(start_ms)),
         used_images: used,
         included_images,
         remaining_images: included_images.map(|inc| inc.saturating_sub(used)),

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::{BillingConfig, plan, webhook};
-use crate::App;
-use crate::auth::Caller;
-use crate::images::record;
+use crate::Billing;
+use imagemcp_tenancy::Caller;
+use imagemcp_tenancy::keys;
 
 /// `openai_upgrade_plan`'s arguments.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -48,8 +48,8 @@ pub struct PortalView {
 
 /// The billing configuration; with billing off there is nothing to buy or manage, which is the
 /// server's state, not a fault in any argument (so no field is named).
-fn billing(app: &App) -> Result<&BillingConfig> {
-    app.config.billing.as_deref().ok_or_else(|| {
+fn billing(ctx: &Billing) -> Result<&BillingConfig> {
+    ctx.config.stripe.as_deref().ok_or_else(|| {
         Error::Conflict(
             "billing is off on this server: every organisation is on the local plan, with no limits \
              and nothing to pay"
@@ -60,11 +60,11 @@ fn billing(app: &App) -> Result<&BillingConfig> {
 
 /// Where an org's Stripe customer id is kept.
 pub fn customer_record_key(org: &imagemcp_core::ids::OrgId) -> Key {
-    Key::new(record::org_pk(org), "STRIPE_CUSTOMER")
+    Key::new(keys::org_pk(org), "STRIPE_CUSTOMER")
 }
 
-async fn stored_customer(app: &App, caller: &Caller) -> Result<Option<String>> {
-    Ok(app
+async fn stored_customer(ctx: &Billing, caller: &Caller) -> Result<Option<String>> {
+    Ok(ctx
         .ports
         .table
         .get(&customer_record_key(&caller.org))
@@ -74,9 +74,9 @@ async fn stored_customer(app: &App, caller: &Caller) -> Result<Option<String>> {
 
 /// The org's Stripe customer, created on first use. Two racing first uses send the same
 /// idempotency key, so Stripe makes one customer; the conditional write keeps the first id stored.
-pub async fn ensure_customer(app: &App, caller: &Caller) -> Result<String> {
-    let billing = billing(app)?;
-    if let Some(id) = stored_customer(app, caller).await? {
+pub async fn ensure_customer(ctx: &Billing, caller: &Caller) -> Result<String> {
+    let billing = billing(ctx)?;
+    if let Some(id) = stored_customer(ctx, caller).await? {
         return Ok(id);
     }
     let org = caller.org.to_string();
@@ -88,7 +88,7 @@ pub async fn ensure_customer(app: &App, caller: &Caller) -> Result<String> {
     item.attrs.insert("customer_id".into(), json!(id));
     let mut mapping = Item::new(webhook::customer_key(&id), Map::new());
     mapping.attrs.insert("org".into(), json!(org));
-    match app
+    match ctx
         .ports
         .table
         .transact(vec![
@@ -99,7 +99,7 @@ pub async fn ensure_customer(app: &App, caller: &Caller) -> Result<String> {
     {
         Ok(()) => Ok(id),
         // Someone stored one first: theirs is the org's customer.
-        Err(Error::Conflict(_)) => stored_customer(app, caller)
+        Err(Error::Conflict(_)) => stored_customer(ctx, caller)
             .await?
             .ok_or_else(|| Error::Unavailable("the billing account changed; retry".into())),
         Err(e) => Err(e),
@@ -107,9 +107,9 @@ pub async fn ensure_customer(app: &App, caller: &Caller) -> Result<String> {
 }
 
 /// Opens a Checkout Session for `args.tier`; returns where to pay.
-pub async fn upgrade(app: &App, caller: &Caller, args: UpgradeArgs) -> Result<CheckoutView> {
+pub async fn upgrade(ctx: &Billing, caller: &Caller, args: UpgradeArgs) -> Result<CheckoutView> {
     caller.authorize(Action::ManageBilling)?;
-    let billing = billing(app)?;
+    let billing = billing(ctx)?;
     let tier = Tier::parse(args.tier.trim())?;
     let (price, seats) = match tier {
         Tier::Pro => {
@@ -131,8 +131,8 @@ pub async fn upgrade(app: &App, caller: &Caller, args: UpgradeArgs) -> Result<Ch
             ));
         }
     };
-    let now = app.ports.clock.now_secs();
-    let current = plan::load(app, &caller.org).await?;
+    let now = ctx.ports.clock.now_secs();
+    let current = plan::load(ctx, &caller.org).await?;
     let in_force = current.effective_tier(now);
     if matches!(in_force, Tier::Pro | Tier::Team) && current.subscription_id.is_some() {
         // A second Checkout would start a second subscription: plan changes go through the portal.
@@ -141,8 +141,8 @@ pub async fn upgrade(app: &App, caller: &Caller, args: UpgradeArgs) -> Result<Ch
             in_force.spec().name
         )));
     }
-    let customer = ensure_customer(app, caller).await?;
-    let base = &app.config.public_url;
+    let customer = ensure_customer(ctx, caller).await?;
+    let base = &ctx.config.public_url;
     let req = CheckoutRequest {
         customer,
         price: price.clone(),
@@ -170,17 +170,17 @@ pub async fn upgrade(app: &App, caller: &Caller, args: UpgradeArgs) -> Result<Ch
 }
 
 /// Opens a Billing Portal session for the org's customer.
-pub async fn portal(app: &App, caller: &Caller) -> Result<PortalView> {
+pub async fn portal(ctx: &Billing, caller: &Caller) -> Result<PortalView> {
     caller.authorize(Action::ManageBilling)?;
-    let billing = billing(app)?;
-    let Some(customer) = stored_customer(app, caller).await? else {
+    let billing = billing(ctx)?;
+    let Some(customer) = stored_customer(ctx, caller).await? else {
         return Err(Error::not_found(
             "billing account (subscribe first with openai_upgrade_plan)",
         ));
     };
     let url = billing
         .payments
-        .portal_session(&customer, &format!("{}/usage", app.config.public_url))
+        .portal_session(&customer, &format!("{}/usage", ctx.config.public_url))
         .await?;
     Ok(PortalView { portal_url: url })
 }

@@ -19,9 +19,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
-use crate::App;
-use crate::auth::Caller;
-use crate::images::record;
+use crate::Billing;
+use imagemcp_tenancy::Caller;
+use imagemcp_tenancy::{items, keys};
 
 /// The counters a generation's cost is added to besides the org's own (`USAGE#<month>#cost_micros`):
 /// the user's, the team's and, for a campaign batch item, the campaign's (its name is checked at
@@ -42,7 +42,7 @@ pub fn attribution_ops(
     .flatten()
     .map(|counter| {
         TransactOp::Add(Add {
-            key: record::usage_key(&caller.org, month, &counter),
+            key: keys::usage_key(&caller.org, month, &counter),
             attr: "value".into(),
             delta,
             max: None,
@@ -53,11 +53,11 @@ pub fn attribution_ops(
 }
 
 fn budget_key(org: &imagemcp_core::ids::OrgId) -> Key {
-    Key::new(record::org_pk(org), "BUDGET")
+    Key::new(keys::org_pk(org), "BUDGET")
 }
 
 fn alert_key(org: &imagemcp_core::ids::OrgId, month: &str) -> Key {
-    Key::new(record::org_pk(org), format!("BUDGET_ALERT#{month}"))
+    Key::new(keys::org_pk(org), format!("BUDGET_ALERT#{month}"))
 }
 
 /// `openai_set_budget`'s arguments.
@@ -96,7 +96,7 @@ impl From<Option<Budget>> for BudgetView {
 const MAX_BUDGET_CENTS: i64 = 1_000_000_000;
 
 /// Sets (or with 0 removes) the org's monthly budget.
-pub async fn set(app: &App, caller: &Caller, args: BudgetArgs) -> Result<Option<Budget>> {
+pub async fn set(ctx: &Billing, caller: &Caller, args: BudgetArgs) -> Result<Option<Budget>> {
     caller.authorize(Action::ManageBilling)?;
     if !(0..=MAX_BUDGET_CENTS).contains(&args.monthly_budget_cents) {
         return Err(Error::invalid(
@@ -105,12 +105,12 @@ pub async fn set(app: &App, caller: &Caller, args: BudgetArgs) -> Result<Option<
         ));
     }
     let key = budget_key(&caller.org);
-    let event = crate::audit::Event::by(caller, "billing.budget_set")
+    let event = imagemcp_tenancy::audit::Event::by(caller, "billing.budget_set")
         .detail("monthly_budget_cents", json!(args.monthly_budget_cents))
         .detail("hard_stop", json!(args.hard_stop));
     if args.monthly_budget_cents == 0 {
-        crate::audit::commit(
-            &app.ports,
+        imagemcp_tenancy::audit::commit(
+            &ctx.ports,
             &event,
             vec![TransactOp::Delete(key, Condition::None)],
         )
@@ -121,9 +121,9 @@ pub async fn set(app: &App, caller: &Caller, args: BudgetArgs) -> Result<Option<
         monthly_budget_micros: u64::try_from(args.monthly_budget_cents).unwrap_or(0) * 10_000,
         hard_stop: args.hard_stop,
     };
-    let item = record::to_item(key, &budget)?;
-    crate::audit::commit(
-        &app.ports,
+    let item = items::to_item(key, &budget)?;
+    imagemcp_tenancy::audit::commit(
+        &ctx.ports,
         &event,
         vec![TransactOp::Put(item, Condition::None)],
     )
@@ -132,26 +132,26 @@ pub async fn set(app: &App, caller: &Caller, args: BudgetArgs) -> Result<Option<
 }
 
 /// The org's budget, if one is set.
-pub async fn load(app: &App, org: &imagemcp_core::ids::OrgId) -> Result<Option<Budget>> {
-    match app.ports.table.get(&budget_key(org)).await? {
-        Some(item) => record::from_item(item).map(Some),
+pub async fn load(ctx: &Billing, org: &imagemcp_core::ids::OrgId) -> Result<Option<Budget>> {
+    match ctx.ports.table.get(&budget_key(org)).await? {
+        Some(item) => items::from_item(item).map(Some),
         None => Ok(None),
     }
 }
 
 /// The org's model cost this calendar month, in micro-dollars.
-pub async fn spent(app: &App, org: &imagemcp_core::ids::OrgId, month: &str) -> Result<u64> {
-    Ok(app
+pub async fn spent(ctx: &Billing, org: &imagemcp_core::ids::OrgId, month: &str) -> Result<u64> {
+    Ok(ctx
         .ports
         .table
-        .get(&record::usage_key(org, month, "cost_micros"))
+        .get(&keys::usage_key(org, month, "cost_micros"))
         .await?
         .and_then(|i| i.int("value"))
         .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
 /// The refusal of a generation by the org's hard-stop budget.
-fn refused(app: &App, budget: &Budget, spent: u64, estimate: u64) -> Error {
+fn refused(ctx: &Billing, budget: &Budget, spent: u64, estimate: u64) -> Error {
     tracing::warn!(
         budget_micros = budget.monthly_budget_micros,
         spent_micros = spent,
@@ -166,7 +166,7 @@ fn refused(app: &App, budget: &Budget, spent: u64, estimate: u64) -> Error {
             money::format_cents(estimate.div_ceil(10_000)),
         ),
         unlocking_tier: None,
-        upgrade_url: format!("{}/usage", app.config.public_url),
+        upgrade_url: format!("{}/usage", ctx.config.public_url),
     }
 }
 
@@ -191,8 +191,8 @@ impl Hold {
 
     /// Gives the estimate back (the actual cost is in the month's `cost_micros` by now, or nothing
     /// was made). Never conditional; a failed release only makes the stop stricter until month end.
-    pub async fn release(self, app: &App) {
-        if let Err(e) = app.ports.table.add(self.release_add()).await {
+    pub async fn release(self, ctx: &Billing) {
+        if let Err(e) = ctx.ports.table.add(self.release_add()).await {
             tracing::warn!(error = %e, "budget hold release failed");
         }
     }
@@ -210,13 +210,13 @@ pub(crate) struct PlannedHold {
 
 impl PlannedHold {
     /// The refusal when the add does not fit.
-    pub(crate) fn refusal(&self, app: &App) -> Error {
-        refused(app, &self.budget, self.spent, self.estimate)
+    pub(crate) fn refusal(&self, ctx: &Billing) -> Error {
+        refused(ctx, &self.budget, self.spent, self.estimate)
     }
 
     /// Whether the add fits now: what other requests hold plus this estimate within the room.
-    pub(crate) async fn fits(&self, app: &App) -> Result<bool> {
-        let held = app
+    pub(crate) async fn fits(&self, ctx: &Billing) -> Result<bool> {
+        let held = ctx
             .ports
             .table
             .get(&self.add.key)
@@ -233,25 +233,25 @@ impl PlannedHold {
 /// What holding `estimate_micros` against the org's hard-stop budget takes, or its refusal when
 /// what is spent and this estimate would pass it. `None` when the org has no hard-stop budget.
 pub(crate) async fn plan_hold(
-    app: &App,
+    ctx: &Billing,
     caller: &Caller,
     estimate_micros: u64,
 ) -> Result<Option<PlannedHold>> {
-    let Some(budget) = load(app, &caller.org).await? else {
+    let Some(budget) = load(ctx, &caller.org).await? else {
         return Ok(None);
     };
     if !budget.hard_stop {
         return Ok(None);
     }
-    let month = record::month_of(app.ports.clock.now_ms());
-    let spent = spent(app, &caller.org, &month).await?;
+    let month = items::month_of(ctx.ports.clock.now_ms());
+    let spent = spent(ctx, &caller.org, &month).await?;
     let room = budget.monthly_budget_micros.saturating_sub(spent);
     if estimate_micros > room
         || money::budget_state(spent, budget.monthly_budget_micros) == BudgetState::Reached
     {
-        return Err(refused(app, &budget, spent, estimate_micros));
+        return Err(refused(ctx, &budget, spent, estimate_micros));
     }
-    let key = record::usage_key(&caller.org, &month, "cost_held_micros");
+    let key = keys::usage_key(&caller.org, &month, "cost_held_micros");
     let micros = i64::try_from(estimate_micros).unwrap_or(i64::MAX);
     let add = Add {
         key: key.clone(),
@@ -259,7 +259,7 @@ pub(crate) async fn plan_hold(
         delta: micros,
         max: Some(i64::try_from(room).unwrap_or(i64::MAX)),
         // Held estimates are given back when requests settle; the counter goes with its month.
-        expires_at: Some(app.ports.clock.now_secs() + 62 * 86_400),
+        expires_at: Some(ctx.ports.clock.now_secs() + 62 * 86_400),
     };
     Ok(Some(PlannedHold {
         hold: Hold { key, micros },
@@ -273,40 +273,40 @@ pub(crate) async fn plan_hold(
 /// Holds `estimate_micros` against the org's hard-stop budget, or refuses the request before any
 /// model call when what is spent, what other requests hold and this estimate would pass it.
 /// `None` when the org has no hard-stop budget.
-pub async fn hold(app: &App, caller: &Caller, estimate_micros: u64) -> Result<Option<Hold>> {
-    let Some(planned) = plan_hold(app, caller, estimate_micros).await? else {
+pub async fn hold(ctx: &Billing, caller: &Caller, estimate_micros: u64) -> Result<Option<Hold>> {
+    let Some(planned) = plan_hold(ctx, caller, estimate_micros).await? else {
         return Ok(None);
     };
-    match app.ports.table.add(planned.add.clone()).await {
+    match ctx.ports.table.add(planned.add.clone()).await {
         Ok(_) => Ok(Some(planned.hold)),
-        Err(Error::Conflict(_)) => Err(planned.refusal(app)),
+        Err(Error::Conflict(_)) => Err(planned.refusal(ctx)),
         Err(e) => Err(e),
     }
 }
 
 /// After a generation is stored: alerts once per month when spending reaches 80 % of the budget.
 /// Returns whether this call raised the alert.
-pub async fn after_generation(app: &App, caller: &Caller) -> Result<bool> {
-    let Some(budget) = load(app, &caller.org).await? else {
+pub async fn after_generation(ctx: &Billing, caller: &Caller) -> Result<bool> {
+    let Some(budget) = load(ctx, &caller.org).await? else {
         return Ok(false);
     };
-    let month = record::month_of(app.ports.clock.now_ms());
-    let spent = spent(app, &caller.org, &month).await?;
+    let month = items::month_of(ctx.ports.clock.now_ms());
+    let spent = spent(ctx, &caller.org, &month).await?;
     if money::budget_state(spent, budget.monthly_budget_micros) == BudgetState::Under {
         return Ok(false);
     }
     let mut marker = Item::new(alert_key(&caller.org, &month), Map::new());
     marker.attrs.insert("spent_micros".into(), json!(spent));
     // Kept past the month, then gone.
-    let marker = marker.with_ttl(app.ports.clock.now_secs() + 62 * 86_400);
+    let marker = marker.with_ttl(ctx.ports.clock.now_secs() + 62 * 86_400);
     let percent = u128::from(spent) * 100 / u128::from(budget.monthly_budget_micros.max(1));
-    let event = crate::audit::Event::by(caller, "billing.budget_alert")
+    let event = imagemcp_tenancy::audit::Event::by(caller, "billing.budget_alert")
         .detail("month", json!(month))
         .detail("spent_micros", json!(spent))
         .detail("budget_micros", json!(budget.monthly_budget_micros))
         .detail("percent", json!(percent as u64));
-    match crate::audit::commit(
-        &app.ports,
+    match imagemcp_tenancy::audit::commit(
+        &ctx.ports,
         &event,
         vec![TransactOp::Put(marker, Condition::NotExists)],
     )

@@ -42,7 +42,7 @@ fn cursor_key() -> Key {
 }
 
 /// The UTC date `yyyy-mm-dd` of a day number (days since 1970-01-01); civil-from-days, as in
-/// `images::record::month_of` (no date crate in the wasm-safe app for one conversion).
+/// `images::items::month_of` (no date crate in the wasm-safe ctx for one conversion).
 pub fn date(day: i64) -> String {
     let z = day + 719_468;
     let era = z.div_euclid(146_097);
@@ -97,8 +97,8 @@ pub struct Swept {
 
 /// Deletes the blobs of every index item whose day is over at `now_secs`, at most `max_entries`
 /// items per call. A blob whose deletion fails keeps its item, so the next sweep retries it.
-pub async fn sweep(app: &crate::App, now_secs: i64, max_entries: usize) -> Result<Swept> {
-    let ports = &app.ports;
+pub async fn sweep(ctx: &crate::Billing, now_secs: i64, max_entries: usize) -> Result<Swept> {
+    let ports = &ctx.ports;
     let today = (now_secs - CLOCK_GRACE_SECS).div_euclid(DAY_SECS);
     let stored = ports.table.get(&cursor_key()).await?;
     let start = stored
@@ -173,10 +173,10 @@ pub async fn sweep(app: &crate::App, now_secs: i64, max_entries: usize) -> Resul
 }
 
 /// Sweeps until nothing expired is left, in bounded calls (the background loops' entry point).
-pub async fn sweep_all(app: &crate::App, now_secs: i64, max_entries: usize) -> Result<Swept> {
+pub async fn sweep_all(ctx: &crate::Billing, now_secs: i64, max_entries: usize) -> Result<Swept> {
     let mut total = Swept::default();
     loop {
-        let s = sweep(app, now_secs, max_entries).await?;
+        let s = sweep(ctx, now_secs, max_entries).await?;
         total.entries += s.entries;
         total.blobs += s.blobs;
         if !s.more || s.entries == 0 {

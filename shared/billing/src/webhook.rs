@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use super::checkout;
 use super::plan::{self, OrgPlan};
-use crate::App;
-use crate::images::record;
+use crate::Billing;
+use imagemcp_tenancy::items;
 
 /// What processing an event did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ const EVENT_TTL_SECS: i64 = 30 * 86_400;
 const ATTEMPTS: usize = 5;
 
 /// Processes one verified event body.
-pub async fn process(app: &App, body: &[u8]) -> Result<Outcome> {
+pub async fn process(ctx: &Billing, body: &[u8]) -> Result<Outcome> {
     let event: Value = serde_json::from_slice(body)
         .map_err(|_| Error::invalid("body", "not a JSON Stripe event"))?;
     let id = event["id"]
@@ -57,19 +57,19 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Outcome> {
     let created = event["created"].as_i64().unwrap_or(0);
     let object = &event["data"]["object"];
     for _ in 0..ATTEMPTS {
-        if app.ports.table.get(&event_key(id)).await?.is_some() {
+        if ctx.ports.table.get(&event_key(id)).await?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        let (effect, outcome) = effect(app, kind, created, object).await?;
+        let (effect, outcome) = effect(ctx, kind, created, object).await?;
         let mut marker = Item::new(event_key(id), Map::new());
         marker.attrs.insert("type".into(), json!(kind));
         marker
             .attrs
             .insert("outcome".into(), json!(format!("{outcome:?}")));
-        let marker = marker.with_ttl(app.ports.clock.now_secs() + EVENT_TTL_SECS);
+        let marker = marker.with_ttl(ctx.ports.clock.now_secs() + EVENT_TTL_SECS);
         let mut ops = vec![TransactOp::Put(marker, Condition::NotExists)];
         ops.extend(effect);
-        match app.ports.table.transact(ops).await {
+        match ctx.ports.table.transact(ops).await {
             Ok(()) => {
                 tracing::info!(event = id, kind, ?outcome, "stripe event processed");
                 return Ok(outcome);
@@ -91,7 +91,7 @@ fn ignore(why: &str) -> Result<(Vec<TransactOp>, Outcome)> {
 
 /// The writes an event makes (besides its id record) and what they amount to.
 async fn effect(
-    app: &App,
+    ctx: &Billing,
     kind: &str,
     created: i64,
     object: &Value,
@@ -102,8 +102,8 @@ async fn effect(
             .flatten()
     });
     let org = match kind {
-        "checkout.session.completed" => return bind_checkout(app, customer, object).await,
-        _ => match org_of(app, customer).await? {
+        "checkout.session.completed" => return bind_checkout(ctx, customer, object).await,
+        _ => match org_of(ctx, customer).await? {
             Some(org) => org,
             None => {
                 if object["metadata"]["org_id"].is_string() {
@@ -119,9 +119,9 @@ async fn effect(
         },
     };
     let key = plan::plan_key(&org);
-    let stored = app.ports.table.get(&key).await?;
+    let stored = ctx.ports.table.get(&key).await?;
     let current: OrgPlan = match &stored {
-        Some(item) => record::from_item(item.clone())?,
+        Some(item) => items::from_item(item.clone())?,
         None => OrgPlan::free(),
     };
     if created < current.state_at {
@@ -132,7 +132,7 @@ async fn effect(
     next.customer_id = customer.map(str::to_owned).or(next.customer_id);
     match kind {
         "customer.subscription.created" | "customer.subscription.updated" => {
-            let Some(tier) = tier_of(app, object) else {
+            let Some(tier) = tier_of(ctx, object) else {
                 return ignore("subscription for an unknown price");
             };
             let item = &object["items"]["data"][0];
@@ -167,9 +167,9 @@ async fn effect(
             next.grace_until = None;
         }
         "invoice.payment_failed" => {
-            let grace = app
+            let grace = ctx
                 .config
-                .billing
+                .stripe
                 .as_ref()
                 .map_or(0, |b| i64::from(b.grace_days));
             next.status = "past_due".into();
@@ -189,7 +189,7 @@ async fn effect(
         Some(_) => Condition::AttrEquals("state_at".into(), json!(current.state_at)),
         None => Condition::NotExists,
     };
-    let item = record::to_item(key, &next)?;
+    let item = items::to_item(key, &next)?;
     let mut ops = vec![TransactOp::Put(item, cond)];
     if kind == "customer.deleted"
         && let Some(customer) = customer
@@ -203,7 +203,7 @@ async fn effect(
 /// that org's recorded customer (`ORG#<org>/STRIPE_CUSTOMER`, written before we opened the session)
 /// is this customer: the one place event data names an org, checked against what we stored.
 async fn bind_checkout(
-    app: &App,
+    ctx: &Billing,
     customer: Option<&str>,
     session: &Value,
 ) -> Result<(Vec<TransactOp>, Outcome)> {
@@ -213,7 +213,7 @@ async fn bind_checkout(
     let Ok(org) = OrgId::parse(org) else {
         return ignore("checkout session for an unknown organisation");
     };
-    let recorded = app
+    let recorded = ctx
         .ports
         .table
         .get(&checkout::customer_record_key(&org))
@@ -234,19 +234,19 @@ async fn bind_checkout(
 }
 
 /// The org an event is about: the one our customer → org map names, or none.
-async fn org_of(app: &App, customer: Option<&str>) -> Result<Option<OrgId>> {
+async fn org_of(ctx: &Billing, customer: Option<&str>) -> Result<Option<OrgId>> {
     let Some(customer) = customer else {
         return Ok(None);
     };
-    match app.ports.table.get(&customer_key(customer)).await? {
+    match ctx.ports.table.get(&customer_key(customer)).await? {
         Some(item) => item.str("org").map(OrgId::parse).transpose(),
         None => Ok(None),
     }
 }
 
 /// The tier a subscription's first price buys.
-fn tier_of(app: &App, subscription: &Value) -> Option<Tier> {
-    let billing = app.config.billing.as_ref()?;
+fn tier_of(ctx: &Billing, subscription: &Value) -> Option<Tier> {
+    let billing = ctx.config.stripe.as_ref()?;
     let price = subscription["items"]["data"][0]["price"]["id"].as_str()?;
     if price == billing.pro_price {
         Some(Tier::Pro)

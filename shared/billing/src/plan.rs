@@ -7,8 +7,8 @@ use imagemcp_core::table::Key;
 use imagemcp_core::tier::{Seats, Tier};
 use serde::{Deserialize, Serialize};
 
-use crate::App;
-use crate::images::record;
+use crate::Billing;
+use imagemcp_tenancy::{items, keys};
 
 /// The stored subscription state of one organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +35,7 @@ pub struct OrgPlan {
 }
 
 pub fn plan_key(org: &OrgId) -> Key {
-    Key::new(record::org_pk(org), "BILLING")
+    Key::new(keys::org_pk(org), "BILLING")
 }
 
 impl OrgPlan {
@@ -78,7 +78,7 @@ impl OrgPlan {
         if self.in_subscription_period(now_ms) {
             format!("P{}", self.period_start)
         } else {
-            record::month_of(now_ms)
+            items::month_of(now_ms)
         }
     }
 
@@ -90,7 +90,7 @@ impl OrgPlan {
                 self.period_end.saturating_mul(1000),
             )
         } else {
-            record::month_bounds(now_ms)
+            items::month_bounds(now_ms)
         }
     }
 
@@ -102,15 +102,15 @@ impl OrgPlan {
 }
 
 /// The plan of `org`: `local` when billing is off, Free when nothing is stored.
-pub async fn load(app: &App, org: &OrgId) -> Result<OrgPlan> {
-    if app.config.billing.is_none() {
+pub async fn load(ctx: &Billing, org: &OrgId) -> Result<OrgPlan> {
+    if ctx.config.stripe.is_none() {
         return Ok(OrgPlan {
             tier: "local".into(),
             ..OrgPlan::free()
         });
     }
-    match app.ports.table.get(&plan_key(org)).await? {
-        Some(item) => record::from_item(item),
+    match ctx.ports.table.get(&plan_key(org)).await? {
+        Some(item) => items::from_item(item),
         None => Ok(OrgPlan::free()),
     }
 }
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(pro.period_id(now_ms), format!("P{start}"));
         let (from, to) = pro.period_bounds(now_ms);
         assert_eq!(
-            (record::rfc3339(from), record::rfc3339(to)),
+            (items::rfc3339(from), items::rfc3339(to)),
             (
                 "2026-11-15T10:00:00.000Z".to_owned(),
                 "2026-12-15T10:00:00.000Z".to_owned()
@@ -149,7 +149,7 @@ mod tests {
             },
         ] {
             assert_eq!(plan.period_id(now_ms), "2026-11");
-            assert_eq!(plan.period_bounds(now_ms), record::month_bounds(now_ms));
+            assert_eq!(plan.period_bounds(now_ms), items::month_bounds(now_ms));
         }
     }
 }

@@ -232,7 +232,8 @@ impl<'a> Gdpr<'a> {
         let blob_key = BlobKey::parse(&format!("users/{user}/exports/{id}.zip"))?;
         let size = bytes.len() as u64;
         let url = crate::audit::read::store_export(
-            app,
+            &app.ports,
+            app.config.download_url_ttl,
             caller,
             &id,
             &blob_key,

@@ -5,7 +5,6 @@
 //! each pick adapters, build `Ports`, and hand requests to [`routes::router`] (or, where axum does not
 //! fit, to [`mcp::handle`] directly).
 
-pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -26,6 +25,7 @@ pub mod views;
 pub mod whoami;
 
 pub use config::AppConfig;
+pub use imagemcp_accounts as accounts;
 pub use imagemcp_billing as billing;
 pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
@@ -87,5 +87,10 @@ impl App {
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts::new(&self.ports)
+    }
+
+    /// The audit log's reading side (view, verify, export).
+    pub fn audit_log(&self) -> accounts::audit_log::AuditLog<'_> {
+        accounts::audit_log::AuditLog::new(&self.ports, self.config.download_url_ttl)
     }
 }

@@ -1,6 +1,5 @@
-//! The audit log: the chain and its commits live in tenancy (`imagemcp_tenancy::audit`); here is its
-//! reading side, which names the organisation's members.
+//! The audit log: the chain and its commits (`imagemcp_tenancy::audit`) and its reading side
+//! (`imagemcp_accounts::audit_log`, which names the organisation's members).
 
+pub use imagemcp_accounts::audit_log as read;
 pub use imagemcp_tenancy::audit::*;
-
-pub mod read;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::ApiError;
 use super::extract::{Bytes, Path, Query, json_body as body};
 use crate::App;
-use crate::audit::read::{AuditLog, ExportArgs, ViewArgs};
+use crate::audit::read::{ExportArgs, ViewArgs};
 use crate::auth::Caller;
 use crate::gdpr::{DeleteUserArgs, Gdpr};
 use crate::manage::{
@@ -197,16 +197,16 @@ async fn view_audit(
         oldest_first: q.oldest_first,
         verify: q.verify,
     };
-    ok(AuditLog::new(&app).view(&caller, &args).await?)
+    ok(app.audit_log().view(&caller, &args).await?)
 }
 
 async fn verify_audit(State(app): State<App>, caller: Caller) -> ApiResult {
-    ok(AuditLog::new(&app).verify(&caller).await?)
+    ok(app.audit_log().verify(&caller).await?)
 }
 
 async fn export_audit(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
     let args: ExportArgs = body(&bytes)?;
-    created(AuditLog::new(&app).export(&caller, &args).await?)
+    created(app.audit_log().export(&caller, &args).await?)
 }
 
 async fn export_me(State(app): State<App>, caller: Caller) -> ApiResult {

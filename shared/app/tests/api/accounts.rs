@@ -781,7 +781,7 @@ async fn an_absurd_key_lifetime_is_refused_not_overflowed() {
 #[tokio::test]
 async fn the_local_administrator_gets_a_password_and_then_signs_in() {
     use imagemcp_app::accounts::{Email, LOCAL_ADMIN_EMAIL};
-    use imagemcp_app::audit::read::{AuditLog, ViewArgs};
+    use imagemcp_app::audit::read::ViewArgs;
     let t = TestApp::new();
     let accounts = t.app.accounts();
     let (admin, org) = accounts.ensure_local_admin().await.unwrap();
@@ -846,7 +846,9 @@ async fn the_local_administrator_gets_a_password_and_then_signs_in() {
         action: Some("user.password_set".into()),
         ..ViewArgs::default()
     };
-    let entries = AuditLog::new(&t.app)
+    let entries = t
+        .app
+        .audit_log()
         .view(&caller, &args)
         .await
         .unwrap()

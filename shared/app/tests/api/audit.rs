@@ -1,7 +1,7 @@
 //! The audit log: actions are recorded with their writes, concurrent appends never fork the
 //! chain, and tampering in storage (alter, delete, reorder, truncate) is caught at the right entry.
 
-use imagemcp_app::audit::read::{AuditLog, ViewArgs, verify_chain};
+use imagemcp_app::audit::read::{ViewArgs, verify_chain};
 use imagemcp_app::audit::{self, Actor, Chain, Event, entry_key};
 use imagemcp_app::images::params::parse_args;
 use imagemcp_core::Error;
@@ -21,7 +21,8 @@ async fn actions(t: &TestApp) -> Vec<String> {
         limit: Some(200),
         ..ViewArgs::default()
     };
-    AuditLog::new(&t.app)
+    t.app
+        .audit_log()
         .view(&caller, &args)
         .await
         .unwrap()
@@ -77,7 +78,7 @@ async fn seeded() -> TestApp {
 }
 
 async fn check(t: &TestApp) -> Option<u64> {
-    verify_chain(&t.app, "ORG#org_a")
+    verify_chain(&t.app.ports, "ORG#org_a")
         .await
         .unwrap()
         .first_broken
@@ -100,7 +101,7 @@ async fn actions_are_recorded_and_the_chain_verifies() {
     assert_eq!(check(&t).await, None);
     // Filters: by action prefix, by user, by time.
     let caller = TestApp::caller("org_a");
-    let log = AuditLog::new(&t.app);
+    let log = t.app.audit_log();
     let page = log
         .view(
             &caller,

@@ -720,7 +720,9 @@ async fn the_budget_alerts_once_at_80_percent_and_the_hard_stop_refuses_before_t
             .await
             .unwrap()
     );
-    let alerts = imagemcp_app::audit::read::AuditLog::new(&t.app)
+    let alerts = t
+        .app
+        .audit_log()
         .view(
             &caller,
             &parse_args(json!({"action": "billing.budget_alert"})).unwrap(),

@@ -232,11 +232,15 @@ async fn export_then_erase_leaves_no_trace_and_the_audit_log_still_verifies() {
     // Everyone else's data is intact, and the audit logs (kept, pseudonymised) still verify.
     assert!(images.get(&ada_caller, &adas.images[0].id).await.is_ok());
     for org in [&team_org.id, &quill.personal_org] {
-        let v = verify_chain(&t.app, &format!("ORG#{org}")).await.unwrap();
+        let v = verify_chain(&t.app.ports, &format!("ORG#{org}"))
+            .await
+            .unwrap();
         assert!(v.ok, "{org}: {:?}", v.first_broken);
         assert!(v.entries_checked >= 2);
     }
-    let log = imagemcp_app::audit::read::AuditLog::new(&t.app)
+    let log = t
+        .app
+        .audit_log()
         .view(&ada_caller, &Default::default())
         .await
         .unwrap();

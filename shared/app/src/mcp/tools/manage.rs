@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::App;
-use crate::audit::read::{AuditLog, ExportArgs, VerifyArgs, ViewArgs};
+use crate::audit::read::{ExportArgs, VerifyArgs, ViewArgs};
 use crate::auth::Caller;
 use crate::billing::usage::NoArgs;
 use crate::gdpr::{DeleteUserArgs, ExportUserArgs, Gdpr};
@@ -52,7 +52,8 @@ pub(super) async fn run(
     let manage = Manage::new(app);
     match name {
         VIEW_AUDIT => {
-            let page = AuditLog::new(app)
+            let page = app
+                .audit_log()
                 .view(caller, &parse_args::<ViewArgs>(args)?)
                 .await?;
             let mut summary = format!("{} audit entries.", page.entries.len());
@@ -66,7 +67,7 @@ pub(super) async fn run(
         }
         VERIFY_AUDIT => {
             parse_args::<VerifyArgs>(args)?;
-            let v = AuditLog::new(app).verify(caller).await?;
+            let v = app.audit_log().verify(caller).await?;
             let summary = match &v.first_broken {
                 None => format!("The audit chain is intact ({} entries).", v.entries_checked),
                 Some(b) => format!("The audit chain is broken at entry {}: {}", b.seq, b.reason),
@@ -74,7 +75,8 @@ pub(super) async fn run(
             done(&v, summary)
         }
         EXPORT_AUDIT => {
-            let e = AuditLog::new(app)
+            let e = app
+                .audit_log()
                 .export(caller, &parse_args::<ExportArgs>(args)?)
                 .await?;
             let summary = format!(

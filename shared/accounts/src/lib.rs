@@ -1,4 +1,5 @@
-//! Users, organisations, teams and memberships.
+//! Accounts: users, organisations, teams and memberships (here), invitations, API keys, passwords,
+//! the login guard and the audit log's reading side (the modules below).
 //!
 //! Layout in the `Table`:
 //! - `USER#<user>` / `PROFILE`: the user (email, name, password hash, personal org);
@@ -10,8 +11,10 @@
 //! - the teams and their name claims (`teams.rs`), and `USER#<user>` / `LASTORG`, the
 //!   organisation the user last signed in to or joined (`choice.rs`).
 
+pub mod audit_log;
 pub mod choice;
 pub mod invitations;
+pub mod keys;
 pub mod login_guard;
 pub mod passwords;
 pub mod teams;
@@ -25,8 +28,8 @@ use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Ports;
-use crate::images::record::{from_item, to_item};
+use imagemcp_tenancy::Ports;
+use imagemcp_tenancy::items::{from_item, to_item};
 
 /// The local install's administrator, made on first use by `imagemcp keys create`.
 pub const LOCAL_ADMIN_USER: &str = "usr_localadmin";
@@ -315,13 +318,13 @@ impl<'a> Accounts<'a> {
         let item = self.sealed(user_key(&user.id), &user, USER_SEALED).await?;
         let same_account =
             Condition::AttrEquals("email_hash".into(), serde_json::json!(user.email_hash));
-        let event = crate::audit::Event::new(
-            crate::audit::Chain::Org(user.personal_org.clone()),
+        let event = imagemcp_tenancy::audit::Event::new(
+            imagemcp_tenancy::audit::Chain::Org(user.personal_org.clone()),
             "user.password_set",
-            crate::audit::Actor::User(user.id.clone()),
+            imagemcp_tenancy::audit::Actor::User(user.id.clone()),
         )
         .target(&user.id);
-        crate::audit::commit(
+        imagemcp_tenancy::audit::commit(
             self.ports,
             &event,
             vec![TransactOp::Put(item, same_account)],
@@ -339,7 +342,7 @@ impl<'a> Accounts<'a> {
     /// The local install's administrator and its organisation (the default org), made once.
     pub async fn ensure_local_admin(&self) -> Result<(UserRecord, OrgRecord)> {
         let user = UserId::parse(LOCAL_ADMIN_USER)?;
-        let org = OrgId::parse(crate::auth::DEFAULT_ORG)?;
+        let org = OrgId::parse(imagemcp_tenancy::caller::DEFAULT_ORG)?;
         if self.user(&user).await?.is_none() {
             let email = Email::parse(LOCAL_ADMIN_EMAIL)?;
             match self
@@ -365,7 +368,7 @@ impl<'a> Accounts<'a> {
     /// A record as an item with `fields` sealed (see [`crate::crypto`]).
     async fn sealed<T: Serialize>(&self, key: Key, record: &T, fields: &[&str]) -> Result<Item> {
         let mut item = to_item(key, record)?;
-        crate::crypto::Crypto::new(self.ports)
+        imagemcp_tenancy::crypto::Crypto::new(self.ports)
             .seal_item(&mut item, fields)
             .await?;
         Ok(item)
@@ -379,7 +382,7 @@ impl<'a> Accounts<'a> {
         let Some(mut item) = item else {
             return Ok(None);
         };
-        crate::crypto::Crypto::new(self.ports)
+        imagemcp_tenancy::crypto::Crypto::new(self.ports)
             .open_item(&mut item, fields)
             .await?;
         from_item(item).map(Some)
@@ -464,7 +467,7 @@ impl<'a> Accounts<'a> {
         team: &TeamId,
         user: &UserId,
         role: Role,
-        audit: Option<&crate::audit::Event>,
+        audit: Option<&imagemcp_tenancy::audit::Event>,
     ) -> Result<Membership> {
         self.set_role_with(org, team, user, role, audit, Vec::new())
             .await
@@ -478,7 +481,7 @@ impl<'a> Accounts<'a> {
         team: &TeamId,
         user: &UserId,
         role: Role,
-        audit: Option<&crate::audit::Event>,
+        audit: Option<&imagemcp_tenancy::audit::Event>,
         also: Vec<TransactOp>,
     ) -> Result<Membership> {
         if self.team(org, team).await?.is_none() {
@@ -520,7 +523,7 @@ impl<'a> Accounts<'a> {
         ];
         ops.extend(teams::role_change_ops(org, team));
         ops.extend(also);
-        crate::audit::commit_opt(self.ports, audit, ops).await?;
+        imagemcp_tenancy::audit::commit_opt(self.ports, audit, ops).await?;
         Ok(member)
     }
 
@@ -534,7 +537,7 @@ impl<'a> Accounts<'a> {
         &self,
         org: &OrgId,
         user: &UserId,
-        audit: Option<&crate::audit::Event>,
+        audit: Option<&imagemcp_tenancy::audit::Event>,
     ) -> Result<Membership> {
         let member = self
             .membership(org, user)
@@ -547,7 +550,7 @@ impl<'a> Accounts<'a> {
             "roles".into(),
             serde_json::to_value(&member.roles).map_err(Error::internal)?,
         );
-        crate::audit::commit_opt(
+        imagemcp_tenancy::audit::commit_opt(
             self.ports,
             audit,
             vec![

@@ -11,7 +11,7 @@ use imagemcp_core::table::{Add, Condition, Item, Key};
 use imagemcp_core::{Error, Result};
 use serde_json::json;
 
-use crate::Ports;
+use imagemcp_tenancy::Ports;
 
 pub const FREE_FAILURES: i64 = 5;
 pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);

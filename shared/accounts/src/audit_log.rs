@@ -1,6 +1,8 @@
 //! Reading the audit log: a filtered page of entries, the verification of the chain, and the
 //! JSON Lines export.
 
+use std::time::Duration;
+
 use imagemcp_core::blob::BlobKey;
 use imagemcp_core::ids::UserId;
 use imagemcp_core::rbac::Action;
@@ -10,12 +12,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::chain::{Break, Entry, Walker};
-use super::{Chain, Event, entry_key, head, subject};
-use crate::App;
-use crate::auth::Caller;
-use crate::crypto::{Crypto, field_aad, user_owner};
-use crate::images::record::{from_item, rfc3339};
+use imagemcp_tenancy::Caller;
+use imagemcp_tenancy::Ports;
+use imagemcp_tenancy::audit::chain::{Break, Entry, Walker};
+use imagemcp_tenancy::audit::{Chain, Event, entry_key, head, head_key, record, subject};
+use imagemcp_tenancy::crypto::{Crypto, field_aad, user_owner};
+use imagemcp_tenancy::items::{from_item, rfc3339};
 
 /// The arguments of `openai_view_audit_log` (and the query of `GET /v1/audit`).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -135,7 +137,7 @@ fn seq_of_slot(sk: &str) -> Option<u64> {
 /// The user id sealed in an entry, or `None` once the user was erased (or is no longer a member).
 /// A sealed id opens only with its owner's key, so the pseudonym says whose key to try.
 async fn reveal(
-    app: &App,
+    ports: &Ports,
     item_key: &imagemcp_core::table::Key,
     field: &str,
     sealed: Option<&str>,
@@ -144,7 +146,7 @@ async fn reveal(
 ) -> Option<String> {
     let sealed = sealed?;
     let (_, user) = members.iter().find(|(p, _)| p == pseudonym)?;
-    Crypto::new(&app.ports)
+    Crypto::new(ports)
         .try_open(&user_owner(user), &field_aad(item_key, field), sealed)
         .await
         .ok()
@@ -152,20 +154,28 @@ async fn reveal(
 }
 
 pub struct AuditLog<'a> {
-    app: &'a App,
+    ports: &'a Ports,
+    /// How long an export's download link works.
+    download_ttl: Duration,
 }
 
 impl<'a> AuditLog<'a> {
-    pub fn new(app: &'a App) -> Self {
-        Self { app }
+    pub fn new(ports: &'a Ports, download_ttl: Duration) -> Self {
+        Self {
+            ports,
+            download_ttl,
+        }
     }
 
     /// The org's members with their pseudonyms in its log.
     async fn members(&self, caller: &Caller) -> Result<Vec<(String, UserId)>> {
         let pk = Chain::Org(caller.org.clone()).pk();
         let mut out = Vec::new();
-        for m in self.app.accounts().members(&caller.org).await? {
-            out.push((subject(&self.app.ports, &pk, &m.user).await?, m.user));
+        for m in crate::Accounts::new(self.ports)
+            .members(&caller.org)
+            .await?
+        {
+            out.push((subject(self.ports, &pk, &m.user).await?, m.user));
         }
         Ok(out)
     }
@@ -174,7 +184,7 @@ impl<'a> AuditLog<'a> {
         let key = item.key.clone();
         let entry: Entry = from_item(item)?;
         let user_id = reveal(
-            self.app,
+            self.ports,
             &key,
             "actor_sealed",
             entry.actor_sealed.as_deref(),
@@ -185,7 +195,7 @@ impl<'a> AuditLog<'a> {
         let target_user_id = match &entry.target_user {
             Some(p) => {
                 reveal(
-                    self.app,
+                    self.ports,
                     &key,
                     "target_user_sealed",
                     entry.target_user_sealed.as_deref(),
@@ -222,7 +232,7 @@ impl<'a> AuditLog<'a> {
         }
         let pk = Chain::Org(caller.org.clone()).pk();
         let actor = match &args.user_id {
-            Some(u) => Some(subject(&self.app.ports, &pk, &UserId::parse(u)?).await?),
+            Some(u) => Some(subject(self.ports, &pk, &UserId::parse(u)?).await?),
             None => None,
         };
         let members = self.members(caller).await?;
@@ -234,7 +244,7 @@ impl<'a> AuditLog<'a> {
         // Filters run over the stored order; a page stops at `limit` matches or after ten table
         // pages, and hands back a cursor either way, so one call stays bounded.
         for _ in 0..10 {
-            let page = self.app.ports.table.query(&query).await?;
+            let page = self.ports.table.query(&query).await?;
             next = page.next.clone();
             for item in page.items {
                 let at = item.int("at_ms").unwrap_or(0);
@@ -282,7 +292,7 @@ impl<'a> AuditLog<'a> {
     /// Walks the whole chain of the caller's organisation.
     pub async fn verify(&self, caller: &Caller) -> Result<Verification> {
         caller.authorize(Action::ViewAuditLog)?;
-        verify_chain(self.app, &Chain::Org(caller.org.clone()).pk()).await
+        verify_chain(self.ports, &Chain::Org(caller.org.clone()).pk()).await
     }
 
     /// Writes the whole log as JSON Lines to a blob and returns a download link (and the lines
@@ -294,7 +304,7 @@ impl<'a> AuditLog<'a> {
         let mut count = 0u64;
         let mut query = Query::new(pk.clone(), "AUDIT#", imagemcp_core::table::MAX_PAGE);
         loop {
-            let page = self.app.ports.table.query(&query).await?;
+            let page = self.ports.table.query(&query).await?;
             for item in page.items {
                 lines.push_str(&Value::Object(item.attrs).to_string());
                 lines.push('\n');
@@ -305,11 +315,12 @@ impl<'a> AuditLog<'a> {
                 None => break,
             }
         }
-        let id = format!("exp_{}", self.app.ports.ids.new_id());
+        let id = format!("exp_{}", self.ports.ids.new_id());
         let blob_key = BlobKey::parse(&format!("orgs/{}/exports/audit-{id}.jsonl", caller.org))?;
         let size = lines.len() as u64;
         let url = store_export(
-            self.app,
+            self.ports,
+            self.download_ttl,
             caller,
             &id,
             &blob_key,
@@ -319,8 +330,8 @@ impl<'a> AuditLog<'a> {
         )
         .await?;
         let inline = args.inline.unwrap_or(false) && lines.len() <= MAX_INLINE_BYTES;
-        super::record(
-            &self.app.ports,
+        record(
+            self.ports,
             Event::by(caller, "audit.export")
                 .target(&id)
                 .detail("entries", json!(count)),
@@ -337,8 +348,9 @@ impl<'a> AuditLog<'a> {
 }
 
 /// Stores an export's bytes and remembers who made it (so erasing that user removes it too).
-pub(crate) async fn store_export(
-    app: &App,
+pub async fn store_export(
+    ports: &Ports,
+    download_ttl: Duration,
     caller: &Caller,
     id: &str,
     blob_key: &BlobKey,
@@ -346,10 +358,10 @@ pub(crate) async fn store_export(
     content_type: &str,
     kind: &str,
 ) -> Result<Option<String>> {
-    app.ports.blobs.put(blob_key, bytes, content_type).await?;
+    ports.blobs.put(blob_key, bytes, content_type).await?;
     let mut item = Item::new(
         imagemcp_core::table::Key::new(
-            crate::crypto::user_owner(&caller.user),
+            imagemcp_tenancy::crypto::user_owner(&caller.user),
             format!("EXPORT#{id}"),
         ),
         Map::new(),
@@ -358,24 +370,21 @@ pub(crate) async fn store_export(
         .insert("blob_key".into(), json!(blob_key.as_str()));
     item.attrs.insert("kind".into(), json!(kind));
     item.attrs.insert("org".into(), json!(caller.org));
-    if let Err(e) = app.ports.table.put(item, Condition::NotExists).await {
+    if let Err(e) = ports.table.put(item, Condition::NotExists).await {
         // Nothing would refer to the file: remove it rather than leave an untracked copy.
-        let _ = app.ports.blobs.delete(blob_key).await;
+        let _ = ports.blobs.delete(blob_key).await;
         return Err(e);
     }
-    app.ports
-        .blobs
-        .signed_url(blob_key, app.config.download_url_ttl, None)
-        .await
+    ports.blobs.signed_url(blob_key, download_ttl, None).await
 }
 
 /// Verifies one chain.
-pub async fn verify_chain(app: &App, pk: &str) -> Result<Verification> {
+pub async fn verify_chain(ports: &Ports, pk: &str) -> Result<Verification> {
     let mut walker = Walker::default();
     let mut checked = 0u64;
     let mut query = Query::new(pk, "AUDIT#", imagemcp_core::table::MAX_PAGE);
     let broken = 'walk: loop {
-        let page = app.ports.table.query(&query).await?;
+        let page = ports.table.query(&query).await?;
         for item in &page.items {
             let slot = seq_of_slot(&item.key.sk).unwrap_or(0);
             if let Err(b) = walker.step(slot, &item.attrs) {
@@ -391,8 +400,8 @@ pub async fn verify_chain(app: &App, pk: &str) -> Result<Verification> {
     let broken = match broken {
         Some(b) => Some(b),
         None => {
-            let (seq, hash) = head(&app.ports, pk).await?;
-            let has_head = app.ports.table.get(&super::head_key(pk)).await?.is_some();
+            let (seq, hash) = head(ports, pk).await?;
+            let has_head = ports.table.get(&head_key(pk)).await?.is_some();
             walker
                 .finish(has_head.then_some((seq, hash.as_str())))
                 .err()

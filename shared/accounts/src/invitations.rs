@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Accounts, Email, Membership};
-use crate::Ports;
+use imagemcp_tenancy::Ports;
 
 /// How long an invitation stays valid.
 pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -113,10 +113,10 @@ impl<'a> Invitations<'a> {
                 "the team of this invitation (it was deleted; ask for a new invitation)",
             ));
         }
-        let event = crate::audit::Event::new(
-            crate::audit::Chain::Org(org.clone()),
+        let event = imagemcp_tenancy::audit::Event::new(
+            imagemcp_tenancy::audit::Chain::Org(org.clone()),
             "member.invitation_accept",
-            crate::audit::Actor::User(user.clone()),
+            imagemcp_tenancy::audit::Actor::User(user.clone()),
         )
         .target(&team)
         .detail("role", serde_json::json!(role));

@@ -20,8 +20,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Accounts, TeamRecord};
-use crate::audit::{self, Event};
-use crate::images::record::{from_item, to_item};
+use imagemcp_tenancy::audit::{self, Event};
+use imagemcp_tenancy::items::{from_item, to_item};
 
 /// The longest team name, in characters.
 pub const MAX_TEAM_NAME: usize = 100;

@@ -41,19 +41,9 @@ fn cursor_key() -> Key {
     Key::new("RETENTION", "CURSOR")
 }
 
-/// The UTC date `yyyy-mm-dd` of a day number (days since 1970-01-01); civil-from-days, as in
-/// `images::items::month_of` (no date crate in the wasm-safe ctx for one conversion).
+/// The UTC date `yyyy-mm-dd` of a day number (days since 1970-01-01).
 pub fn date(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    imagemcp_tenancy::items::date_of(day.saturating_mul(86_400_000))
 }
 
 /// The key of the index item of a commit whose images expire at `expires_at` (epoch seconds).

@@ -787,14 +787,16 @@ async fn the_local_administrator_gets_a_password_and_then_signs_in() {
     let (admin, org) = accounts.ensure_local_admin().await.unwrap();
     let email = Email::parse(LOCAL_ADMIN_EMAIL).unwrap();
     let password = "the local admin's passphrase";
+    let sign_in = |password: &'static str| {
+        let sessions = t.app.sessions();
+        async move {
+            sessions
+                .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
+                .await
+        }
+    };
     // No password yet: the password sign-in of the web pages refuses it.
-    assert!(
-        t.app
-            .sessions()
-            .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
-            .await
-            .is_err()
-    );
+    assert!(sign_in(password).await.is_err());
     // The sign-up's policy holds, and nothing is written when it refuses.
     match accounts.set_password(&email, "short").await {
         Err(Error::Invalid { field, .. }) => assert_eq!(field, "password"),
@@ -817,12 +819,7 @@ async fn the_local_administrator_gets_a_password_and_then_signs_in() {
     ));
 
     accounts.set_password(&email, password).await.unwrap();
-    let signed_in = t
-        .app
-        .sessions()
-        .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
-        .await
-        .unwrap();
+    let signed_in = sign_in(password).await.unwrap();
     assert_eq!(signed_in.id, admin.id);
     // The profile is otherwise untouched (its sealed email still opens) and the hash is no password.
     let stored = accounts.user(&admin.id).await.unwrap().unwrap();
@@ -833,13 +830,7 @@ async fn the_local_administrator_gets_a_password_and_then_signs_in() {
         .set_password(&email, "a different passphrase")
         .await
         .unwrap();
-    assert!(
-        t.app
-            .sessions()
-            .password_login(LOCAL_ADMIN_EMAIL, password, "127.0.0.1")
-            .await
-            .is_err()
-    );
+    assert!(sign_in(password).await.is_err());
 
     let caller = TestApp::caller(org.id.as_str());
     let args = ViewArgs {

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod reveal;
 pub mod routes;
 pub mod sessions;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod views;

@@ -98,6 +98,16 @@ impl StripeClient {
         })
     }
 
+    /// The client a runtime's billing settings describe: `base` (Stripe's own API when `None`)
+    /// and `secret_key` (both checked where the settings are parsed), with a 20 s request timeout.
+    pub fn configured(base: Option<&str>, secret_key: &str) -> Result<Self> {
+        Self::new(
+            base.unwrap_or(DEFAULT_API_BASE),
+            secret_key,
+            Duration::from_secs(20),
+        )
+    }
+
     /// Changes what waits between retries (the Worker's `setTimeout`).
     pub fn with_sleeper(mut self, sleeper: Sleeper) -> Self {
         self.sleeper = sleeper;

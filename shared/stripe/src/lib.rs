@@ -14,8 +14,6 @@
 //! (not a subscription item), carries an `identifier` Stripe de-duplicates on, and is aggregated
 //! by the meter (sum) into the invoice of the customer's metered price.
 
-pub mod settings;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

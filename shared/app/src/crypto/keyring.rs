@@ -97,25 +97,6 @@ impl Keyring {
         Self::new((current_id, current), older)
     }
 
-    /// The keyring from the standard variables, read through `var`: `IMAGEMCP_KEK` (base64 of 32
-    /// bytes, required), `IMAGEMCP_KEK_ID` (default `env-1`) and `IMAGEMCP_KEK_PREVIOUS`
-    /// (comma-separated `id:base64`). For runtimes configured by environment (Lambda, Workers).
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let key = var("IMAGEMCP_KEK")
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "IMAGEMCP_KEK",
-                    "must be set to the key-encryption key (base64 of 32 random bytes)",
-                )
-            })?;
-        let id = var("IMAGEMCP_KEK_ID").unwrap_or_else(|| "env-1".to_owned());
-        let previous: Vec<String> = var("IMAGEMCP_KEK_PREVIOUS")
-            .map(|p| p.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
-        Self::from_config(&id, &key, &previous)
-    }
-
     pub fn current_id(&self) -> &str {
         &self.current
     }

@@ -57,15 +57,14 @@ pub fn shared(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> 
 mod tests {
     use std::time::Duration;
 
-    use imagemcp_app::settings::documented::{Recorder, read_by};
+    use imagemcp_app::settings::documented::{
+        KEK, Recorder, SHARED, assert_shared_landed, read_by,
+    };
 
     use super::*;
 
-    const KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-    const PREVIOUS: &str = "kek-1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-
-    /// Every variable the functions are documented to read, none at its default.
-    const EVERY: &[(&str, &str)] = &[
+    /// The functions' own variables, none at its default.
+    const OWN: &[(&str, &str)] = &[
         ("IMAGEMCP_TABLE", "images-table"),
         ("IMAGEMCP_BUCKET", "images-bucket"),
         (
@@ -82,33 +81,11 @@ mod tests {
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5001"),
         ("IMAGEMCP_SECRET_ARNS", "arn:app, arn:stripe"),
-        ("IMAGEMCP_PUBLIC_URL", "https://images.example.com"),
-        ("IMAGEMCP_ALLOWED_ORIGINS", "https://app.example.com"),
-        ("IMAGEMCP_DOWNLOAD_URL_TTL_SECS", "120"),
-        ("IMAGEMCP_COST_CONFIRMATION_CENTS", "250"),
-        (
-            "IMAGEMCP_TOKEN_KEYS",
-            "tk-2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
-        ),
-        ("IMAGEMCP_KEK", KEK),
-        ("IMAGEMCP_KEK_ID", "kek-2"),
-        ("IMAGEMCP_KEK_PREVIOUS", PREVIOUS),
-        ("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", "http://127.0.0.1:4567"),
-        ("OPENAI_API_KEY", "sk-test-openai"),
-        ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
-        ("OPENAI_IMAGE_MODEL", "gpt-image-2"),
-        ("STRIPE_SECRET_KEY", "sk_test_abc"),
-        ("STRIPE_WEBHOOK_SECRET", "whsec_new,whsec_old"),
-        ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
-        ("STRIPE_PRO_PRICE", "price_pro"),
-        ("STRIPE_TEAM_PRICE", "price_team"),
-        ("STRIPE_METER_EVENT", "overage_images"),
-        ("STRIPE_GRACE_DAYS", "3"),
     ];
 
     #[test]
     fn every_documented_variable_lands_in_the_settings_and_the_app_config() {
-        let env = Recorder::new(EVERY);
+        let env = Recorder::new(&[OWN, SHARED].concat());
         assert_eq!(env.names(), read_by("Lambda"), "the test sets every one");
         let boot = Bootstrap::from_vars(|n| env.get(n)).unwrap();
         let app = shared(|n| env.get(n)).unwrap();
@@ -136,38 +113,14 @@ mod tests {
         assert!(!aws.force_path_style, "the setting wins over the endpoints");
         assert_eq!(boot.secret_arns, ["arn:app", "arn:stripe"]);
 
-        assert_eq!(app.public_url, "https://images.example.com");
-        assert_eq!(app.allowed_origins, ["https://app.example.com"]);
-        assert_eq!(app.download_url_ttl, Duration::from_secs(120));
-        assert_eq!(app.cost_confirmation_cents, 250);
-        assert_eq!(app.token_keys.as_ref().unwrap().current().kid(), "tk-2");
-        let kek = app.kek.as_ref().unwrap();
-        assert_eq!((kek.id.as_str(), kek.key.expose()), ("kek-2", KEK));
-        assert_eq!(kek.previous[0].expose(), PREVIOUS);
-        assert_eq!(app.cimd_test_allow_origins, ["http://127.0.0.1:4567"]);
-        let openai = app.openai.as_ref().unwrap();
-        assert_eq!(openai.api_key.expose(), "sk-test-openai");
-        assert_eq!(openai.base_url.as_deref(), Some("http://127.0.0.1:9000/v1"));
-        assert_eq!(openai.image_model, "gpt-image-2");
-        let stripe = app.stripe.as_ref().unwrap();
-        assert_eq!(stripe.secret_key.expose(), "sk_test_abc");
-        assert_eq!(stripe.webhook_secrets, ["whsec_new", "whsec_old"]);
-        assert_eq!(stripe.api_base.as_deref(), Some("http://127.0.0.1:12111"));
-        assert_eq!(
-            (stripe.pro_price.as_str(), stripe.team_price.as_str()),
-            ("price_pro", "price_team")
-        );
-        assert_eq!(
-            (stripe.meter_event.as_str(), stripe.grace_days),
-            ("overage_images", 3)
-        );
+        assert_shared_landed(&app);
 
         // The application's configuration as the functions build it.
         let config = crate::app_config_of(&app).unwrap();
         assert_eq!(config.public_url, "https://images.example.com");
         assert_eq!(config.cost_confirmation_cents, 250);
         assert_eq!(config.download_url_ttl, Duration::from_secs(120));
-        assert_eq!(config.allowed_origins, ["https://app.example.com"]);
+        assert_eq!(config.allowed_origins, app.allowed_origins);
         assert!(config.token_keys.is_some() && config.billing.is_some());
         assert_eq!(
             config.client_metadata.unwrap().test_allow_origins,

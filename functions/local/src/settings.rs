@@ -256,76 +256,32 @@ mod tests {
     use std::time::Duration;
 
     use clap::Parser;
-    use imagemcp_app::settings::documented::{Recorder, read_by};
+    use imagemcp_app::settings::documented::{Recorder, SHARED, assert_shared_landed, read_by};
 
     use super::*;
 
-    const KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-    const PREVIOUS: &str = "kek-1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-    const TOKEN_KEYS: &str = "tk-2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
-
-    /// Every variable the local binary is documented to read, none at its default.
-    const EVERY: &[(&str, &str)] = &[
+    /// The binary's own variables, none at its default.
+    const OWN: &[(&str, &str)] = &[
         ("IMAGEMCP_ADDR", "127.0.0.1:9911"),
         ("IMAGEMCP_DATA_DIR", "/var/lib/imagemcp-test"),
         ("IMAGEMCP_LOG_FORMAT", "json"),
-        ("IMAGEMCP_PUBLIC_URL", "https://images.example.com"),
-        ("IMAGEMCP_ALLOWED_ORIGINS", "https://app.example.com"),
-        ("IMAGEMCP_DOWNLOAD_URL_TTL_SECS", "120"),
-        ("IMAGEMCP_COST_CONFIRMATION_CENTS", "250"),
-        ("IMAGEMCP_TOKEN_KEYS", TOKEN_KEYS),
-        ("IMAGEMCP_KEK", KEK),
-        ("IMAGEMCP_KEK_ID", "kek-2"),
-        ("IMAGEMCP_KEK_PREVIOUS", PREVIOUS),
-        ("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", "http://127.0.0.1:4567"),
-        ("OPENAI_API_KEY", "sk-test-openai"),
-        ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
-        ("OPENAI_IMAGE_MODEL", "gpt-image-2"),
-        ("STRIPE_SECRET_KEY", "sk_test_abc"),
-        ("STRIPE_WEBHOOK_SECRET", "whsec_new,whsec_old"),
-        ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
-        ("STRIPE_PRO_PRICE", "price_pro"),
-        ("STRIPE_TEAM_PRICE", "price_team"),
-        ("STRIPE_METER_EVENT", "overage_images"),
-        ("STRIPE_GRACE_DAYS", "3"),
     ];
+
+    /// Every variable the local binary is documented to read.
+    fn every() -> Vec<(&'static str, &'static str)> {
+        [OWN, SHARED].concat()
+    }
 
     fn assert_every_value_landed(s: &Settings) {
         assert_eq!(s.addr, "127.0.0.1:9911".parse().unwrap());
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/imagemcp-test"));
         assert_eq!(s.log_format, LogFormat::Json);
-        let app = &s.app;
-        assert_eq!(app.public_url, "https://images.example.com");
-        assert_eq!(app.allowed_origins, ["https://app.example.com"]);
-        assert_eq!(app.download_url_ttl, Duration::from_secs(120));
-        assert_eq!(app.cost_confirmation_cents, 250);
-        assert_eq!(app.token_keys.as_ref().unwrap().current().kid(), "tk-2");
-        let kek = app.kek.as_ref().unwrap();
-        assert_eq!((kek.id.as_str(), kek.key.expose()), ("kek-2", KEK));
-        let previous: Vec<&str> = kek.previous.iter().map(|p| p.expose()).collect();
-        assert_eq!(previous, [PREVIOUS]);
-        assert_eq!(app.cimd_test_allow_origins, ["http://127.0.0.1:4567"]);
-        let openai = app.openai.as_ref().unwrap();
-        assert_eq!(openai.api_key.expose(), "sk-test-openai");
-        assert_eq!(openai.base_url.as_deref(), Some("http://127.0.0.1:9000/v1"));
-        assert_eq!(openai.image_model, "gpt-image-2");
-        let stripe = app.stripe.as_ref().unwrap();
-        assert_eq!(stripe.secret_key.expose(), "sk_test_abc");
-        assert_eq!(stripe.webhook_secrets, ["whsec_new", "whsec_old"]);
-        assert_eq!(stripe.api_base.as_deref(), Some("http://127.0.0.1:12111"));
-        assert_eq!(
-            (stripe.pro_price.as_str(), stripe.team_price.as_str()),
-            ("price_pro", "price_team")
-        );
-        assert_eq!(
-            (stripe.meter_event.as_str(), stripe.grace_days),
-            ("overage_images", 3)
-        );
+        assert_shared_landed(&s.app);
     }
 
     #[test]
     fn every_documented_variable_lands_in_the_settings() {
-        let vars = Recorder::new(EVERY);
+        let vars = Recorder::new(&every());
         assert_eq!(vars.names(), read_by("local"), "the test sets every one");
         let settings = Settings::from_serve(&ServeArgs::default(), |n| vars.get(n)).unwrap();
         assert_eq!(vars.asked(), read_by("local"), "and the parser reads those");
@@ -342,7 +298,8 @@ mod tests {
     fn every_flag_stands_for_its_variable_and_wins_over_it() {
         let mut argv = vec!["imagemcp".to_owned()];
         let mut flags = BTreeSet::new();
-        for (name, value) in EVERY {
+        let every = every();
+        for (name, value) in &every {
             if *name == "IMAGEMCP_TOKEN_KEYS" {
                 continue; // no flag: signing keys do not belong on a command line
             }
@@ -354,12 +311,15 @@ mod tests {
         let args = Serve::try_parse_from(&argv).unwrap().args;
         // The environment holds unusable values for every flag's variable: the flags win.
         let env = |name: &str| match name {
-            "IMAGEMCP_TOKEN_KEYS" => Some(TOKEN_KEYS.to_owned()),
+            "IMAGEMCP_TOKEN_KEYS" => every
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
             _ => Some("from the environment".to_owned()),
         };
         let settings = Settings::from_serve(&args, env).unwrap();
         assert_every_value_landed(&settings);
-        assert_eq!(flags.len(), EVERY.len() - 1);
+        assert_eq!(flags.len(), every.len() - 1);
     }
 
     #[test]

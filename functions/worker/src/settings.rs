@@ -116,19 +116,13 @@ impl WorkerSettings {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use imagemcp_app::settings::documented::{Recorder, read_by};
+    use imagemcp_app::settings::documented::{Recorder, SHARED, assert_shared_landed, read_by};
 
     use super::*;
 
-    const KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-    const PREVIOUS: &str = "kek-1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-
-    /// Every variable the Worker is documented to read, none at its default (`aws:kms` is the
-    /// default of `IMAGEMCP_SSE`, but the only value a KMS key id goes with; `AES256` is checked
-    /// below).
-    const EVERY: &[(&str, &str)] = &[
+    /// The Worker's own variables, none at its default (`aws:kms` is the default of
+    /// `IMAGEMCP_SSE`, but the only value a KMS key id goes with; `AES256` is checked below).
+    const OWN: &[(&str, &str)] = &[
         ("AWS_REGION", "eu-west-1"),
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:5001"),
@@ -140,32 +134,10 @@ mod tests {
         ("IMAGEMCP_SSE", "aws:kms"),
         ("IMAGEMCP_KMS_KEY_ID", "alias/images"),
         ("IMAGEMCP_QUEUE_MAX_ATTEMPTS", "7"),
-        ("IMAGEMCP_PUBLIC_URL", "https://images.example.com"),
-        ("IMAGEMCP_ALLOWED_ORIGINS", "https://app.example.com"),
-        ("IMAGEMCP_DOWNLOAD_URL_TTL_SECS", "120"),
-        ("IMAGEMCP_COST_CONFIRMATION_CENTS", "250"),
-        (
-            "IMAGEMCP_TOKEN_KEYS",
-            "tk-2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
-        ),
-        ("IMAGEMCP_KEK", KEK),
-        ("IMAGEMCP_KEK_ID", "kek-2"),
-        ("IMAGEMCP_KEK_PREVIOUS", PREVIOUS),
-        ("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", "http://127.0.0.1:4567"),
-        ("OPENAI_API_KEY", "sk-test-openai"),
-        ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
-        ("OPENAI_IMAGE_MODEL", "gpt-image-2"),
-        ("STRIPE_SECRET_KEY", "sk_test_abc"),
-        ("STRIPE_WEBHOOK_SECRET", "whsec_new,whsec_old"),
-        ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
-        ("STRIPE_PRO_PRICE", "price_pro"),
-        ("STRIPE_TEAM_PRICE", "price_team"),
-        ("STRIPE_METER_EVENT", "overage_images"),
-        ("STRIPE_GRACE_DAYS", "3"),
     ];
 
     fn with(changes: &[(&'static str, Option<&'static str>)]) -> Result<WorkerSettings> {
-        let mut vars: Vec<(&str, &str)> = EVERY.to_vec();
+        let mut vars: Vec<(&str, &str)> = [OWN, SHARED].concat();
         for (name, value) in changes {
             vars.retain(|(k, _)| k != name);
             if let Some(value) = value {
@@ -178,7 +150,7 @@ mod tests {
 
     #[test]
     fn every_documented_variable_lands_in_the_settings() {
-        let vars = Recorder::new(EVERY);
+        let vars = Recorder::new(&[OWN, SHARED].concat());
         assert_eq!(vars.names(), read_by("Worker"), "the test sets every one");
         let s = WorkerSettings::from_vars(|n| vars.get(n)).unwrap();
         assert_eq!(
@@ -204,32 +176,7 @@ mod tests {
         assert_eq!(s.sse, Sse::Kms(Some("alias/images".into())));
         assert_eq!(s.queue_max_attempts, 7);
 
-        let app = &s.app;
-        assert_eq!(app.public_url, "https://images.example.com");
-        assert_eq!(app.allowed_origins, ["https://app.example.com"]);
-        assert_eq!(app.download_url_ttl, Duration::from_secs(120));
-        assert_eq!(app.cost_confirmation_cents, 250);
-        assert_eq!(app.token_keys.as_ref().unwrap().current().kid(), "tk-2");
-        let kek = app.kek.as_ref().unwrap();
-        assert_eq!((kek.id.as_str(), kek.key.expose()), ("kek-2", KEK));
-        assert_eq!(kek.previous[0].expose(), PREVIOUS);
-        assert_eq!(app.cimd_test_allow_origins, ["http://127.0.0.1:4567"]);
-        let openai = app.openai.as_ref().unwrap();
-        assert_eq!(openai.api_key.expose(), "sk-test-openai");
-        assert_eq!(openai.base_url.as_deref(), Some("http://127.0.0.1:9000/v1"));
-        assert_eq!(openai.image_model, "gpt-image-2");
-        let stripe = app.stripe.as_ref().unwrap();
-        assert_eq!(stripe.secret_key.expose(), "sk_test_abc");
-        assert_eq!(stripe.webhook_secrets, ["whsec_new", "whsec_old"]);
-        assert_eq!(stripe.api_base.as_deref(), Some("http://127.0.0.1:12111"));
-        assert_eq!(
-            (stripe.pro_price.as_str(), stripe.team_price.as_str()),
-            ("price_pro", "price_team")
-        );
-        assert_eq!(
-            (stripe.meter_event.as_str(), stripe.grace_days),
-            ("overage_images", 3)
-        );
+        assert_shared_landed(&s.app);
     }
 
     #[test]

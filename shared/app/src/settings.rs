@@ -386,10 +386,9 @@ fn openai(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OpenAiSettings
             "must be printable ASCII without spaces",
         ));
     }
-    let base_url = match get("OPENAI_BASE_URL") {
-        None => None,
-        Some(url) => Some(http_url("OPENAI_BASE_URL", &url)?),
-    };
+    let base_url = get("OPENAI_BASE_URL")
+        .map(|url| http_url("OPENAI_BASE_URL", &url))
+        .transpose()?;
     let image_model =
         get("OPENAI_IMAGE_MODEL").unwrap_or_else(|| imagemcp_core::catalog::DEFAULT_MODEL.into());
     let spec =
@@ -445,10 +444,9 @@ fn stripe(get: &impl Fn(&str) -> Option<String>) -> Result<Option<StripeSettings
             "must differ from STRIPE_PRO_PRICE",
         ));
     }
-    let api_base = match get("STRIPE_API_BASE") {
-        None => None,
-        Some(url) => Some(http_url("STRIPE_API_BASE", &url)?),
-    };
+    let api_base = get("STRIPE_API_BASE")
+        .map(|url| http_url("STRIPE_API_BASE", &url))
+        .transpose()?;
     let grace_days = match get("STRIPE_GRACE_DAYS") {
         None => DEFAULT_GRACE_DAYS,
         Some(v) => v
@@ -525,6 +523,79 @@ pub mod documented {
             .collect()
     }
 
+    /// A key-encryption key, its id and an older one, as [`SHARED`] sets them.
+    pub const KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+    pub const KEK_ID: &str = "kek-2";
+    pub const KEK_PREVIOUS: &str = "kek-1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    /// The seed of the token key [`SHARED`] sets.
+    pub const TOKEN_SEED: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
+
+    /// Every shared variable at a value other than its default, several in a form the parser
+    /// normalises (trailing slashes, upper case, spaces).
+    pub const SHARED: &[(&str, &str)] = &[
+        ("IMAGEMCP_PUBLIC_URL", "https://images.example.com/"),
+        (
+            "IMAGEMCP_ALLOWED_ORIGINS",
+            "https://App.Example.com, http://127.0.0.1:5173/",
+        ),
+        ("IMAGEMCP_DOWNLOAD_URL_TTL_SECS", "120"),
+        ("IMAGEMCP_COST_CONFIRMATION_CENTS", "250"),
+        (
+            "IMAGEMCP_TOKEN_KEYS",
+            "tk-2:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+        ),
+        ("IMAGEMCP_KEK", KEK),
+        ("IMAGEMCP_KEK_ID", KEK_ID),
+        ("IMAGEMCP_KEK_PREVIOUS", KEK_PREVIOUS),
+        ("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", "http://127.0.0.1:4567/"),
+        ("OPENAI_API_KEY", "sk-test-openai"),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1/"),
+        ("OPENAI_IMAGE_MODEL", "gpt-image-2"),
+        ("STRIPE_SECRET_KEY", "sk_test_abc"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old"),
+        ("STRIPE_PRO_PRICE", "price_pro"),
+        ("STRIPE_TEAM_PRICE", "price_team"),
+        ("STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+        ("STRIPE_METER_EVENT", "overage_images"),
+        ("STRIPE_GRACE_DAYS", "3"),
+    ];
+
+    /// Asserts that every value of [`SHARED`] landed in `s`.
+    pub fn assert_shared_landed(s: &super::Settings) {
+        assert_eq!(s.public_url, "https://images.example.com");
+        assert_eq!(
+            s.allowed_origins,
+            ["https://app.example.com", "http://127.0.0.1:5173"]
+        );
+        assert_eq!(s.download_url_ttl, std::time::Duration::from_secs(120));
+        assert_eq!(s.cost_confirmation_cents, 250);
+        assert_eq!(
+            s.token_keys.as_ref().expect("token keys").current().kid(),
+            "tk-2"
+        );
+        let kek = s.kek.as_ref().expect("a KEK");
+        assert_eq!((kek.id.as_str(), kek.key.expose()), (KEK_ID, KEK));
+        let previous: Vec<&str> = kek.previous.iter().map(super::Secret::expose).collect();
+        assert_eq!(previous, [KEK_PREVIOUS]);
+        assert_eq!(s.cimd_test_allow_origins, ["http://127.0.0.1:4567"]);
+        let openai = s.openai.as_ref().expect("OpenAI");
+        assert_eq!(openai.api_key.expose(), "sk-test-openai");
+        assert_eq!(openai.base_url.as_deref(), Some("http://127.0.0.1:9000/v1"));
+        assert_eq!(openai.image_model, "gpt-image-2");
+        let stripe = s.stripe.as_ref().expect("billing on");
+        assert_eq!(stripe.secret_key.expose(), "sk_test_abc");
+        assert_eq!(stripe.webhook_secrets, ["whsec_new", "whsec_old"]);
+        assert_eq!(stripe.api_base.as_deref(), Some("http://127.0.0.1:12111"));
+        assert_eq!(
+            (stripe.pro_price.as_str(), stripe.team_price.as_str()),
+            ("price_pro", "price_team")
+        );
+        assert_eq!(
+            (stripe.meter_event.as_str(), stripe.grace_days),
+            ("overage_images", 3)
+        );
+    }
+
     /// A variable lookup over fixed values that records every name asked for.
     #[derive(Debug, Default)]
     pub struct Recorder {
@@ -568,52 +639,12 @@ pub mod documented {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::documented::{Recorder, read_by};
+    use super::documented::{KEK, KEK_PREVIOUS, Recorder, SHARED, TOKEN_SEED, read_by};
     use super::*;
     use crate::oauth::cimd::Fetched;
 
-    const KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-    const OLD_KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-    const TOKEN_SEED: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
-
-    /// Every shared variable at a value other than its default.
-    fn every_shared() -> Vec<(&'static str, String)> {
-        vec![
-            ("IMAGEMCP_PUBLIC_URL", "https://images.example.com/".into()),
-            (
-                "IMAGEMCP_ALLOWED_ORIGINS",
-                "https://App.Example.com, http://127.0.0.1:5173/".into(),
-            ),
-            ("IMAGEMCP_DOWNLOAD_URL_TTL_SECS", "120".into()),
-            ("IMAGEMCP_COST_CONFIRMATION_CENTS", "250".into()),
-            ("IMAGEMCP_TOKEN_KEYS", format!("tk-2:{TOKEN_SEED}")),
-            ("IMAGEMCP_KEK", KEK.into()),
-            ("IMAGEMCP_KEK_ID", "kek-2".into()),
-            ("IMAGEMCP_KEK_PREVIOUS", format!("kek-1:{OLD_KEK}")),
-            (
-                "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS",
-                "http://127.0.0.1:4567/".into(),
-            ),
-            ("OPENAI_API_KEY", "sk-test-openai".into()),
-            ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1/".into()),
-            ("OPENAI_IMAGE_MODEL", "gpt-image-2".into()),
-            ("STRIPE_SECRET_KEY", "sk_test_abc".into()),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old".into()),
-            ("STRIPE_PRO_PRICE", "price_pro".into()),
-            ("STRIPE_TEAM_PRICE", "price_team".into()),
-            ("STRIPE_API_BASE", "http://127.0.0.1:12111/".into()),
-            ("STRIPE_METER_EVENT", "overage_images".into()),
-            ("STRIPE_GRACE_DAYS", "3".into()),
-        ]
-    }
-
-    fn recorder(vars: &[(&str, String)]) -> Recorder {
-        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Recorder::new(&pairs)
-    }
-
-    fn parse(vars: &[(&str, String)]) -> Result<Settings> {
-        let vars = recorder(vars);
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings> {
+        let vars = Recorder::new(vars);
         Settings::from_vars(|n| vars.get(n), &Defaults::deployment())
     }
 
@@ -656,7 +687,7 @@ mod tests {
             .filter(|name| read_by("Worker").contains(*name))
             .cloned()
             .collect();
-        let vars = recorder(&every_shared());
+        let vars = Recorder::new(SHARED);
         assert_eq!(vars.names(), shared, "the test sets every shared variable");
         Settings::from_vars(|n| vars.get(n), &Defaults::deployment()).unwrap();
         assert_eq!(vars.asked(), shared);
@@ -664,37 +695,11 @@ mod tests {
 
     #[test]
     fn every_shared_variable_lands_in_the_settings_and_the_app_config() {
-        let s = parse(&every_shared()).unwrap();
-        assert_eq!(s.public_url, "https://images.example.com");
-        assert_eq!(
-            s.allowed_origins,
-            ["https://app.example.com", "http://127.0.0.1:5173"]
-        );
-        assert_eq!(s.download_url_ttl, Duration::from_secs(120));
-        assert_eq!(s.cost_confirmation_cents, 250);
-        assert_eq!(s.token_keys.as_ref().unwrap().current().kid(), "tk-2");
-        let kek = s.kek.as_ref().unwrap();
-        assert_eq!((kek.id.as_str(), kek.key.expose()), ("kek-2", KEK));
+        let s = parse(SHARED).unwrap();
+        documented::assert_shared_landed(&s);
         let ring = s.required_keyring().unwrap();
         assert_eq!(ring.current_id(), "kek-2");
         assert!(ring.kek("kek-1").is_some());
-        assert_eq!(s.cimd_test_allow_origins, ["http://127.0.0.1:4567"]);
-        let openai = s.openai.as_ref().unwrap();
-        assert_eq!(openai.api_key.expose(), "sk-test-openai");
-        assert_eq!(openai.base_url.as_deref(), Some("http://127.0.0.1:9000/v1"));
-        assert_eq!(openai.image_model, "gpt-image-2");
-        let stripe = s.stripe.as_ref().unwrap();
-        assert_eq!(stripe.secret_key.expose(), "sk_test_abc");
-        assert_eq!(stripe.webhook_secrets, ["whsec_new", "whsec_old"]);
-        assert_eq!(stripe.api_base.as_deref(), Some("http://127.0.0.1:12111"));
-        assert_eq!(
-            (stripe.pro_price.as_str(), stripe.team_price.as_str()),
-            ("price_pro", "price_team")
-        );
-        assert_eq!(
-            (stripe.meter_event.as_str(), stripe.grace_days),
-            ("overage_images", 3)
-        );
 
         let mut asked_for_payments = None;
         let config = s
@@ -747,15 +752,15 @@ mod tests {
         let config = s.app_config(Arc::new(NoFetch), |_| unreachable!()).unwrap();
         assert!(config.billing.is_none());
 
-        let mut vars = vec![
-            ("IMAGEMCP_PUBLIC_URL", "https://x.example".to_owned()),
-            ("OPENAI_API_KEY", "sk-x".to_owned()),
-            ("STRIPE_SECRET_KEY", "rk_live_x".to_owned()),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_x".to_owned()),
-            ("STRIPE_PRO_PRICE", "price_a".to_owned()),
-            ("STRIPE_TEAM_PRICE", "price_b".to_owned()),
+        let vars = [
+            ("IMAGEMCP_PUBLIC_URL", "https://x.example"),
+            ("OPENAI_API_KEY", "sk-x"),
+            ("STRIPE_SECRET_KEY", "rk_live_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("STRIPE_PRO_PRICE", "price_a"),
+            ("STRIPE_TEAM_PRICE", "price_b"),
+            ("IMAGEMCP_KEK", KEK),
         ];
-        vars.push(("IMAGEMCP_KEK", KEK.to_owned()));
         let s = parse(&vars).unwrap();
         assert_eq!(s.kek.unwrap().id, "env-1");
         let openai = s.openai.unwrap();
@@ -800,9 +805,9 @@ mod tests {
             ("STRIPE_GRACE_DAYS", "61"),
             ("STRIPE_TEAM_PRICE", "price_pro"),
         ] {
-            let mut vars = every_shared();
+            let mut vars = SHARED.to_vec();
             vars.retain(|(k, _)| *k != name);
-            vars.push((name, bad.to_owned()));
+            vars.push((name, bad));
             match parse(&vars) {
                 Err(Error::Invalid { field, reason }) => {
                     assert_eq!(field, name, "{bad}: {reason}");
@@ -823,20 +828,21 @@ mod tests {
             ("STRIPE_PRO_PRICE", &["STRIPE_PRO_PRICE"]),
             ("STRIPE_WEBHOOK_SECRET", &["STRIPE_WEBHOOK_SECRET"]),
         ] {
-            let mut vars = every_shared();
+            let mut vars = SHARED.to_vec();
             vars.retain(|(k, _)| !without.contains(k));
             match parse(&vars) {
                 Err(Error::Invalid { field, .. }) => assert_eq!(field, name),
                 other => panic!("{name} without {without:?}: {other:?}"),
             }
         }
-        let shown = format!("{:?}", parse(&every_shared()).unwrap());
+        let shown = format!("{:?}", parse(SHARED).unwrap());
+        let old_kek = KEK_PREVIOUS.split_once(':').unwrap().1;
         for secret in [
             "sk_test_abc",
             "whsec_new",
             "sk-test-openai",
             KEK,
-            OLD_KEK,
+            old_kek,
             TOKEN_SEED,
         ] {
             assert!(!shown.contains(secret), "Debug shows no secret");
@@ -845,9 +851,9 @@ mod tests {
 
     #[test]
     fn allow_list_origins_are_normalised() {
-        let vars = recorder(&[(
+        let vars = Recorder::new(&[(
             "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS",
-            " http://127.0.0.1:4567/ ,, http://127.0.0.1:4568".to_owned(),
+            " http://127.0.0.1:4567/ ,, http://127.0.0.1:4568",
         )]);
         let s = Settings::from_vars(|n| vars.get(n), &Defaults::local("http://127.0.0.1:8787"))
             .unwrap();
@@ -860,11 +866,7 @@ mod tests {
     #[test]
     fn the_openai_base_url_is_an_http_url() {
         let base_url = |url: &str| {
-            let vars = [
-                ("OPENAI_API_KEY", "sk-x".to_owned()),
-                ("OPENAI_BASE_URL", url.to_owned()),
-            ];
-            let vars = recorder(&vars);
+            let vars = Recorder::new(&[("OPENAI_API_KEY", "sk-x"), ("OPENAI_BASE_URL", url)]);
             Settings::from_vars(|n| vars.get(n), &Defaults::local("http://127.0.0.1:8787"))
                 .map(|s| s.openai.unwrap().base_url)
         };

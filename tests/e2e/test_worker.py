@@ -383,12 +383,22 @@ def edge_worker(tmp_path_factory, moto, fake, fake_stripe, cimd_docs):
         tmp_path_factory.mktemp("edge-worker"), BUNDLE, moto, table, bucket, kek, "wrangler-dev-edge.log",
         openai_url=fake.url,
         extra_vars={"STRIPE_API_BASE": fake_stripe.url, "STRIPE_PRO_PRICE": "price_pro",
-                    "STRIPE_TEAM_PRICE": "price_team", "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS": cimd_docs},
+                    "STRIPE_TEAM_PRICE": "price_team", "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS": cimd_docs,
+                    "IMAGEMCP_COST_CONFIRMATION_CENTS": "700"},
         extra_secrets={"STRIPE_SECRET_KEY": SECRET_KEY,
                        "STRIPE_WEBHOOK_SECRET": f"whsec_old_rotated_out,{WEBHOOK_SECRET}"})
     fake_stripe.post("/_fake/config", {"webhook_url": f"{url}/webhooks/stripe"})
     yield Worker(proc, url, key, env, log_path)
     stop(proc)
+
+
+def test_worker_reads_the_deployment_cost_confirmation_default(edge_worker):
+    # IMAGEMCP_COST_CONFIRMATION_CENTS is a shared setting: the Worker applies it as the other
+    # runtimes do (docs/settings.md), here as the threshold a user without settings gets.
+    r = httpx.get(f"{edge_worker.url}/v1/settings/cost-confirmation",
+                  headers={"Authorization": f"Bearer {edge_worker.key}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["effective_threshold_cents"] == 700, r.json()
 
 
 @pytest.mark.anyio

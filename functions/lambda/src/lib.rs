@@ -3,7 +3,8 @@
 //! requests to the shared router ([`imagemcp_app::routes`]) or batches and the retention schedule to
 //! [`batch_or_schedule`].
 //!
-//! Configuration is the environment Terraform sets (see `docs/deploy-aws.md`): the AWS SDK's own
+//! Configuration ([`settings`]; every variable in `docs/settings.md`) is the environment Terraform
+//! sets (see `docs/deploy-aws.md`): the AWS SDK's own
 //! (`AWS_REGION`, credentials from the execution role, `AWS_ENDPOINT_URL` against an emulator),
 //! [`imagemcp_aws::AwsSettings`] (table, bucket, queues), `IMAGEMCP_PUBLIC_URL`, and secrets: the
 //! Secrets Manager secrets named in `IMAGEMCP_SECRET_ARNS` (JSON objects), read once per cold start,
@@ -13,8 +14,9 @@
 //! otherwise. Client ID Metadata Documents are fetched through `imagemcp_fetch`'s SSRF guard, as
 //! the local binary does (`IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS` is for tests only).
 
+pub mod settings;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -22,7 +24,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagemcp_app::crypto::Keyring;
-use imagemcp_app::sessions::KeySet;
+use imagemcp_app::settings::Settings;
 use imagemcp_app::{App, AppConfig, Ports};
 use imagemcp_aws::{
     AwsSettings, Clients, DynamoCache, DynamoTable, S3BlobStore, Secrets, SqsQueue,
@@ -33,133 +35,45 @@ use imagemcp_core::queue::Delivery;
 use imagemcp_native::{OsRandom, SystemClock, UuidV7Ids};
 use imagemcp_offline::OfflineModel;
 
-/// How long presigned download URLs live unless `IMAGEMCP_DOWNLOAD_URL_TTL_SECS` says otherwise:
-/// short, since a link pasted into a chat outlives its purpose quickly.
-const DEFAULT_DOWNLOAD_URL_TTL: Duration = Duration::from_secs(900);
-
 /// A function's application and the settings it was built from.
 pub struct Runtime {
     pub app: App,
     pub aws: AwsSettings,
 }
 
-/// Configuration values: the secrets first, then the process environment.
-#[derive(Debug, Default)]
-pub struct Config {
-    secrets: Secrets,
-}
-
-impl Config {
-    /// Loads the secrets named in `IMAGEMCP_SECRET_ARNS` (comma-separated; none is fine).
-    pub async fn load(clients: &Clients) -> Result<Self> {
-        let arns: Vec<String> = env_var("IMAGEMCP_SECRET_ARNS")
-            .map(|v| {
-                v.split(',')
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let secrets = Secrets::load(&clients.secrets, &arns)
-            .await
-            .context("reading the secrets")?;
-        Ok(Self { secrets })
-    }
-
-    fn get(&self, name: &str) -> Option<String> {
-        match self.secrets.get(name) {
-            Some(v) if !v.is_empty() => Some(v.to_owned()),
-            _ => env_var(name),
-        }
-    }
-
-    /// The key-encryption keys (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`, `IMAGEMCP_KEK_PREVIOUS`; see
-    /// `imagemcp_app::crypto`): required, since stored secrets and prompts are sealed with them.
-    pub fn keyring(&self) -> Result<Keyring> {
-        Keyring::from_env(|name| self.get(name)).map_err(|e| anyhow::anyhow!("{e}"))
-    }
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The application's settings from configuration values (`var`: [`Config`]'s, secrets first).
+/// The application's configuration from configuration values (`var`: a function's lookup, secrets
+/// first); see [`settings::shared`].
 pub fn app_config(var: &dyn Fn(&str) -> Option<String>) -> Result<AppConfig> {
-    let public_url = var("IMAGEMCP_PUBLIC_URL")
-        .context("IMAGEMCP_PUBLIC_URL must be set to the deployment's public base URL")?;
-    let mut config = AppConfig::local(public_url);
-    config.allowed_origins = var("IMAGEMCP_ALLOWED_ORIGINS")
-        .map(|v| {
-            v.split(',')
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    config.token_keys = match var("IMAGEMCP_TOKEN_KEYS") {
-        None => None,
-        Some(keys) => Some(Arc::new(
-            KeySet::parse(&keys).map_err(|e| anyhow::anyhow!("{e}"))?,
-        )),
-    };
-    config.download_url_ttl = match var("IMAGEMCP_DOWNLOAD_URL_TTL_SECS") {
-        None => DEFAULT_DOWNLOAD_URL_TTL,
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (60..=imagemcp_aws::blob::MAX_URL_TTL.as_secs()).contains(s))
-            .map(Duration::from_secs)
-            .context("IMAGEMCP_DOWNLOAD_URL_TTL_SECS must be 60 to 604800 seconds")?,
-    };
-    config.billing = billing(var)?;
-    if let Some(v) = var("IMAGEMCP_COST_CONFIRMATION_CENTS") {
-        config.cost_confirmation_cents = v
-            .trim()
-            .parse()
-            .context("IMAGEMCP_COST_CONFIRMATION_CENTS must be a whole number of cents")?;
-    }
-    // Client ID Metadata Documents, fetched as the local binary does (Lambda outside a VPC reaches
-    // the internet; the guard keeps it off the metadata endpoint and anything private).
-    let test_allow_origins = var("IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS").unwrap_or_default();
-    config.client_metadata = Some(imagemcp_fetch::cimd_config(test_allow_origins.split(',')));
-    Ok(config)
+    app_config_of(&settings::shared(var)?)
 }
 
-/// Billing from the `STRIPE_*` settings (secrets or environment); `None` (billing off, the
-/// unlimited local plan) without `STRIPE_SECRET_KEY`.
-fn billing(
-    var: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Arc<imagemcp_app::billing::BillingConfig>>> {
-    let Some(stripe) = imagemcp_stripe::settings::StripeSettings::from_vars(var)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Arc::new(imagemcp_app::billing::BillingConfig {
-        webhook_secrets: stripe.webhook_secrets.clone(),
-        pro_price: stripe.pro_price.clone(),
-        team_price: stripe.team_price.clone(),
-        grace_days: stripe.grace_days,
-        payments: Arc::new(stripe.client().map_err(|e| anyhow::anyhow!("{e}"))?),
-        meter_event: stripe.meter_event.clone(),
-    })))
+/// The application's configuration from the shared settings: client metadata documents fetched
+/// through `imagemcp_fetch`'s SSRF guard, as the local binary does (Lambda outside a VPC reaches
+/// the internet; the guard keeps it off the metadata endpoint and anything private), and Stripe
+/// when billing is on.
+pub fn app_config_of(settings: &Settings) -> Result<AppConfig> {
+    settings
+        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher), |stripe| {
+            Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
+                stripe.api_base.as_deref(),
+                stripe.secret_key.expose(),
+            )?))
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The image model: OpenAI when a key is configured, the offline model otherwise.
-fn model(config: &Config) -> Result<Arc<dyn ImageModel>> {
-    let var = |name: &str| config.get(name);
-    let Some(key) = var("OPENAI_API_KEY") else {
+fn model(settings: &Settings) -> Result<Arc<dyn ImageModel>> {
+    let Some(openai) = &settings.openai else {
         return Ok(Arc::new(OfflineModel::new()));
     };
-    let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(key)?);
-    if let Some(url) = var("OPENAI_BASE_URL") {
-        config.base_url = url.trim_end_matches('/').to_owned();
-    }
-    if let Some(model) = var("OPENAI_IMAGE_MODEL") {
-        config.image_model = model;
-    }
-    Ok(Arc::new(imagemcp_openai::OpenAiModel::new(config)?))
+    Ok(Arc::new(imagemcp_openai::OpenAiModel::new(
+        imagemcp_openai::OpenAiConfig::configured(
+            openai.api_key.expose(),
+            openai.base_url.as_deref(),
+            &openai.image_model,
+        )?,
+    )?))
 }
 
 /// The ports on AWS for `settings`, with `clients` built once.
@@ -200,17 +114,25 @@ pub fn ports(
     }
 }
 
-/// Builds the application from the environment: once per cold start.
+/// Builds the application from the environment and the secrets: once per cold start.
 pub async fn build() -> Result<Runtime> {
-    let aws = AwsSettings::from_env()?;
-    let clients = Clients::from_env(aws.force_path_style).await;
-    let config = Config::load(&clients).await?;
-    let keyring = Arc::new(config.keyring()?);
-    let app = App::new(
-        ports(&clients, &aws, model(&config)?, keyring),
-        app_config(&|name| config.get(name))?,
+    let boot = settings::Bootstrap::from_vars(settings::env_var)?;
+    let clients = Clients::from_env(boot.aws.force_path_style).await;
+    let secrets = Secrets::load(&clients.secrets, &boot.secret_arns)
+        .await
+        .context("reading the secrets")?;
+    let shared = settings::shared(settings::lookup(&secrets, settings::env_var))?;
+    // Required: stored secrets and prompts are sealed with it.
+    let keyring = Arc::new(
+        shared
+            .required_keyring()
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
-    Ok(Runtime { app, aws })
+    let app = App::new(
+        ports(&clients, &boot.aws, model(&shared)?, keyring),
+        app_config_of(&shared)?,
+    );
+    Ok(Runtime { app, aws: boot.aws })
 }
 
 /// JSON logs on stdout, which Lambda sends to CloudWatch; `RUST_LOG` filters (default `info`).

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use imagemcp_app::crypto::{Keyring, parse_kek};
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{KekSource, Settings};
+use crate::settings::Settings;
 
 const FILE: &str = "kek.json";
 
@@ -67,12 +67,9 @@ fn keyring_of(file: &KekFile) -> Result<Keyring> {
 
 /// The keyring the settings call for, making the data directory's KEK on first use.
 pub(crate) fn keyring(settings: &Settings) -> Result<Keyring> {
-    match &settings.kek {
-        KekSource::Configured { id, key, previous } => {
-            let previous: Vec<String> = previous.iter().map(|p| p.expose().to_owned()).collect();
-            Keyring::from_config(id, key.expose(), &previous).map_err(|e| anyhow::anyhow!("{e}"))
-        }
-        KekSource::DataDir => {
+    match &settings.app.kek {
+        Some(configured) => configured.keyring().map_err(|e| anyhow::anyhow!("{e}")),
+        None => {
             let path = settings.data_dir.join(FILE);
             let file = match read(&path)? {
                 Some(file) => file,
@@ -93,7 +90,7 @@ pub(crate) fn keyring(settings: &Settings) -> Result<Keyring> {
 /// Makes a new current KEK in the data directory, keeping the old ones for unwrapping. Refused
 /// when the KEK comes from configuration: then the operator rotates it there.
 pub(crate) fn rotate_file(settings: &Settings) -> Result<String> {
-    if matches!(settings.kek, KekSource::Configured { .. }) {
+    if settings.app.kek.is_some() {
         bail!(
             "IMAGEMCP_KEK is set: rotate by setting a new IMAGEMCP_KEK and IMAGEMCP_KEK_ID and moving \
              the old one to IMAGEMCP_KEK_PREVIOUS, then run this command to re-wrap the data keys"

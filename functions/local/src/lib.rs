@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use imagemcp_app::auth::KeySpec;
-use imagemcp_app::{App, AppConfig, Ports};
+use imagemcp_app::{App, Ports};
 use imagemcp_core::clock::Clock;
 use imagemcp_core::model::ImageModel;
 use imagemcp_local::blob::FsBlobStore;
@@ -88,21 +88,20 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     let blobs = Arc::new(
         FsBlobStore::new(
             dir.join("blobs"),
-            settings.public_url.clone(),
+            settings.app.public_url.clone(),
             url_secret(dir)?,
             clock.clone(),
         )
         .context("opening the file store")?,
     );
-    let model: Arc<dyn ImageModel> = match &settings.openai {
-        Some(openai) => {
-            let mut config = imagemcp_openai::OpenAiConfig::new(imagemcp_openai::ApiKey::new(
+    let model: Arc<dyn ImageModel> = match &settings.app.openai {
+        Some(openai) => Arc::new(imagemcp_openai::OpenAiModel::new(
+            imagemcp_openai::OpenAiConfig::configured(
                 openai.api_key.expose(),
-            )?);
-            config.base_url = openai.base_url.clone();
-            config.image_model = openai.image_model.clone();
-            Arc::new(imagemcp_openai::OpenAiModel::new(config)?)
-        }
+                openai.base_url.as_deref(),
+                &openai.image_model,
+            )?,
+        )?),
         None => Arc::new(OfflineModel::new()),
     };
     let ports = Ports {
@@ -116,23 +115,16 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         random: Arc::new(OsRandom),
         keyring: Arc::new(kek::keyring(settings)?),
     };
-    let mut config = AppConfig::local(settings.public_url.clone());
-    config.allowed_origins = settings.allowed_origins.clone();
-    config.token_keys = Some(Arc::new(token_keys::load(dir)?));
-    config.cost_confirmation_cents = settings.cost_confirmation_cents;
-    config.client_metadata = Some(imagemcp_fetch::cimd_config(
-        &settings.cimd_test_allow_origins,
-    ));
-    if let Some(stripe) = &settings.stripe {
-        config.billing = Some(Arc::new(imagemcp_app::billing::BillingConfig {
-            webhook_secrets: stripe.webhook_secrets.clone(),
-            pro_price: stripe.pro_price.clone(),
-            team_price: stripe.team_price.clone(),
-            grace_days: stripe.grace_days,
-            payments: Arc::new(stripe.client()?),
-            meter_event: stripe.meter_event.clone(),
-        }));
-    }
+    let mut config = settings
+        .app
+        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher), |stripe| {
+            Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
+                stripe.api_base.as_deref(),
+                stripe.secret_key.expose(),
+            )?))
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.token_keys = Some(token_keys::load(dir, settings.app.token_keys.as_ref())?);
     Ok(Local {
         app: App::new(ports, config),
         blobs,
@@ -173,7 +165,7 @@ pub async fn set_password(settings: &Settings, email: &str, password: &str) -> R
 /// Rotates the key-encryption key (when it is kept in the data directory) and re-wraps every data
 /// key with the current KEK; returns the current KEK id and how many data keys were re-wrapped.
 pub async fn rotate_kek(settings: &Settings) -> Result<(String, usize)> {
-    if matches!(settings.kek, settings::KekSource::DataDir) {
+    if settings.app.kek.is_none() {
         // Make sure a KEK exists before rotating it.
         kek::keyring(settings)?;
         kek::rotate_file(settings)?;
@@ -211,9 +203,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let local = listener.local_addr()?;
-    if settings.public_url == format!("http://{}", settings.addr) {
+    if settings.app.public_url == format!("http://{}", settings.addr) {
         // Bound to port 0: advertise the port we actually got.
-        settings.public_url = format!("http://{local}");
+        settings.app.public_url = format!("http://{local}");
     }
     let Local {
         app,
@@ -272,7 +264,7 @@ pub async fn serve(
         .merge(files::routes(blobs))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     banner(&settings, first_key.as_deref());
-    tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
+    tracing::info!(addr = %local, data_dir = %settings.data_dir.display(), model = if settings.app.openai.is_some() { "openai" } else { "offline" }, "imagemcp listening");
     // The peer address feeds the per-address login limit.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
@@ -295,15 +287,20 @@ fn banner(settings: &Settings, first_key: Option<&str>) {
 /// OpenAI model and the base URL it is reached at, or the offline model), and on the first run
 /// the key it made and a client configuration using it.
 fn banner_lines(settings: &Settings, first_key: Option<&str>) -> Vec<String> {
-    let url = format!("{}/mcp", settings.public_url);
+    let url = format!("{}/mcp", settings.app.public_url);
     let mut lines = vec![
-        format!("imagemcp listening on {}", settings.public_url),
+        format!("imagemcp listening on {}", settings.app.public_url),
         format!("MCP URL: {url}"),
-        match &settings.openai {
+        match &settings.app.openai {
             Some(openai) => format!(
                 "Images: OpenAI {} at {}",
                 openai.image_model,
-                openai.shown_base_url()
+                settings::shown_url(
+                    openai
+                        .base_url
+                        .as_deref()
+                        .unwrap_or(imagemcp_openai::DEFAULT_BASE_URL)
+                )
             ),
             None => "Images: the offline model (set OPENAI_API_KEY to use OpenAI)".to_owned(),
         },
@@ -328,15 +325,13 @@ fn banner_lines(settings: &Settings, first_key: Option<&str>) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn settings(openai: Option<settings::OpenAiSettings>) -> Settings {
-        let mut s = Settings::from_store(settings::StoreArgs {
+    fn settings(openai: Option<imagemcp_app::settings::OpenAiSettings>) -> Settings {
+        let store = settings::StoreArgs {
             data_dir: Some("/nonexistent".into()),
-            kek: None,
-            kek_id: "env-1".into(),
-            kek_previous: Vec::new(),
-        })
-        .unwrap();
-        s.openai = openai;
+            ..settings::StoreArgs::default()
+        };
+        let mut s = Settings::from_store(&store, |_| None).unwrap();
+        s.app.openai = openai;
         s
     }
 
@@ -348,9 +343,9 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("Images: the offline model"))
         );
-        let openai = settings::OpenAiSettings {
-            api_key: settings::Secret::new("sk-live-abc"),
-            base_url: "https://proxy-user:hunter2@llm.example.com/openai/v1".into(),
+        let openai = imagemcp_app::settings::OpenAiSettings {
+            api_key: imagemcp_app::settings::Secret::new("sk-live-abc"),
+            base_url: Some("https://proxy-user:hunter2@llm.example.com/openai/v1".into()),
             image_model: "gpt-image-2".into(),
         };
         let lines = banner_lines(&settings(Some(openai)), Some("imk_first"));

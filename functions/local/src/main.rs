@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use imagemcp::settings::{LogFormat, ServeArgs, Settings, StoreArgs};
+use imagemcp::settings::{LogFormat, ServeArgs, Settings, StoreArgs, environment};
 
 #[derive(Parser)]
 #[command(
@@ -94,8 +94,8 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_tracing(args.log_format);
-            let settings = Settings::from_serve(args)?;
+            let settings = Settings::from_serve(&args, environment)?;
+            init_tracing(settings.log_format);
             let listener = tokio::net::TcpListener::bind(settings.addr).await?;
             imagemcp::serve(listener, settings, imagemcp::shutdown_signal()).await
         }
@@ -103,7 +103,7 @@ async fn main() -> Result<()> {
             command: KeysCommand::Create { store, label },
         } => {
             init_tracing(LogFormat::Text);
-            let settings = Settings::from_store(store)?;
+            let settings = Settings::from_store(&store, environment)?;
             let key = imagemcp::create_key(&settings, &label).await?;
             #[allow(clippy::print_stdout)]
             {
@@ -115,7 +115,7 @@ async fn main() -> Result<()> {
             command: UsersCommand::SetPassword { store, email },
         } => {
             init_tracing(LogFormat::Text);
-            let settings = Settings::from_store(store)?;
+            let settings = Settings::from_store(&store, environment)?;
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
@@ -130,7 +130,7 @@ async fn main() -> Result<()> {
             command: KekCommand::Rotate { store },
         } => {
             init_tracing(LogFormat::Text);
-            let settings = Settings::from_store(store)?;
+            let settings = Settings::from_store(&store, environment)?;
             let (id, count) = imagemcp::rotate_kek(&settings).await?;
             #[allow(clippy::print_stdout)]
             {

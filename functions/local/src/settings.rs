@@ -1,11 +1,16 @@
-//! The binary's configuration: raw flags and environment in, one checked `Settings` out.
+//! The binary's configuration: flags and environment in, one checked `Settings` out. Each flag stands
+//! for a variable of `docs/settings.md` and wins over it; the settings every runtime shares are
+//! parsed by `imagemcp_app::settings`, the binary's own (address, data directory, log format) here.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
+use imagemcp_app::settings::Defaults;
+
+/// Where the server listens unless `IMAGEMCP_ADDR` says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
@@ -17,316 +22,342 @@ pub enum LogFormat {
 }
 
 /// Where state lives.
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct StoreArgs {
-    /// The data directory (SQLite database, image files, secrets). Default: the per-user data dir.
-    #[arg(long, env = "IMAGEMCP_DATA_DIR")]
+    /// The data directory (SQLite database, image files, secrets) [env: IMAGEMCP_DATA_DIR].
+    /// Default: the per-user data dir.
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// The key-encryption key: base64 of 32 random bytes. Without one, a KEK is made on first run
-    /// and kept in the data directory (`kek.json`, readable only by its owner).
-    #[arg(long, env = "IMAGEMCP_KEK", hide_env_values = true)]
+    /// The key-encryption key: base64 of 32 random bytes [env: IMAGEMCP_KEK]. Without one, a KEK
+    /// is made on first run and kept in the data directory (`kek.json`, readable only by its owner).
+    #[arg(long)]
     pub kek: Option<String>,
-    /// The id of IMAGEMCP_KEK, stored beside every key it wraps. Change it with the key.
-    #[arg(long, env = "IMAGEMCP_KEK_ID", default_value = "env-1")]
-    pub kek_id: String,
-    /// Older KEKs that still unwrap keys not yet re-wrapped, as `id:base64`, comma-separated.
-    #[arg(
-        long,
-        env = "IMAGEMCP_KEK_PREVIOUS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    /// The id of the KEK, stored beside every key it wraps; change it with the key
+    /// [env: IMAGEMCP_KEK_ID; default env-1].
+    #[arg(long)]
+    pub kek_id: Option<String>,
+    /// Older KEKs that still unwrap keys not yet re-wrapped, as `id:base64`, comma-separated
+    /// [env: IMAGEMCP_KEK_PREVIOUS].
+    #[arg(long, value_delimiter = ',')]
     pub kek_previous: Vec<String>,
 }
 
-#[derive(Args, Clone, Debug)]
+impl StoreArgs {
+    /// The value the flags give variable `name`.
+    fn flag(&self, name: &str) -> Option<String> {
+        match name {
+            "IMAGEMCP_DATA_DIR" => self
+                .data_dir
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned()),
+            "IMAGEMCP_KEK" => self.kek.clone(),
+            "IMAGEMCP_KEK_ID" => self.kek_id.clone(),
+            "IMAGEMCP_KEK_PREVIOUS" => list(&self.kek_previous),
+            _ => None,
+        }
+    }
+}
+
+/// A comma-separated flag's values as its variable's value.
+fn list(values: &[String]) -> Option<String> {
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+#[derive(Args, Clone, Debug, Default)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The address to listen on.
-    #[arg(long, env = "IMAGEMCP_ADDR", default_value = "127.0.0.1:8787")]
-    pub addr: SocketAddr,
-    /// The URL clients reach this server at (default: http://ADDR).
-    #[arg(long, env = "IMAGEMCP_PUBLIC_URL")]
+    /// The address to listen on [env: IMAGEMCP_ADDR; default 127.0.0.1:8787].
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// The URL clients reach this server at [env: IMAGEMCP_PUBLIC_URL; default http://ADDR].
+    #[arg(long)]
     pub public_url: Option<String>,
-    /// Browser origins allowed to call /mcp, comma-separated, besides this server's own.
-    #[arg(long, env = "IMAGEMCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    /// Browser origins allowed to call /mcp, comma-separated, besides this server's own
+    /// [env: IMAGEMCP_ALLOWED_ORIGINS].
+    #[arg(long, value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
-    /// The default cost, in cents, above which a generating MCP tool asks before spending.
-    #[arg(long, env = "IMAGEMCP_COST_CONFIRMATION_CENTS", default_value_t = imagemcp_app::mcp::confirm::DEFAULT_THRESHOLD_CENTS)]
-    pub cost_confirmation_cents: u64,
+    /// How long signed download URLs stay valid, 60 to 604800 seconds
+    /// [env: IMAGEMCP_DOWNLOAD_URL_TTL_SECS; default 3600].
+    #[arg(long)]
+    pub download_url_ttl_secs: Option<String>,
+    /// The default cost, in cents, above which a generating MCP tool asks before spending
+    /// [env: IMAGEMCP_COST_CONFIRMATION_CENTS; default 100].
+    #[arg(long)]
+    pub cost_confirmation_cents: Option<String>,
     /// FOR TESTS ONLY: origins (http://127.0.0.1:PORT) whose client metadata documents may be
-    /// fetched over http and from private or loopback addresses. Leave empty in production.
-    #[arg(long, env = "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS", value_delimiter = ',')]
+    /// fetched over http and from private or loopback addresses. Leave empty in production
+    /// [env: IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS].
+    #[arg(long, value_delimiter = ',')]
     pub cimd_test_allow_origins: Vec<String>,
-    /// Log format.
-    #[arg(long, env = "IMAGEMCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    /// OpenAI API key. Without one, the offline model draws the images.
-    #[arg(
-        long = "openai-api-key",
-        env = "OPENAI_API_KEY",
-        hide_env_values = true
-    )]
+    /// Log format [env: IMAGEMCP_LOG_FORMAT; default text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// OpenAI API key [env: OPENAI_API_KEY]. Without one, the offline model draws the images.
+    #[arg(long = "openai-api-key")]
     pub openai_api_key: Option<String>,
-    /// OpenAI API base URL.
-    #[arg(
-        long,
-        env = "OPENAI_BASE_URL",
-        default_value = "https://api.openai.com/v1"
-    )]
-    pub openai_base_url: String,
-    /// The default OpenAI image model.
-    #[arg(long, env = "OPENAI_IMAGE_MODEL", default_value = imagemcp_core::catalog::DEFAULT_MODEL)]
-    pub openai_image_model: String,
+    /// OpenAI API base URL [env: OPENAI_BASE_URL; default https://api.openai.com/v1].
+    #[arg(long)]
+    pub openai_base_url: Option<String>,
+    /// The default OpenAI image model [env: OPENAI_IMAGE_MODEL; default the catalog's].
+    #[arg(long)]
+    pub openai_image_model: Option<String>,
     #[command(flatten)]
     pub stripe: StripeArgs,
+}
+
+impl ServeArgs {
+    /// The value the flags give variable `name`.
+    fn flag(&self, name: &str) -> Option<String> {
+        match name {
+            "IMAGEMCP_ADDR" => self.addr.clone(),
+            "IMAGEMCP_PUBLIC_URL" => self.public_url.clone(),
+            "IMAGEMCP_ALLOWED_ORIGINS" => list(&self.allowed_origins),
+            "IMAGEMCP_DOWNLOAD_URL_TTL_SECS" => self.download_url_ttl_secs.clone(),
+            "IMAGEMCP_COST_CONFIRMATION_CENTS" => self.cost_confirmation_cents.clone(),
+            "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS" => list(&self.cimd_test_allow_origins),
+            "IMAGEMCP_LOG_FORMAT" => self
+                .log_format
+                .and_then(|f| f.to_possible_value())
+                .map(|v| v.get_name().to_owned()),
+            "OPENAI_API_KEY" => self.openai_api_key.clone(),
+            "OPENAI_BASE_URL" => self.openai_base_url.clone(),
+            "OPENAI_IMAGE_MODEL" => self.openai_image_model.clone(),
+            _ => self.store.flag(name).or_else(|| self.stripe.flag(name)),
+        }
+    }
 }
 
 /// Billing with Stripe. Without `STRIPE_SECRET_KEY` billing is off: every organisation is on the
 /// unlimited `local` plan and nothing is metered or billed.
 #[derive(Args, Clone, Debug, Default)]
 pub struct StripeArgs {
-    /// Stripe secret key (sk_…); switches billing on.
-    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    /// Stripe secret key (sk_…); switches billing on [env: STRIPE_SECRET_KEY].
+    #[arg(long)]
     pub stripe_secret_key: Option<String>,
-    /// Webhook signing secrets (whsec_…), comma-separated during a rotation.
-    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    /// Webhook signing secrets (whsec_…), comma-separated during a rotation
+    /// [env: STRIPE_WEBHOOK_SECRET].
+    #[arg(long)]
     pub stripe_webhook_secret: Option<String>,
-    /// Stripe API base URL (a fake Stripe in tests).
-    #[arg(long, env = "STRIPE_API_BASE")]
+    /// Stripe API base URL, a fake Stripe in tests [env: STRIPE_API_BASE].
+    #[arg(long)]
     pub stripe_api_base: Option<String>,
-    /// The price id of Pro.
-    #[arg(long, env = "STRIPE_PRO_PRICE")]
+    /// The price id of Pro [env: STRIPE_PRO_PRICE].
+    #[arg(long)]
     pub stripe_pro_price: Option<String>,
-    /// The price id of Team (per seat, package-priced by 5).
-    #[arg(long, env = "STRIPE_TEAM_PRICE")]
+    /// The price id of Team, per seat, package-priced by 5 [env: STRIPE_TEAM_PRICE].
+    #[arg(long)]
     pub stripe_team_price: Option<String>,
-    /// The Billing Meter event name overage is reported under.
-    #[arg(long, env = "STRIPE_METER_EVENT")]
+    /// The Billing Meter event name overage is reported under [env: STRIPE_METER_EVENT].
+    #[arg(long)]
     pub stripe_meter_event: Option<String>,
-    /// Days a failed payment is tolerated before the org drops to Free.
-    #[arg(long, env = "STRIPE_GRACE_DAYS")]
+    /// Days a failed payment is tolerated before the org drops to Free [env: STRIPE_GRACE_DAYS].
+    #[arg(long)]
     pub stripe_grace_days: Option<String>,
 }
 
 impl StripeArgs {
-    /// The checked settings; `None` is billing off.
-    fn settings(&self) -> Result<Option<imagemcp_stripe::settings::StripeSettings>> {
-        let value = |name: &str| -> Option<String> {
-            match name {
-                "STRIPE_SECRET_KEY" => self.stripe_secret_key.clone(),
-                "STRIPE_WEBHOOK_SECRET" => self.stripe_webhook_secret.clone(),
-                "STRIPE_API_BASE" => self.stripe_api_base.clone(),
-                "STRIPE_PRO_PRICE" => self.stripe_pro_price.clone(),
-                "STRIPE_TEAM_PRICE" => self.stripe_team_price.clone(),
-                "STRIPE_METER_EVENT" => self.stripe_meter_event.clone(),
-                "STRIPE_GRACE_DAYS" => self.stripe_grace_days.clone(),
-                _ => None,
-            }
-        };
-        imagemcp_stripe::settings::StripeSettings::from_vars(value)
-            .map_err(|e| anyhow::anyhow!("{e}"))
+    /// The value the flags give variable `name`.
+    fn flag(&self, name: &str) -> Option<String> {
+        match name {
+            "STRIPE_SECRET_KEY" => self.stripe_secret_key.clone(),
+            "STRIPE_WEBHOOK_SECRET" => self.stripe_webhook_secret.clone(),
+            "STRIPE_API_BASE" => self.stripe_api_base.clone(),
+            "STRIPE_PRO_PRICE" => self.stripe_pro_price.clone(),
+            "STRIPE_TEAM_PRICE" => self.stripe_team_price.clone(),
+            "STRIPE_METER_EVENT" => self.stripe_meter_event.clone(),
+            "STRIPE_GRACE_DAYS" => self.stripe_grace_days.clone(),
+            _ => None,
+        }
     }
 }
 
-/// A secret whose `Debug` and `Display` never show it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    #[cfg(test)]
-    pub(crate) fn new(secret: &str) -> Self {
-        Self(secret.to_owned())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// Where the key-encryption keys come from.
-#[derive(Clone, Debug)]
-pub enum KekSource {
-    /// From configuration (`IMAGEMCP_KEK`…): the operator rotates them.
-    Configured {
-        id: String,
-        key: Secret,
-        previous: Vec<Secret>,
-    },
-    /// Made and kept in the data directory (`kek.json`) by this binary.
-    DataDir,
+/// The process environment as a settings lookup.
+pub fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Checked settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub kek: KekSource,
     pub addr: SocketAddr,
-    pub public_url: String,
-    pub allowed_origins: Vec<String>,
-    pub openai: Option<OpenAiSettings>,
-    /// Billing with Stripe; `None` is billing off (the unlimited local plan).
-    pub stripe: Option<imagemcp_stripe::settings::StripeSettings>,
-    /// The default cost-confirmation threshold, in cents.
-    pub cost_confirmation_cents: u64,
-    /// Origins whose client metadata documents may be fetched over http and from private
-    /// addresses (tests only).
-    pub cimd_test_allow_origins: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct OpenAiSettings {
-    pub api_key: Secret,
-    /// An http(s) URL, without a trailing slash.
-    pub base_url: String,
-    pub image_model: String,
-}
-
-impl OpenAiSettings {
-    /// The base URL as it may be shown: any user name or password in it removed.
-    pub fn shown_base_url(&self) -> String {
-        match url::Url::parse(&self.base_url) {
-            Ok(mut url) => {
-                // Both only fail for URLs that cannot carry credentials at all.
-                let _ = url.set_username("");
-                let _ = url.set_password(None);
-                url.as_str().trim_end_matches('/').to_owned()
-            }
-            Err(_) => "(unparsable URL)".to_owned(),
-        }
-    }
-}
-
-/// Checks `OPENAI_BASE_URL`: an absolute http or https URL.
-fn openai_base_url(raw: &str) -> Result<String> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    match url::Url::parse(trimmed) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-            Ok(trimmed.to_owned())
-        }
-        _ => bail!("OPENAI_BASE_URL must be an http:// or https:// URL"),
-    }
-}
-
-fn data_dir(args: &StoreArgs) -> Result<PathBuf> {
-    match &args.data_dir {
-        Some(dir) => Ok(dir.clone()),
-        None => dirs::data_local_dir()
-            .map(|d| d.join("imagemcp"))
-            .context("no per-user data directory on this system; pass --data-dir"),
-    }
-}
-
-fn kek_source(args: &StoreArgs) -> Result<KekSource> {
-    match args.kek.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        Some(key) => {
-            let previous: Vec<String> = args
-                .kek_previous
-                .iter()
-                .filter(|p| !p.trim().is_empty())
-                .cloned()
-                .collect();
-            // Checked here, once, so a bad value stops the process before it serves anything.
-            imagemcp_app::crypto::Keyring::from_config(&args.kek_id, key, &previous)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(KekSource::Configured {
-                id: args.kek_id.clone(),
-                key: Secret(key.to_owned()),
-                previous: previous.into_iter().map(Secret).collect(),
-            })
-        }
-        None if !args.kek_previous.iter().all(|p| p.trim().is_empty()) => {
-            bail!("IMAGEMCP_KEK_PREVIOUS is set without IMAGEMCP_KEK")
-        }
-        None => Ok(KekSource::DataDir),
-    }
+    pub log_format: LogFormat,
+    /// What every runtime shares; `kek` and `token_keys` unset mean the data directory's own.
+    pub app: imagemcp_app::settings::Settings,
 }
 
 impl Settings {
-    pub fn from_store(args: StoreArgs) -> Result<Self> {
-        let addr: SocketAddr = "127.0.0.1:8787".parse()?;
-        Ok(Self {
-            kek: kek_source(&args)?,
-            data_dir: data_dir(&args)?,
-            addr,
-            public_url: format!("http://{addr}"),
-            allowed_origins: Vec::new(),
-            openai: None,
-            stripe: None,
-            cost_confirmation_cents: imagemcp_app::mcp::confirm::DEFAULT_THRESHOLD_CENTS,
-            cimd_test_allow_origins: Vec::new(),
-        })
+    /// The settings of `serve`: its flags, then `env`.
+    pub fn from_serve(args: &ServeArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::from_vars(|name| args.flag(name).or_else(|| env(name)))
     }
 
-    pub fn from_serve(args: ServeArgs) -> Result<Self> {
-        let public_url = match &args.public_url {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                url.trim_end_matches('/').to_owned()
-            }
-            Some(url) => bail!("--public-url must start with http:// or https://, got {url:?}"),
-            None => format!("http://{}", args.addr),
+    /// The settings of the admin commands: their flags, then `env`.
+    pub fn from_store(args: &StoreArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::from_vars(|name| args.flag(name).or_else(|| env(name)))
+    }
+
+    /// Reads and checks every setting through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
         };
-        let openai = match args
-            .openai_api_key
+        let addr: SocketAddr = get("IMAGEMCP_ADDR")
             .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            Some(key) => {
-                imagemcp_core::catalog::usable(&args.openai_image_model)
-                    .map_err(|e| anyhow::anyhow!("OPENAI_IMAGE_MODEL: {e}"))?;
-                Some(OpenAiSettings {
-                    api_key: Secret(key.to_owned()),
-                    base_url: openai_base_url(&args.openai_base_url)?,
-                    image_model: args.openai_image_model.clone(),
-                })
-            }
-            None => None,
+            .unwrap_or(DEFAULT_ADDR)
+            .parse()
+            .map_err(|_| {
+                anyhow!(
+                    "invalid IMAGEMCP_ADDR: must be an address and port, such as {DEFAULT_ADDR}"
+                )
+            })?;
+        let log_format = match get("IMAGEMCP_LOG_FORMAT") {
+            None => LogFormat::default(),
+            Some(format) => LogFormat::from_str(&format, true)
+                .map_err(|_| anyhow!("invalid IMAGEMCP_LOG_FORMAT: must be text or json"))?,
         };
+        let data_dir = match get("IMAGEMCP_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => dirs::data_local_dir()
+                .map(|d| d.join("imagemcp"))
+                .context("no per-user data directory on this system; pass --data-dir")?,
+        };
+        let defaults = Defaults::local(format!("http://{addr}"));
+        let app = imagemcp_app::settings::Settings::from_vars(&var, &defaults)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(Self {
-            kek: kek_source(&args.store)?,
-            data_dir: data_dir(&args.store)?,
-            addr: args.addr,
-            public_url,
-            allowed_origins: args
-                .allowed_origins
-                .into_iter()
-                .filter(|o| !o.is_empty())
-                .collect(),
-            stripe: args.stripe.settings()?,
-            openai,
-            cost_confirmation_cents: args.cost_confirmation_cents,
-            cimd_test_allow_origins: args
-                .cimd_test_allow_origins
-                .into_iter()
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            data_dir,
+            addr,
+            log_format,
+            app,
         })
+    }
+}
+
+/// The base URL as it may be shown: any user name or password in it removed.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut url) => {
+            // Both only fail for URLs that cannot carry credentials at all.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use clap::Parser;
+    use imagemcp_app::settings::documented::{Recorder, SHARED, assert_shared_landed, read_by};
+
     use super::*;
 
+    /// The binary's own variables, none at its default.
+    const OWN: &[(&str, &str)] = &[
+        ("IMAGEMCP_ADDR", "127.0.0.1:9911"),
+        ("IMAGEMCP_DATA_DIR", "/var/lib/imagemcp-test"),
+        ("IMAGEMCP_LOG_FORMAT", "json"),
+    ];
+
+    /// Every variable the local binary is documented to read.
+    fn every() -> Vec<(&'static str, &'static str)> {
+        [OWN, SHARED].concat()
+    }
+
+    fn assert_every_value_landed(s: &Settings) {
+        assert_eq!(s.addr, "127.0.0.1:9911".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/imagemcp-test"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_shared_landed(&s.app);
+    }
+
     #[test]
-    fn the_openai_base_url_is_an_http_url() {
-        assert_eq!(
-            openai_base_url(" https://api.openai.com/v1/ ").unwrap(),
-            "https://api.openai.com/v1"
-        );
-        assert!(openai_base_url("http://127.0.0.1:9000/v1").is_ok());
-        for bad in ["api.openai.com/v1", "ftp://example.com", "", "https://"] {
-            assert!(openai_base_url(bad).is_err(), "{bad}");
+    fn every_documented_variable_lands_in_the_settings() {
+        let vars = Recorder::new(&every());
+        assert_eq!(vars.names(), read_by("local"), "the test sets every one");
+        let settings = Settings::from_serve(&ServeArgs::default(), |n| vars.get(n)).unwrap();
+        assert_eq!(vars.asked(), read_by("local"), "and the parser reads those");
+        assert_every_value_landed(&settings);
+    }
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn every_flag_stands_for_its_variable_and_wins_over_it() {
+        let mut argv = vec!["imagemcp".to_owned()];
+        let mut flags = BTreeSet::new();
+        let every = every();
+        for (name, value) in &every {
+            if *name == "IMAGEMCP_TOKEN_KEYS" {
+                continue; // no flag: signing keys do not belong on a command line
+            }
+            let flag = name.strip_prefix("IMAGEMCP_").unwrap_or(name);
+            let flag = format!("--{}", flag.to_lowercase().replace('_', "-"));
+            flags.insert(flag.clone());
+            argv.extend([flag, (*value).to_owned()]);
         }
+        let args = Serve::try_parse_from(&argv).unwrap().args;
+        // The environment holds unusable values for every flag's variable: the flags win.
+        let env = |name: &str| match name {
+            "IMAGEMCP_TOKEN_KEYS" => every
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
+            _ => Some("from the environment".to_owned()),
+        };
+        let settings = Settings::from_serve(&args, env).unwrap();
+        assert_every_value_landed(&settings);
+        assert_eq!(flags.len(), every.len() - 1);
+    }
+
+    #[test]
+    fn a_bad_value_stops_start_up_naming_its_variable() {
+        for (name, bad) in [
+            ("IMAGEMCP_ADDR", "localhost"),
+            ("IMAGEMCP_LOG_FORMAT", "xml"),
+            ("IMAGEMCP_PUBLIC_URL", "images.example.com"),
+            ("IMAGEMCP_COST_CONFIRMATION_CENTS", "lots"),
+            ("OPENAI_BASE_URL", "api.openai.com/v1"),
+        ] {
+            let vars = Recorder::new(&[(name, bad), ("OPENAI_API_KEY", "sk-x")]);
+            let err = Settings::from_vars(|n| vars.get(n))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn unset_the_server_listens_on_loopback_and_keeps_its_keys_in_the_data_dir() {
+        let args = StoreArgs {
+            data_dir: Some("/tmp/imagemcp-x".into()),
+            ..StoreArgs::default()
+        };
+        let s = Settings::from_store(&args, |_| None).unwrap();
+        assert_eq!(s.addr, DEFAULT_ADDR.parse().unwrap());
+        assert_eq!(s.app.public_url, format!("http://{DEFAULT_ADDR}"));
+        assert_eq!(s.app.download_url_ttl, Duration::from_secs(3600));
+        assert!(s.app.kek.is_none() && s.app.token_keys.is_none());
+        assert!(s.app.openai.is_none() && s.app.stripe.is_none());
+    }
+
+    #[test]
+    fn shown_urls_carry_no_credentials() {
+        assert_eq!(
+            shown_url("https://proxy-user:hunter2@llm.example.com/openai/v1/"),
+            "https://llm.example.com/openai/v1"
+        );
     }
 }

@@ -7,27 +7,28 @@
 //! at least the access-token lifetime (10 minutes), then remove it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use imagemcp_app::sessions::{KeySet, SigningKey};
 
-/// The environment variable that supplies the keys.
-pub(crate) const ENV: &str = "IMAGEMCP_TOKEN_KEYS";
 const FILE: &str = "token-signing.keys";
 
 /// The configured key set, or the data directory's (made on first use).
-pub(crate) fn load(data_dir: &Path) -> Result<KeySet> {
-    if let Some(config) = std::env::var(ENV).ok().filter(|v| !v.trim().is_empty()) {
-        return KeySet::parse(&config).map_err(|e| anyhow::anyhow!("{ENV}: {e}"));
+pub(crate) fn load(data_dir: &Path, configured: Option<&Arc<KeySet>>) -> Result<Arc<KeySet>> {
+    if let Some(keys) = configured {
+        return Ok(keys.clone());
     }
     let path = data_dir.join(FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return KeySet::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return KeySet::parse(text.trim())
+            .map(Arc::new)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     let keys = KeySet::new(vec![SigningKey::generate(&imagemcp_native::OsRandom)?])?;
     super::write_private(&path, keys.to_config().as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(keys)
+    Ok(Arc::new(keys))
 }
 
 #[cfg(test)]
@@ -37,8 +38,8 @@ mod tests {
     #[test]
     fn made_once_then_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load(dir.path()).unwrap();
-        let again = load(dir.path()).unwrap();
+        let first = load(dir.path(), None).unwrap();
+        let again = load(dir.path(), None).unwrap();
         assert_eq!(first.current().kid(), again.current().kid());
         assert_eq!(
             first.current().public_bytes(),

@@ -20,28 +20,7 @@ use aws_sigv4::sign::v4;
 use imagemcp_core::{Error, Result};
 use worker::send::SendFuture;
 
-/// Where and as whom the Worker reaches AWS: from Worker vars and secrets (see wrangler.toml).
-#[derive(Clone)]
-pub struct AwsTarget {
-    pub region: String,
-    /// `https://dynamodb.<region>.amazonaws.com`, or an emulator's URL.
-    pub dynamodb_endpoint: String,
-    /// `https://s3.<region>.amazonaws.com`, or an emulator's URL; buckets are addressed path-style.
-    pub s3_endpoint: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-impl std::fmt::Debug for AwsTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsTarget")
-            .field("region", &self.region)
-            .field("dynamodb_endpoint", &self.dynamodb_endpoint)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("access_key_id", &"[redacted]")
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::settings::AwsTarget;
 
 /// A response: status, headers and the whole body.
 pub struct Reply {

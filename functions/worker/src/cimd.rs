@@ -18,12 +18,11 @@
 //! reached by hostname): such a deployment must not rely on this fetcher alone.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::{Either, select};
 use imagemcp_app::oauth::cimd::{
-    CimdConfig, FETCH_TIMEOUT, Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher, is_public_ip,
+    FETCH_TIMEOUT, Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher, is_public_ip,
 };
 use imagemcp_core::{Error, Result};
 use worker::send::SendFuture;
@@ -135,19 +134,5 @@ impl MetadataFetcher for EdgeFetcher {
             }
         })
         .await
-    }
-}
-
-/// The CIMD settings of the Worker: this fetcher, and the test-only allow-list as origins without
-/// a trailing slash (as `imagemcp_app::oauth::cimd` compares them). Empty in every real deployment.
-pub(crate) fn config(test_allow_origins: Option<String>) -> CimdConfig {
-    CimdConfig {
-        fetcher: Arc::new(EdgeFetcher),
-        test_allow_origins: test_allow_origins
-            .unwrap_or_default()
-            .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
-            .filter(|o| !o.is_empty())
-            .collect(),
     }
 }

@@ -6,25 +6,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use imagemcp_app::settings::OpenAiSettings;
 use imagemcp_core::model::{
     EditRequest, GenerateRequest, ImageModel, InputImage, Moderation, Rendered,
 };
 use imagemcp_core::{Error, Result};
-use imagemcp_openai::{ApiKey, OpenAiConfig, OpenAiModel, Sleeper};
+use imagemcp_openai::{OpenAiConfig, OpenAiModel, Sleeper};
 use worker::send::SendFuture;
 
-/// The model the Worker's settings ask for.
-pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Arc<dyn ImageModel>> {
-    let Some(key) = var("OPENAI_API_KEY") else {
+/// The model the Worker's settings ask for: OpenAI with a key, otherwise none.
+pub(crate) fn configured(openai: Option<&OpenAiSettings>) -> Result<Arc<dyn ImageModel>> {
+    let Some(openai) = openai else {
         return Ok(Arc::new(Unconfigured));
     };
-    let mut config = OpenAiConfig::new(ApiKey::new(key)?);
-    if let Some(url) = var("OPENAI_BASE_URL") {
-        config.base_url = url.trim_end_matches('/').to_owned();
-    }
-    if let Some(model) = var("OPENAI_IMAGE_MODEL") {
-        config.image_model = model;
-    }
+    let config = OpenAiConfig::configured(
+        openai.api_key.expose(),
+        openai.base_url.as_deref(),
+        &openai.image_model,
+    )?;
     Ok(Arc::new(
         OpenAiModel::new(config)?.with_sleeper(Arc::new(DelaySleeper)),
     ))

@@ -17,12 +17,7 @@ use crate::aws::AwsTarget;
 /// The longest validity S3 accepts for a presigned URL.
 pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// How objects are encrypted at rest: `AES256` (SSE-S3) or `aws:kms` with an optional key id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Sse {
-    Aes256,
-    Kms(Option<String>),
-}
+pub use crate::settings::Sse;
 
 /// The `BlobStore` port on S3. Cheap to clone.
 #[derive(Clone)]

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod reveal;
 pub mod routes;
 pub mod sessions;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod views;

@@ -52,6 +52,18 @@ impl Secrets {
     }
 }
 
+/// Secrets from names and values (tests; deployments [`Secrets::load`] them).
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Secrets {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
 /// The names and values of one secret's JSON object; the error names the secret, never a value.
 fn parse(arn: &str, text: &str) -> Result<HashMap<String, String>> {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {

@@ -55,7 +55,10 @@ impl AwsSettings {
                     )
                 })?,
         };
-        let emulated = var("AWS_ENDPOINT_URL").is_some() || var("AWS_ENDPOINT_URL_S3").is_some();
+        let emulated = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+            .map(&var)
+            .iter()
+            .any(Option::is_some);
         let force_path_style = match var("IMAGEMCP_S3_FORCE_PATH_STYLE").as_deref() {
             None => emulated,
             Some("true" | "1") => true,

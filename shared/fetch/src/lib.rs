@@ -115,22 +115,6 @@ impl MetadataFetcher for GuardedFetcher {
     }
 }
 
-/// The CIMD settings of a native deployment: this fetcher, and the test-only allow-list
-/// (`IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS`) as origins without a trailing slash, as
-/// `imagemcp_app::oauth::cimd` compares them. Empty in every real deployment.
-pub fn cimd_config<S: AsRef<str>>(
-    test_allow_origins: impl IntoIterator<Item = S>,
-) -> imagemcp_app::oauth::cimd::CimdConfig {
-    imagemcp_app::oauth::cimd::CimdConfig {
-        fetcher: std::sync::Arc::new(GuardedFetcher),
-        test_allow_origins: test_allow_origins
-            .into_iter()
-            .map(|o| o.as_ref().trim().trim_end_matches('/').to_owned())
-            .filter(|o| !o.is_empty())
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Against a real HTTP server on loopback: loopback is exactly what the guard refuses, so
@@ -276,14 +260,5 @@ mod tests {
             .await
             .expect_err("a document slower than the limit");
         assert!(reason(e).contains("timed out"));
-    }
-
-    #[test]
-    fn allow_list_origins_are_normalised() {
-        let config = cimd_config([" http://127.0.0.1:4567/ ", "", "http://127.0.0.1:4568"]);
-        assert_eq!(
-            config.test_allow_origins,
-            ["http://127.0.0.1:4567", "http://127.0.0.1:4568"]
-        );
     }
 }

@@ -133,6 +133,21 @@ impl OpenAiConfig {
         }
     }
 
+    /// The defaults of [`OpenAiConfig::new`] with a runtime's settings: the key, another base URL
+    /// (`None` keeps OpenAI's) and the default image model.
+    pub fn configured(
+        api_key: &str,
+        base_url: Option<&str>,
+        image_model: &str,
+    ) -> Result<Self, Error> {
+        let mut config = Self::new(ApiKey::new(api_key)?);
+        if let Some(url) = base_url {
+            config.base_url = url.trim_end_matches('/').to_owned();
+        }
+        config.image_model = image_model.to_owned();
+        Ok(config)
+    }
+
     /// Checks the config once, so a bad one fails at startup, not on the first request.
     pub(crate) fn validate(&self) -> Result<reqwest::Url, Error> {
         let base = self.base_url.trim_end_matches('/');

@@ -14,8 +14,6 @@
 //! (not a subscription item), carries an `identifier` Stripe de-duplicates on, and is aggregated
 //! by the meter (sum) into the invoice of the customer's metered price.
 
-pub mod settings;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -96,6 +94,16 @@ impl StripeClient {
             backoff: Duration::from_millis(250),
             sleeper: default_sleeper(),
         })
+    }
+
+    /// The client a runtime's billing settings describe: `base` (Stripe's own API when `None`)
+    /// and `secret_key` (both checked where the settings are parsed), with a 20 s request timeout.
+    pub fn configured(base: Option<&str>, secret_key: &str) -> Result<Self> {
+        Self::new(
+            base.unwrap_or(DEFAULT_API_BASE),
+            secret_key,
+            Duration::from_secs(20),
+        )
     }
 
     /// Changes what waits between retries (the Worker's `setTimeout`).

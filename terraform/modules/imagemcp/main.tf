@@ -438,15 +438,16 @@ resource "aws_lambda_function" "fn" {
   environment {
     variables = merge(
       {
-        IMAGEMCP_TABLE                 = aws_dynamodb_table.main.name
-        IMAGEMCP_BUCKET                = aws_s3_bucket.blobs.bucket
-        IMAGEMCP_QUEUE_URL             = aws_sqs_queue.jobs.url
-        IMAGEMCP_DLQ_URL               = aws_sqs_queue.dead_letters.url
-        IMAGEMCP_QUEUE_MAX_ATTEMPTS    = tostring(var.queue_max_attempts)
-        IMAGEMCP_S3_KMS_KEY_ID         = aws_kms_key.main.arn
-        IMAGEMCP_PUBLIC_URL            = local.public_url
-        IMAGEMCP_DOWNLOAD_URL_TTL_SECS = tostring(var.download_url_ttl_seconds)
-        IMAGEMCP_ALLOWED_ORIGINS       = join(",", var.allowed_origins)
+        IMAGEMCP_TABLE                   = aws_dynamodb_table.main.name
+        IMAGEMCP_BUCKET                  = aws_s3_bucket.blobs.bucket
+        IMAGEMCP_QUEUE_URL               = aws_sqs_queue.jobs.url
+        IMAGEMCP_DLQ_URL                 = aws_sqs_queue.dead_letters.url
+        IMAGEMCP_QUEUE_MAX_ATTEMPTS      = tostring(var.queue_max_attempts)
+        IMAGEMCP_S3_KMS_KEY_ID           = aws_kms_key.main.arn
+        IMAGEMCP_PUBLIC_URL              = local.public_url
+        IMAGEMCP_DOWNLOAD_URL_TTL_SECS   = tostring(var.download_url_ttl_seconds)
+        IMAGEMCP_COST_CONFIRMATION_CENTS = tostring(var.cost_confirmation_cents)
+        IMAGEMCP_ALLOWED_ORIGINS         = join(",", var.allowed_origins)
         IMAGEMCP_SECRET_ARNS = join(",", concat(
           contains(local.app_secret, each.key) ? [aws_secretsmanager_secret.app.arn] : [],
           contains(local.stripe_secret, each.key) ? [aws_secretsmanager_secret.stripe.arn] : [],

@@ -85,6 +85,17 @@ variable "download_url_ttl_seconds" {
   default     = 900
 }
 
+variable "cost_confirmation_cents" {
+  description = "Estimated cost, in cents, above which a generating MCP tool asks before spending (0 to 1000000; users and organisations may set their own)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.cost_confirmation_cents >= 0 && var.cost_confirmation_cents <= 1000000 && floor(var.cost_confirmation_cents) == var.cost_confirmation_cents
+    error_message = "cost_confirmation_cents must be a whole number from 0 to 1000000."
+  }
+}
+
 variable "export_expiration_days" {
   description = "Days after which objects under exports/ (multi-format export bundles) are deleted."
   type        = number

@@ -42,6 +42,8 @@ use crate::auth::Caller;
 pub const CONFIRM_ARG: &str = "confirm_cost_cents";
 /// The deployment default threshold, in cents, when none is configured.
 pub const DEFAULT_THRESHOLD_CENTS: u64 = 100;
+/// The highest threshold a user, an organisation or the deployment default may set ($10,000).
+pub const MAX_THRESHOLD_CENTS: u64 = 1_000_000;
 /// How long a `requestState` stays valid.
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 /// The key of our one input request.
@@ -191,7 +193,7 @@ pub async fn change_threshold(
     scope: SettingScope,
     threshold_cents: Option<u64>,
 ) -> Result<()> {
-    if threshold_cents.is_some_and(|c| c > 1_000_000) {
+    if threshold_cents.is_some_and(|c| c > MAX_THRESHOLD_CENTS) {
         return Err(Error::invalid(
             "threshold_cents",
             "at most 1000000 ($10,000)",

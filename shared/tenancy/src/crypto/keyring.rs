@@ -76,35 +76,25 @@ impl Keyring {
 
     /// Parses the keyring from configuration: the current KEK id and base64 key, plus older KEKs
     /// as `id:base64` entries.
+    /// Errors name the variable at fault (`IMAGEMCP_KEK`, `IMAGEMCP_KEK_ID`,
+    /// `IMAGEMCP_KEK_PREVIOUS`; see `crate::settings`).
     pub fn from_config(current_id: &str, current_b64: &str, previous: &[String]) -> Result<Self> {
+        const IDS: &str = "ids use 1 to 64 of [A-Za-z0-9._-]";
+        if !valid_kek_id(current_id) {
+            return Err(Error::invalid("IMAGEMCP_KEK_ID", IDS));
+        }
         let current = parse_kek("IMAGEMCP_KEK", current_b64)?;
         let mut older = Vec::new();
         for entry in previous.iter().filter(|e| !e.trim().is_empty()) {
             let (id, key) = entry.trim().split_once(':').ok_or_else(|| {
                 Error::invalid("IMAGEMCP_KEK_PREVIOUS", "entries read `id:base64`")
             })?;
+            if !valid_kek_id(id) {
+                return Err(Error::invalid("IMAGEMCP_KEK_PREVIOUS", IDS));
+            }
             older.push((id.to_owned(), parse_kek("IMAGEMCP_KEK_PREVIOUS", key)?));
         }
         Self::new((current_id, current), older)
-    }
-
-    /// The keyring from the standard variables, read through `var`: `IMAGEMCP_KEK` (base64 of 32
-    /// bytes, required), `IMAGEMCP_KEK_ID` (default `env-1`) and `IMAGEMCP_KEK_PREVIOUS`
-    /// (comma-separated `id:base64`). For runtimes configured by environment (Lambda, Workers).
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let key = var("IMAGEMCP_KEK")
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "IMAGEMCP_KEK",
-                    "must be set to the key-encryption key (base64 of 32 random bytes)",
-                )
-            })?;
-        let id = var("IMAGEMCP_KEK_ID").unwrap_or_else(|| "env-1".to_owned());
-        let previous: Vec<String> = var("IMAGEMCP_KEK_PREVIOUS")
-            .map(|p| p.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
-        Self::from_config(&id, &key, &previous)
     }
 
     pub fn current_id(&self) -> &str {

@@ -106,6 +106,11 @@ impl Keyring {
         (&self.current, &self.keks[&self.current])
     }
 
+    /// Whether the ring holds the KEK `id` (the current one or a previous one still accepted).
+    pub fn knows(&self, id: &str) -> bool {
+        self.kek(id).is_some()
+    }
+
     pub(crate) fn kek(&self, id: &str) -> Option<&KeyBytes> {
         self.keks.get(id)
     }

@@ -318,17 +318,16 @@ impl<'a> AuditLog<'a> {
         let id = format!("exp_{}", self.ports.ids.new_id());
         let blob_key = BlobKey::parse(&format!("orgs/{}/exports/audit-{id}.jsonl", caller.org))?;
         let size = lines.len() as u64;
-        let url = store_export(
-            self.ports,
-            self.download_ttl,
-            caller,
-            &id,
-            &blob_key,
-            lines.clone().into_bytes(),
-            "application/jsonl",
-            "audit",
-        )
-        .await?;
+        let url = self
+            .store_export(
+                caller,
+                &id,
+                &blob_key,
+                lines.clone().into_bytes(),
+                "application/jsonl",
+                "audit",
+            )
+            .await?;
         let inline = args.inline.unwrap_or(false) && lines.len() <= MAX_INLINE_BYTES;
         record(
             self.ports,
@@ -345,37 +344,39 @@ impl<'a> AuditLog<'a> {
             jsonl: inline.then_some(lines),
         })
     }
-}
 
-/// Stores an export's bytes and remembers who made it (so erasing that user removes it too).
-pub async fn store_export(
-    ports: &Ports,
-    download_ttl: Duration,
-    caller: &Caller,
-    id: &str,
-    blob_key: &BlobKey,
-    bytes: Vec<u8>,
-    content_type: &str,
-    kind: &str,
-) -> Result<Option<String>> {
-    ports.blobs.put(blob_key, bytes, content_type).await?;
-    let mut item = Item::new(
-        imagemcp_core::table::Key::new(
-            imagemcp_tenancy::crypto::user_owner(&caller.user),
-            format!("EXPORT#{id}"),
-        ),
-        Map::new(),
-    );
-    item.attrs
-        .insert("blob_key".into(), json!(blob_key.as_str()));
-    item.attrs.insert("kind".into(), json!(kind));
-    item.attrs.insert("org".into(), json!(caller.org));
-    if let Err(e) = ports.table.put(item, Condition::NotExists).await {
-        // Nothing would refer to the file: remove it rather than leave an untracked copy.
-        let _ = ports.blobs.delete(blob_key).await;
-        return Err(e);
+    /// Stores an export's bytes and remembers who made it (so erasing that user removes it too).
+    pub async fn store_export(
+        &self,
+        caller: &Caller,
+        id: &str,
+        blob_key: &BlobKey,
+        bytes: Vec<u8>,
+        content_type: &str,
+        kind: &str,
+    ) -> Result<Option<String>> {
+        self.ports.blobs.put(blob_key, bytes, content_type).await?;
+        let mut item = Item::new(
+            imagemcp_core::table::Key::new(
+                imagemcp_tenancy::crypto::user_owner(&caller.user),
+                format!("EXPORT#{id}"),
+            ),
+            Map::new(),
+        );
+        item.attrs
+            .insert("blob_key".into(), json!(blob_key.as_str()));
+        item.attrs.insert("kind".into(), json!(kind));
+        item.attrs.insert("org".into(), json!(caller.org));
+        if let Err(e) = self.ports.table.put(item, Condition::NotExists).await {
+            // Nothing would refer to the file: remove it rather than leave an untracked copy.
+            let _ = self.ports.blobs.delete(blob_key).await;
+            return Err(e);
+        }
+        self.ports
+            .blobs
+            .signed_url(blob_key, self.download_ttl, None)
+            .await
     }
-    ports.blobs.signed_url(blob_key, download_ttl, None).await
 }
 
 /// Verifies one chain.

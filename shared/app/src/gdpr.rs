@@ -231,17 +231,17 @@ impl<'a> Gdpr<'a> {
         let id = format!("exp_{}", app.ports.ids.new_id());
         let blob_key = BlobKey::parse(&format!("users/{user}/exports/{id}.zip"))?;
         let size = bytes.len() as u64;
-        let url = crate::audit::read::store_export(
-            &app.ports,
-            app.config.download_url_ttl,
-            caller,
-            &id,
-            &blob_key,
-            bytes,
-            "application/zip",
-            "user_data",
-        )
-        .await?;
+        let url = app
+            .audit_log()
+            .store_export(
+                caller,
+                &id,
+                &blob_key,
+                bytes,
+                "application/zip",
+                "user_data",
+            )
+            .await?;
         audit::record(&app.ports, Event::by(caller, "gdpr.export").target(&id)).await?;
         Ok(UserExport {
             export_id: id,

@@ -182,7 +182,9 @@ async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::Schedu
         }
     };
     let now_secs = (event.schedule() / 1000.0) as i64;
-    match imagemcp_app::billing::retention::sweep(&rt.app.billing, now_secs, SCHEDULED_SWEEP_MAX).await {
+    match imagemcp_app::billing::retention::sweep(&rt.app.billing, now_secs, SCHEDULED_SWEEP_MAX)
+        .await
+    {
         Ok(swept) => tracing::info!(
             entries = swept.entries,
             blobs = swept.blobs,

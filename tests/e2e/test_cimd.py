@@ -140,7 +140,7 @@ def test_bad_metadata_document_urls_are_refused_with_the_reason(cimd_server, doc
     # The token endpoint does not know such a client either.
     t = httpx.post(f"{cimd_server.url}/oauth/token", data={
         "grant_type": "authorization_code", "code": "imc_" + "0" * 64, "client_id": client_id,
-        "redirect_uri": REDIRECT, "code_verifier": "v" * 43})
+        "redirect_uri": REDIRECT, "code_verifier": "v" * 43}, timeout=30)  # it fetches the document again
     assert t.status_code in (400, 401) and t.json()["error"] in ("invalid_client", "invalid_request")
 
 

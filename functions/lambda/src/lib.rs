@@ -110,6 +110,7 @@ pub fn ports(
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(OsRandom),
+        timer: Arc::new(imagemcp_native::TokioTimer),
         keyring,
     }
 }

@@ -150,6 +150,7 @@ async fn start_full(
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(BenchRandom(AtomicU64::new(1))),
+        timer: Arc::new(imagemcp_native::TokioTimer),
         keyring: Arc::new(imagemcp_app::crypto::Keyring::new(
             ("bench", [5; 32]),
             Vec::new(),

@@ -113,6 +113,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids::with_clock(clock)),
         random: Arc::new(OsRandom),
+        timer: Arc::new(imagemcp_native::TokioTimer),
         keyring: Arc::new(kek::keyring(settings)?),
     };
     let mut config = settings

@@ -1,7 +1,7 @@
-//! The Worker's fetcher of OAuth Client ID Metadata Documents (`imagemcp_app::oauth::cimd`), on
+//! The Worker's fetcher of OAuth Client ID Metadata Documents (`imagemcp_core::fetch`), on
 //! the Workers `fetch` API: https only (plain http only for origins on the test allow-list,
 //! `IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS`), IP-literal hosts must be public (the same classification
-//! as the native fetcher, `imagemcp_app::oauth::cimd::is_public_ip`), `localhost` names are refused,
+//! as the native fetcher, `imagemcp_core::fetch::is_public_ip`), `localhost` names are refused,
 //! no redirect is followed (`redirect: manual`, a 3xx is an error), the body is read to at most
 //! 64 KiB while it streams, and the whole fetch is aborted after 5 s.
 //!
@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use futures::StreamExt;
 use futures::future::{Either, select};
-use imagemcp_app::oauth::cimd::{
+use imagemcp_core::fetch::{
     FETCH_TIMEOUT, Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher, is_public_ip,
 };
 use imagemcp_core::{Error, Result};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use imagemcp_app::engine::timer::Timer;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::ids::{Ids, MonotonicV7, Random};
+use imagemcp_core::timer::Timer;
 use worker::send::SendFuture;
 
 /// The wall clock of the isolate. Workers advance it only on I/O (a Spectre mitigation), which is

@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use imagemcp_app::App;
-use imagemcp_app::engine::{Engine, EngineConfig};
 use imagemcp_core::clock::Clock;
 use imagemcp_core::ids::Ids;
 use tower::ServiceExt;
@@ -78,6 +77,7 @@ fn build(env: &Env) -> worker::Result<Runtime> {
         clock: clock.clone(),
         ids,
         random: Arc::new(JsRandom),
+        timer: Arc::new(DelayTimer),
         keyring: Arc::new(keyring),
     };
     // Client ID Metadata Documents over the edge's `fetch` (see `cimd` for what is and is not
@@ -97,9 +97,8 @@ fn build(env: &Env) -> worker::Result<Runtime> {
             ))
         })
         .map_err(config_error)?;
-    let engine = Engine::new(EngineConfig::DEFAULT, clock, Arc::new(DelayTimer));
     Ok(Runtime {
-        app: App::with_engine(ports, config, engine),
+        app: App::new(ports, config),
         max_attempts: settings.queue_max_attempts,
         aws,
     })

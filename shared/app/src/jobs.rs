@@ -45,7 +45,7 @@ pub const KIND_PING: &str = "ping";
 /// The kinds this consumer handles ([`run`] has a branch for each).
 const KINDS: &[&str] = &[
     KIND_PING,
-    crate::engine::campaign::KIND,
+    crate::images::campaign::KIND,
     crate::mcp::tasks::KIND_GENERATE,
 ];
 
@@ -454,7 +454,7 @@ async fn consume_org(
 ) -> Vec<String> {
     use futures::StreamExt;
     let limit = match org.as_deref().map(OrgId::parse) {
-        Some(Ok(org)) => crate::engine::concurrency(app, &org).await,
+        Some(Ok(org)) => crate::images::concurrency(app, &org).await,
         _ => 1,
     };
     let work: Vec<_> = batch
@@ -663,8 +663,8 @@ async fn run_item(app: &App, job: &Job, index: u32) -> Result<()> {
     };
     if !recorded().await? {
         let result = match job.kind.as_str() {
-            crate::engine::campaign::KIND => {
-                crate::engine::campaign::generate_item(app, job, index).await
+            crate::images::campaign::KIND => {
+                crate::images::campaign::generate_item(app, job, index).await
             }
             crate::mcp::tasks::KIND_GENERATE => {
                 crate::mcp::tasks::generate_item(app, job, index).await
@@ -732,7 +732,7 @@ async fn finish_if_complete(app: &App, org: &OrgId, id: &JobId) -> Result<()> {
 #[derive(Clone, Debug)]
 pub(crate) enum ItemNaming {
     /// A campaign item: its asset, file name and aspect ratio.
-    Campaign(crate::engine::campaign::ItemName),
+    Campaign(crate::images::campaign::ItemName),
     /// A generation run as a task: its images and figures.
     Generate,
 }

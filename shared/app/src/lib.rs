@@ -8,7 +8,6 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
-pub mod engine;
 pub mod gdpr;
 pub mod images;
 pub mod imaging;
@@ -28,6 +27,7 @@ pub mod whoami;
 pub use config::AppConfig;
 pub use imagemcp_accounts as accounts;
 pub use imagemcp_billing as billing;
+pub use imagemcp_engine as engine;
 pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
 
@@ -48,7 +48,7 @@ impl App {
     /// The application with the default engine: the runtime's model is wrapped in the engine's
     /// resilience decorator here, once, so every runtime gets it.
     pub fn new(ports: Ports, config: AppConfig) -> Self {
-        let engine = engine::Engine::default_for(ports.clock.clone());
+        let engine = engine::Engine::default_for(&ports);
         Self::with_engine(ports, config, engine)
     }
 
@@ -88,6 +88,11 @@ impl App {
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts::new(&self.ports)
+    }
+
+    /// The generation cache on this application's ports.
+    pub fn generation_cache(&self) -> engine::cache::Cx<'_> {
+        self.engine.cache(&self.ports)
     }
 
     /// The audit log's reading side (view, verify, export).

@@ -20,8 +20,9 @@ use crate::AppConfig;
 use crate::billing::BillingConfig;
 use crate::crypto::Keyring;
 use crate::mcp::confirm::{DEFAULT_THRESHOLD_CENTS, MAX_THRESHOLD_CENTS};
-use crate::oauth::cimd::{CimdConfig, MetadataFetcher};
+use crate::oauth::cimd::CimdConfig;
 use crate::sessions::KeySet;
+use imagemcp_core::fetch::MetadataFetcher;
 
 /// A configured secret: `Debug` shows `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -641,7 +642,7 @@ mod tests {
 
     use super::documented::{KEK, KEK_PREVIOUS, Recorder, SHARED, TOKEN_SEED, read_by};
     use super::*;
-    use crate::oauth::cimd::Fetched;
+    use imagemcp_core::fetch::Fetched;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Settings> {
         let vars = Recorder::new(vars);

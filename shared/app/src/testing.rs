@@ -102,7 +102,7 @@ pub async fn write_canary_everywhere(
     caller: &Caller,
     queue: &dyn PullQueue,
 ) -> Result<CanaryWritten> {
-    crate::engine::cache::set_enabled(app, caller, true).await?;
+    imagemcp_engine::cache::set_enabled(app.generation_cache(), caller, true).await?;
     crate::mcp::confirm::set_threshold(app, caller, crate::mcp::confirm::SettingScope::User, 0)
         .await?;
     let generate = json!({"name": "openai_generate_image",
@@ -133,7 +133,7 @@ pub async fn write_canary_everywhere(
     images.edit(caller, edit, None).await?;
     let campaign = parse_args(json!({"campaign_name": "Canary Launch",
         "template_type": "email", "core_prompt": CANARY, "quality": "low"}))?;
-    let campaign = crate::engine::campaign::submit(app, caller, campaign).await?;
+    let campaign = crate::images::campaign::submit(app, caller, campaign).await?;
     let task = crate::mcp::tasks::submit_generate(
         app,
         caller,

@@ -105,7 +105,7 @@ pub struct GeneratedView {
     pub failed_variations: Vec<String>,
     /// Present when the cache answered with images made earlier: no model call, no quota used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache: Option<crate::engine::cache::CacheHit>,
+    pub cache: Option<imagemcp_engine::cache::CacheHit>,
 }
 
 impl GeneratedView {

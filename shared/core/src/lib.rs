@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod embed;
 pub mod error;
+pub mod fetch;
 pub mod ids;
 pub mod image_params;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod quota;
 pub mod rbac;
 pub mod table;
 pub mod tier;
+pub mod timer;
 
 #[cfg(feature = "contract")]
 pub mod contract;

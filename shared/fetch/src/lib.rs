@@ -1,6 +1,6 @@
 //! Native outbound HTTP with SSRF guards: the fetcher of OAuth Client ID Metadata Documents that
 //! both native runtimes (the local binary and the Lambda functions) plug into
-//! `imagemcp_app::oauth::cimd`. The host is resolved here, every address it resolves to must be
+//! `imagemcp_core::fetch`. The host is resolved here, every address it resolves to must be
 //! public (unless the origin is on the test allow-list), and the connection goes to the vetted
 //! address only (the HTTP client is told to use it for the host, so a second DNS answer cannot swap
 //! in another). No redirect is followed, the body is read to at most 64 KiB (more is refused) and
@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use imagemcp_app::oauth::cimd::{
+use imagemcp_core::fetch::{
     FETCH_TIMEOUT, Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher, is_public_ip,
 };
 use imagemcp_core::{Error, Result};

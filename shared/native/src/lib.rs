@@ -1,5 +1,5 @@
 //! The native runtime services the local binary and the Lambda functions share: the system's wall
-//! clock (`Clock`), time-ordered UUIDv7 ids (`Ids`) and the operating system's random source
+//! clock (`Clock`), tokio's timer (`Timer`), time-ordered UUIDv7 ids (`Ids`) and the operating system's random source
 //! (`Random`). Not for wasm32: the Worker has its own on JavaScript's clock and `crypto`.
 
 use std::sync::Arc;
@@ -148,5 +148,16 @@ mod tests {
     fn system_clock_reads_the_present() {
         // 2025-01-01 as a floor: the clock must be in ms since the epoch, not seconds or zero.
         assert!(SystemClock.now_ms() > 1_735_689_600_000);
+    }
+}
+
+/// Sleeps on tokio's timer: what the engine's timeouts wait on natively.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioTimer;
+
+#[imagemcp_core::async_trait]
+impl imagemcp_core::timer::Timer for TokioTimer {
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
     }
 }

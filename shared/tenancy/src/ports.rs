@@ -9,6 +9,7 @@ use imagemcp_core::ids::{Ids, Random};
 use imagemcp_core::model::ImageModel;
 use imagemcp_core::queue::Queue;
 use imagemcp_core::table::Table;
+use imagemcp_core::timer::Timer;
 
 use crate::crypto::Keyring;
 
@@ -23,6 +24,9 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
     pub random: Arc<dyn Random>,
+    /// What timeouts wait on: tokio's timer natively, `setTimeout` on the Worker, a manual one in
+    /// tests.
+    pub timer: Arc<dyn Timer>,
     /// The key-encryption keys that wrap every data key (see [`crate::crypto`]).
     pub keyring: Arc<Keyring>,
 }

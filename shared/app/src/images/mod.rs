@@ -6,8 +6,12 @@
 //! and the usage together. If that transaction fails, the blobs are removed and nothing refers to
 //! them; usage is never recorded for a failed call.
 
+pub mod campaign;
+mod engine_step;
 pub mod params;
 pub mod record;
+
+pub(crate) use engine_step::concurrency;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -26,8 +30,8 @@ use imagemcp_core::{Error, Result};
 
 use crate::App;
 use crate::auth::Caller;
-use crate::engine::modes::{Budget, Mode};
 use crate::imaging;
+use imagemcp_core::modes::{Budget, Mode};
 use params::{EditArgs, GenerateArgs, ListArgs, MAX_VARIATIONS};
 use record::{ConversationRecord, ImageRecord};
 
@@ -64,7 +68,7 @@ pub struct Generated {
     /// Variations that failed while others succeeded (their errors, shown to the caller).
     pub failed_variations: Vec<String>,
     /// Set when the cache answered: no model call was made and no quota used.
-    pub cache: Option<crate::engine::cache::CacheHit>,
+    pub cache: Option<imagemcp_engine::cache::CacheHit>,
 }
 
 pub struct ImageService<'a> {
@@ -263,7 +267,7 @@ impl<'a> ImageService<'a> {
         // Engine hook: the cache answers first, so a hit reserves no quota. Its lookup
         // runs the prompt's moderation alongside, so a miss has the prompt checked already.
         let started = self.app.ports.clock.now_ms();
-        let cacheable = job.cacheable.then(|| crate::engine::cache::Request {
+        let cacheable = job.cacheable.then(|| imagemcp_engine::cache::Request {
             prompt: job.plan.prompt.normalized(),
             model: job.plan.spec.id,
             params: job.plan.params,
@@ -272,7 +276,7 @@ impl<'a> ImageService<'a> {
         });
         let moderation = self.moderate(&job.plan.full_prompt);
         let (hit, probe) =
-            crate::engine::from_cache(self.app, caller, cacheable, moderation, started).await?;
+            engine_step::from_cache(self.app, caller, cacheable, moderation, started).await?;
         if let Some(hit) = hit {
             return Ok(hit);
         }
@@ -315,7 +319,7 @@ impl<'a> ImageService<'a> {
                 result.as_ref().map_or(0, |g| g.images.len()),
             )
             .await;
-        crate::engine::finished(self.app, caller, "generate", started, probe, &result).await;
+        engine_step::finished(self.app, caller, "generate", started, probe, &result).await;
         result
     }
 
@@ -341,7 +345,7 @@ impl<'a> ImageService<'a> {
             )
             .await;
         // Engine hook: edits are measured, never cached (their inputs are images).
-        crate::engine::finished(self.app, caller, "edit", started, None, &result).await;
+        engine_step::finished(self.app, caller, "edit", started, None, &result).await;
         result
     }
     // --- end billing hook ----------------------------------------------------------------------
@@ -362,7 +366,7 @@ impl<'a> ImageService<'a> {
                 format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
             ));
         }
-        let mode = crate::engine::parse_mode(args.mode.as_deref())?;
+        let mode = imagemcp_engine::parse_mode(args.mode.as_deref())?;
         let conversation = match args.conversation_id.as_deref() {
             Some(id) => Some(
                 self.conversation(caller, &ConversationId::parse(id)?)
@@ -436,7 +440,7 @@ impl<'a> ImageService<'a> {
             ..
         } = job;
         // --- engine hook: rate limits, before any model call ------------------------------------
-        crate::engine::admit(self.app, caller, u32::from(n)).await?;
+        engine_step::admit(self.app, caller, u32::from(n)).await?;
         // --- end engine hook ---------------------------------------------------------------------
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
@@ -456,7 +460,7 @@ impl<'a> ImageService<'a> {
         );
         // Engine hook: the organisation's concurrency, for this request and across all
         // of its requests and batch items on this instance.
-        let limit = crate::engine::concurrency(self.app, &caller.org).await;
+        let limit = engine_step::concurrency(self.app, &caller.org).await;
         let done = AtomicU32::new(0);
         let renders = (0..n).map(|i| {
             let req = GenerateRequest {
@@ -471,7 +475,7 @@ impl<'a> ImageService<'a> {
             let done = &done;
             async move {
                 let result = {
-                    let _slot = crate::engine::render_slot(self.app, &caller.org, limit).await;
+                    let _slot = self.app.engine.render_slot(&caller.org, limit).await;
                     self.app.ports.model.generate(req).await
                 };
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -490,7 +494,7 @@ impl<'a> ImageService<'a> {
             futures::stream::iter(renders),
             limit,
         ));
-        let results = crate::engine::within_mode(self.app, mode, all).await?;
+        let results = self.app.engine.within_mode(mode, all).await?;
         self.store(
             caller,
             &plan,
@@ -564,7 +568,7 @@ impl<'a> ImageService<'a> {
             None => None,
         };
         // Engine hook: rate limits before any model call.
-        crate::engine::admit(self.app, caller, 1).await?;
+        engine_step::admit(self.app, caller, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;

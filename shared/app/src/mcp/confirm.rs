@@ -113,7 +113,7 @@ pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
                 1
             };
             // `auto` renders at what the request's mode allows, as the image service resolves it.
-            let budget = crate::engine::parse_mode(text("mode"))
+            let budget = imagemcp_engine::parse_mode(text("mode"))
                 .ok()
                 .flatten()
                 .map(|mode| mode.budget_micros());
@@ -121,7 +121,7 @@ pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
             let quality = spec.resolve_quality(size, quality, images, budget);
             spec.estimate_cost_micros(size, quality).saturating_mul(n)
         }
-        "openai_generate_campaign_batch" => crate::engine::campaign::estimate_micros(spec, args),
+        "openai_generate_campaign_batch" => crate::images::campaign::estimate_micros(spec, args),
         _ => 0,
     }
 }

@@ -102,7 +102,7 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
         .await?;
     let spec = json!({
         "arguments": sealed,
-        "submitter": crate::engine::campaign::Submitter::of(caller),
+        "submitter": crate::images::campaign::Submitter::of(caller),
     });
     jobs::enqueue_items(app, &caller.org, KIND_GENERATE, 1, spec, None).await
 }
@@ -112,7 +112,7 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
 /// error; other failures are retried by the queue.
 pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
     let spec = job.spec.clone().unwrap_or(Value::Null);
-    let submitter: crate::engine::campaign::Submitter =
+    let submitter: crate::images::campaign::Submitter =
         serde_json::from_value(spec["submitter"].clone())
             .map_err(|e| Error::internal(format!("a generate job's spec is malformed: {e}")))?;
     let caller = submitter.into_caller(&job.org_id);
@@ -199,7 +199,7 @@ async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result
         Err(Error::NotFound { .. }) => return Err(not_found()),
         Err(e) => return Err(internal(&e)),
     };
-    if job.kind != KIND_GENERATE && job.kind != crate::engine::campaign::KIND {
+    if job.kind != KIND_GENERATE && job.kind != crate::images::campaign::KIND {
         return Err(not_found());
     }
     if app.ports.clock.now_ms() > job.created_at_ms.saturating_add(TASK_TTL_MS) {
@@ -382,7 +382,7 @@ async fn final_result(
     job: &Job,
     items: &[(u32, Map<String, Value>)],
 ) -> Result<CallToolResult> {
-    if job.kind == crate::engine::campaign::KIND {
+    if job.kind == crate::images::campaign::KIND {
         return super::tools::campaign_result(app, caller, &job.id).await;
     }
     let record = items.first().map(|(_, a)| a);

@@ -248,7 +248,7 @@ const TOOLS: &[ToolSpec] = &[
         hints: READ,
         long_running: false,
     },
-    // Campaign batches through the queue (`engine/campaign.rs`).
+    // Campaign batches through the queue (`images/campaign.rs`).
     ToolSpec {
         name: CAMPAIGN,
         actions: &[Action::Generate],
@@ -261,8 +261,8 @@ const TOOLS: &[ToolSpec] = &[
             campaign_name (\"Spring Launch\" -> spring-launch); downloads and resources carry those names. \
             Follow with openai_get_job. Pass an idempotency_key so a retried submission does not start a \
             second job.",
-        input: input::<crate::engine::campaign::CampaignArgs>,
-        output: output::<crate::engine::campaign::JobView>,
+        input: input::<crate::images::campaign::CampaignArgs>,
+        output: output::<crate::images::campaign::JobView>,
         hints: WRITE,
         long_running: false,
     },
@@ -272,8 +272,8 @@ const TOOLS: &[ToolSpec] = &[
         title: "Get job",
         description: "Show a background job's progress (items done, failed) and each finished item's \
             result: image id and file name, or the error.",
-        input: input::<crate::engine::campaign::JobIdArgs>,
-        output: output::<crate::engine::campaign::JobView>,
+        input: input::<crate::images::campaign::JobIdArgs>,
+        output: output::<crate::images::campaign::JobView>,
         hints: READ,
         long_running: false,
     }, // Audit log, data-subject rights, keys and members (see `tools/manage.rs`).
@@ -761,8 +761,8 @@ pub(crate) async fn submit_campaign(
     caller: &Caller,
     args: Value,
 ) -> Result<crate::jobs::Job, Error> {
-    let args = parse_args::<crate::engine::campaign::CampaignArgs>(args)?;
-    crate::engine::campaign::submit(app, caller, args).await
+    let args = parse_args::<crate::images::campaign::CampaignArgs>(args)?;
+    crate::images::campaign::submit(app, caller, args).await
 }
 
 /// A campaign job as a tool result (what a finished task of `openai_generate_campaign_batch`
@@ -772,13 +772,13 @@ pub(crate) async fn campaign_result(
     caller: &Caller,
     id: &imagemcp_core::ids::JobId,
 ) -> Result<CallToolResult, Error> {
-    let view = crate::engine::campaign::view(app, caller, id).await?;
+    let view = crate::images::campaign::view(app, caller, id).await?;
     let head = format!("Campaign job {} {}", view.job_id, job_state(&view));
     job_result(app, caller, view, head).await
 }
 
 /// "is done: 4 of 5 item(s) done, 1 failed."
-fn job_state(view: &crate::engine::campaign::JobView) -> String {
+fn job_state(view: &crate::images::campaign::JobView) -> String {
     format!(
         "is {}: {} of {} item(s) done, {} failed.",
         view.status, view.items_done, view.items_total, view.items_failed
@@ -824,7 +824,7 @@ const LISTED_ITEMS: u32 = 50;
 async fn job_result(
     app: &App,
     caller: &Caller,
-    view: crate::engine::campaign::JobView,
+    view: crate::images::campaign::JobView,
     head: String,
 ) -> Result<CallToolResult, Error> {
     let mut content = Vec::new();
@@ -946,7 +946,7 @@ async fn run(
                 None => None,
             };
             let job = submit_campaign(app, caller, args).await?;
-            let view = crate::engine::campaign::view(app, caller, &job.id).await?;
+            let view = crate::images::campaign::view(app, caller, &job.id).await?;
             if before.as_ref() == Some(&job.id) {
                 let head = format!(
                     "This idempotency_key was used before, so no new job was started: campaign job {} {}",
@@ -962,9 +962,9 @@ async fn run(
             structured(&view, Vec::new(), summary)
         }
         GET_JOB => {
-            let args = parse_args::<crate::engine::campaign::JobIdArgs>(args)?;
-            let id = crate::engine::campaign::parse_job_id(&args.job_id)?;
-            let view = crate::engine::campaign::view(app, caller, &id).await?;
+            let args = parse_args::<crate::images::campaign::JobIdArgs>(args)?;
+            let id = crate::images::campaign::parse_job_id(&args.job_id)?;
+            let view = crate::images::campaign::view(app, caller, &id).await?;
             let mut head = format!("Job {} ({}) {}", view.job_id, view.kind, job_state(&view));
             // Failed items say why on their own lines; a job that failed as a whole says it here.
             if let Some(error) = view.error.as_ref().filter(|_| view.items_failed == 0) {

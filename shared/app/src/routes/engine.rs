@@ -24,13 +24,13 @@ pub(super) fn routes() -> Router<App> {
 type ApiResult = Result<Response, ApiError>;
 
 async fn metrics(State(app): State<App>, caller: Caller) -> ApiResult {
-    let view = crate::engine::metrics_summary(&app, &caller)?;
+    let view = app.engine.metrics_summary(&caller)?;
     Ok(axum::Json(view).into_response())
 }
 
 async fn cache_setting(State(app): State<App>, caller: Caller) -> ApiResult {
     caller.authorize(Action::ViewUsage)?;
-    let enabled = crate::engine::cache::enabled(&app, &caller.org).await?;
+    let enabled = imagemcp_engine::cache::enabled(app.generation_cache(), &caller.org).await?;
     Ok(axum::Json(json!({ "enabled": enabled })).into_response())
 }
 
@@ -42,6 +42,8 @@ struct CacheSetting {
 
 async fn set_cache(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
     let setting: CacheSetting = json_body(&bytes)?;
-    let enabled = crate::engine::cache::set_enabled(&app, &caller, setting.enabled).await?;
+    let enabled =
+        imagemcp_engine::cache::set_enabled(app.generation_cache(), &caller, setting.enabled)
+            .await?;
     Ok(axum::Json(json!({ "enabled": enabled })).into_response())
 }

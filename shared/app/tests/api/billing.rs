@@ -1006,7 +1006,7 @@ async fn free_keeps_images_and_conversations_30_days_and_paid_plans_keep_them() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
-    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_app::images::campaign::{self, CampaignArgs};
     use imagemcp_core::queue::PullQueue;
     let t = TestApp::new();
     let queue = Arc::new(

@@ -10,12 +10,12 @@ use fake_openai::{FakeConfig, FakeOpenAi, Fault};
 use imagemcp_app::engine::breaker::{BreakerConfig, BreakerState};
 use imagemcp_app::engine::cache::{CacheConfig, CacheTier};
 use imagemcp_app::engine::limits::{Bucket, RateLimits};
-use imagemcp_app::engine::timer::ManualTimer;
 use imagemcp_app::engine::{Concurrency, Engine, EngineConfig};
 use imagemcp_app::images::params::{GenerateArgs, parse_args};
 use imagemcp_app::{App, AppConfig};
 use imagemcp_core::Error;
 use imagemcp_core::catalog::DEFAULT_MODEL;
+use imagemcp_core::timer::ManualTimer;
 use imagemcp_openai::{OpenAiConfig, OpenAiModel, RetryPolicy};
 use serde_json::{Value, json};
 
@@ -394,7 +394,7 @@ async fn the_org_rate_holds_across_instances_sharing_the_table() {
 /// job with every item exactly once.
 #[tokio::test]
 async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_item() {
-    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_app::images::campaign::{self, CampaignArgs};
     use imagemcp_app::jobs::{self, JobStatus};
     use imagemcp_core::queue::PullQueue;
     use imagemcp_local::queue::SqliteQueue;
@@ -619,7 +619,7 @@ async fn l3_serves_other_instances_deleted_images_miss_and_the_org_can_opt_out()
     let fresh = r.gen_as("org_a", v.clone()).await;
     assert_eq!((tier(&fresh), r.calls()), (None, 2));
 
-    imagemcp_app::engine::cache::set_enabled(&r.app, &caller, false)
+    imagemcp_app::engine::cache::set_enabled(r.app.generation_cache(), &caller, false)
         .await
         .unwrap();
     let off = r.gen_as("org_a", v.clone()).await;
@@ -636,7 +636,7 @@ async fn l3_serves_other_instances_deleted_images_miss_and_the_org_can_opt_out()
         &[imagemcp_core::rbac::Scope::Admin],
     );
     assert!(matches!(
-        imagemcp_app::engine::cache::set_enabled(&r.app, &creator, true).await,
+        imagemcp_app::engine::cache::set_enabled(r.app.generation_cache(), &creator, true).await,
         Err(Error::Forbidden(_))
     ));
 }
@@ -655,14 +655,16 @@ async fn metrics_count_requests_hits_errors_and_cost_for_admins() {
         .await;
     assert!(failed.is_err());
     let admin = TestApp::caller("org_a");
-    let m = imagemcp_app::engine::metrics_summary(&r.app, &admin).unwrap();
+    let m = r.app.engine.metrics_summary(&admin).unwrap();
     assert_eq!((m.requests, m.errors, m.model_errors), (3, 1, 1));
     assert_eq!((m.cache.l1_hits, m.cache.misses), (1, 2));
     assert_eq!(m.cache.hit_rate_milli, 333);
     assert_eq!((m.images, m.cost_micros), (1, first.cost_micros));
     assert!(first.cost_micros > 0);
     assert_eq!(
-        imagemcp_app::engine::metrics_summary(&r.app, &TestApp::caller("org_b"))
+        r.app
+            .engine
+            .metrics_summary(&TestApp::caller("org_b"))
             .unwrap()
             .requests,
         0,
@@ -675,7 +677,7 @@ async fn metrics_count_requests_hits_errors_and_cost_for_admins() {
         &[imagemcp_core::rbac::Scope::Admin],
     );
     assert!(matches!(
-        imagemcp_app::engine::metrics_summary(&r.app, &creator),
+        r.app.engine.metrics_summary(&creator),
         Err(Error::Forbidden(_))
     ));
 }
@@ -685,7 +687,7 @@ async fn metrics_count_requests_hits_errors_and_cost_for_admins() {
 /// count lives outside the job record, so a status write racing a failure cannot undo it.)
 #[tokio::test]
 async fn concurrent_items_failing_and_finishing_are_all_counted_and_the_job_finishes() {
-    use imagemcp_app::engine::campaign::{self, CampaignArgs};
+    use imagemcp_app::images::campaign::{self, CampaignArgs};
     use imagemcp_app::jobs;
     use imagemcp_core::queue::PullQueue;
     use imagemcp_local::queue::SqliteQueue;
@@ -740,7 +742,7 @@ async fn a_cache_hit_is_served_with_the_quota_used_up_and_reserves_nothing() {
     use imagemcp_core::table::{Add, Table};
 
     let t = crate::billing::billed();
-    let mut engine = Engine::default_for(t.app.ports.clock.clone());
+    let mut engine = Engine::default_for(&t.app.ports);
     engine.config.cache.enabled_by_default = true;
     let app = App::with_engine(t.app.ports.clone(), (*t.app.config).clone(), engine);
     let caller = TestApp::caller("org_a");
@@ -843,7 +845,7 @@ async fn an_organisations_renders_across_requests_stay_within_its_concurrency() 
     });
     let mut ports = t.app.ports.clone();
     ports.model = counting.clone();
-    let mut engine = Engine::default_for(ports.clock.clone());
+    let mut engine = Engine::default_for(&ports);
     engine.config.cache.enabled_by_default = false;
     // Billing is off in these tests: the local plan's concurrency applies.
     engine.config.concurrency.local = 2;

@@ -185,6 +185,7 @@ impl TestApp {
             clock: clock.clone(),
             ids: Arc::new(UuidV7Ids::new()),
             random: Arc::new(CountingRandom(Default::default())),
+            timer: Arc::new(imagemcp_native::TokioTimer),
             keyring: Arc::new(test_keyring()),
         };
         Self {
@@ -200,7 +201,7 @@ impl TestApp {
     /// An app on `ports` with the generation cache off: these tests count model calls, quota and
     /// images per request; the engine suite turns the cache on where it is the subject.
     pub(crate) fn app_on(ports: Ports, config: AppConfig) -> App {
-        let mut engine = imagemcp_app::engine::Engine::default_for(ports.clock.clone());
+        let mut engine = imagemcp_app::engine::Engine::default_for(&ports);
         engine.config.cache.enabled_by_default = false;
         App::with_engine(ports, config, engine)
     }

@@ -84,7 +84,7 @@ async fn a_listing_names_each_image_with_a_short_prompt_and_gives_the_next_curso
 #[tokio::test]
 async fn a_cached_result_says_so_first() {
     let t = TestApp::new();
-    let mut engine = Engine::default_for(t.app.ports.clock.clone());
+    let mut engine = Engine::default_for(&t.app.ports);
     engine.config.cache.enabled_by_default = true;
     let app = App::with_engine(t.app.ports.clone(), AppConfig::local("http://test"), engine);
     let caller = TestApp::caller("org_a");

@@ -38,9 +38,45 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Digest;
 
-use crate::App;
-use crate::auth::Caller;
-use crate::images::Generated;
+use imagemcp_tenancy::{Caller, Ports};
+
+use crate::Engine;
+
+/// What the cache works on: the engine's state (L1, the settings) and the ports (L3 and the index
+/// in the `Cache` port, the organisation's setting in the `Table`, embeddings from the model, the
+/// guards' key). `Engine::cache` makes one.
+#[derive(Clone, Copy)]
+pub struct Cx<'a> {
+    pub engine: &'a Engine,
+    pub ports: &'a Ports,
+}
+
+impl Engine {
+    /// The generation cache, on `ports`.
+    pub fn cache<'a>(&'a self, ports: &'a Ports) -> Cx<'a> {
+        Cx {
+            engine: self,
+            ports,
+        }
+    }
+}
+
+/// Turns a cached entry (the ids of the images made for the first request) back into the caller's
+/// result, or `None` when any of them is gone (deleted since): then the entry is a miss, and
+/// forgotten.
+#[async_trait::async_trait]
+pub trait Resolve: Send + Sync {
+    type Output: Send;
+    async fn resolve(&self, cached: Cached) -> Option<Self::Output>;
+}
+
+/// A cached entry as [`Resolve`] gets it: what to read back, and how it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cached {
+    pub image_ids: Vec<ImageId>,
+    pub conversation_id: ConversationId,
+    pub hit: CacheHit,
+}
 
 /// The cache's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +166,8 @@ pub struct Probe {
 }
 
 /// The outcome of a lookup.
-pub enum Lookup {
-    Hit(Box<Generated>),
+pub enum Lookup<T> {
+    Hit(Box<T>),
     Miss(Probe),
     /// Not looked up: `fresh`, a refinement, or the organisation turned the cache off.
     Bypass,
@@ -224,10 +260,10 @@ fn sha(parts: &serde_json::Value) -> String {
 /// and the settings bucket. Guards are prompt words (colours, numbers, negations…), few enough to
 /// guess from a plain hash, so they are keyed. `None` when the key is unavailable (then nothing is
 /// indexed or matched semantically: a miss, never a wrong hit).
-async fn guard_digest(app: &App, org: &OrgId, bucket: &str, guard: &[String]) -> Option<String> {
-    let owner = crate::crypto::org_owner(org);
+async fn guard_digest(cx: Cx<'_>, org: &OrgId, bucket: &str, guard: &[String]) -> Option<String> {
+    let owner = imagemcp_tenancy::crypto::org_owner(org);
     let text = json!(["cache-guard", bucket, guard]).to_string();
-    match crate::crypto::Crypto::new(&app.ports)
+    match imagemcp_tenancy::crypto::Crypto::new(cx.ports)
         .pseudonym(&owner, &text)
         .await
     {
@@ -271,9 +307,9 @@ fn setting_key(org: &OrgId) -> Key {
 }
 
 /// Whether the organisation gets the cache (its own choice, else the server's default).
-pub async fn enabled(app: &App, org: &OrgId) -> Result<bool> {
-    let default = app.engine.config.cache.enabled_by_default;
-    Ok(match app.ports.table.get(&setting_key(org)).await? {
+pub async fn enabled(cx: Cx<'_>, org: &OrgId) -> Result<bool> {
+    let default = cx.engine.config.cache.enabled_by_default;
+    Ok(match cx.ports.table.get(&setting_key(org)).await? {
         Some(item) => item
             .attrs
             .get("enabled")
@@ -285,12 +321,12 @@ pub async fn enabled(app: &App, org: &OrgId) -> Result<bool> {
 
 /// Turns the organisation's cache on or off (org admins: the billing permission, since it decides
 /// what requests cost).
-pub async fn set_enabled(app: &App, caller: &Caller, on: bool) -> Result<bool> {
+pub async fn set_enabled(cx: Cx<'_>, caller: &Caller, on: bool) -> Result<bool> {
     caller.authorize(imagemcp_core::rbac::Action::ManageBilling)?;
     let serde_json::Value::Object(attrs) = json!({ "enabled": on }) else {
         return Err(Error::internal("a setting is not an object"));
     };
-    app.ports
+    cx.ports
         .table
         .put(
             imagemcp_core::table::Item::new(setting_key(&caller.org), attrs),
@@ -308,13 +344,14 @@ pub async fn set_enabled(app: &App, caller: &Caller, on: bool) -> Result<bool> {
 /// rest (its prompt passed moderation when its images were made). Otherwise a refused prompt is
 /// the error and its embedding is dropped unused; a semantic hit is served only to a prompt that
 /// passed. A broken tier is a miss; `Bypass` means nothing was looked up or moderated.
-pub async fn lookup(
-    app: &App,
+pub async fn lookup<R: Resolve>(
+    cx: Cx<'_>,
     caller: &Caller,
     req: Request,
     moderation: impl Future<Output = Result<()>>,
-) -> Result<Lookup> {
-    match enabled(app, &caller.org).await {
+    resolver: &R,
+) -> Result<Lookup<R::Output>> {
+    match enabled(cx, &caller.org).await {
         Ok(true) => {}
         Ok(false) => return Ok(Lookup::Bypass),
         Err(e) => {
@@ -322,7 +359,7 @@ pub async fn lookup(
             return Ok(Lookup::Bypass);
         }
     }
-    let config = app.engine.config.cache;
+    let config = cx.engine.config.cache;
     let org = &caller.org;
     let p = &req.params;
     let settings = json!([
@@ -338,28 +375,28 @@ pub async fn lookup(
     ]);
     let bucket = sha(&settings);
     let exact = sha(&json!([bucket, req.prompt]));
-    let now = app.ports.clock.now_ms();
+    let now = cx.ports.clock.now_ms();
 
     // L1.
-    let l1 = app
+    let l1 = cx
         .engine
         .cache_memory
         .lock()
         .ok()
         .and_then(|mut m| m.get(&exact, now));
     if let Some(entry) = l1 {
-        match resolve(app, caller, &entry, CacheTier::L1, None).await {
+        match resolve(resolver, &entry, CacheTier::L1, None).await {
             Some(g) => return Ok(Lookup::Hit(Box::new(g))),
-            None => forget(app, org, &exact).await,
+            None => forget(cx, org, &exact).await,
         }
     }
     // L3, alongside the moderation and the embedding.
     let (moderated, embedding, index) = {
-        let l3 = std::pin::pin!(exact_l3(app, caller, &exact, now));
+        let l3 = std::pin::pin!(exact_l3(cx, caller, &exact, now, resolver));
         let checks = std::pin::pin!(futures::future::join3(
             moderation,
-            embed(app, &req.prompt),
-            load_index(app, org, &bucket),
+            embed(cx, &req.prompt),
+            load_index(cx, org, &bucket),
         ));
         match futures::future::select(l3, checks).await {
             Either::Left((Some(g), _)) => return Ok(Lookup::Hit(Box::new(g))),
@@ -383,12 +420,12 @@ pub async fn lookup(
     };
     if let Some(embedding) = &embedding
         && !index.entries.is_empty()
-        && let Some(digest) = guard_digest(app, org, &bucket, &guard).await
+        && let Some(digest) = guard_digest(cx, org, &bucket, &guard).await
         && let Some((entry, similarity)) = nearest(index, embedding, &digest, now, threshold)
-        && let Some(g) = resolve(app, caller, &entry, CacheTier::L2, Some(similarity)).await
+        && let Some(g) = resolve(resolver, &entry, CacheTier::L2, Some(similarity)).await
     {
         // The next identical request is an exact hit.
-        remember_l1(app, &exact, entry, now);
+        remember_l1(cx, &exact, entry, now);
         return Ok(Lookup::Hit(Box::new(g)));
     }
     Ok(Lookup::Miss(Probe {
@@ -400,16 +437,22 @@ pub async fn lookup(
 }
 
 /// The L3 answer to an exact key, copied into L1; an entry whose images are gone is forgotten.
-async fn exact_l3(app: &App, caller: &Caller, exact: &str, now: i64) -> Option<Generated> {
+async fn exact_l3<R: Resolve>(
+    cx: Cx<'_>,
+    caller: &Caller,
+    exact: &str,
+    now: i64,
+    resolver: &R,
+) -> Option<R::Output> {
     let org = &caller.org;
-    match app.ports.cache.get(&l3_key(org, exact)).await {
+    match cx.ports.cache.get(&l3_key(org, exact)).await {
         Ok(Some(bytes)) => match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(entry) => match resolve(app, caller, &entry, CacheTier::L3, None).await {
+            Ok(entry) => match resolve(resolver, &entry, CacheTier::L3, None).await {
                 Some(g) => {
-                    remember_l1(app, exact, entry, now);
+                    remember_l1(cx, exact, entry, now);
                     return Some(g);
                 }
-                None => forget(app, org, exact).await,
+                None => forget(cx, org, exact).await,
             },
             Err(e) => tracing::warn!(error = %e, "an L3 cache entry is malformed: ignored"),
         },
@@ -420,11 +463,11 @@ async fn exact_l3(app: &App, caller: &Caller, exact: &str, now: i64) -> Option<G
 }
 
 /// The prompt's embedding for L2, or `None` (no semantic lookup) when the model cannot give one.
-async fn embed(app: &App, prompt: &str) -> Option<Embedding> {
-    match app.ports.model.embed(prompt).await {
+async fn embed(cx: Cx<'_>, prompt: &str) -> Option<Embedding> {
+    match cx.ports.model.embed(prompt).await {
         Ok(e) => Some(e),
         Err(e) => {
-            tracing::warn!(error = %crate::error::public_message(&e), "prompt embedding failed: no semantic lookup");
+            tracing::warn!(error = %imagemcp_tenancy::error::public_message(&e), "prompt embedding failed: no semantic lookup");
             None
         }
     }
@@ -455,8 +498,8 @@ fn nearest(
     best
 }
 
-async fn load_index(app: &App, org: &OrgId, bucket: &str) -> Index {
-    match app.ports.cache.get(&index_key(org, bucket)).await {
+async fn load_index(cx: Cx<'_>, org: &OrgId, bucket: &str) -> Index {
+    match cx.ports.cache.get(&index_key(org, bucket)).await {
         Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Ok(None) => Index::default(),
         Err(e) => {
@@ -466,75 +509,68 @@ async fn load_index(app: &App, org: &OrgId, bucket: &str) -> Index {
     }
 }
 
-/// The stored images of an entry as a generation result, or `None` when any is gone.
-async fn resolve(
-    app: &App,
-    caller: &Caller,
+/// The entry's images through the caller's resolver, or `None` when any is gone.
+async fn resolve<R: Resolve>(
+    resolver: &R,
     entry: &Entry,
     tier: CacheTier,
     similarity_milli: Option<u32>,
-) -> Option<Generated> {
-    let images = app.images();
-    let mut records = Vec::with_capacity(entry.image_ids.len());
-    for id in &entry.image_ids {
-        records.push(images.get(caller, id).await.ok()?);
-    }
-    let conversation = images
-        .conversation(caller, &entry.conversation_id)
+) -> Option<R::Output> {
+    resolver
+        .resolve(Cached {
+            image_ids: entry.image_ids.clone(),
+            conversation_id: entry.conversation_id.clone(),
+            hit: CacheHit {
+                tier,
+                similarity_milli,
+            },
+        })
         .await
-        .ok()?;
-    let model = records.first()?.model.clone();
-    Some(Generated {
-        images: records,
-        conversation,
-        model,
-        usage: Default::default(),
-        // Nothing was spent on this answer.
-        cost_micros: 0,
-        failed_variations: Vec::new(),
-        cache: Some(CacheHit {
-            tier,
-            similarity_milli,
-        }),
-    })
 }
 
-fn remember_l1(app: &App, exact: &str, entry: Entry, now: i64) {
-    let config = app.engine.config.cache;
+fn remember_l1(cx: Cx<'_>, exact: &str, entry: Entry, now: i64) {
+    let config = cx.engine.config.cache;
     let expires = now.saturating_add(config.l1_ttl.as_millis() as i64);
-    if let Ok(mut m) = app.engine.cache_memory.lock() {
+    if let Ok(mut m) = cx.engine.cache_memory.lock() {
         m.put(exact.to_owned(), entry, expires);
     }
 }
 
 /// Drops an entry whose images are gone from L1 and L3 (the L2 index entry ages out, and
 /// resolving it fails the same way meanwhile).
-async fn forget(app: &App, org: &OrgId, exact: &str) {
-    if let Ok(mut m) = app.engine.cache_memory.lock() {
+async fn forget(cx: Cx<'_>, org: &OrgId, exact: &str) {
+    if let Ok(mut m) = cx.engine.cache_memory.lock() {
         m.remove(exact);
     }
-    if let Err(e) = app.ports.cache.delete(&l3_key(org, exact)).await {
+    if let Err(e) = cx.ports.cache.delete(&l3_key(org, exact)).await {
         tracing::warn!(error = %e, "a stale cache entry was not deleted");
     }
 }
 
-/// Remembers a fresh result in every tier. Partial results (some variations failed) are not
-/// cached: the next request should get all it asked for.
-pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
-    if !g.failed_variations.is_empty() || g.images.is_empty() {
+/// Remembers a fresh result, the ids of its images and conversation, in every tier. The caller
+/// remembers only whole results (a request some of whose variations failed is not cached: the next
+/// one should get all it asked for).
+pub async fn remember(
+    cx: Cx<'_>,
+    caller: &Caller,
+    probe: Probe,
+    image_ids: Vec<ImageId>,
+    conversation_id: ConversationId,
+) {
+    if image_ids.is_empty() {
         return;
     }
-    let config = app.engine.config.cache;
+    let config = cx.engine.config.cache;
     let org = &caller.org;
     let entry = Entry {
-        image_ids: g.images.iter().map(|r| r.id.clone()).collect(),
-        conversation_id: g.conversation.id.clone(),
+        image_ids,
+        conversation_id,
     };
-    let now = app.ports.clock.now_ms();
-    remember_l1(app, &probe.exact, entry.clone(), now);
+    let now = cx.ports.clock.now_ms();
+    remember_l1(cx, &probe.exact, entry.clone(), now);
     match serde_json::to_vec(&entry) {
         Ok(bytes) => {
-            if let Err(e) = app
+            if let Err(e) = cx
                 .ports
                 .cache
                 .put(&l3_key(org, &probe.exact), bytes, config.l3_ttl)
@@ -548,12 +584,12 @@ pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
     let Some(embedding) = probe.embedding else {
         return;
     };
-    let Some(guard) = guard_digest(app, org, &probe.bucket, &probe.guard).await else {
+    let Some(guard) = guard_digest(cx, org, &probe.bucket, &probe.guard).await else {
         return;
     };
     // Read-modify-write without a condition: two writers racing may lose one index entry, which
     // is only a later miss, never a wrong hit.
-    let mut index = load_index(app, org, &probe.bucket).await;
+    let mut index = load_index(cx, org, &probe.bucket).await;
     index
         .entries
         .retain(|e| e.expires_ms > now && e.exact != probe.exact);
@@ -571,7 +607,7 @@ pub async fn remember(app: &App, caller: &Caller, probe: Probe, g: &Generated) {
     index.entries.truncate(config.index_size.max(1));
     match serde_json::to_vec(&index) {
         Ok(bytes) => {
-            if let Err(e) = app
+            if let Err(e) = cx
                 .ports
                 .cache
                 .put(&index_key(org, &probe.bucket), bytes, config.l3_ttl)

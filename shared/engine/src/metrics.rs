@@ -11,7 +11,7 @@ use imagemcp_core::ids::OrgId;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::cache::CacheTier;
+use crate::cache::CacheTier;
 
 /// How many recent latencies each organisation keeps for its percentiles.
 const LATENCY_WINDOW: usize = 1024;

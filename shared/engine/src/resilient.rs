@@ -10,8 +10,8 @@ use imagemcp_core::model::{
 };
 use imagemcp_core::{Error, Result};
 
-use super::Engine;
-use super::timer::within;
+use crate::Engine;
+use imagemcp_core::timer::within;
 
 /// An `ImageModel` that refuses calls while the provider is backing us off or an endpoint's
 /// circuit is open, instead of adding to the pile.
@@ -116,10 +116,10 @@ pub(super) fn is_endpoint_failure(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::breaker::BreakerState;
-    use crate::engine::timer::ManualTimer;
-    use crate::engine::{EngineConfig, breaker::BreakerConfig};
+    use crate::breaker::BreakerState;
+    use crate::{EngineConfig, breaker::BreakerConfig};
     use imagemcp_core::clock::ManualClock;
+    use imagemcp_core::timer::ManualTimer;
 
     /// A model whose moderation never answers.
     struct Silent;

@@ -2,18 +2,18 @@
 //! (a circuit breaker per model endpoint, a 429 back-off shared by the instance, timeouts) as a
 //! decorator of the `ImageModel` port, rate limits per organisation and key by tier, and modes with
 //! time and cost budgets, the three-tier generation cache (`cache`), concurrency per organisation
-//! and metrics. The image service calls in through small hooks; the state here is per instance and
-//! shared by every request.
+//! and metrics. The image service calls in through a few methods of [`Engine`], with the ports and
+//! the caller's tier; the state here is per instance and shared by every request. It knows nothing
+//! of plans or images: the caller brings the tier, and the cache keeps ids that the caller turns
+//! back into its results.
 
 pub mod backoff;
 pub mod breaker;
 pub mod cache;
-pub mod campaign;
 pub mod limits;
 pub mod metrics;
 pub use imagemcp_core::modes;
 pub mod resilient;
-pub mod timer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,13 +22,14 @@ use std::time::Duration;
 use imagemcp_core::clock::Clock;
 use imagemcp_core::{Error, Result};
 
-use crate::App;
-use crate::auth::Caller;
 use backoff::Backoff;
 use breaker::{Breaker, BreakerConfig, BreakerState};
+use imagemcp_core::ids::OrgId;
+use imagemcp_core::tier::Tier;
+use imagemcp_core::timer::{self, Timer};
+use imagemcp_tenancy::{Caller, Ports};
 use limits::{Limiter, RateLimits};
 use modes::Mode;
-use timer::Timer;
 
 /// The engine's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +98,7 @@ pub struct Engine {
     backoffs: Mutex<HashMap<String, Backoff>>,
     limiter: Mutex<Limiter>,
     /// The cache's L1 tier.
-    pub(crate) cache_memory: Mutex<cache::Memory>,
+    cache_memory: Mutex<cache::Memory>,
     metrics: Mutex<metrics::Metrics>,
     /// Render slots per organisation (its concurrency, and the semaphore holding it).
     render_slots: Mutex<HashMap<String, (usize, Arc<tokio::sync::Semaphore>)>>,
@@ -131,14 +132,13 @@ impl Engine {
         self.timer.as_ref()
     }
 
-    /// The engine a runtime gets by default: tokio's timer on native targets, none on wasm32
-    /// (the Worker injects its own).
-    pub fn default_for(clock: Arc<dyn Clock>) -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        let timer: Arc<dyn Timer> = Arc::new(timer::TokioTimer);
-        #[cfg(target_arch = "wasm32")]
-        let timer: Arc<dyn Timer> = Arc::new(timer::NoTimer);
-        Self::new(EngineConfig::DEFAULT, clock, timer)
+    /// The engine a runtime gets by default: the default limits on the runtime's clock and timer.
+    pub fn default_for(ports: &imagemcp_tenancy::Ports) -> Self {
+        Self::new(
+            EngineConfig::DEFAULT,
+            ports.clock.clone(),
+            ports.timer.clone(),
+        )
     }
 
     /// The state of an endpoint's circuit (`<model>/generate`, `<model>/edit`, `moderations`…).
@@ -236,43 +236,113 @@ impl Engine {
     }
 }
 
-// ---- Hooks called by the image service. ----
+// ---- What the image service calls. ----
 
-/// Admits a request of `images` renders under the org's and key's rate limits (its mode's cost
-/// budget was checked when its plan was made). Nothing is called or spent when it refuses.
-pub async fn admit(app: &App, caller: &Caller, images: u32) -> Result<()> {
-    let plan = crate::billing::plan::load(&app.billing, &caller.org).await?;
-    let tier = plan.effective_tier(app.ports.clock.now_secs());
-    let (org, key) = app.engine.config.rate_limits.of(tier);
-    let buckets = [
-        (format!("org:{}", caller.org), org),
-        (format!("key:{}", caller.credential), key),
-    ];
-    let now = app.engine.clock.now_ms();
-    let taken = app
-        .engine
-        .limiter
-        .lock()
-        .map_err(|_| poisoned())?
-        .take(&buckets, images, now);
-    if let Err(Error::RateLimited { retry_after }) = &taken {
-        tracing::info!(org = %caller.org, retry_after_ms = retry_after.as_millis() as u64, "rate limit: request refused");
+impl Engine {
+    /// Admits a request of `images` renders under the org's and key's rate limits for the org's
+    /// `tier` (its mode's cost budget was checked when its plan was made). Nothing is called or
+    /// spent when it refuses.
+    pub async fn admit(
+        &self,
+        ports: &Ports,
+        caller: &Caller,
+        tier: Tier,
+        images: u32,
+    ) -> Result<()> {
+        let (org, key) = self.config.rate_limits.of(tier);
+        let buckets = [
+            (format!("org:{}", caller.org), org),
+            (format!("key:{}", caller.credential), key),
+        ];
+        let now = self.clock.now_ms();
+        let taken = self
+            .limiter
+            .lock()
+            .map_err(|_| poisoned())?
+            .take(&buckets, images, now);
+        if let Err(Error::RateLimited { retry_after }) = &taken {
+            tracing::info!(org = %caller.org, retry_after_ms = retry_after.as_millis() as u64, "rate limit: request refused");
+        }
+        taken?;
+        fleet_window(ports, caller, org.per_minute, images).await
     }
-    taken?;
-    fleet_window(app, caller, org.per_minute, images).await
+
+    /// Runs the model calls of a request within its mode's time limit.
+    pub async fn within_mode<T>(
+        &self,
+        mode: Option<Mode>,
+        fut: impl Future<Output = T>,
+    ) -> Result<T> {
+        let Some(mode) = mode else {
+            return Ok(fut.await);
+        };
+        let limit = mode.timeout();
+        timer::within(self.timer.as_ref(), limit, mode.as_str(), async {
+            Ok(fut.await)
+        })
+        .await
+    }
+
+    /// How many renders of an organisation on `tier` may run at once on this instance.
+    pub fn concurrency(&self, tier: Tier) -> usize {
+        self.config.concurrency.of(tier)
+    }
+
+    /// Waits for one of the organisation's `limit` render slots on this instance: every render of
+    /// the organisation (variations of all its requests, its batch items) holds one while the model
+    /// works, so one organisation cannot take the whole instance. `None` only if the state is
+    /// unusable (then the render goes ahead rather than fail). A changed limit (a new tier) starts a
+    /// fresh set of slots; renders still holding old ones finish on them.
+    pub async fn render_slot(
+        &self,
+        org: &OrgId,
+        limit: usize,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut slots = self.render_slots.lock().ok()?;
+            // Bounded: past the bound, the slots no render holds are dropped (they come back as
+            // they were when next needed), so only organisations rendering right now stay.
+            if slots.len() >= RENDER_SLOTS_KEPT && !slots.contains_key(org.as_str()) {
+                slots.retain(|_, (limit, s)| s.available_permits() < *limit);
+            }
+            let entry = slots
+                .entry(org.to_string())
+                .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));
+            if entry.0 != limit {
+                *entry = (limit, Arc::new(tokio::sync::Semaphore::new(limit)));
+            }
+            entry.1.clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
+
+    /// Counts one finished request in the metrics.
+    pub fn record(&self, sample: &metrics::Sample<'_>) {
+        match self.metrics.lock() {
+            Ok(mut m) => m.record(sample),
+            Err(_) => tracing::warn!("metrics lock poisoned: a sample was not counted"),
+        }
+    }
+
+    /// The organisation's metrics on this instance, for its admins.
+    pub fn metrics_summary(&self, caller: &Caller) -> Result<metrics::MetricsView> {
+        caller.authorize(imagemcp_core::rbac::Action::ViewAuditLog)?;
+        let m = self.metrics.lock().map_err(|_| poisoned())?;
+        Ok(m.summary(&caller.org))
+    }
 }
 
 /// The organisation's per-minute allowance across every instance. The buckets above live in one
 /// instance's memory (they smooth bursts without a round trip); this counter per organisation and
 /// minute in the `Table`, added to with a bound, keeps a fleet of functions together within the
 /// tier's rate. A refusal waits for the next minute.
-async fn fleet_window(app: &App, caller: &Caller, per_minute: u32, images: u32) -> Result<()> {
+async fn fleet_window(ports: &Ports, caller: &Caller, per_minute: u32, images: u32) -> Result<()> {
     use imagemcp_core::table::{Add, Key};
-    let now = app.ports.clock.now_ms();
+    let now = ports.clock.now_ms();
     let minute = now.div_euclid(60_000);
     let add = Add {
         key: Key::new(
-            crate::images::record::org_pk(&caller.org),
+            imagemcp_tenancy::keys::org_pk(&caller.org),
             format!("RATE#{minute}"),
         ),
         attr: "value".into(),
@@ -281,7 +351,7 @@ async fn fleet_window(app: &App, caller: &Caller, per_minute: u32, images: u32) 
         // Gone a minute after its window.
         expires_at: Some((minute + 2) * 60),
     };
-    match app.ports.table.add(add).await {
+    match ports.table.add(add).await {
         Ok(_) => Ok(()),
         Err(Error::Conflict(_)) => {
             let retry_after = Duration::from_millis(
@@ -294,173 +364,19 @@ async fn fleet_window(app: &App, caller: &Caller, per_minute: u32, images: u32) 
     }
 }
 
-/// Runs the model calls of a request within its mode's time limit.
-pub async fn within_mode<T>(
-    app: &App,
-    mode: Option<Mode>,
-    fut: impl Future<Output = T>,
-) -> Result<T> {
-    let Some(mode) = mode else {
-        return Ok(fut.await);
-    };
-    let limit = mode.timeout();
-    timer::within(app.engine.timer.as_ref(), limit, mode.as_str(), async {
-        Ok(fut.await)
-    })
-    .await
-}
-
 /// Parses an optional `mode` argument.
 pub fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>> {
     mode.map(Mode::parse).transpose()
 }
 
-/// How many renders of the organisation may run at once (its tier's share of this instance).
-pub async fn concurrency(app: &App, org: &imagemcp_core::ids::OrgId) -> usize {
-    match crate::billing::plan::load(&app.billing, org).await {
-        Ok(plan) => app
-            .engine
-            .config
-            .concurrency
-            .of(plan.effective_tier(app.ports.clock.now_secs())),
-        Err(e) => {
-            tracing::warn!(error = %e, "plan unreadable: the lowest concurrency applies");
-            app.engine.config.concurrency.free.max(1)
-        }
-    }
-}
-
 /// How many organisations' render slots an instance keeps before dropping the idle ones.
 pub const RENDER_SLOTS_KEPT: usize = 1_024;
 
-/// Waits for one of the organisation's `limit` render slots on this instance: every render of the
-/// organisation (variations of all its requests, its batch items) holds one while the model works,
-/// so one organisation cannot take the whole instance. `None` only if the state is unusable (then
-/// the render goes ahead rather than fail). A changed limit (a new tier) starts a fresh set of
-/// slots; renders still holding old ones finish on them.
-pub async fn render_slot(
-    app: &App,
-    org: &imagemcp_core::ids::OrgId,
-    limit: usize,
-) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    let semaphore = {
-        let mut slots = app.engine.render_slots.lock().ok()?;
-        // Bounded: past the bound, the slots no render holds are dropped (they come back as they
-        // were when next needed), so only organisations rendering right now stay.
-        if slots.len() >= RENDER_SLOTS_KEPT && !slots.contains_key(org.as_str()) {
-            slots.retain(|_, (limit, s)| s.available_permits() < *limit);
-        }
-        let entry = slots
-            .entry(org.to_string())
-            .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));
-        if entry.0 != limit {
-            *entry = (limit, Arc::new(tokio::sync::Semaphore::new(limit)));
-        }
-        entry.1.clone()
-    };
-    semaphore.acquire_owned().await.ok()
-}
-
-/// Engine hook before billing: the cache answers a request it has seen (`req` is `None` when the
-/// request may not be cached), with the prompt's `moderation` run alongside the lookup. Returns the
-/// hit, already counted, or the miss to remember later (whose prompt passed `moderation`); a
-/// request that is not looked up gets neither, and `moderation` is not run for it. A refused
-/// prompt is an error, counted, and nothing of it is remembered.
-pub async fn from_cache(
-    app: &App,
-    caller: &Caller,
-    req: Option<cache::Request>,
-    moderation: impl Future<Output = Result<()>>,
-    started_ms: i64,
-) -> Result<(Option<crate::images::Generated>, Option<cache::Probe>)> {
-    let Some(req) = req else {
-        return Ok((None, None));
-    };
-    match cache::lookup(app, caller, req, moderation).await {
-        Ok(cache::Lookup::Hit(g)) => {
-            let tier = g.cache.map_or(cache::CacheTier::L1, |h| h.tier);
-            let outcome = metrics::CacheOutcome::Hit(tier);
-            measure(app, caller, "generate", started_ms, outcome, Ok(&g));
-            Ok((Some(*g), None))
-        }
-        Ok(cache::Lookup::Miss(probe)) => Ok((None, Some(probe))),
-        Ok(cache::Lookup::Bypass) => Ok((None, None)),
-        Err(e) => {
-            let outcome = metrics::CacheOutcome::Miss;
-            measure(app, caller, "generate", started_ms, outcome, Err(&e));
-            Err(e)
-        }
-    }
-}
-
-/// Engine hook after a generation or edit: remembers a fresh result in the cache and counts it.
-pub async fn finished(
-    app: &App,
-    caller: &Caller,
-    operation: &'static str,
-    started_ms: i64,
-    probe: Option<cache::Probe>,
-    result: &Result<crate::images::Generated>,
-) {
-    let outcome = if probe.is_some() {
-        metrics::CacheOutcome::Miss
-    } else {
-        metrics::CacheOutcome::Bypass
-    };
-    if let (Some(probe), Ok(g)) = (probe, result) {
-        cache::remember(app, caller, probe, g).await;
-    }
-    measure(app, caller, operation, started_ms, outcome, result.as_ref());
-}
-
-fn measure(
-    app: &App,
-    caller: &Caller,
-    operation: &'static str,
-    started_ms: i64,
-    cache: metrics::CacheOutcome,
-    result: std::result::Result<&crate::images::Generated, &Error>,
-) {
-    let latency_ms =
-        u64::try_from(app.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
-    let (images, cost_micros, model_errors) = match result {
-        // A hit made no image.
-        Ok(g) if g.cache.is_some() => (0, 0, 0),
-        Ok(g) => (
-            g.images.len() as u64,
-            g.cost_micros,
-            g.failed_variations.len() as u64,
-        ),
-        Err(e) => (0, 0, u64::from(is_model_error(e))),
-    };
-    let sample = metrics::Sample {
-        org: &caller.org,
-        operation,
-        latency_ms,
-        cache,
-        images,
-        cost_micros,
-        model_errors,
-        error: result.err(),
-    };
-    match app.engine.metrics.lock() {
-        Ok(mut m) => m.record(&sample),
-        Err(_) => tracing::warn!("metrics lock poisoned: a sample was not counted"),
-    }
-}
-
 /// Whether a failed request failed at the model (or the engine's guard of it) rather than on its
 /// input or the caller's limits.
-fn is_model_error(e: &Error) -> bool {
+pub fn is_model_error(e: &Error) -> bool {
     matches!(
         e,
         Error::Unavailable(_) | Error::Internal(_) | Error::QuotaExhausted(_)
     )
-}
-
-/// The organisation's metrics on this instance, for its admins.
-pub fn metrics_summary(app: &App, caller: &Caller) -> Result<metrics::MetricsView> {
-    caller.authorize(imagemcp_core::rbac::Action::ViewAuditLog)?;
-    let m = app.engine.metrics.lock().map_err(|_| poisoned())?;
-    Ok(m.summary(&caller.org))
 }

@@ -90,6 +90,15 @@ impl App {
         accounts::Accounts::new(&self.ports)
     }
 
+    /// The job store and consumer on this application's ports, billing and engine.
+    pub fn jobs(&self) -> jobs::Jobs<'_> {
+        jobs::Jobs {
+            ports: &self.ports,
+            billing: &self.billing,
+            engine: &self.engine,
+        }
+    }
+
     /// The generation cache on this application's ports.
     pub fn generation_cache(&self) -> engine::cache::Cx<'_> {
         self.engine.cache(&self.ports)

@@ -163,7 +163,7 @@ pub async fn write_canary_everywhere(
         return Err(Error::internal("an image does not read back its prompt"));
     }
     for (id, prompt_in_spec) in [(&campaign.id, true), (&task.id, false)] {
-        let job = crate::jobs::get(app, &caller.org, id).await?;
+        let job = crate::jobs::get(app.jobs(), &caller.org, id).await?;
         let spec = job.spec.map(|s| s.to_string()).unwrap_or_default();
         // A task's arguments are sealed once more inside its spec (with the user's key).
         if job.status != crate::jobs::JobStatus::Done || spec.contains(CANARY) != prompt_in_spec {

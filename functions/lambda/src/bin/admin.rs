@@ -98,7 +98,7 @@ async fn main() -> Result<()> {
         Command::PingJob { org, items } => {
             let app = imagemcp_lambda::build().await?.app;
             let job = imagemcp_app::jobs::enqueue(
-                &app,
+                app.jobs(),
                 &OrgId::parse(&org)?,
                 imagemcp_app::jobs::KIND_PING,
                 items,
@@ -109,7 +109,8 @@ async fn main() -> Result<()> {
         Command::Job { org, id } => {
             let app = imagemcp_lambda::build().await?.app;
             let job =
-                imagemcp_app::jobs::get(&app, &OrgId::parse(&org)?, &JobId::parse(&id)?).await?;
+                imagemcp_app::jobs::get(app.jobs(), &OrgId::parse(&org)?, &JobId::parse(&id)?)
+                    .await?;
             print(&serde_json::to_string(&job)?);
         }
     }

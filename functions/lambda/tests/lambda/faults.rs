@@ -22,7 +22,7 @@ async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() 
     let stack = TestStack::new().await;
     let owner = OrgId::parse("org_owner").unwrap();
     // A kind no consumer handles yet (as if sent by a newer deployment): it fails every time.
-    let job = jobs::enqueue(&stack.app, &owner, "render-campaign", 2)
+    let job = jobs::enqueue(stack.app.jobs(), &owner, "render-campaign", 2)
         .await
         .unwrap();
 
@@ -35,7 +35,7 @@ async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() 
             1,
             "attempt {attempt} is reported failed"
         );
-        let seen = jobs::get(&stack.app, &owner, &job.id).await.unwrap();
+        let seen = jobs::get(stack.app.jobs(), &owner, &job.id).await.unwrap();
         let expected = if attempt < MAX_ATTEMPTS {
             JobStatus::Queued
         } else {
@@ -51,7 +51,7 @@ async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() 
     assert_eq!(dead.len(), 1, "the message is in the DLQ");
     assert_eq!(dead[0].body["job_id"], job.id.as_str());
 
-    let failed = jobs::get(&stack.app, &owner, &job.id).await.unwrap();
+    let failed = jobs::get(stack.app.jobs(), &owner, &job.id).await.unwrap();
     assert_eq!(
         (failed.status, failed.attempts),
         (JobStatus::Failed, MAX_ATTEMPTS)
@@ -61,7 +61,12 @@ async fn a_message_failing_every_attempt_lands_in_the_dlq_with_its_job_failed() 
         reason.contains("unknown job kind `render-campaign`"),
         "{reason}"
     );
-    let stranger = jobs::get(&stack.app, &OrgId::parse("org_stranger").unwrap(), &job.id).await;
+    let stranger = jobs::get(
+        stack.app.jobs(),
+        &OrgId::parse("org_stranger").unwrap(),
+        &job.id,
+    )
+    .await;
     assert!(
         matches!(stranger, Err(Error::NotFound { .. })),
         "another org cannot see it: {stranger:?}"
@@ -110,10 +115,10 @@ impl Table for HangsAt {
 async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
     let stack = TestStack::new().await;
     let org = OrgId::parse("org_timeout").unwrap();
-    let first = jobs::enqueue(&stack.app, &org, jobs::KIND_PING, 2)
+    let first = jobs::enqueue(stack.app.jobs(), &org, jobs::KIND_PING, 2)
         .await
         .unwrap();
-    let second = jobs::enqueue(&stack.app, &org, jobs::KIND_PING, 5)
+    let second = jobs::enqueue(stack.app.jobs(), &org, jobs::KIND_PING, 5)
         .await
         .unwrap();
 
@@ -140,7 +145,7 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
     }
     // Bounded: the first job's two ping items need a handful of table round trips on moto.
     for _ in 0..500 {
-        let first = jobs::get(&stack.app, &org, &first.id).await.unwrap();
+        let first = jobs::get(stack.app.jobs(), &org, &first.id).await.unwrap();
         if first.status == JobStatus::Done {
             break;
         }
@@ -149,7 +154,7 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
             () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
         }
     }
-    let mid = jobs::get(&stack.app, &org, &second.id).await.unwrap();
+    let mid = jobs::get(stack.app.jobs(), &org, &second.id).await.unwrap();
     assert_eq!(
         (mid.status, mid.items_done),
         (JobStatus::Running, 3),
@@ -163,13 +168,13 @@ async fn a_batch_killed_mid_way_resumes_without_redoing_finished_items() {
     assert!(again.iter().all(|d| d.attempt == 2));
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
-    let first = jobs::get(&stack.app, &org, &first.id).await.unwrap();
+    let first = jobs::get(stack.app.jobs(), &org, &first.id).await.unwrap();
     assert_eq!(
         (first.status, first.items_done, first.attempts),
         (JobStatus::Done, 2, 1),
         "a finished job is left alone"
     );
-    let second = jobs::get(&stack.app, &org, &second.id).await.unwrap();
+    let second = jobs::get(stack.app.jobs(), &org, &second.id).await.unwrap();
     assert_eq!(
         (second.status, second.items_done, second.attempts),
         (JobStatus::Done, 5, 2),
@@ -238,7 +243,7 @@ async fn a_free_campaign_killed_before_a_commit_adopts_its_hold_on_redelivery() 
             break;
         }
     }
-    let done = jobs::get(&app, &caller.org, &job.id).await.unwrap();
+    let done = jobs::get(app.jobs(), &caller.org, &job.id).await.unwrap();
     assert_eq!(
         (done.status, done.items_done, done.items_failed),
         (JobStatus::Done, 4, 0),

@@ -216,7 +216,7 @@ async fn webhooks_function_verifies_and_applies_stripe_events() {
 async fn sqs_event_is_consumed_and_failures_are_reported_by_id() {
     let stack = TestStack::new().await;
     let org = OrgId::parse("org_fixture").unwrap();
-    let job = jobs::enqueue(&stack.app, &org, jobs::KIND_PING, 4)
+    let job = jobs::enqueue(stack.app.jobs(), &org, jobs::KIND_PING, 4)
         .await
         .unwrap();
     let message = json!({"kind": "ping", "job_id": job.id, "org_id": org});
@@ -250,7 +250,7 @@ async fn sqs_event_is_consumed_and_failures_are_reported_by_id() {
         "the wire format Lambda reads"
     );
 
-    let done = jobs::get(&stack.app, &org, &job.id).await.unwrap();
+    let done = jobs::get(stack.app.jobs(), &org, &job.id).await.unwrap();
     assert_eq!(
         (done.status, done.items_done, done.attempts),
         (JobStatus::Done, 4, 1)

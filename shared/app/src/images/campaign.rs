@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::auth::Caller;
+use crate::images::job_item::{ItemNaming, ItemOutcome, JobItem};
 use crate::images::params::{GenerateArgs, parse_args};
 use crate::jobs::{self, Job};
 
@@ -118,7 +119,7 @@ impl ItemName {
 
     /// The item's recorded result: its image, file name and size, the ratio asked for and
     /// whether the image has it.
-    pub(crate) fn result(&self, outcome: &jobs::ItemOutcome<'_>) -> Result<Value> {
+    pub(crate) fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
         let image = outcome
             .images
             .first()
@@ -377,7 +378,7 @@ pub async fn submit(app: &App, caller: &Caller, args: CampaignArgs) -> Result<Jo
     let total = u32::try_from(spec.items.len()).unwrap_or(u32::MAX);
     let spec = serde_json::to_value(&spec).map_err(Error::internal)?;
     jobs::enqueue_items(
-        app,
+        app.jobs(),
         &caller.org,
         KIND,
         total,
@@ -395,10 +396,24 @@ fn rename_field(e: Error, from: &str, to: &str) -> Error {
     }
 }
 
+/// Campaign batches as a job kind: each item generates its asset.
+pub struct CampaignItems;
+
+#[async_trait::async_trait]
+impl jobs::ItemKind<App> for CampaignItems {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run_item(&self, app: &App, job: &Job, index: u32) -> Result<Value> {
+        generate_item(app, job, index).await
+    }
+}
+
 /// Generates item `index` of a campaign job and returns its result. The item is recorded in the
 /// transaction that stores its image (see [`jobs::ItemCommit`]), so it is generated and charged
 /// once whatever instant a process dies.
-pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
+async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
     let spec: Spec = serde_json::from_value(job.spec.clone().unwrap_or(Value::Null))
         .map_err(|e| Error::internal(format!("a campaign job's spec is malformed: {e}")))?;
     let item = spec
@@ -422,13 +437,9 @@ pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Va
         "fresh": true,
     }))?;
     args.campaign = Some(spec.campaign.clone());
-    args.job_item = Some(jobs::ItemCommit::new(
-        job,
-        index,
-        jobs::ItemNaming::Campaign(name.clone()),
-    ));
+    args.job_item = Some(JobItem::new(job, index, ItemNaming::Campaign(name.clone())));
     let generated = app.images().generate(&caller, args, None).await?;
-    name.result(&jobs::ItemOutcome::of(&generated))
+    name.result(&ItemOutcome::of(&generated))
 }
 
 fn caller_of(org: &OrgId, s: Submitter) -> Caller {
@@ -648,8 +659,8 @@ pub struct JobItemView {
 /// The job `id` of the caller's org with its items' results.
 pub async fn view(app: &App, caller: &Caller, id: &JobId) -> Result<JobView> {
     caller.authorize(imagemcp_core::rbac::Action::ViewImages)?;
-    let job = jobs::get(app, &caller.org, id).await?;
-    let items = jobs::results(app, &caller.org, id)
+    let job = jobs::get(app.jobs(), &caller.org, id).await?;
+    let items = jobs::results(app.jobs(), &caller.org, id)
         .await?
         .into_iter()
         .map(|(index, result)| JobItemView { index, result })

@@ -18,16 +18,9 @@ pub(crate) async fn tier(app: &App, org: &OrgId) -> Result<Tier> {
     Ok(plan.effective_tier(app.ports.clock.now_secs()))
 }
 
-/// How many renders of the organisation may run at once (its tier's share of this instance); the
-/// lowest when its plan cannot be read.
+/// How many renders of the organisation may run at once (its tier's share of this instance).
 pub(crate) async fn concurrency(app: &App, org: &OrgId) -> usize {
-    match tier(app, org).await {
-        Ok(tier) => app.engine.concurrency(tier),
-        Err(e) => {
-            tracing::warn!(error = %e, "plan unreadable: the lowest concurrency applies");
-            app.engine.config.concurrency.free.max(1)
-        }
-    }
+    imagemcp_jobs::concurrency(app.jobs(), org).await
 }
 
 /// Admits a request of `images` renders under the organisation's and key's rate limits.

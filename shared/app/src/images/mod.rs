@@ -8,10 +8,9 @@
 
 pub mod campaign;
 mod engine_step;
+pub mod job_item;
 pub mod params;
 pub mod record;
-
-pub(crate) use engine_step::concurrency;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -85,7 +84,7 @@ struct Plan {
     /// The campaign a batch item belongs to: its cost is attributed to it too (billing).
     campaign: Option<String>,
     /// The job item this generation is for: recorded in the commit of its images.
-    job_item: Option<crate::jobs::ItemCommit>,
+    job_item: Option<job_item::JobItem>,
 }
 
 /// What a request's unset settings default to: a refinement keeps the size, format and background
@@ -291,10 +290,10 @@ impl<'a> ImageService<'a> {
                     n,
                     args.mode.as_deref(),
                     estimate,
-                    item.hold_key(),
+                    item.commit.hold_key(),
                 )
                 .await?;
-                item.hold = metered.item_hold().cloned();
+                item.commit.hold = metered.item_hold().cloned();
                 metered
             }
             None => {
@@ -719,7 +718,7 @@ impl<'a> ImageService<'a> {
             failures.iter().map(crate::error::public_message).collect();
         let result = match puts.into_iter().collect::<Result<Vec<()>>>() {
             Ok(_) => {
-                let outcome = crate::jobs::ItemOutcome {
+                let outcome = job_item::ItemOutcome {
                     images: &records,
                     conversation_id: &conv_id,
                     model: &records[0].model,
@@ -783,7 +782,7 @@ impl<'a> ImageService<'a> {
         turn: u32,
         now: i64,
         cost: u64,
-        outcome: &crate::jobs::ItemOutcome<'_>,
+        outcome: &job_item::ItemOutcome<'_>,
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
         let crypto = crate::crypto::Crypto::new(&self.app.ports);

@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use super::protocol::{INVALID_PARAMS, RpcError};
 use crate::App;
 use crate::auth::Caller;
+use crate::images::job_item::{ItemNaming, ItemOutcome, JobItem, generate_result};
 use crate::images::params::{GenerateArgs, parse_args};
 use crate::images::record::rfc3339;
 use crate::jobs::{self, Job, JobStatus};
@@ -104,13 +105,27 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
         "arguments": sealed,
         "submitter": crate::images::campaign::Submitter::of(caller),
     });
-    jobs::enqueue_items(app, &caller.org, KIND_GENERATE, 1, spec, None).await
+    jobs::enqueue_items(app.jobs(), &caller.org, KIND_GENERATE, 1, spec, None).await
+}
+
+/// Generations run as MCP tasks, as a job kind: the one item generates as the submitter.
+pub struct GenerateItems;
+
+#[async_trait::async_trait]
+impl jobs::ItemKind<App> for GenerateItems {
+    fn name(&self) -> &'static str {
+        KIND_GENERATE
+    }
+
+    async fn run_item(&self, app: &App, job: &Job, index: u32) -> Result<Value> {
+        generate_item(app, job, index).await
+    }
 }
 
 /// Runs the generation of a `generate` job (its one item) as its submitter. A refusal that a
 /// retry cannot change (bad arguments, policy, plan) is the item's result, shown as the tool's
 /// error; other failures are retried by the queue.
-pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
+async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
     let spec = job.spec.clone().unwrap_or(Value::Null);
     let submitter: crate::images::campaign::Submitter =
         serde_json::from_value(spec["submitter"].clone())
@@ -127,37 +142,19 @@ pub(crate) async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Va
     let outcome = match parse_args::<GenerateArgs>(arguments) {
         Ok(mut args) => {
             // Recorded with the images, so a crash cannot make (or charge) them twice.
-            args.job_item = Some(jobs::ItemCommit::new(
-                job,
-                index,
-                jobs::ItemNaming::Generate,
-            ));
+            args.job_item = Some(JobItem::new(job, index, ItemNaming::Generate));
             app.images().generate(&caller, args, None).await
         }
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(g) => Ok(item_result(&jobs::ItemOutcome::of(&g))),
+        Ok(g) => Ok(generate_result(&ItemOutcome::of(&g))),
         Err(e) if permanent(&e) => Ok(json!({ "tool_error": {
             "message": crate::error::public_message(&e),
             "details": crate::error::details(&e),
         }})),
         Err(e) => Err(e),
     }
-}
-
-/// A generate task's recorded result. Only ids and figures: prompts stay sealed in the image
-/// records (read back, decrypted, when the task is fetched), so the job holds nothing an erasure
-/// would have to find.
-pub(crate) fn item_result(outcome: &jobs::ItemOutcome<'_>) -> Value {
-    json!({
-        "image_ids": outcome.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
-        "conversation_id": outcome.conversation_id,
-        "model": outcome.model,
-        "cost_micros": outcome.cost_micros,
-        "usage": outcome.usage,
-        "failed_variations": outcome.failed_variations,
-    })
 }
 
 /// Whether an error is the request's own fault (a retry would fail the same way).
@@ -194,7 +191,7 @@ async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result
     if !caller.may(imagemcp_core::rbac::Action::ViewImages) {
         return Err(not_found());
     }
-    let job = match jobs::get(app, &caller.org, &id).await {
+    let job = match jobs::get(app.jobs(), &caller.org, &id).await {
         Ok(job) => job,
         Err(Error::NotFound { .. }) => return Err(not_found()),
         Err(e) => return Err(internal(&e)),
@@ -292,7 +289,7 @@ fn id_text(id: &Value) -> String {
 
 /// The `CreateTaskResult` for a job just submitted (`resultType: "task"`).
 pub async fn created(app: &App, caller: &Caller, job: &Job) -> Result<Value> {
-    let items = jobs::items(app, &caller.org, &job.id).await?;
+    let items = jobs::items(app.jobs(), &caller.org, &job.id).await?;
     let mut value = task(job, &items);
     value["resultType"] = json!("task");
     Ok(value)
@@ -305,7 +302,7 @@ pub async fn get(
     params: &Value,
 ) -> std::result::Result<Value, RpcError> {
     let job = load(app, caller, params).await?;
-    let items = jobs::items(app, &caller.org, &job.id)
+    let items = jobs::items(app.jobs(), &caller.org, &job.id)
         .await
         .map_err(|e| internal(&e))?;
     let mut value = task(&job, &items);
@@ -361,7 +358,7 @@ pub async fn cancel(
             "Cannot cancel task: only its submitter or an organisation admin may cancel it",
         ));
     }
-    match jobs::cancel(app, &caller.org, &job.id).await {
+    match jobs::cancel(app.jobs(), &caller.org, &job.id).await {
         Ok(_) => Ok(json!({})),
         Err(Error::Conflict(_)) => Err(RpcError::new(
             INVALID_PARAMS,

@@ -942,7 +942,7 @@ async fn run(
         CAMPAIGN => {
             // A key used before names the job it made: the answer is that job as it stands.
             let before = match args.get("idempotency_key").and_then(Value::as_str) {
-                Some(key) => crate::jobs::job_for_key(app, &caller.org, key).await?,
+                Some(key) => crate::jobs::job_for_key(app.jobs(), &caller.org, key).await?,
                 None => None,
             };
             let job = submit_campaign(app, caller, args).await?;

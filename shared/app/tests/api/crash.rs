@@ -229,7 +229,7 @@ async fn crash_at(at: Point) {
     assert_eq!(rig.die().await, 4, "one message per item");
     rig.restart().await;
 
-    let job = jobs::get(&rig.restarted, &rig.caller.org, &job.id)
+    let job = jobs::get(rig.restarted.jobs(), &rig.caller.org, &job.id)
         .await
         .unwrap();
     assert_eq!(
@@ -237,7 +237,7 @@ async fn crash_at(at: Point) {
         (JobStatus::Done, 4, 0),
         "{at:?}: every item done, none failed for want of quota: {job:?}"
     );
-    let results = jobs::results(&rig.restarted, &rig.caller.org, &job.id)
+    let results = jobs::results(rig.restarted.jobs(), &rig.caller.org, &job.id)
         .await
         .unwrap();
     let mut item_images: Vec<String> = results
@@ -321,7 +321,7 @@ async fn holds_of_a_dead_item_of_a_cancelled_job_are_given_back() {
         .unwrap();
     rig.die().await;
     assert!(rig.holds(&job.id).await >= 1, "the dead process held quota");
-    jobs::cancel(&rig.restarted, &rig.caller.org, &job.id)
+    jobs::cancel(rig.restarted.jobs(), &rig.caller.org, &job.id)
         .await
         .unwrap();
     rig.restart().await;
@@ -357,7 +357,7 @@ async fn a_task_answered_from_the_cache_on_redelivery_gives_its_dead_hold_back()
         .await
         .unwrap();
     rig.restart().await;
-    let done = jobs::get(&rig.restarted, &rig.caller.org, &task.id)
+    let done = jobs::get(rig.restarted.jobs(), &rig.caller.org, &task.id)
         .await
         .unwrap();
     assert_eq!((done.status, done.items_done), (JobStatus::Done, 1));

@@ -309,7 +309,7 @@ async fn a_job_stored_with_an_unsealed_spec_is_still_read_and_run() {
         .attrs
         .insert("spec".into(), serde_json::to_value(&job.spec).unwrap());
     t.table.put(stored, Condition::None).await.unwrap();
-    let read = imagemcp_app::jobs::get(&app, &caller.org, &job.id)
+    let read = imagemcp_app::jobs::get(app.jobs(), &caller.org, &job.id)
         .await
         .unwrap();
     assert_eq!(read.spec, job.spec);
@@ -317,7 +317,7 @@ async fn a_job_stored_with_an_unsealed_spec_is_still_read_and_run() {
     imagemcp_app::testing::drain(&app, queue.as_ref())
         .await
         .unwrap();
-    let done = imagemcp_app::jobs::get(&app, &caller.org, &job.id)
+    let done = imagemcp_app::jobs::get(app.jobs(), &caller.org, &job.id)
         .await
         .unwrap();
     assert_eq!(

@@ -425,7 +425,7 @@ async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_
     // The consumer does three items, then the process dies: nothing is acked.
     assert!(jobs::consume(&app, &first[..3], 3).await.is_empty());
     assert_eq!(
-        jobs::get(&app, &caller.org, &job.id)
+        jobs::get(app.jobs(), &caller.org, &job.id)
             .await
             .unwrap()
             .items_done,
@@ -461,7 +461,10 @@ async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_
         .unwrap();
     assert_eq!(images.len(), 4, "no item was generated twice");
     assert_eq!(
-        jobs::get(&app, &caller.org, &job.id).await.unwrap().status,
+        jobs::get(app.jobs(), &caller.org, &job.id)
+            .await
+            .unwrap()
+            .status,
         JobStatus::Done
     );
 }
@@ -724,12 +727,15 @@ async fn concurrent_items_failing_and_finishing_are_all_counted_and_the_job_fini
     assert_eq!(batch.len(), 8);
     // One attempt each: a failing item is recorded as failed at once, concurrently with others.
     assert!(jobs::consume(&app, &batch, 1).await.is_empty());
-    let done = jobs::get(&app, &caller.org, &job.id).await.unwrap();
+    let done = jobs::get(app.jobs(), &caller.org, &job.id).await.unwrap();
     assert_eq!(done.items_done + done.items_failed, 8, "{done:?}");
     assert!(done.items_failed >= 3, "{done:?}");
     assert!(done.status.is_terminal(), "{done:?}");
     assert_eq!(
-        jobs::items(&app, &caller.org, &job.id).await.unwrap().len(),
+        jobs::items(app.jobs(), &caller.org, &job.id)
+            .await
+            .unwrap()
+            .len(),
         8
     );
 }

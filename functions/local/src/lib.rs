@@ -117,7 +117,7 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
     };
     let mut config = settings
         .app
-        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher), |stripe| {
+        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher::new()), |stripe| {
             Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
                 stripe.api_base.as_deref(),
                 stripe.secret_key.expose(),

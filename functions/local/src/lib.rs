@@ -115,9 +115,10 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         random: Arc::new(OsRandom),
         keyring: Arc::new(kek::keyring(settings)?),
     };
+    let fetcher = imagemcp_fetch::GuardedFetcher::with_timeout(settings.cimd_fetch_timeout);
     let mut config = settings
         .app
-        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher::new()), |stripe| {
+        .app_config(Arc::new(fetcher), |stripe| {
             Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
                 stripe.api_base.as_deref(),
                 stripe.secret_key.expose(),

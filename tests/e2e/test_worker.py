@@ -358,15 +358,12 @@ def fake_stripe():
 
 @pytest.fixture(scope="module")
 def cimd_docs():
-    from http.server import ThreadingHTTPServer
-    import threading
+    # The slow document answers only when this fixture ends: the Worker gives up first (its fetch
+    # limit has no test setting, so that test waits the Worker's 5 s).
+    from test_cimd import serve_documents
 
-    from test_cimd import Documents
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Documents)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with serve_documents() as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ BlobStore on moto through SigV4-signed fetches, driven by the official MCP clien
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -229,14 +230,17 @@ def test_worker_authenticates_keys_from_dynamodb(worker):
 
 
 async def wait_for_job(client: Client, job_id: str, timeout: float = 120) -> dict:
-    """Polls `openai_get_job` until the job leaves the queue (a bounded wait on workerd's queue)."""
+    """Polls `openai_get_job` until the job leaves the queue (a bounded wait on workerd's queue,
+    which delivers the job's messages to the consumer); the pause between polls yields to the
+    event loop."""
     deadline = time.monotonic() + timeout
     while True:
         result = await client.call_tool("openai_get_job", {"job_id": job_id})
         job = result.structured_content
-        if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
+        if job["status"] not in ("queued", "running"):
             return job
-        time.sleep(0.5)
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s: {job}"
+        await asyncio.sleep(0.5)
 
 
 @pytest.mark.anyio

@@ -139,7 +139,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-# Never logged: test_zz_secrets_in_logs scans the logs for these.
+# Never logged: the session-end log scan (conftest.py) looks for these.
 OPENAI_KEY = "sk-worker-e2e-secret-never-logged"
 PASSWORD = "correct horse battery staple, worker edition"
 # The token signing key (an Ed25519 seed) the Worker signs access tokens with, as a Worker secret.

@@ -151,7 +151,7 @@ def start_lambda(moto: Moto, fake: FakeOpenAi, extra_secrets: dict[str, str] | N
         "CARGO_TARGET_DIR": str(TARGET.parent),
     })
     key = admin(env, "bootstrap-key")
-    # test_zz_secrets_in_logs checks that neither appears in any log of the run.
+    # The session-end log scan (conftest.py) checks that neither appears in any log of the run.
     with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
         f.write(f"{kek}\n{key}\n")
     log_path = LOG_DIR / "cargo-lambda-watch.log"

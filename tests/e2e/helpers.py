@@ -22,14 +22,28 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 IMAGEMCP = Path(os.environ.get("IMAGEMCP_BIN", TARGET / "imagemcp"))
 FAKE_OPENAI = Path(os.environ.get("FAKE_OPENAI_BIN", TARGET / "fake-openai"))
 LOG_DIR = Path(os.environ.get("IMAGEMCP_TEST_LOGS", ROOT / "target" / "e2e-logs"))
+# The secrets of the runs, one a line: no log line may contain one (checked when the session ends,
+# in conftest.py).
+SECRETS_FILE = LOG_DIR / "secrets-under-test.txt"
+
+
+def remember_secret(value: str) -> None:
+    """Records a secret of this run, for the log scan at the end of the session."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with open(SECRETS_FILE, "a") as f:
+        f.write(value + "\n")
 
 
 class Process:
     """A child process whose stdout lines are collected and whose stderr goes to a log file."""
 
+    # Every log file a process of this session wrote: the session-end scan must cover each.
+    logs: set[Path] = set()
+
     def __init__(self, args: list[str], env: dict[str, str], log_name: str):
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / log_name
+        Process.logs.add(self.log_path)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             args, env=env, stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL, text=True

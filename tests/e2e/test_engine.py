@@ -127,7 +127,8 @@ def test_a_free_campaign_killed_with_items_in_flight_ends_with_each_item_once_an
         deadline = time.monotonic() + 90
         # Killed while renders are in flight (their quota held), after `kill_after` were asked for.
         while not (generations(fake) >= kill_after and in_flight(fake) >= 1):
-            assert time.monotonic() < deadline, fake.requests()
+            assert time.monotonic() < deadline, (
+                f"within 90 s, never {kill_after} renders asked for with one in flight: {fake.requests()}")
             time.sleep(0.05)
         first.process.proc.send_signal(signal.SIGKILL)
         first.process.proc.wait(timeout=15)

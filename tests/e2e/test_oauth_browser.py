@@ -23,18 +23,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from helpers import LOG_DIR, ROOT, rpc
+from helpers import ROOT, remember_secret, rpc
 
 BROWSER_DIR = ROOT / "tests" / "browser"
 PASSWORD = "browser-password-" + secrets.token_hex(6)
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-
-
-def remember_secret(value: str) -> None:
-    """Records a secret of this run, for the log scan in test_zz_secrets_in_logs.py."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
-        f.write(value + "\n")
 
 
 def drive_consent(authorize_url: str, redirect_prefix: str, email: str, org: str | None = None) -> dict:

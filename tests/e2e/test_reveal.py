@@ -17,18 +17,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from conftest import MODES
-from helpers import IMAGEMCP, LOG_DIR, base_env
+from helpers import IMAGEMCP, base_env, remember_secret
 
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "reveal-password-" + secrets.token_hex(6)
-
-
-def remember_secret(value: str) -> None:
-    """Records a secret of this run, for the log scan in test_zz_secrets_in_logs.py."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOG_DIR / "secrets-under-test.txt", "a") as f:
-        f.write(value + "\n")
 
 
 def person(server, email: str) -> str:

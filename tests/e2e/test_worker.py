@@ -4,6 +4,7 @@ BlobStore on moto through SigV4-signed fetches, driven by the official MCP clien
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -138,7 +139,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-# Never logged: test_zz_secrets_in_logs scans the logs for these.
+# Never logged: the session-end log scan (conftest.py) looks for these.
 OPENAI_KEY = "sk-worker-e2e-secret-never-logged"
 PASSWORD = "correct horse battery staple, worker edition"
 # The token signing key (an Ed25519 seed) the Worker signs access tokens with, as a Worker secret.
@@ -229,14 +230,17 @@ def test_worker_authenticates_keys_from_dynamodb(worker):
 
 
 async def wait_for_job(client: Client, job_id: str, timeout: float = 120) -> dict:
-    """Polls `openai_get_job` until the job leaves the queue (a bounded wait on workerd's queue)."""
+    """Polls `openai_get_job` until the job leaves the queue (a bounded wait on workerd's queue,
+    which delivers the job's messages to the consumer); the pause between polls yields to the
+    event loop."""
     deadline = time.monotonic() + timeout
     while True:
         result = await client.call_tool("openai_get_job", {"job_id": job_id})
         job = result.structured_content
-        if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
+        if job["status"] not in ("queued", "running"):
             return job
-        time.sleep(0.5)
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s: {job}"
+        await asyncio.sleep(0.5)
 
 
 @pytest.mark.anyio
@@ -358,15 +362,12 @@ def fake_stripe():
 
 @pytest.fixture(scope="module")
 def cimd_docs():
-    from http.server import ThreadingHTTPServer
-    import threading
+    # The slow document answers only when this fixture ends: the Worker gives up first (its fetch
+    # limit has no test setting, so that test waits the Worker's 5 s).
+    from test_cimd import serve_documents
 
-    from test_cimd import Documents
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Documents)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with serve_documents() as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ pub fn app_config(var: &dyn Fn(&str) -> Option<String>) -> Result<AppConfig> {
 /// when billing is on.
 pub fn app_config_of(settings: &Settings) -> Result<AppConfig> {
     settings
-        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher), |stripe| {
+        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher::new()), |stripe| {
             Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
                 stripe.api_base.as_deref(),
                 stripe.secret_key.expose(),

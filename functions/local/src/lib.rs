@@ -116,9 +116,10 @@ pub fn build_app(settings: &Settings) -> Result<Local> {
         timer: Arc::new(imagemcp_native::TokioTimer),
         keyring: Arc::new(kek::keyring(settings)?),
     };
+    let fetcher = imagemcp_fetch::GuardedFetcher::with_timeout(settings.cimd_fetch_timeout);
     let mut config = settings
         .app
-        .app_config(Arc::new(imagemcp_fetch::GuardedFetcher), |stripe| {
+        .app_config(Arc::new(fetcher), |stripe| {
             Ok(Arc::new(imagemcp_stripe::StripeClient::configured(
                 stripe.api_base.as_deref(),
                 stripe.secret_key.expose(),

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
 use imagemcp_app::settings::Defaults;
+use imagemcp_core::fetch::FETCH_TIMEOUT;
 
 /// Where the server listens unless `IMAGEMCP_ADDR` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
@@ -90,6 +92,11 @@ pub struct ServeArgs {
     /// [env: IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS].
     #[arg(long, value_delimiter = ',')]
     pub cimd_test_allow_origins: Vec<String>,
+    /// FOR TESTS ONLY: how long fetching a client metadata document may take, 1 to 5000
+    /// milliseconds, so a test sees a slow document refused without waiting the full limit. Leave
+    /// unset in production [env: IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS; default 5000].
+    #[arg(long)]
+    pub cimd_test_fetch_timeout_ms: Option<String>,
     /// Log format [env: IMAGEMCP_LOG_FORMAT; default text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -116,6 +123,7 @@ impl ServeArgs {
             "IMAGEMCP_DOWNLOAD_URL_TTL_SECS" => self.download_url_ttl_secs.clone(),
             "IMAGEMCP_COST_CONFIRMATION_CENTS" => self.cost_confirmation_cents.clone(),
             "IMAGEMCP_CIMD_TEST_ALLOW_ORIGINS" => list(&self.cimd_test_allow_origins),
+            "IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS" => self.cimd_test_fetch_timeout_ms.clone(),
             "IMAGEMCP_LOG_FORMAT" => self
                 .log_format
                 .and_then(|f| f.to_possible_value())
@@ -183,6 +191,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub addr: SocketAddr,
     pub log_format: LogFormat,
+    /// `IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS`: the limit of a client metadata document fetch
+    /// ([`FETCH_TIMEOUT`] unless a test shortens it).
+    pub cimd_fetch_timeout: Duration,
     /// What every runtime shares; `kek` and `token_keys` unset mean the data directory's own.
     pub app: imagemcp_app::settings::Settings,
 }
@@ -219,6 +230,20 @@ impl Settings {
             Some(format) => LogFormat::from_str(&format, true)
                 .map_err(|_| anyhow!("invalid IMAGEMCP_LOG_FORMAT: must be text or json"))?,
         };
+        let cimd_fetch_timeout = match get("IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS") {
+            None => FETCH_TIMEOUT,
+            Some(ms) => ms
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_millis)
+                .filter(|t| !t.is_zero() && *t <= FETCH_TIMEOUT)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "invalid IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS: must be 1 to {} milliseconds",
+                        FETCH_TIMEOUT.as_millis()
+                    )
+                })?,
+        };
         let data_dir = match get("IMAGEMCP_DATA_DIR") {
             Some(dir) => PathBuf::from(dir),
             None => dirs::data_local_dir()
@@ -232,6 +257,7 @@ impl Settings {
             data_dir,
             addr,
             log_format,
+            cimd_fetch_timeout,
             app,
         })
     }
@@ -265,6 +291,7 @@ mod tests {
         ("IMAGEMCP_ADDR", "127.0.0.1:9911"),
         ("IMAGEMCP_DATA_DIR", "/var/lib/imagemcp-test"),
         ("IMAGEMCP_LOG_FORMAT", "json"),
+        ("IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS", "250"),
     ];
 
     /// Every variable the local binary is documented to read.
@@ -276,6 +303,7 @@ mod tests {
         assert_eq!(s.addr, "127.0.0.1:9911".parse().unwrap());
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/imagemcp-test"));
         assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.cimd_fetch_timeout, Duration::from_millis(250));
         assert_shared_landed(&s.app);
     }
 
@@ -327,6 +355,9 @@ mod tests {
         for (name, bad) in [
             ("IMAGEMCP_ADDR", "localhost"),
             ("IMAGEMCP_LOG_FORMAT", "xml"),
+            ("IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS", "0"),
+            ("IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS", "5001"),
+            ("IMAGEMCP_CIMD_TEST_FETCH_TIMEOUT_MS", "fast"),
             ("IMAGEMCP_PUBLIC_URL", "images.example.com"),
             ("IMAGEMCP_COST_CONFIRMATION_CENTS", "lots"),
             ("OPENAI_BASE_URL", "api.openai.com/v1"),
@@ -349,6 +380,7 @@ mod tests {
         assert_eq!(s.addr, DEFAULT_ADDR.parse().unwrap());
         assert_eq!(s.app.public_url, format!("http://{DEFAULT_ADDR}"));
         assert_eq!(s.app.download_url_ttl, Duration::from_secs(3600));
+        assert_eq!(s.cimd_fetch_timeout, FETCH_TIMEOUT);
         assert!(s.app.kek.is_none() && s.app.token_keys.is_none());
         assert!(s.app.openai.is_none() && s.app.stripe.is_none());
     }

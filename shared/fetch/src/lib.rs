@@ -4,9 +4,10 @@
 //! public (unless the origin is on the test allow-list), and the connection goes to the vetted
 //! address only (the HTTP client is told to use it for the host, so a second DNS answer cannot swap
 //! in another). No redirect is followed, the body is read to at most 64 KiB (more is refused) and
-//! the whole fetch is bounded by 5 s.
+//! the whole fetch is bounded by 5 s (less where a test asks).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use imagemcp_core::fetch::{
     FETCH_TIMEOUT, Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher, is_public_ip,
@@ -14,13 +15,27 @@ use imagemcp_core::fetch::{
 use imagemcp_core::{Error, Result};
 
 /// Fetches over reqwest (rustls), one client per fetch so each is pinned to its vetted address.
-pub struct GuardedFetcher;
+pub struct GuardedFetcher {
+    /// How long a whole fetch may take.
+    timeout: Duration,
+}
 
 fn refuse(reason: impl Into<String>) -> Error {
     Error::invalid("client_id", reason)
 }
 
 impl GuardedFetcher {
+    /// A fetcher that gives up after [`FETCH_TIMEOUT`].
+    pub fn new() -> Self {
+        Self::with_timeout(FETCH_TIMEOUT)
+    }
+
+    /// A fetcher that gives up after `timeout`: shorter than [`FETCH_TIMEOUT`] only in tests, which
+    /// then see a fetch time out without waiting the full limit.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+
     async fn vetted_address(url: &url::Url, allow_private: bool) -> Result<SocketAddr> {
         let host = url
             .host_str()
@@ -46,14 +61,14 @@ impl GuardedFetcher {
         Ok(addrs[0])
     }
 
-    async fn get(url: &url::Url, allow_private: bool) -> Result<Fetched> {
+    async fn get(&self, url: &url::Url, allow_private: bool) -> Result<Fetched> {
         let addr = Self::vetted_address(url, allow_private).await?;
         let host = url.host_str().unwrap_or_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
             .resolve(host, addr)
             .build()
             .map_err(Error::internal)?;
@@ -105,11 +120,17 @@ impl GuardedFetcher {
     }
 }
 
+impl Default for GuardedFetcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[async_trait::async_trait]
 impl MetadataFetcher for GuardedFetcher {
     async fn fetch(&self, url: &url::Url, allow_private: bool) -> Result<Fetched> {
         // The client's own timeout covers each phase; this bounds the resolution too.
-        tokio::time::timeout(FETCH_TIMEOUT, Self::get(url, allow_private))
+        tokio::time::timeout(self.timeout, self.get(url, allow_private))
             .await
             .map_err(|_| refuse("fetching the client metadata document timed out"))?
     }
@@ -119,8 +140,6 @@ impl MetadataFetcher for GuardedFetcher {
 mod tests {
     //! Against a real HTTP server on loopback: loopback is exactly what the guard refuses, so
     //! each test says whether the origin is allow-listed (`allow_private`).
-
-    use std::time::Duration;
 
     use axum::Router;
     use axum::body::Body;
@@ -169,11 +188,9 @@ mod tests {
                 }),
             )
             .route(
+                // Never answers: the test's runtime drops the server when the test ends.
                 "/slow.json",
-                get(|| async {
-                    tokio::time::sleep(FETCH_TIMEOUT + Duration::from_secs(3)).await;
-                    DOCUMENT
-                }),
+                get(std::future::pending::<&'static str>),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -207,13 +224,13 @@ mod tests {
             "http://169.254.169.254".to_owned(),
             "http://[fd00::1]".to_owned(),
         ] {
-            let e = GuardedFetcher
+            let e = GuardedFetcher::new()
                 .fetch(&url(&target, "/client.json"), false)
                 .await
                 .expect_err(&target);
             assert!(reason(e).contains("non-public"), "{target}");
         }
-        let got = GuardedFetcher
+        let got = GuardedFetcher::new()
             .fetch(&url(&origin, "/client.json"), true)
             .await
             .unwrap();
@@ -230,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn redirects_are_not_followed() {
         let origin = server().await;
-        let got = GuardedFetcher
+        let got = GuardedFetcher::new()
             .fetch(&url(&origin, "/redirect.json"), true)
             .await
             .unwrap();
@@ -244,7 +261,7 @@ mod tests {
     async fn oversized_documents_are_refused() {
         let origin = server().await;
         for path in ["/big.json", "/big-stream.json"] {
-            let e = GuardedFetcher
+            let e = GuardedFetcher::new()
                 .fetch(&url(&origin, path), true)
                 .await
                 .expect_err(path);
@@ -252,13 +269,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_limit_is_the_ports_unless_a_test_shortens_it() {
+        assert_eq!(GuardedFetcher::new().timeout, FETCH_TIMEOUT);
+    }
+
     #[tokio::test]
     async fn slow_documents_time_out() {
         let origin = server().await;
-        let e = GuardedFetcher
+        let e = GuardedFetcher::with_timeout(Duration::from_millis(50))
             .fetch(&url(&origin, "/slow.json"), true)
             .await
-            .expect_err("a document slower than the limit");
+            .expect_err("a document that never answers");
         assert!(reason(e).contains("timed out"));
     }
 }

@@ -794,15 +794,36 @@ async fn a_cache_hit_is_served_with_the_quota_used_up_and_reserves_nothing() {
     );
 }
 
-/// Counts the renders in flight at once.
-struct Counting {
+/// What [`Gated`] has seen of the renders: how many entered the model, how many of those have
+/// finished, and the most that were inside at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Renders {
+    entered: usize,
+    finished: usize,
+    peak: usize,
+}
+
+/// Counts the renders in flight at once and parks each inside the model until the test lets one
+/// through (one permit of `gate` each), so renders overlap because the test holds them, not
+/// because they happen to take long. Every change of the counts is published on `seen`.
+struct Gated {
     inner: Arc<dyn imagemcp_core::model::ImageModel>,
-    now: std::sync::atomic::AtomicUsize,
-    max: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::Semaphore,
+    seen: tokio::sync::watch::Sender<Renders>,
+}
+
+impl Gated {
+    fn new(inner: Arc<dyn imagemcp_core::model::ImageModel>) -> Self {
+        Self {
+            inner,
+            gate: tokio::sync::Semaphore::new(0),
+            seen: tokio::sync::watch::Sender::new(Renders::default()),
+        }
+    }
 }
 
 #[imagemcp_core::async_trait]
-impl imagemcp_core::model::ImageModel for Counting {
+impl imagemcp_core::model::ImageModel for Gated {
     fn default_model(&self) -> &str {
         self.inner.default_model()
     }
@@ -810,13 +831,18 @@ impl imagemcp_core::model::ImageModel for Counting {
         &self,
         req: imagemcp_core::model::GenerateRequest,
     ) -> imagemcp_core::Result<imagemcp_core::model::Rendered> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let now = self.now.fetch_add(1, SeqCst) + 1;
-        self.max.fetch_max(now, SeqCst);
-        // Long enough for the other requests' renders to start if nothing held them back.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        self.seen.send_modify(|r| {
+            r.entered += 1;
+            r.peak = r.peak.max(r.entered - r.finished);
+        });
+        // The test adds one permit per render it lets through; each is used up.
+        self.gate
+            .acquire()
+            .await
+            .expect("the gate is never closed")
+            .forget();
         let out = self.inner.generate(req).await;
-        self.now.fetch_sub(1, SeqCst);
+        self.seen.send_modify(|r| r.finished += 1);
         out
     }
     async fn edit(
@@ -840,41 +866,67 @@ impl imagemcp_core::model::ImageModel for Counting {
 }
 
 /// The organisation's concurrency bounds its renders across requests, not only within one: three
-/// concurrent requests of two variations each never have more than the limit at the model.
+/// concurrent requests of two variations each never have more than the limit at the model. The
+/// model holds every render until the test releases it, one at a time: the limit's worth are
+/// inside at once, and each release lets exactly one waiting render in. The requests run on this
+/// task, so renders the engine failed to hold back would all be inside (and counted) before the
+/// first release.
 #[tokio::test]
 async fn an_organisations_renders_across_requests_stay_within_its_concurrency() {
+    const LIMIT: usize = 2;
+    const RENDERS: usize = 6;
     let t = TestApp::new();
-    let counting = Arc::new(Counting {
-        inner: t.app.ports.model.clone(),
-        now: Default::default(),
-        max: Default::default(),
-    });
+    let gated = Arc::new(Gated::new(t.app.ports.model.clone()));
     let mut ports = t.app.ports.clone();
-    ports.model = counting.clone();
+    ports.model = gated.clone();
     let mut engine = Engine::default_for(&ports);
     engine.config.cache.enabled_by_default = false;
     // Billing is off in these tests: the local plan's concurrency applies.
-    engine.config.concurrency.local = 2;
+    engine.config.concurrency.local = LIMIT;
     let app = App::with_engine(ports, AppConfig::local("http://test"), engine);
     let caller = TestApp::caller("org_a");
     let images = app.images();
-    let requests = (0..3).map(|i| {
+    let requests = futures::future::join_all((0..3).map(|i| {
         images.generate(
             &caller,
             args(json!({"prompt": format!("a kite, take {i}"), "quality": "low", "n": 2})),
             None,
         )
-    });
-    let results = futures::future::join_all(requests).await;
+    }));
+    let mut seen = gated.seen.subscribe();
+    let releases = async {
+        // Waits on the counts, never on time: each state below is reached once the renders the
+        // engine lets in have entered, and the comparisons are `>=` so that a broken limit shows
+        // in the assertions rather than as a wait that never ends.
+        let mut at = *seen.wait_for(|r| r.entered >= LIMIT).await.expect("open");
+        let mut states = vec![at];
+        for released in 1..=RENDERS {
+            gated.gate.add_permits(1);
+            let next = (released + LIMIT).min(RENDERS);
+            at = *seen
+                .wait_for(|r| r.finished >= released && r.entered >= next)
+                .await
+                .expect("open");
+            states.push(at);
+        }
+        states
+    };
+    let (results, states) = tokio::join!(requests, releases);
     assert!(
         results
             .iter()
             .all(|r| r.as_ref().is_ok_and(|g| g.images.len() == 2))
     );
+    let expected: Vec<Renders> = (0..=RENDERS)
+        .map(|released| Renders {
+            entered: (released + LIMIT).min(RENDERS),
+            finished: released,
+            peak: LIMIT,
+        })
+        .collect();
     assert_eq!(
-        counting.max.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "at most the limit at once, and the limit used"
+        states, expected,
+        "the limit's worth inside at once, never more, and each release lets one more in"
     );
 }
 

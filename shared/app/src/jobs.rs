@@ -9,9 +9,10 @@ pub use imagemcp_jobs::{
 };
 
 use crate::App;
+use crate::images::Images;
 
 /// The item kinds this application's consumer handles.
-pub fn kinds() -> Kinds<App> {
+pub fn kinds() -> Kinds<Images> {
     Kinds::default()
         .with(crate::images::campaign::CampaignItems)
         .with(crate::mcp::tasks::GenerateItems)
@@ -20,5 +21,5 @@ pub fn kinds() -> Kinds<App> {
 /// Processes a batch of deliveries with the application's kinds; returns the message ids that
 /// failed (see [`imagemcp_jobs::consume`]).
 pub async fn consume(app: &App, deliveries: &[Delivery], max_attempts: u32) -> Vec<String> {
-    imagemcp_jobs::consume(app.jobs(), &kinds(), app, deliveries, max_attempts).await
+    imagemcp_jobs::consume(app.jobs(), &kinds(), &app.images, deliveries, max_attempts).await
 }

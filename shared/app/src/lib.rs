@@ -9,8 +9,6 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod gdpr;
-pub mod images;
-pub mod imaging;
 pub mod jobs;
 pub mod manage;
 pub mod mcp;
@@ -28,6 +26,7 @@ pub use config::AppConfig;
 pub use imagemcp_accounts as accounts;
 pub use imagemcp_billing as billing;
 pub use imagemcp_engine as engine;
+pub use imagemcp_images::{self as images, imaging};
 pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
 
@@ -42,6 +41,8 @@ pub struct App {
     pub engine: Arc<engine::Engine>,
     /// Plans, quotas and Stripe, on the same ports.
     pub billing: billing::Billing,
+    /// What the image service runs on (the same ports, billing and engine; see [`App::images`]).
+    pub images: images::Images,
 }
 
 impl App {
@@ -66,16 +67,28 @@ impl App {
                 public_url: config.public_url.clone(),
             },
         );
+        let images = images::Images {
+            ports: ports.clone(),
+            billing: billing.clone(),
+            engine: engine.clone(),
+            settings: images::ImageSettings {
+                download_url_ttl: config.download_url_ttl,
+                preview_max_edge: config.preview_max_edge,
+                max_upload_bytes: config.max_upload_bytes,
+            },
+        };
         Self {
             ports,
             config: Arc::new(config),
             engine,
             billing,
+            images,
         }
     }
 
+    /// The image service.
     pub fn images(&self) -> images::ImageService<'_> {
-        images::ImageService::new(self)
+        self.images.service()
     }
 
     pub fn keys(&self) -> auth::ApiKeys<'_> {
@@ -92,11 +105,7 @@ impl App {
 
     /// The job store and consumer on this application's ports, billing and engine.
     pub fn jobs(&self) -> jobs::Jobs<'_> {
-        jobs::Jobs {
-            ports: &self.ports,
-            billing: &self.billing,
-            engine: &self.engine,
-        }
+        self.images.jobs()
     }
 
     /// The generation cache on this application's ports.

@@ -133,7 +133,7 @@ pub async fn write_canary_everywhere(
     images.edit(caller, edit, None).await?;
     let campaign = parse_args(json!({"campaign_name": "Canary Launch",
         "template_type": "email", "core_prompt": CANARY, "quality": "low"}))?;
-    let campaign = crate::images::campaign::submit(app, caller, campaign).await?;
+    let campaign = crate::images::campaign::submit(&app.images, caller, campaign).await?;
     let task = crate::mcp::tasks::submit_generate(
         app,
         caller,

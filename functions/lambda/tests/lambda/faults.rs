@@ -216,7 +216,7 @@ async fn a_free_campaign_killed_before_a_commit_adopts_its_hold_on_redelivery() 
     let args = imagemcp_app::images::params::parse_args(serde_json::json!({
         "campaign_name": "Free Crash", "template_type": "email", "core_prompt": "a kite"}))
     .unwrap();
-    let job = imagemcp_app::images::campaign::submit(&app, &caller, args)
+    let job = imagemcp_app::images::campaign::submit(&app.images, &caller, args)
         .await
         .unwrap();
 

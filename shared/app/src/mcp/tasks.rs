@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use super::protocol::{INVALID_PARAMS, RpcError};
 use crate::App;
 use crate::auth::Caller;
+use crate::images::Images;
 use crate::images::job_item::{ItemNaming, ItemOutcome, JobItem, generate_result};
 use crate::images::params::{GenerateArgs, parse_args};
 use crate::images::record::rfc3339;
@@ -112,26 +113,26 @@ pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<
 pub struct GenerateItems;
 
 #[async_trait::async_trait]
-impl jobs::ItemKind<App> for GenerateItems {
+impl jobs::ItemKind<Images> for GenerateItems {
     fn name(&self) -> &'static str {
         KIND_GENERATE
     }
 
-    async fn run_item(&self, app: &App, job: &Job, index: u32) -> Result<Value> {
-        generate_item(app, job, index).await
+    async fn run_item(&self, cx: &Images, job: &Job, index: u32) -> Result<Value> {
+        generate_item(cx, job, index).await
     }
 }
 
 /// Runs the generation of a `generate` job (its one item) as its submitter. A refusal that a
 /// retry cannot change (bad arguments, policy, plan) is the item's result, shown as the tool's
 /// error; other failures are retried by the queue.
-async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
+async fn generate_item(cx: &Images, job: &Job, index: u32) -> Result<Value> {
     let spec = job.spec.clone().unwrap_or(Value::Null);
     let submitter: crate::images::campaign::Submitter =
         serde_json::from_value(spec["submitter"].clone())
             .map_err(|e| Error::internal(format!("a generate job's spec is malformed: {e}")))?;
     let caller = submitter.into_caller(&job.org_id);
-    let arguments = crate::crypto::Crypto::new(&app.ports)
+    let arguments = crate::crypto::Crypto::new(&cx.ports)
         .open(
             &crate::crypto::user_owner(&caller.user),
             ARGUMENTS_AAD,
@@ -143,7 +144,7 @@ async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
         Ok(mut args) => {
             // Recorded with the images, so a crash cannot make (or charge) them twice.
             args.job_item = Some(JobItem::new(job, index, ItemNaming::Generate));
-            app.images().generate(&caller, args, None).await
+            cx.service().generate(&caller, args, None).await
         }
         Err(e) => Err(e),
     };

@@ -762,7 +762,7 @@ pub(crate) async fn submit_campaign(
     args: Value,
 ) -> Result<crate::jobs::Job, Error> {
     let args = parse_args::<crate::images::campaign::CampaignArgs>(args)?;
-    crate::images::campaign::submit(app, caller, args).await
+    crate::images::campaign::submit(&app.images, caller, args).await
 }
 
 /// A campaign job as a tool result (what a finished task of `openai_generate_campaign_batch`
@@ -772,7 +772,7 @@ pub(crate) async fn campaign_result(
     caller: &Caller,
     id: &imagemcp_core::ids::JobId,
 ) -> Result<CallToolResult, Error> {
-    let view = crate::images::campaign::view(app, caller, id).await?;
+    let view = crate::images::campaign::view(&app.images, caller, id).await?;
     let head = format!("Campaign job {} {}", view.job_id, job_state(&view));
     job_result(app, caller, view, head).await
 }
@@ -946,7 +946,7 @@ async fn run(
                 None => None,
             };
             let job = submit_campaign(app, caller, args).await?;
-            let view = crate::images::campaign::view(app, caller, &job.id).await?;
+            let view = crate::images::campaign::view(&app.images, caller, &job.id).await?;
             if before.as_ref() == Some(&job.id) {
                 let head = format!(
                     "This idempotency_key was used before, so no new job was started: campaign job {} {}",
@@ -964,7 +964,7 @@ async fn run(
         GET_JOB => {
             let args = parse_args::<crate::images::campaign::JobIdArgs>(args)?;
             let id = crate::images::campaign::parse_job_id(&args.job_id)?;
-            let view = crate::images::campaign::view(app, caller, &id).await?;
+            let view = crate::images::campaign::view(&app.images, caller, &id).await?;
             let mut head = format!("Job {} ({}) {}", view.job_id, view.kind, job_state(&view));
             // Failed items say why on their own lines; a job that failed as a whole says it here.
             if let Some(error) = view.error.as_ref().filter(|_| view.items_failed == 0) {

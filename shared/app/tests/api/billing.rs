@@ -1018,7 +1018,7 @@ async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
         "campaign": "spring-sale", "template": "email", "prompt": "a tulip field", "quality": "low"
     }))
     .unwrap();
-    let job = campaign::submit(&app, &caller, args).await.unwrap();
+    let job = campaign::submit(&app.images, &caller, args).await.unwrap();
     let batch = queue
         .receive(10, std::time::Duration::from_secs(60))
         .await
@@ -1028,7 +1028,7 @@ async fn a_campaign_batch_attributes_its_cost_to_the_campaign() {
             .await
             .is_empty()
     );
-    let view = campaign::view(&app, &caller, &job.id).await.unwrap();
+    let view = campaign::view(&app.images, &caller, &job.id).await.unwrap();
     assert_eq!(view.status, "done");
     let spent: i64 = view
         .items

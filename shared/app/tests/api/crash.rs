@@ -223,7 +223,7 @@ async fn crash_at(at: Point) {
         "core_prompt": "a paper boat on a pond", "quality": "low"}),
     )
     .unwrap();
-    let job = imagemcp_app::images::campaign::submit(&rig.restarted, &rig.caller, args)
+    let job = imagemcp_app::images::campaign::submit(&rig.restarted.images, &rig.caller, args)
         .await
         .unwrap();
     assert_eq!(rig.die().await, 4, "one message per item");
@@ -316,7 +316,7 @@ async fn holds_of_a_dead_item_of_a_cancelled_job_are_given_back() {
     let args = parse_args(json!({"campaign": "spring", "template": "email",
         "prompt": "a tulip field", "quality": "low"}))
     .unwrap();
-    let job = imagemcp_app::images::campaign::submit(&rig.restarted, &rig.caller, args)
+    let job = imagemcp_app::images::campaign::submit(&rig.restarted.images, &rig.caller, args)
         .await
         .unwrap();
     rig.die().await;

@@ -297,7 +297,7 @@ async fn a_job_stored_with_an_unsealed_spec_is_still_read_and_run() {
     let caller = TestApp::caller("org_old");
     let args =
         parse_args(json!({"campaign": "old", "template": "email", "prompt": PROMPT})).unwrap();
-    let job = imagemcp_app::images::campaign::submit(&app, &caller, args)
+    let job = imagemcp_app::images::campaign::submit(&app.images, &caller, args)
         .await
         .unwrap();
     let key = Key::new(format!("ORG#{}", caller.org), format!("JOB#{}", job.id));

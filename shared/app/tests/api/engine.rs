@@ -412,8 +412,12 @@ async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_
         }))
         .unwrap()
     };
-    let job = campaign::submit(&app, &caller, submit()).await.unwrap();
-    let again = campaign::submit(&app, &caller, submit()).await.unwrap();
+    let job = campaign::submit(&app.images, &caller, submit())
+        .await
+        .unwrap();
+    let again = campaign::submit(&app.images, &caller, submit())
+        .await
+        .unwrap();
     assert_eq!(job.id, again.id, "one idempotency key, one job");
 
     let first = queue.receive(10, Duration::from_secs(60)).await.unwrap();
@@ -436,7 +440,7 @@ async fn a_campaign_survives_a_crash_mid_batch_with_no_duplicate_and_no_missing_
     assert_eq!(again.len(), 4, "every unacked message comes back");
     assert!(jobs::consume(&app, &again, 3).await.is_empty());
 
-    let view = campaign::view(&app, &caller, &job.id).await.unwrap();
+    let view = campaign::view(&app.images, &caller, &job.id).await.unwrap();
     assert_eq!(view.status, "done");
     assert_eq!((view.items_done, view.items_failed), (4, 0));
     let mut names: Vec<String> = view
@@ -713,7 +717,7 @@ async fn concurrent_items_failing_and_finishing_are_all_counted_and_the_job_fini
     r.fake.push_faults([fault(500, 3)]);
     let caller = TestApp::caller("org_a");
     let job = campaign::submit(
-        &app,
+        &app.images,
         &caller,
         parse_args::<CampaignArgs>(json!({
             "campaign": "race", "template": "presentation", "slides": 8,

@@ -116,7 +116,7 @@ pub struct GenerateArgs {
     /// `campaign`), so the item is recorded in the transaction that stores its images.
     #[serde(skip)]
     #[schemars(skip)]
-    pub job_item: Option<crate::images::job_item::JobItem>,
+    pub job_item: Option<crate::job_item::JobItem>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -18,11 +18,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::App;
-use crate::auth::Caller;
-use crate::images::job_item::{ItemNaming, ItemOutcome, JobItem};
-use crate::images::params::{GenerateArgs, parse_args};
-use crate::jobs::{self, Job};
+use crate::Images;
+use crate::job_item::{ItemNaming, ItemOutcome, JobItem};
+use crate::params::{GenerateArgs, parse_args};
+use imagemcp_jobs::{self as jobs, Job};
+use imagemcp_tenancy::Caller;
 
 /// The job kind of a campaign batch.
 pub const KIND: &str = "campaign";
@@ -83,7 +83,7 @@ pub struct CampaignItem {
 
 /// Who submitted the job: the consumer generates as them (their org, team and role then).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Submitter {
+pub struct Submitter {
     user: UserId,
     team: TeamId,
     role: Role,
@@ -104,7 +104,7 @@ struct Spec {
 
 /// How a campaign item's result and file are named, carried into its images' commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ItemName {
+pub struct ItemName {
     campaign: String,
     asset_type: String,
     version: u16,
@@ -113,13 +113,13 @@ pub(crate) struct ItemName {
 
 impl ItemName {
     /// The item's file name for images in `ext`.
-    pub(crate) fn file_name(&self, ext: &str) -> String {
+    pub fn file_name(&self, ext: &str) -> String {
         file_name(&self.campaign, &self.asset_type, self.version, ext)
     }
 
     /// The item's recorded result: its image, file name and size, the ratio asked for and
     /// whether the image has it.
-    pub(crate) fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
+    pub fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
         let image = outcome
             .images
             .first()
@@ -320,8 +320,8 @@ pub fn file_name(campaign: &str, asset_type: &str, version: u16, ext: &str) -> S
 }
 
 /// The model campaign items render with: the server's default.
-fn model(app: &App) -> Result<&'static ModelSpec> {
-    imagemcp_core::catalog::usable(app.ports.model.default_model())
+fn model(cx: &Images) -> Result<&'static ModelSpec> {
+    imagemcp_core::catalog::usable(cx.ports.model.default_model())
 }
 
 /// What a campaign's items are estimated to cost on `spec` (the cost confirmation's figure), in
@@ -344,12 +344,12 @@ pub fn estimate_micros(spec: &ModelSpec, args: &Value) -> u64 {
 }
 
 /// Creates the job (once per idempotency key) and enqueues one message per item; returns at once.
-pub async fn submit(app: &App, caller: &Caller, args: CampaignArgs) -> Result<Job> {
+pub async fn submit(cx: &Images, caller: &Caller, args: CampaignArgs) -> Result<Job> {
     caller.authorize(imagemcp_core::rbac::Action::Generate)?;
     let campaign = safe_name(&args.campaign_name)?;
     imagemcp_core::prompt::Prompt::parse(&args.core_prompt)
         .map_err(|e| rename_field(e, "prompt", "core_prompt"))?;
-    let model = model(app)?;
+    let model = model(cx)?;
     let items = expand(&args.template_type, &args.core_prompt, args.slides, model)?;
     // Checked here, once, so a value the model refuses fails the submission rather than every item.
     let quality = args.quality.as_deref().map(Quality::parse).transpose()?;
@@ -378,7 +378,7 @@ pub async fn submit(app: &App, caller: &Caller, args: CampaignArgs) -> Result<Jo
     let total = u32::try_from(spec.items.len()).unwrap_or(u32::MAX);
     let spec = serde_json::to_value(&spec).map_err(Error::internal)?;
     jobs::enqueue_items(
-        app.jobs(),
+        cx.jobs(),
         &caller.org,
         KIND,
         total,
@@ -400,20 +400,20 @@ fn rename_field(e: Error, from: &str, to: &str) -> Error {
 pub struct CampaignItems;
 
 #[async_trait::async_trait]
-impl jobs::ItemKind<App> for CampaignItems {
+impl jobs::ItemKind<Images> for CampaignItems {
     fn name(&self) -> &'static str {
         KIND
     }
 
-    async fn run_item(&self, app: &App, job: &Job, index: u32) -> Result<Value> {
-        generate_item(app, job, index).await
+    async fn run_item(&self, cx: &Images, job: &Job, index: u32) -> Result<Value> {
+        generate_item(cx, job, index).await
     }
 }
 
 /// Generates item `index` of a campaign job and returns its result. The item is recorded in the
 /// transaction that stores its image (see [`jobs::ItemCommit`]), so it is generated and charged
 /// once whatever instant a process dies.
-async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
+async fn generate_item(cx: &Images, job: &Job, index: u32) -> Result<Value> {
     let spec: Spec = serde_json::from_value(job.spec.clone().unwrap_or(Value::Null))
         .map_err(|e| Error::internal(format!("a campaign job's spec is malformed: {e}")))?;
     let item = spec
@@ -438,7 +438,7 @@ async fn generate_item(app: &App, job: &Job, index: u32) -> Result<Value> {
     }))?;
     args.campaign = Some(spec.campaign.clone());
     args.job_item = Some(JobItem::new(job, index, ItemNaming::Campaign(name.clone())));
-    let generated = app.images().generate(&caller, args, None).await?;
+    let generated = cx.service().generate(&caller, args, None).await?;
     name.result(&ItemOutcome::of(&generated))
 }
 
@@ -448,7 +448,7 @@ fn caller_of(org: &OrgId, s: Submitter) -> Caller {
 
 impl Submitter {
     /// Who submits: the caller, kept in the job so its consumer acts as them.
-    pub(crate) fn of(caller: &Caller) -> Self {
+    pub fn of(caller: &Caller) -> Self {
         Self {
             user: caller.user.clone(),
             team: caller.team.clone(),
@@ -459,7 +459,7 @@ impl Submitter {
     }
 
     /// The caller the consumer acts as, in the job's organisation.
-    pub(crate) fn into_caller(self, org: &OrgId) -> Caller {
+    pub fn into_caller(self, org: &OrgId) -> Caller {
         Caller {
             user: self.user,
             org: org.clone(),
@@ -657,10 +657,10 @@ pub struct JobItemView {
 }
 
 /// The job `id` of the caller's org with its items' results.
-pub async fn view(app: &App, caller: &Caller, id: &JobId) -> Result<JobView> {
+pub async fn view(cx: &Images, caller: &Caller, id: &JobId) -> Result<JobView> {
     caller.authorize(imagemcp_core::rbac::Action::ViewImages)?;
-    let job = jobs::get(app.jobs(), &caller.org, id).await?;
-    let items = jobs::results(app.jobs(), &caller.org, id)
+    let job = jobs::get(cx.jobs(), &caller.org, id).await?;
+    let items = jobs::results(cx.jobs(), &caller.org, id)
         .await?
         .into_iter()
         .map(|(index, result)| JobItemView { index, result })

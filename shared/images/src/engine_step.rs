@@ -9,29 +9,29 @@ use imagemcp_engine::cache::{self, CacheTier, Cached, Lookup, Probe};
 use imagemcp_engine::metrics::{CacheOutcome, Sample};
 
 use super::Generated;
-use crate::App;
-use crate::auth::Caller;
+use crate::Images;
+use imagemcp_tenancy::Caller;
 
 /// The organisation's tier now (its plan's, or the one a lapsed plan falls back to).
-pub(crate) async fn tier(app: &App, org: &OrgId) -> Result<Tier> {
-    let plan = crate::billing::plan::load(&app.billing, org).await?;
-    Ok(plan.effective_tier(app.ports.clock.now_secs()))
+pub(crate) async fn tier(cx: &Images, org: &OrgId) -> Result<Tier> {
+    let plan = imagemcp_billing::plan::load(&cx.billing, org).await?;
+    Ok(plan.effective_tier(cx.ports.clock.now_secs()))
 }
 
 /// How many renders of the organisation may run at once (its tier's share of this instance).
-pub(crate) async fn concurrency(app: &App, org: &OrgId) -> usize {
-    imagemcp_jobs::concurrency(app.jobs(), org).await
+pub(crate) async fn concurrency(cx: &Images, org: &OrgId) -> usize {
+    imagemcp_jobs::concurrency(cx.jobs(), org).await
 }
 
 /// Admits a request of `images` renders under the organisation's and key's rate limits.
-pub(crate) async fn admit(app: &App, caller: &Caller, images: u32) -> Result<()> {
-    let tier = tier(app, &caller.org).await?;
-    app.engine.admit(&app.ports, caller, tier, images).await
+pub(crate) async fn admit(cx: &Images, caller: &Caller, images: u32) -> Result<()> {
+    let tier = tier(cx, &caller.org).await?;
+    cx.engine.admit(&cx.ports, caller, tier, images).await
 }
 
 /// Reads a cached entry's images and conversation back as a generation result.
 struct Reader<'a> {
-    app: &'a App,
+    cx: &'a Images,
     caller: &'a Caller,
 }
 
@@ -40,7 +40,7 @@ impl cache::Resolve for Reader<'_> {
     type Output = Generated;
 
     async fn resolve(&self, cached: Cached) -> Option<Generated> {
-        let images = self.app.images();
+        let images = self.cx.service();
         let mut records = Vec::with_capacity(cached.image_ids.len());
         for id in &cached.image_ids {
             records.push(images.get(self.caller, id).await.ok()?);
@@ -69,7 +69,7 @@ impl cache::Resolve for Reader<'_> {
 /// that is not looked up gets neither, and `moderation` is not run for it. A refused prompt is an
 /// error, counted, and nothing of it is remembered.
 pub(crate) async fn from_cache(
-    app: &App,
+    cx: &Images,
     caller: &Caller,
     req: Option<cache::Request>,
     moderation: impl Future<Output = Result<()>>,
@@ -78,13 +78,13 @@ pub(crate) async fn from_cache(
     let Some(req) = req else {
         return Ok((None, None));
     };
-    let reader = Reader { app, caller };
-    let cx = app.engine.cache(&app.ports);
-    match cache::lookup(cx, caller, req, moderation, &reader).await {
+    let reader = Reader { cx, caller };
+    let tiers = cx.engine.cache(&cx.ports);
+    match cache::lookup(tiers, caller, req, moderation, &reader).await {
         Ok(Lookup::Hit(g)) => {
             let tier = g.cache.map_or(CacheTier::L1, |h| h.tier);
             measure(
-                app,
+                cx,
                 caller,
                 "generate",
                 started_ms,
@@ -97,7 +97,7 @@ pub(crate) async fn from_cache(
         Ok(Lookup::Bypass) => Ok((None, None)),
         Err(e) => {
             measure(
-                app,
+                cx,
                 caller,
                 "generate",
                 started_ms,
@@ -111,7 +111,7 @@ pub(crate) async fn from_cache(
 
 /// After a generation or edit: remembers a whole fresh result in the cache and counts it.
 pub(crate) async fn finished(
-    app: &App,
+    cx: &Images,
     caller: &Caller,
     operation: &'static str,
     started_ms: i64,
@@ -129,22 +129,21 @@ pub(crate) async fn finished(
         && g.failed_variations.is_empty()
     {
         let ids = g.images.iter().map(|r| r.id.clone()).collect();
-        let cx = app.engine.cache(&app.ports);
-        cache::remember(cx, caller, probe, ids, g.conversation.id.clone()).await;
+        let tiers = cx.engine.cache(&cx.ports);
+        cache::remember(tiers, caller, probe, ids, g.conversation.id.clone()).await;
     }
-    measure(app, caller, operation, started_ms, outcome, result.as_ref());
+    measure(cx, caller, operation, started_ms, outcome, result.as_ref());
 }
 
 fn measure(
-    app: &App,
+    cx: &Images,
     caller: &Caller,
     operation: &'static str,
     started_ms: i64,
     cache: CacheOutcome,
     result: std::result::Result<&Generated, &Error>,
 ) {
-    let latency_ms =
-        u64::try_from(app.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
+    let latency_ms = u64::try_from(cx.ports.clock.now_ms().saturating_sub(started_ms)).unwrap_or(0);
     let (images, cost_micros, model_errors) = match result {
         // A hit made no image.
         Ok(g) if g.cache.is_some() => (0, 0, 0),
@@ -155,7 +154,7 @@ fn measure(
         ),
         Err(e) => (0, 0, u64::from(imagemcp_engine::is_model_error(e))),
     };
-    app.engine.record(&Sample {
+    cx.engine.record(&Sample {
         org: &caller.org,
         operation,
         latency_ms,

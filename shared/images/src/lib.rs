@@ -8,11 +8,17 @@
 
 pub mod campaign;
 mod engine_step;
+pub mod imaging;
 pub mod job_item;
 pub mod params;
 pub mod record;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use imagemcp_billing::Billing;
+use imagemcp_engine::Engine;
+use imagemcp_tenancy::Ports;
 
 use futures::future::join_all;
 use imagemcp_core::blob::Blob;
@@ -27,10 +33,8 @@ use imagemcp_core::rbac::Action;
 use imagemcp_core::table::{Add, Condition, Query, TransactOp};
 use imagemcp_core::{Error, Result};
 
-use crate::App;
-use crate::auth::Caller;
-use crate::imaging;
 use imagemcp_core::modes::{Budget, Mode};
+use imagemcp_tenancy::Caller;
 use params::{EditArgs, GenerateArgs, ListArgs, MAX_VARIATIONS};
 use record::{ConversationRecord, ImageRecord};
 
@@ -70,8 +74,45 @@ pub struct Generated {
     pub cache: Option<imagemcp_engine::cache::CacheHit>,
 }
 
+/// What the image service runs on: the ports, billing (gates, reservations, retention), the
+/// engine (limits, cache, slots, metrics) and its settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Images {
+    pub ports: Ports,
+    pub billing: Billing,
+    pub engine: Arc<Engine>,
+    pub settings: ImageSettings,
+}
+
+/// The image service's settings, from the deployment's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageSettings {
+    /// How long signed download URLs stay valid.
+    pub download_url_ttl: std::time::Duration,
+    /// The longest edge of the preview returned inline in MCP results, in pixels.
+    pub preview_max_edge: u32,
+    /// The largest accepted upload (decoded), in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Images {
+    /// The image service.
+    pub fn service(&self) -> ImageService<'_> {
+        ImageService::new(self)
+    }
+
+    /// Jobs on the same ports, billing and engine.
+    pub fn jobs(&self) -> imagemcp_jobs::Jobs<'_> {
+        imagemcp_jobs::Jobs {
+            ports: &self.ports,
+            billing: &self.billing,
+            engine: &self.engine,
+        }
+    }
+}
+
 pub struct ImageService<'a> {
-    app: &'a App,
+    cx: &'a Images,
 }
 
 /// A fully checked render request, shared by generate and edit.
@@ -136,14 +177,14 @@ fn parse_opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Result<T>) -> Resul
 }
 
 impl<'a> ImageService<'a> {
-    pub fn new(app: &'a App) -> Self {
-        Self { app }
+    pub fn new(cx: &'a Images) -> Self {
+        Self { cx }
     }
 
     /// The model a request may use: the one it names, or the server's default. A server without an
     /// OpenAI key runs only the offline model, and says so.
     fn resolve_model(&self, requested: Option<&str>) -> Result<&'static ModelSpec> {
-        let default_id = self.app.ports.model.default_model();
+        let default_id = self.cx.ports.model.default_model();
         let default = catalog::usable(default_id)?;
         let Some(requested) = requested.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(default);
@@ -234,7 +275,7 @@ impl<'a> ImageService<'a> {
     }
 
     async fn moderate(&self, prompt: &str) -> Result<()> {
-        let verdict = self.app.ports.model.moderate(prompt).await?;
+        let verdict = self.cx.ports.model.moderate(prompt).await?;
         if verdict.flagged {
             let list = verdict.categories.join(", ");
             return Err(Error::PolicyViolation {
@@ -247,7 +288,7 @@ impl<'a> ImageService<'a> {
 
     // --- billing hook -------------------------------------------------------------------------
     // The plan's gates and a quota reservation around the unmetered call: reserved before any model
-    // call, settled after it to what was stored (see `crate::billing::quota`).
+    // call, settled after it to what was stored (see `imagemcp_billing::quota`).
 
     /// Generates images within the organisation's plan (see [`Self::generate_unmetered`]).
     pub async fn generate(
@@ -260,12 +301,12 @@ impl<'a> ImageService<'a> {
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
         // A cached answer is still within the plan's gates (variations, mode).
         let budget =
-            crate::billing::quota::gates(&self.app.billing, caller, n, args.mode.as_deref())
+            imagemcp_billing::quota::gates(&self.cx.billing, caller, n, args.mode.as_deref())
                 .await?;
         let mut job = self.resolve_generation(caller, &args, budget).await?;
         // Engine hook: the cache answers first, so a hit reserves no quota. Its lookup
         // runs the prompt's moderation alongside, so a miss has the prompt checked already.
-        let started = self.app.ports.clock.now_ms();
+        let started = self.cx.ports.clock.now_ms();
         let cacheable = job.cacheable.then(|| imagemcp_engine::cache::Request {
             prompt: job.plan.prompt.normalized(),
             model: job.plan.spec.id,
@@ -275,7 +316,7 @@ impl<'a> ImageService<'a> {
         });
         let moderation = self.moderate(&job.plan.full_prompt);
         let (hit, probe) =
-            engine_step::from_cache(self.app, caller, cacheable, moderation, started).await?;
+            engine_step::from_cache(self.cx, caller, cacheable, moderation, started).await?;
         if let Some(hit) = hit {
             return Ok(hit);
         }
@@ -284,8 +325,8 @@ impl<'a> ImageService<'a> {
         // commit of its images.
         let metered = match args.job_item.as_mut() {
             Some(item) => {
-                let metered = crate::billing::quota::admit_item(
-                    &self.app.billing,
+                let metered = imagemcp_billing::quota::admit_item(
+                    &self.cx.billing,
                     caller,
                     n,
                     args.mode.as_deref(),
@@ -297,8 +338,8 @@ impl<'a> ImageService<'a> {
                 metered
             }
             None => {
-                crate::billing::quota::admit(
-                    &self.app.billing,
+                imagemcp_billing::quota::admit(
+                    &self.cx.billing,
                     caller,
                     n,
                     args.mode.as_deref(),
@@ -314,11 +355,11 @@ impl<'a> ImageService<'a> {
             .await;
         metered
             .settle(
-                &self.app.billing,
+                &self.cx.billing,
                 result.as_ref().map_or(0, |g| g.images.len()),
             )
             .await;
-        engine_step::finished(self.app, caller, "generate", started, probe, &result).await;
+        engine_step::finished(self.cx, caller, "generate", started, probe, &result).await;
         result
     }
 
@@ -330,21 +371,21 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
-        let budget = crate::billing::quota::gates(&self.app.billing, caller, 1, None).await?;
-        let started = self.app.ports.clock.now_ms();
+        let budget = imagemcp_billing::quota::gates(&self.cx.billing, caller, 1, None).await?;
+        let started = self.cx.ports.clock.now_ms();
         let plan = self.edit_plan(&args, budget)?;
         let estimate = plan.estimate_micros(1);
         let metered =
-            crate::billing::quota::admit(&self.app.billing, caller, 1, None, estimate).await?;
+            imagemcp_billing::quota::admit(&self.cx.billing, caller, 1, None, estimate).await?;
         let result = self.edit_unmetered(caller, args, plan, progress).await;
         metered
             .settle(
-                &self.app.billing,
+                &self.cx.billing,
                 result.as_ref().map_or(0, |g| g.images.len()),
             )
             .await;
         // Engine hook: edits are measured, never cached (their inputs are images).
-        engine_step::finished(self.app, caller, "edit", started, None, &result).await;
+        engine_step::finished(self.cx, caller, "edit", started, None, &result).await;
         result
     }
     // --- end billing hook ----------------------------------------------------------------------
@@ -439,7 +480,7 @@ impl<'a> ImageService<'a> {
             ..
         } = job;
         // --- engine hook: rate limits, before any model call ------------------------------------
-        engine_step::admit(self.app, caller, u32::from(n)).await?;
+        engine_step::admit(self.cx, caller, u32::from(n)).await?;
         // --- end engine hook ---------------------------------------------------------------------
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
@@ -459,7 +500,7 @@ impl<'a> ImageService<'a> {
         );
         // Engine hook: the organisation's concurrency, for this request and across all
         // of its requests and batch items on this instance.
-        let limit = engine_step::concurrency(self.app, &caller.org).await;
+        let limit = engine_step::concurrency(self.cx, &caller.org).await;
         let done = AtomicU32::new(0);
         let renders = (0..n).map(|i| {
             let req = GenerateRequest {
@@ -474,8 +515,8 @@ impl<'a> ImageService<'a> {
             let done = &done;
             async move {
                 let result = {
-                    let _slot = self.app.engine.render_slot(&caller.org, limit).await;
-                    self.app.ports.model.generate(req).await
+                    let _slot = self.cx.engine.render_slot(&caller.org, limit).await;
+                    self.cx.ports.model.generate(req).await
                 };
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 report(
@@ -493,7 +534,7 @@ impl<'a> ImageService<'a> {
             futures::stream::iter(renders),
             limit,
         ));
-        let results = self.app.engine.within_mode(mode, all).await?;
+        let results = self.cx.engine.within_mode(mode, all).await?;
         self.store(
             caller,
             &plan,
@@ -529,7 +570,7 @@ impl<'a> ImageService<'a> {
                 format!("at most 16 images in all, got {count}"),
             ));
         }
-        let max = self.app.config.max_upload_bytes;
+        let max = self.cx.settings.max_upload_bytes;
         let mut images = Vec::with_capacity(count);
         let mut parents = Vec::new();
         let mut conversation = None;
@@ -567,7 +608,7 @@ impl<'a> ImageService<'a> {
             None => None,
         };
         // Engine hook: rate limits before any model call.
-        engine_step::admit(self.app, caller, 1).await?;
+        engine_step::admit(self.cx, caller, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;
@@ -581,7 +622,7 @@ impl<'a> ImageService<'a> {
             seed: 0,
             safety_identifier: Some(caller.safety_identifier()),
         };
-        let result = self.app.ports.model.edit(req).await;
+        let result = self.cx.ports.model.edit(req).await;
         report(progress, 2, total, "edited");
         // An edit of uploads starts a new conversation; an edit of a stored image continues its own.
         self.store(
@@ -640,7 +681,7 @@ impl<'a> ImageService<'a> {
                 .next()
                 .unwrap_or_else(|| Error::internal("no result")));
         }
-        let ports = &self.app.ports;
+        let ports = &self.cx.ports;
         let now = ports.clock.now_ms();
         let conv_id = conversation
             .as_ref()
@@ -663,7 +704,7 @@ impl<'a> ImageService<'a> {
                 Error::Unavailable("the model returned an image that does not decode".into())
             })?;
             let (preview, preview_mime) =
-                imaging::preview(&image.bytes, self.app.config.preview_max_edge)?;
+                imaging::preview(&image.bytes, self.cx.settings.preview_max_edge)?;
             let id = ImageId::generate(&*ports.ids);
             let (blob_key, preview_key) =
                 record::blob_keys(&caller.org, &id, image.format.extension())?;
@@ -714,8 +755,10 @@ impl<'a> ImageService<'a> {
                 .map(|(key, bytes, mime)| ports.blobs.put(key, bytes.clone(), mime)),
         )
         .await;
-        let failed_variations: Vec<String> =
-            failures.iter().map(crate::error::public_message).collect();
+        let failed_variations: Vec<String> = failures
+            .iter()
+            .map(imagemcp_tenancy::error::public_message)
+            .collect();
         let result = match puts.into_iter().collect::<Result<Vec<()>>>() {
             Ok(_) => {
                 let outcome = job_item::ItemOutcome {
@@ -785,9 +828,9 @@ impl<'a> ImageService<'a> {
         outcome: &job_item::ItemOutcome<'_>,
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
-        let crypto = crate::crypto::Crypto::new(&self.app.ports);
+        let crypto = imagemcp_tenancy::crypto::Crypto::new(&self.cx.ports);
         // Billing: Free keeps images and conversations 30 days (the Table's TTL).
-        let expires = crate::billing::retention_expiry(&self.app.billing, org).await?;
+        let expires = imagemcp_billing::retention_expiry(&self.cx.billing, org).await?;
         let keep = |item: imagemcp_core::table::Item| match expires {
             Some(at) => item.with_ttl(at),
             None => item,
@@ -806,7 +849,7 @@ impl<'a> ImageService<'a> {
                 .flat_map(|r| [&r.blob_key, &r.preview_key])
                 .map(|k| imagemcp_core::blob::BlobKey::parse(k))
                 .collect::<Result<Vec<_>>>()?;
-            ops.push(crate::billing::retention::index_op(
+            ops.push(imagemcp_billing::retention::index_op(
                 org,
                 &records[0].id,
                 at,
@@ -855,7 +898,7 @@ impl<'a> ImageService<'a> {
         }
         // Billing: the cost attributed to the user, the team and the campaign too, in this
         // transaction.
-        ops.extend(crate::billing::budget::attribution_ops(
+        ops.extend(imagemcp_billing::budget::attribution_ops(
             caller,
             &month,
             cost,
@@ -865,7 +908,7 @@ impl<'a> ImageService<'a> {
         if let Some(item) = &plan.job_item {
             ops.extend(item.ops(outcome, now)?);
         }
-        let event = crate::audit::Event::by(
+        let event = imagemcp_tenancy::audit::Event::by(
             caller,
             if records[0].source == "edit" {
                 "image.edit"
@@ -881,7 +924,7 @@ impl<'a> ImageService<'a> {
         .detail("conversation_id", serde_json::json!(conv_id))
         .detail("model", serde_json::json!(records[0].model))
         .detail("cost_micros", serde_json::json!(cost));
-        crate::audit::commit(&self.app.ports, &event, ops)
+        imagemcp_tenancy::audit::commit(&self.cx.ports, &event, ops)
             .await
             .map_err(|e| match e {
                 Error::Conflict(_) => {
@@ -896,10 +939,10 @@ impl<'a> ImageService<'a> {
     /// org's: no existence oracle).
     pub async fn get(&self, caller: &Caller, id: &ImageId) -> Result<ImageRecord> {
         caller.authorize(Action::ViewImages)?;
-        let table = &self.app.ports.table;
+        let table = &self.cx.ports.table;
         match table.get(&record::image_key(&caller.org, id)).await? {
             Some(mut item) => {
-                crate::crypto::Crypto::new(&self.app.ports)
+                imagemcp_tenancy::crypto::Crypto::new(&self.cx.ports)
                     .open_item(&mut item, record::IMAGE_SEALED)
                     .await?;
                 record::from_item(item)
@@ -931,7 +974,7 @@ impl<'a> ImageService<'a> {
 
     async fn blob(&self, key: &str) -> Result<Blob> {
         let key = imagemcp_core::blob::BlobKey::parse(key)?;
-        self.app.ports.blobs.get(&key).await?.ok_or_else(|| {
+        self.cx.ports.blobs.get(&key).await?.ok_or_else(|| {
             tracing::error!(
                 key = key.as_str(),
                 "image metadata refers to a missing blob"
@@ -945,10 +988,10 @@ impl<'a> ImageService<'a> {
     pub async fn download_url(&self, rec: &ImageRecord) -> Result<Option<String>> {
         let key = imagemcp_core::blob::BlobKey::parse(&rec.blob_key)?;
         let name = imagemcp_core::blob::FileName::parse(&rec.download_name()).ok();
-        self.app
+        self.cx
             .ports
             .blobs
-            .signed_url(&key, self.app.config.download_url_ttl, name.as_ref())
+            .signed_url(&key, self.cx.settings.download_url_ttl, name.as_ref())
             .await
     }
 
@@ -961,17 +1004,17 @@ impl<'a> ImageService<'a> {
         } else {
             Action::DeleteAny
         })?;
-        let now = self.app.ports.clock.now_secs();
+        let now = self.cx.ports.clock.now_secs();
         let mut tomb = imagemcp_core::table::Item::new(
             record::tombstone_key(&caller.org, id),
             record::no_attrs(),
         );
         tomb.expires_at = Some(now + record::TOMBSTONE_TTL_SECS);
-        let event = crate::audit::Event::by(caller, "image.delete")
+        let event = imagemcp_tenancy::audit::Event::by(caller, "image.delete")
             .target(id)
             .detail("own", serde_json::json!(own));
-        crate::audit::commit(
-            &self.app.ports,
+        imagemcp_tenancy::audit::commit(
+            &self.cx.ports,
             &event,
             vec![
                 TransactOp::Delete(record::image_key(&caller.org, id), Condition::Exists),
@@ -987,7 +1030,7 @@ impl<'a> ImageService<'a> {
         })?;
         for key in [&rec.blob_key, &rec.preview_key] {
             let key = imagemcp_core::blob::BlobKey::parse(key)?;
-            if let Err(e) = self.app.ports.blobs.delete(&key).await {
+            if let Err(e) = self.cx.ports.blobs.delete(&key).await {
                 tracing::warn!(key = key.as_str(), error = %e, "blob of a deleted image not removed");
             }
         }
@@ -1025,14 +1068,14 @@ impl<'a> ImageService<'a> {
         // The table's cursor is opaque to us and checked by the adapter; tables are partitioned by
         // org, so a cursor can never reach another org's items.
         query.cursor = args.cursor.clone();
-        let page = self.app.ports.table.query(&query).await?;
+        let page = self.cx.ports.table.query(&query).await?;
         let next = page.next;
         let sealed = if prefix == "CONV#" {
             record::CONVERSATION_SEALED
         } else {
             record::IMAGE_SEALED
         };
-        let crypto = crate::crypto::Crypto::new(&self.app.ports);
+        let crypto = imagemcp_tenancy::crypto::Crypto::new(&self.cx.ports);
         let mut items = Vec::with_capacity(page.items.len());
         for mut item in page.items {
             crypto.open_item(&mut item, sealed).await?;
@@ -1049,7 +1092,7 @@ impl<'a> ImageService<'a> {
     ) -> Result<ConversationRecord> {
         caller.authorize(Action::ViewImages)?;
         let item = self
-            .app
+            .cx
             .ports
             .table
             .get(&record::conversation_key(&caller.org, id))
@@ -1057,7 +1100,7 @@ impl<'a> ImageService<'a> {
         let Some(mut item) = item else {
             return Err(Error::not_found(format!("conversation {id}")));
         };
-        crate::crypto::Crypto::new(&self.app.ports)
+        imagemcp_tenancy::crypto::Crypto::new(&self.cx.ports)
             .open_item(&mut item, record::CONVERSATION_SEALED)
             .await?;
         record::from_item(item)

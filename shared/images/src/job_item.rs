@@ -13,7 +13,7 @@ use super::record::ImageRecord;
 
 /// How a job item's result reads, by kind.
 #[derive(Clone, Debug)]
-pub(crate) enum ItemNaming {
+pub enum ItemNaming {
     /// A campaign item: its asset, file name and aspect ratio.
     Campaign(super::campaign::ItemName),
     /// A generation run as a task: its images and figures.
@@ -21,17 +21,17 @@ pub(crate) enum ItemNaming {
 }
 
 /// What a job item's generation stored, for its result.
-pub(crate) struct ItemOutcome<'a> {
-    pub(crate) images: &'a [ImageRecord],
-    pub(crate) conversation_id: &'a ConversationId,
-    pub(crate) model: &'a str,
-    pub(crate) cost_micros: u64,
-    pub(crate) usage: Usage,
-    pub(crate) failed_variations: &'a [String],
+pub struct ItemOutcome<'a> {
+    pub images: &'a [ImageRecord],
+    pub conversation_id: &'a ConversationId,
+    pub model: &'a str,
+    pub cost_micros: u64,
+    pub usage: Usage,
+    pub failed_variations: &'a [String],
 }
 
 impl<'a> ItemOutcome<'a> {
-    pub(crate) fn of(g: &'a Generated) -> Self {
+    pub fn of(g: &'a Generated) -> Self {
         Self {
             images: &g.images,
             conversation_id: &g.conversation.id,
@@ -46,12 +46,12 @@ impl<'a> ItemOutcome<'a> {
 /// The job item a generation is for, and how its result is named.
 #[derive(Clone, Debug)]
 pub struct JobItem {
-    pub(crate) commit: ItemCommit,
+    pub commit: ItemCommit,
     naming: ItemNaming,
 }
 
 impl JobItem {
-    pub(crate) fn new(job: &Job, index: u32, naming: ItemNaming) -> Self {
+    pub fn new(job: &Job, index: u32, naming: ItemNaming) -> Self {
         Self {
             commit: ItemCommit::new(job, index),
             naming,
@@ -59,7 +59,7 @@ impl JobItem {
     }
 
     /// The file name an image of this item is downloaded as, where the kind names its files.
-    pub(crate) fn file_name(&self, ext: &str) -> Option<String> {
+    pub fn file_name(&self, ext: &str) -> Option<String> {
         match &self.naming {
             ItemNaming::Campaign(name) => Some(name.file_name(ext)),
             ItemNaming::Generate => None,
@@ -67,7 +67,7 @@ impl JobItem {
     }
 
     /// The item's result.
-    pub(crate) fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
+    pub fn result(&self, outcome: &ItemOutcome<'_>) -> Result<Value> {
         match &self.naming {
             ItemNaming::Campaign(name) => name.result(outcome),
             ItemNaming::Generate => Ok(generate_result(outcome)),
@@ -75,7 +75,7 @@ impl JobItem {
     }
 
     /// The operations the images' commit carries for this item (see [`ItemCommit::ops`]).
-    pub(crate) fn ops(&self, outcome: &ItemOutcome<'_>, now_ms: i64) -> Result<Vec<TransactOp>> {
+    pub fn ops(&self, outcome: &ItemOutcome<'_>, now_ms: i64) -> Result<Vec<TransactOp>> {
         let stored = u32::try_from(outcome.images.len()).unwrap_or(u32::MAX);
         self.commit.ops(self.result(outcome)?, stored, now_ms)
     }
@@ -84,7 +84,7 @@ impl JobItem {
 /// A generation task's recorded result. Only ids and figures: prompts stay sealed in the image
 /// records (read back, decrypted, when the task is fetched), so the job holds nothing an erasure
 /// would have to find.
-pub(crate) fn generate_result(outcome: &ItemOutcome<'_>) -> Value {
+pub fn generate_result(outcome: &ItemOutcome<'_>) -> Value {
     json!({
         "image_ids": outcome.images.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
         "conversation_id": outcome.conversation_id,

@@ -59,6 +59,7 @@ impl cache::Resolve for Reader<'_> {
             cost_micros: 0,
             failed_variations: Vec::new(),
             cache: Some(cached.hit),
+            previews: Vec::new(),
         })
     }
 }

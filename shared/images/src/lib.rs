@@ -72,6 +72,10 @@ pub struct Generated {
     pub failed_variations: Vec<String>,
     /// Set when the cache answered: no model call was made and no quota used.
     pub cache: Option<imagemcp_engine::cache::CacheHit>,
+    /// The chat previews of `images`, in order, as this call made and stored them, so the result
+    /// shows them without reading back what was just written; empty for an answer from the cache
+    /// (its previews are read with [`ImageService::preview`]).
+    pub previews: Vec<Blob>,
 }
 
 /// What the image service runs on: the ports, billing (gates, reservations, retention), the
@@ -691,6 +695,7 @@ impl<'a> ImageService<'a> {
 
         let mut records = Vec::with_capacity(rendered.len());
         let mut blobs = Vec::new();
+        let mut previews = Vec::with_capacity(rendered.len());
         let mut usage = Usage::default();
         let mut cost = 0u64;
         for r in &rendered {
@@ -746,6 +751,10 @@ impl<'a> ImageService<'a> {
                     .and_then(|item| item.file_name(image.format.extension())),
             });
             blobs.push((blob_key, image.bytes.clone(), image.format.mime()));
+            previews.push(Blob {
+                bytes: preview.clone(),
+                content_type: preview_mime.to_owned(),
+            });
             blobs.push((preview_key, preview, preview_mime));
         }
 
@@ -810,6 +819,7 @@ impl<'a> ImageService<'a> {
             cost_micros: cost,
             failed_variations,
             cache: None,
+            previews,
         })
     }
 

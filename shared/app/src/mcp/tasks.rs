@@ -415,6 +415,8 @@ async fn final_result(
         failed_variations: serde_json::from_value(result["failed_variations"].clone())
             .unwrap_or_default(),
         cache: None,
+        // A task's images were made by another call: their previews are read from storage.
+        previews: Vec::new(),
     };
     super::tools::generated_result(app, &generated).await
 }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use imagemcp_core::Error;
+use imagemcp_core::blob::Blob;
 use imagemcp_core::ids::ImageId;
 use imagemcp_core::rbac::Action;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Resource, Tool, ToolAnnotations};
@@ -655,12 +656,25 @@ fn resource_link(rec: &ImageRecord) -> ContentBlock {
     ContentBlock::resource_link(resource)
 }
 
-async fn image_blocks(app: &App, rec: &ImageRecord) -> Result<Vec<ContentBlock>, Error> {
-    let preview = app.images().preview(rec).await?;
+/// An image as chat content: its preview (the one given, made with the image, or else read from
+/// storage) and a link to the full image.
+async fn image_blocks(
+    app: &App,
+    rec: &ImageRecord,
+    made: Option<&Blob>,
+) -> Result<Vec<ContentBlock>, Error> {
+    let read;
+    let preview = match made {
+        Some(preview) => preview,
+        None => {
+            read = app.images().preview(rec).await?;
+            &read
+        }
+    };
     Ok(vec![
         ContentBlock::image(
             crate::imaging::encode_base64(&preview.bytes),
-            preview.content_type,
+            preview.content_type.clone(),
         ),
         resource_link(rec),
     ])
@@ -677,8 +691,8 @@ async fn urls(app: &App, records: &[ImageRecord]) -> Result<Vec<Option<String>>,
 pub(crate) async fn generated_result(app: &App, g: &Generated) -> Result<CallToolResult, Error> {
     let view = GeneratedView::new(g, urls(app, &g.images).await?);
     let mut content = Vec::new();
-    for rec in &g.images {
-        content.extend(image_blocks(app, rec).await?);
+    for (i, rec) in g.images.iter().enumerate() {
+        content.extend(image_blocks(app, rec, g.previews.get(i)).await?);
     }
     let ids: Vec<String> = g.images.iter().map(|r| r.id.to_string()).collect();
     // A cached answer says so first: the person should know nothing new was made.
@@ -914,7 +928,7 @@ async fn run(
                 "Image {} ({}x{} {}): {}",
                 rec.id, rec.width, rec.height, rec.format, rec.prompt
             );
-            structured(&view, image_blocks(app, &rec).await?, summary)
+            structured(&view, image_blocks(app, &rec, None).await?, summary)
         }
         DELETE => {
             let id = ImageId::parse(&parse_args::<ImageIdArgs>(args)?.image_id)?;

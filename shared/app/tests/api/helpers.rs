@@ -26,6 +26,8 @@ use imagemcp_offline::OfflineModel;
 pub(crate) struct FlakyBlobs {
     pub(crate) inner: FsBlobStore,
     pub(crate) fail_puts: AtomicBool,
+    /// How many reads (`get`) the store has answered.
+    pub(crate) gets: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -37,6 +39,7 @@ impl BlobStore for FlakyBlobs {
         self.inner.put(key, bytes, content_type).await
     }
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
     }
     async fn delete(&self, key: &BlobKey) -> Result<()> {
@@ -175,6 +178,7 @@ impl TestApp {
         let blobs = Arc::new(FlakyBlobs {
             inner: fs,
             fail_puts: AtomicBool::new(false),
+            gets: Default::default(),
         });
         let ports = Ports {
             table: written.clone(),

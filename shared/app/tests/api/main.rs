@@ -233,6 +233,65 @@ async fn another_orgs_image_is_not_found() {
     );
 }
 
+/// One `tools/call` through the MCP handler, answered as plain JSON (2026-07-28, no progress).
+async fn call_tool(t: &TestApp, name: &str, arguments: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": name, "arguments": arguments,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let mut headers = http::HeaderMap::new();
+    headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+    headers.insert("mcp-method", "tools/call".parse().unwrap());
+    headers.insert("mcp-name", name.parse().unwrap());
+    let caller = TestApp::caller("org_a");
+    let reply = handle(
+        &t.app,
+        &caller,
+        &http::Method::POST,
+        &headers,
+        serde_json::to_vec(&body).unwrap().into(),
+    )
+    .await;
+    let McpBody::Json(message) = reply.body else {
+        panic!("a call without a progress token is answered as JSON")
+    };
+    message
+}
+
+#[tokio::test]
+async fn a_generation_shows_the_previews_it_made_without_reading_storage_back() {
+    let t = TestApp::new();
+    let reads = || t.blobs.gets.load(Ordering::SeqCst);
+    let before = reads();
+    let made = call_tool(
+        &t,
+        "openai_generate_image",
+        json!({"prompt": "three teal kites", "n": 2}),
+    )
+    .await;
+    let content = made["result"]["content"].as_array().expect("content");
+    let previews = content.iter().filter(|c| c["type"] == "image").count();
+    assert_eq!(previews, 2, "each image is shown: {made}");
+    assert_eq!(
+        reads() - before,
+        0,
+        "the previews travel with the generation's result, nothing just written is read back"
+    );
+    // Reading an image that exists does read its preview: the counter sees reads.
+    let id = made["result"]["structuredContent"]["images"][0]["id"]
+        .as_str()
+        .expect("an image id")
+        .to_owned();
+    let before = reads();
+    let got = call_tool(&t, "openai_get_image", json!({"image_id": id})).await;
+    assert_eq!(got["result"]["isError"], json!(false), "{got}");
+    assert_eq!(
+        reads() - before,
+        1,
+        "one read: the preview of the image asked for"
+    );
+}
+
 #[tokio::test]
 async fn progress_notifications_precede_the_result_in_the_stream() {
     let t = TestApp::new();

@@ -233,25 +233,40 @@ async fn another_orgs_image_is_not_found() {
     );
 }
 
-/// One `tools/call` through the MCP handler, answered as plain JSON (2026-07-28, no progress).
-async fn call_tool(t: &TestApp, name: &str, arguments: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+/// One `tools/call` of a 2026-07-28 client through the MCP handler, as `org_a`'s admin; `meta`
+/// adds to the request's `_meta` (a `progressToken` asks for a stream).
+async fn call_tool_with(
+    t: &TestApp,
+    id: u64,
+    name: &str,
+    arguments: Value,
+    meta: Value,
+) -> imagemcp_app::mcp::McpResponse {
+    let mut body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
         "name": name, "arguments": arguments,
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}}}});
+    if let (Some(into), Value::Object(extra)) = (body["params"]["_meta"].as_object_mut(), meta) {
+        into.extend(extra);
+    }
     let mut headers = http::HeaderMap::new();
     headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
     headers.insert("mcp-method", "tools/call".parse().unwrap());
     headers.insert("mcp-name", name.parse().unwrap());
     let caller = TestApp::caller("org_a");
-    let reply = handle(
+    handle(
         &t.app,
         &caller,
         &http::Method::POST,
         &headers,
         serde_json::to_vec(&body).unwrap().into(),
     )
-    .await;
+    .await
+}
+
+/// One `tools/call` answered as plain JSON (no progress token).
+async fn call_tool(t: &TestApp, name: &str, arguments: Value) -> Value {
+    let reply = call_tool_with(t, 1, name, arguments, json!({})).await;
     let McpBody::Json(message) = reply.body else {
         panic!("a call without a progress token is answered as JSON")
     };
@@ -295,21 +310,12 @@ async fn a_generation_shows_the_previews_it_made_without_reading_storage_back() 
 #[tokio::test]
 async fn progress_notifications_precede_the_result_in_the_stream() {
     let t = TestApp::new();
-    let caller = TestApp::caller("org_a");
-    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": "openai_generate_image", "arguments": {"prompt": "an orange kite", "n": 3},
-        "_meta": {"progressToken": "tok", "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let mut headers = http::HeaderMap::new();
-    headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
-    headers.insert("mcp-method", "tools/call".parse().unwrap());
-    headers.insert("mcp-name", "openai_generate_image".parse().unwrap());
-    let reply = handle(
-        &t.app,
-        &caller,
-        &http::Method::POST,
-        &headers,
-        serde_json::to_vec(&body).unwrap().into(),
+    let reply = call_tool_with(
+        &t,
+        7,
+        "openai_generate_image",
+        json!({"prompt": "an orange kite", "n": 3}),
+        json!({"progressToken": "tok"}),
     )
     .await;
     let McpBody::Stream(stream) = reply.body else {

@@ -8,9 +8,9 @@ use imagemcp_core::{Error, Result};
 use imagemcp_engine::cache::{self, CacheTier, Cached, Lookup, Probe};
 use imagemcp_engine::metrics::{CacheOutcome, Sample};
 
-use super::Generated;
-use crate::Images;
 use imagemcp_tenancy::Caller;
+
+use crate::{Generated, Images};
 
 /// The organisation's tier now (its plan's, or the one a lapsed plan falls back to).
 pub(crate) async fn tier(cx: &Images, org: &OrgId) -> Result<Tier> {
@@ -18,15 +18,13 @@ pub(crate) async fn tier(cx: &Images, org: &OrgId) -> Result<Tier> {
     Ok(plan.effective_tier(cx.ports.clock.now_secs()))
 }
 
-/// How many renders of the organisation may run at once (its tier's share of this instance).
-pub(crate) async fn concurrency(cx: &Images, org: &OrgId) -> usize {
-    imagemcp_jobs::concurrency(cx.jobs(), org).await
-}
-
-/// Admits a request of `images` renders under the organisation's and key's rate limits.
-pub(crate) async fn admit(cx: &Images, caller: &Caller, images: u32) -> Result<()> {
+/// Admits a request of `images` renders under the organisation's and key's rate limits; returns
+/// the tier they were judged by (which also sets the request's concurrency), so the plan is read
+/// once.
+pub(crate) async fn admit(cx: &Images, caller: &Caller, images: u32) -> Result<Tier> {
     let tier = tier(cx, &caller.org).await?;
-    cx.engine.admit(&cx.ports, caller, tier, images).await
+    cx.engine.admit(&cx.ports, caller, tier, images).await?;
+    Ok(tier)
 }
 
 /// Reads a cached entry's images and conversation back as a generation result.

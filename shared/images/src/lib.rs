@@ -16,11 +16,8 @@ pub mod record;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use imagemcp_billing::Billing;
-use imagemcp_engine::Engine;
-use imagemcp_tenancy::Ports;
-
 use futures::future::join_all;
+use imagemcp_billing::Billing;
 use imagemcp_core::blob::Blob;
 use imagemcp_core::catalog::{self, ModelSpec, RenderParams};
 use imagemcp_core::ids::{ConversationId, ImageId};
@@ -28,13 +25,13 @@ use imagemcp_core::image_params::{
     Background, ImageSize, ModerationLevel, OutputFormat, Quality, Style,
 };
 use imagemcp_core::model::{EditRequest, GenerateRequest, InputImage, Refinement, Rendered, Usage};
+use imagemcp_core::modes::{Budget, Mode};
 use imagemcp_core::prompt::Prompt;
 use imagemcp_core::rbac::Action;
 use imagemcp_core::table::{Add, Condition, Query, TransactOp};
 use imagemcp_core::{Error, Result};
-
-use imagemcp_core::modes::{Budget, Mode};
-use imagemcp_tenancy::Caller;
+use imagemcp_engine::Engine;
+use imagemcp_tenancy::{Caller, Ports};
 use params::{EditArgs, GenerateArgs, ListArgs, MAX_VARIATIONS};
 use record::{ConversationRecord, ImageRecord};
 
@@ -483,9 +480,8 @@ impl<'a> ImageService<'a> {
             conversation,
             ..
         } = job;
-        // --- engine hook: rate limits, before any model call ------------------------------------
-        engine_step::admit(self.cx, caller, u32::from(n)).await?;
-        // --- end engine hook ---------------------------------------------------------------------
+        // Rate limits, before any model call; the tier they were judged by sets the concurrency.
+        let tier = engine_step::admit(self.cx, caller, u32::from(n)).await?;
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
         if !moderated {
@@ -502,9 +498,9 @@ impl<'a> ImageService<'a> {
             total,
             format!("rendering {n} image(s) with {}", plan.spec.id),
         );
-        // Engine hook: the organisation's concurrency, for this request and across all
-        // of its requests and batch items on this instance.
-        let limit = engine_step::concurrency(self.cx, &caller.org).await;
+        // The organisation's concurrency, for this request and across all of its requests and
+        // batch items on this instance.
+        let limit = self.cx.engine.concurrency(tier);
         let done = AtomicU32::new(0);
         let renders = (0..n).map(|i| {
             let req = GenerateRequest {

@@ -500,9 +500,9 @@ pub async fn consume<C: Sync + ?Sized>(
         .collect()
 }
 
-/// How many of the organisation's renders (its items, and the variations of its requests) may run
-/// at once on this instance: its tier's share, the lowest when its plan cannot be read.
-pub async fn concurrency(jobs: Jobs<'_>, org: &OrgId) -> usize {
+/// How many of the organisation's items may run at once on this instance: its tier's share, the
+/// lowest when its plan cannot be read.
+async fn concurrency(jobs: Jobs<'_>, org: &OrgId) -> usize {
     match imagemcp_billing::plan::load(jobs.billing, org).await {
         Ok(plan) => jobs
             .engine

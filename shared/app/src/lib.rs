@@ -1,120 +1,18 @@
-//! The imagemcp application: the services (images, conversations, API keys), the MCP tool surface
-//! and the REST routes, built once from a [`Ports`] value and served by every runtime.
+//! The imagemcp application as the runtimes see it: build an [`App`] from [`Ports`] and an
+//! [`AppConfig`], and serve [`router`] (or, where axum does not fit, hand `/mcp` requests to
+//! [`mcp::handle`] and queue batches to [`jobs::consume`]).
 //!
-//! Nothing here knows which runtime it is on: the local binary, the Lambda functions and the Worker
-//! each pick adapters, build `Ports`, and hand requests to [`routes::router`] (or, where axum does not
-//! fit, to [`mcp::handle`] directly).
+//! A façade and nothing more: every concern lives in its own crate below (see ARCHITECTURE.md's
+//! code map) — the services on one context in `imagemcp-service`, the MCP surface in
+//! `imagemcp-mcp`, the HTTP routes and pages in `imagemcp-http` — and is re-exported here under
+//! the names the runtimes use. Nothing here knows which runtime it is on.
 
-pub mod audit;
-pub mod auth;
-pub mod config;
-pub mod gdpr;
-pub mod jobs;
-pub mod manage;
-pub mod mcp;
-pub mod oauth;
-pub mod reveal;
-pub mod routes;
-pub mod sessions;
-pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod views;
-pub mod whoami;
 
-pub use config::AppConfig;
-pub use imagemcp_accounts as accounts;
-pub use imagemcp_billing as billing;
-pub use imagemcp_engine as engine;
-pub use imagemcp_images::{self as images, imaging};
-pub use imagemcp_tenancy::{crypto, error, ports};
-pub use ports::Ports;
-
-use std::sync::Arc;
-
-/// The application: ports plus validated configuration. Cheap to clone.
-#[derive(Clone)]
-pub struct App {
-    pub ports: Ports,
-    pub config: Arc<AppConfig>,
-    /// The generation engine's per-instance state (breakers, back-off, rate limits).
-    pub engine: Arc<engine::Engine>,
-    /// Plans, quotas and Stripe, on the same ports.
-    pub billing: billing::Billing,
-    /// What the image service runs on (the same ports, billing and engine; see [`App::images`]).
-    pub images: images::Images,
-}
-
-impl App {
-    /// The application with the default engine: the runtime's model is wrapped in the engine's
-    /// resilience decorator here, once, so every runtime gets it.
-    pub fn new(ports: Ports, config: AppConfig) -> Self {
-        let engine = engine::Engine::default_for(&ports);
-        Self::with_engine(ports, config, engine)
-    }
-
-    /// The application with a given engine (tests inject a manual timer and tight limits).
-    pub fn with_engine(mut ports: Ports, config: AppConfig, engine: engine::Engine) -> Self {
-        let engine = Arc::new(engine);
-        ports.model = Arc::new(engine::resilient::Resilient::new(
-            ports.model,
-            engine.clone(),
-        ));
-        let billing = billing::Billing::new(
-            ports.clone(),
-            billing::Settings {
-                stripe: config.billing.clone(),
-                public_url: config.public_url.clone(),
-            },
-        );
-        let images = images::Images {
-            ports: ports.clone(),
-            billing: billing.clone(),
-            engine: engine.clone(),
-            settings: images::ImageSettings {
-                download_url_ttl: config.download_url_ttl,
-                preview_max_edge: config.preview_max_edge,
-                max_upload_bytes: config.max_upload_bytes,
-            },
-        };
-        Self {
-            ports,
-            config: Arc::new(config),
-            engine,
-            billing,
-            images,
-        }
-    }
-
-    /// The image service.
-    pub fn images(&self) -> images::ImageService<'_> {
-        self.images.service()
-    }
-
-    pub fn keys(&self) -> auth::ApiKeys<'_> {
-        auth::ApiKeys::new(&self.ports)
-    }
-
-    pub fn sessions(&self) -> sessions::Sessions<'_> {
-        sessions::Sessions::new(self)
-    }
-
-    pub fn accounts(&self) -> accounts::Accounts<'_> {
-        accounts::Accounts::new(&self.ports)
-    }
-
-    /// The job store and consumer on this application's ports, billing and engine.
-    pub fn jobs(&self) -> jobs::Jobs<'_> {
-        self.images.jobs()
-    }
-
-    /// The generation cache on this application's ports.
-    pub fn generation_cache(&self) -> engine::cache::Cx<'_> {
-        self.engine.cache(&self.ports)
-    }
-
-    /// The audit log's reading side (view, verify, export).
-    pub fn audit_log(&self) -> accounts::audit_log::AuditLog<'_> {
-        accounts::audit_log::AuditLog::new(&self.ports, self.config.download_url_ttl)
-    }
-}
+pub use imagemcp_http::{self as routes, router};
+pub use imagemcp_mcp as mcp;
+pub use imagemcp_service::{
+    App, AppConfig, Ports, accounts, audit, auth, billing, config, crypto, engine, error, gdpr,
+    images, imaging, jobs, manage, oauth, ports, reveal, sessions, settings, whoami,
+};

@@ -102,9 +102,9 @@ pub async fn write_canary_everywhere(
     caller: &Caller,
     queue: &dyn PullQueue,
 ) -> Result<CanaryWritten> {
-    imagemcp_engine::cache::set_enabled(app.generation_cache(), caller, true).await?;
-    crate::mcp::confirm::set_threshold(app, caller, crate::mcp::confirm::SettingScope::User, 0)
-        .await?;
+    crate::engine::cache::set_enabled(app.generation_cache(), caller, true).await?;
+    use crate::billing::confirmation::{SettingScope, set_threshold};
+    set_threshold(&app.billing, caller, SettingScope::User, 0).await?;
     let generate = json!({"name": "openai_generate_image",
         "arguments": {"prompt": CANARY, "quality": "low"}});
     let mut result = call_tool(app, caller, generate.clone()).await?;
@@ -134,8 +134,8 @@ pub async fn write_canary_everywhere(
     let campaign = parse_args(json!({"campaign_name": "Canary Launch",
         "template_type": "email", "core_prompt": CANARY, "quality": "low"}))?;
     let campaign = crate::images::campaign::submit(&app.images, caller, campaign).await?;
-    let task = crate::mcp::tasks::submit_generate(
-        app,
+    let task = crate::images::queued::submit(
+        &app.images,
         caller,
         json!({"prompt": format!("{CANARY}, as a task"), "quality": "low"}),
     )

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod checkout;
+pub mod confirmation;
 pub mod overage;
 pub mod plan;
 pub mod quota;
@@ -32,12 +33,14 @@ pub struct Billing {
 }
 
 /// What billing is configured with.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Billing's settings when it is on (Stripe configured); `None` is the local plan for everyone.
     pub stripe: Option<Arc<BillingConfig>>,
     /// The server's public base URL, for the links billing gives (upgrade, checkout return).
     pub public_url: String,
+    /// The deployment's default cost-confirmation threshold, in cents (see [`confirmation`]).
+    pub cost_confirmation_cents: u64,
 }
 
 impl Billing {

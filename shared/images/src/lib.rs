@@ -11,7 +11,9 @@ mod engine_step;
 pub mod imaging;
 pub mod job_item;
 pub mod params;
+pub mod queued;
 pub mod record;
+pub mod views;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -346,7 +346,7 @@ async fn a_task_answered_from_the_cache_on_redelivery_gives_its_dead_hold_back()
         .unwrap();
     let prompt = json!({"prompt": "a lantern in the fog", "quality": "low"});
     let task =
-        imagemcp_app::mcp::tasks::submit_generate(&rig.restarted, &rig.caller, prompt.clone())
+        imagemcp_app::images::queued::submit(&rig.restarted.images, &rig.caller, prompt.clone())
             .await
             .unwrap();
     rig.die().await;

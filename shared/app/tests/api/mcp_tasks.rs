@@ -558,10 +558,10 @@ fn priced_args() -> Value {
 }
 
 async fn low_threshold(app: &App, caller: &Caller) {
-    imagemcp_app::mcp::confirm::set_threshold(
-        app,
+    imagemcp_app::billing::confirmation::set_threshold(
+        &app.billing,
         caller,
-        imagemcp_app::mcp::confirm::SettingScope::Org,
+        imagemcp_app::billing::confirmation::SettingScope::Org,
         1,
     )
     .await

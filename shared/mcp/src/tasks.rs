@@ -3,7 +3,7 @@
 //! (`resultType: "task"`), which the client polls with `tasks/get`, answers with `tasks/update`
 //! and stops with `tasks/cancel`.
 //!
-//! A task *is* an engine job (`crate::jobs`): its record is written to the `Table` (and its
+//! A task *is* a job (`imagemcp_jobs`): its record is written to the `Table` (and its
 //! messages queued) before the handle is returned, so any instance of any runtime answers for it,
 //! and the task id is the job id. Tasks are tenant-scoped because jobs are: another
 //! organisation's id reads as unknown. Which calls become tasks:
@@ -23,9 +23,6 @@ use serde_json::{Map, Value, json};
 use super::protocol::{INVALID_PARAMS, RpcError};
 use crate::App;
 use crate::auth::Caller;
-use crate::images::Images;
-use crate::images::job_item::{ItemNaming, ItemOutcome, JobItem, generate_result};
-use crate::images::params::{GenerateArgs, parse_args};
 use crate::images::record::rfc3339;
 use crate::jobs::{self, Job, JobStatus};
 
@@ -34,15 +31,11 @@ pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// The error of a request that needs a capability the client did not declare.
 pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 =
     super::protocol::MISSING_REQUIRED_CLIENT_CAPABILITY;
-/// The job kind of an image generation run as a task.
-pub const KIND_GENERATE: &str = "generate";
 /// How long a task can be polled after its creation. The job itself stays readable with
 /// `openai_get_job`; only the task handle expires.
 pub const TASK_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How often a client should poll.
 pub const POLL_INTERVAL_MS: u64 = 2000;
-/// The associated data of a generate task's sealed arguments.
-const ARGUMENTS_AAD: &str = "JOB#generate/arguments";
 /// The most pixels a generation may have and still be answered synchronously (2560x1440).
 pub const LONG_PIXELS: u64 = 2560 * 1440;
 
@@ -87,83 +80,6 @@ pub fn is_long_generation(args: &Value) -> bool {
     (n >= 4 && slow_quality) || pixels > LONG_PIXELS
 }
 
-/// Queues a generation as a one-item job, after the checks that fail fast (arguments, plan
-/// gates), and returns the job.
-pub async fn submit_generate(app: &App, caller: &Caller, args: Value) -> Result<Job> {
-    caller.authorize(imagemcp_core::rbac::Action::Generate)?;
-    let parsed: GenerateArgs = parse_args(args.clone())?;
-    imagemcp_core::prompt::Prompt::parse(&parsed.prompt)?;
-    // The arguments hold the prompt: sealed with the submitter's own data key, so they are
-    // encrypted at rest like every prompt, and erasing the user shreds them.
-    let sealed = crate::crypto::Crypto::new(&app.ports)
-        .seal(
-            &crate::crypto::user_owner(&caller.user),
-            ARGUMENTS_AAD,
-            &args.to_string(),
-        )
-        .await?;
-    let spec = json!({
-        "arguments": sealed,
-        "submitter": crate::images::campaign::Submitter::of(caller),
-    });
-    jobs::enqueue_items(app.jobs(), &caller.org, KIND_GENERATE, 1, spec, None).await
-}
-
-/// Generations run as MCP tasks, as a job kind: the one item generates as the submitter.
-pub struct GenerateItems;
-
-#[async_trait::async_trait]
-impl jobs::ItemKind<Images> for GenerateItems {
-    fn name(&self) -> &'static str {
-        KIND_GENERATE
-    }
-
-    async fn run_item(&self, cx: &Images, job: &Job, index: u32) -> Result<Value> {
-        generate_item(cx, job, index).await
-    }
-}
-
-/// Runs the generation of a `generate` job (its one item) as its submitter. A refusal that a
-/// retry cannot change (bad arguments, policy, plan) is the item's result, shown as the tool's
-/// error; other failures are retried by the queue.
-async fn generate_item(cx: &Images, job: &Job, index: u32) -> Result<Value> {
-    let spec = job.spec.clone().unwrap_or(Value::Null);
-    let submitter: crate::images::campaign::Submitter =
-        serde_json::from_value(spec["submitter"].clone())
-            .map_err(|e| Error::internal(format!("a generate job's spec is malformed: {e}")))?;
-    let caller = submitter.into_caller(&job.org_id);
-    let arguments = crate::crypto::Crypto::new(&cx.ports)
-        .open(
-            &crate::crypto::user_owner(&caller.user),
-            ARGUMENTS_AAD,
-            spec["arguments"].as_str().unwrap_or_default(),
-        )
-        .await?;
-    let arguments: Value = serde_json::from_str(&arguments).map_err(Error::internal)?;
-    let outcome = match parse_args::<GenerateArgs>(arguments) {
-        Ok(mut args) => {
-            // Recorded with the images, so a crash cannot make (or charge) them twice.
-            args.job_item = Some(JobItem::new(job, index, ItemNaming::Generate));
-            cx.service().generate(&caller, args, None).await
-        }
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(g) => Ok(generate_result(&ItemOutcome::of(&g))),
-        Err(e) if permanent(&e) => Ok(json!({ "tool_error": {
-            "message": crate::error::public_message(&e),
-            "details": crate::error::details(&e),
-        }})),
-        Err(e) => Err(e),
-    }
-}
-
-/// Whether an error is the request's own fault (a retry would fail the same way).
-fn permanent(e: &Error) -> bool {
-    let status = crate::error::status(e);
-    (400..500).contains(&status) && status != 429
-}
-
 /// The task id of a request, parsed; anything malformed is an unknown task.
 fn task_id(params: &Value) -> std::result::Result<JobId, RpcError> {
     params
@@ -197,7 +113,7 @@ async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result
         Err(Error::NotFound { .. }) => return Err(not_found()),
         Err(e) => return Err(internal(&e)),
     };
-    if job.kind != KIND_GENERATE && job.kind != crate::images::campaign::KIND {
+    if job.kind != crate::images::queued::KIND && job.kind != crate::images::campaign::KIND {
         return Err(not_found());
     }
     if app.ports.clock.now_ms() > job.created_at_ms.saturating_add(TASK_TTL_MS) {

@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::images::Generated;
-use crate::images::record::{ConversationRecord, ImageRecord, rfc3339};
+use crate::Generated;
+use crate::record::{ConversationRecord, ImageRecord, rfc3339};
 
 /// The MCP resource URI of an image.
 pub fn image_uri(id: &impl std::fmt::Display) -> String {
@@ -158,7 +158,7 @@ impl DeletedView {
     /// delete succeeds. Anything else is the error; another organisation's id stays "not found",
     /// as it has no tombstone there.
     pub fn of(
-        caller: &crate::auth::Caller,
+        caller: &imagemcp_tenancy::Caller,
         id: &imagemcp_core::ids::ImageId,
         outcome: imagemcp_core::Result<ImageRecord>,
     ) -> imagemcp_core::Result<Self> {

@@ -3,7 +3,7 @@
 //! `/oauth/token` (authorization code + PKCE, refresh) and `/oauth/revoke` (RFC 7009).
 //!
 //! OAuth's wire errors (`{"error", "error_description"}`) are written here, once, from the domain
-//! errors of `crate::oauth` and `crate::sessions`.
+//! errors of `imagemcp_service::oauth` and `imagemcp_service::sessions`.
 
 use std::collections::HashMap;
 
@@ -20,9 +20,9 @@ use serde_json::json;
 
 use super::pages;
 use crate::App;
-use crate::oauth::{self, AuthorizeError, AuthorizeParams, Clients, ValidRequest};
-use crate::sessions::browser::{self, BrowserSession, BrowserSessions};
-use crate::sessions::{self, GRANT_FIELD, TokenPair};
+use imagemcp_service::oauth::{self, AuthorizeError, AuthorizeParams, Clients, ValidRequest};
+use imagemcp_service::sessions::browser::{self, BrowserSession, BrowserSessions};
+use imagemcp_service::sessions::{self, GRANT_FIELD, TokenPair};
 
 /// The largest body an OAuth endpoint or form accepts: these requests are a few hundred bytes.
 pub(super) const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -146,12 +146,12 @@ impl From<Error> for OAuthError {
             Error::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                crate::error::public_message(&e),
+                imagemcp_service::error::public_message(&e),
             ),
             _ => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
-                crate::error::public_message(&e),
+                imagemcp_service::error::public_message(&e),
             ),
         }
     }
@@ -369,7 +369,7 @@ fn authorize_error(app: &App, e: AuthorizeError) -> Response {
 /// (the one a sign-in would pick by default).
 async fn org_choices(
     app: &App,
-    user: &crate::accounts::UserRecord,
+    user: &imagemcp_service::accounts::UserRecord,
 ) -> Result<(Vec<pages::OrgChoice>, OrgId), Error> {
     let accounts = app.accounts();
     let (default, _) = accounts.choose_org(user, None).await?;
@@ -394,7 +394,7 @@ async fn consent_page(
     app: &App,
     req: &ValidRequest,
     csrf: &str,
-    user: &crate::accounts::UserRecord,
+    user: &imagemcp_service::accounts::UserRecord,
 ) -> Response {
     match org_choices(app, user).await {
         Ok((choices, selected)) => pages::consent(req, csrf, &user.email, &choices, &selected),

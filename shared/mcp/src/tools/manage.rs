@@ -1,6 +1,6 @@
 //! The dispatch of the audit, data-subject, key and member tools onto [`crate::manage`],
 //! [`crate::audit::read`] and [`crate::gdpr`] (their specs sit in the registry in `tools.rs`).
-//! A new key or invitation token is never in a result: [`crate::mcp::reveal`] offers a one-time
+//! A new key or invitation token is never in a result: [`crate::reveal`] offers a one-time
 //! link to it.
 
 use imagemcp_core::Error;
@@ -17,7 +17,7 @@ use crate::images::params::parse_args;
 use crate::manage::{
     AcceptArgs, CreateKeyArgs, InviteArgs, KeyIdArgs, Manage, SetRoleArgs, TeamArgs, UserIdArgs,
 };
-use crate::mcp::reveal;
+use crate::reveal;
 
 pub(super) const VIEW_AUDIT: &str = "openai_view_audit_log";
 pub(super) const VERIFY_AUDIT: &str = "openai_verify_audit_log";

@@ -1,5 +1,6 @@
-//! The HTTP surface as one axum `Router`: `/mcp`, the REST API under `/v1`, and `/healthz`.
-//! Authentication and the error mapping happen here, once, for every route.
+//! The HTTP surface as one axum `Router`: `/mcp`, the REST API under `/v1`, the OAuth endpoints,
+//! the pages a person acts on, the Stripe webhook and `/healthz`. Authentication and the error
+//! mapping happen here, once, for every route. The only application crate that knows axum.
 
 mod auth;
 mod billing;
@@ -22,8 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use imagemcp_core::Error;
 
-use crate::App;
-use crate::auth::{Caller, bearer};
+use imagemcp_service::App;
+use imagemcp_service::auth::{Caller, bearer};
 
 /// The largest request body accepted: a 25 MB upload, base64-encoded, plus JSON framing.
 pub const MAX_BODY_BYTES: usize = 36 * 1024 * 1024;
@@ -76,9 +77,13 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(crate::error::status(&self.0))
+        let status = StatusCode::from_u16(imagemcp_service::error::status(&self.0))
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(crate::error::rest_body(&self.0))).into_response();
+        let mut response = (
+            status,
+            axum::Json(imagemcp_service::error::rest_body(&self.0)),
+        )
+            .into_response();
         match &self.0 {
             Error::Unauthenticated(_) => {
                 response
@@ -164,7 +169,9 @@ const CHALLENGE_SCOPES: &str = "images:read images:write admin";
 
 /// The authenticated caller of a request: an API key (`imk_…`) or an access token (a JWT issued by
 /// our authorization server). Extracting it fails with 401 when credentials are missing or wrong.
-impl FromRequestParts<App> for Caller {
+pub(crate) struct Authed(pub(crate) Caller);
+
+impl FromRequestParts<App> for Authed {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AuthRejection> {
@@ -179,12 +186,12 @@ impl FromRequestParts<App> for Caller {
                 challenge: bearer_challenge(app, None, CHALLENGE_SCOPES),
             });
         };
-        let result = if crate::sessions::looks_like_jwt(token) {
+        let result = if imagemcp_service::sessions::looks_like_jwt(token) {
             app.sessions().authenticate(token).await
         } else {
             app.keys().authenticate(token).await
         };
-        result.map_err(|error| AuthRejection {
+        result.map(Authed).map_err(|error| AuthRejection {
             error,
             challenge: bearer_challenge(app, Some("invalid_token"), CHALLENGE_SCOPES),
         })
@@ -202,11 +209,11 @@ mod docs_tests {
 
     use std::collections::BTreeSet;
 
-    const DOC: &str = include_str!("../../../../docs/rest.md");
+    const DOC: &str = include_str!("../../../docs/rest.md");
 
     /// This module and every submodule it declares, by file name.
     const SOURCES: &[(&str, &str)] = &[
-        ("mod.rs", include_str!("mod.rs")),
+        ("lib.rs", include_str!("lib.rs")),
         ("auth.rs", include_str!("auth.rs")),
         ("billing.rs", include_str!("billing.rs")),
         ("confirm.rs", include_str!("confirm.rs")),

@@ -1080,7 +1080,7 @@ mod docs_tests {
     use super::*;
 
     /// The tool reference a person reads.
-    const DOC: &str = include_str!("../../../../docs/tools.md");
+    const DOC: &str = include_str!("../../../docs/tools.md");
 
     /// The `## ` sections of `docs/tools.md` that are about no single tool; the first is the table
     /// of every tool.

@@ -16,8 +16,8 @@ use super::extract::Bytes;
 use super::oauth::{MAX_FORM_BYTES, client_ip, current_session, session_or_new, with_cookie};
 use super::{ApiError, pages};
 use crate::App;
-use crate::sessions::browser::BrowserSessions;
-use crate::sessions::{GRANT_FIELD, REST_CLIENT, TokenPair};
+use imagemcp_service::sessions::browser::BrowserSessions;
+use imagemcp_service::sessions::{GRANT_FIELD, REST_CLIENT, TokenPair};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()

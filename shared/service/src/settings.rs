@@ -18,8 +18,8 @@ use imagemcp_core::{Error, Result};
 
 use crate::AppConfig;
 use crate::billing::BillingConfig;
+use crate::billing::confirmation::{DEFAULT_THRESHOLD_CENTS, MAX_THRESHOLD_CENTS};
 use crate::crypto::Keyring;
-use crate::mcp::confirm::{DEFAULT_THRESHOLD_CENTS, MAX_THRESHOLD_CENTS};
 use crate::oauth::cimd::CimdConfig;
 use crate::sessions::KeySet;
 use imagemcp_core::fetch::MetadataFetcher;

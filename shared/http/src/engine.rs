@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use super::Authed;
 use super::extract::{Bytes, json_body};
 use crate::App;
-use crate::auth::Caller;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -23,12 +23,12 @@ pub(super) fn routes() -> Router<App> {
 
 type ApiResult = Result<Response, ApiError>;
 
-async fn metrics(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn metrics(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     let view = app.engine.metrics_summary(&caller)?;
     Ok(axum::Json(view).into_response())
 }
 
-async fn cache_setting(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn cache_setting(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     caller.authorize(Action::ViewUsage)?;
     let enabled = imagemcp_engine::cache::enabled(app.generation_cache(), &caller.org).await?;
     Ok(axum::Json(json!({ "enabled": enabled })).into_response())
@@ -40,7 +40,7 @@ struct CacheSetting {
     enabled: bool,
 }
 
-async fn set_cache(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn set_cache(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let setting: CacheSetting = json_body(&bytes)?;
     let enabled =
         imagemcp_engine::cache::set_enabled(app.generation_cache(), &caller, setting.enabled)

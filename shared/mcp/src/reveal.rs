@@ -1,6 +1,6 @@
 //! Credentials over MCP: the tools that make one (`openai_create_api_key`, `openai_rotate_api_key`,
 //! `openai_invite_member`) never put it in their result, which the client and its model read.
-//! The result offers a one-time reveal link instead ([`crate::reveal`]: signed, single-use, ten
+//! The result offers a one-time reveal link instead ([`imagemcp_service::reveal`]: signed, single-use, ten
 //! minutes, only for the same person signed in with their browser), and the link reaches the
 //! person by URL-mode elicitation where the client declared it, as the specification requires for
 //! credentials:
@@ -26,7 +26,7 @@ use super::protocol::{INVALID_PARAMS, RpcError};
 use crate::App;
 use crate::auth::Caller;
 use crate::manage::{InvitationView, KeyView, NewKeyView};
-use crate::reveal::{self, Link, SecretKind};
+use imagemcp_service::reveal::{self, Link, SecretKind};
 
 /// The key of our one input request on 2026-07-28.
 pub const INPUT_KEY: &str = "reveal";

@@ -11,7 +11,7 @@ use imagemcp_core::Error;
 
 use super::ApiError;
 use crate::App;
-use crate::billing::{signature, webhook};
+use imagemcp_service::billing::{signature, webhook};
 
 pub(super) fn routes() -> Router<App> {
     Router::new().route("/webhooks/stripe", post(stripe))

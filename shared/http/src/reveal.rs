@@ -1,4 +1,4 @@
-//! `/reveal/{token}`: the page that shows a one-time secret ([`crate::reveal`]) to the person it
+//! `/reveal/{token}`: the page that shows a one-time secret ([`imagemcp_service::reveal`]) to the person it
 //! was made for, signed in with their browser session.
 //!
 //! GET never reveals: it shows a sign-in form, or a button, so a link preview or a browser's
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::oauth::{MAX_FORM_BYTES, client_ip, current_session, session_or_new, with_cookie};
 use super::pages::{self, esc, hidden};
 use crate::App;
-use crate::reveal::{self, Pending, Revealed, SecretKind};
-use crate::sessions::browser::{BrowserSession, BrowserSessions};
+use imagemcp_service::reveal::{self, Pending, Revealed, SecretKind};
+use imagemcp_service::sessions::browser::{BrowserSession, BrowserSessions};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()

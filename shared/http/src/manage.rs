@@ -1,6 +1,6 @@
 //! REST routes for managing an organisation and for data-subject rights: API keys, members,
 //! invitations, teams, the audit log, the user's own export and erasure, and the RBAC matrix.
-//! Each route is a thin adapter over [`crate::manage`], [`crate::audit::read`] and [`crate::gdpr`],
+//! Each route is a thin adapter over [`imagemcp_service::manage`], [`imagemcp_service::audit::read`] and [`imagemcp_service::gdpr`],
 //! which authorize and audit.
 
 use axum::Router;
@@ -11,12 +11,12 @@ use axum::routing::{delete, get, patch, post, put};
 use serde::Serialize;
 
 use super::ApiError;
+use super::Authed;
 use super::extract::{Bytes, Path, Query, json_body as body};
 use crate::App;
-use crate::audit::read::{ExportArgs, ViewArgs};
-use crate::auth::Caller;
-use crate::gdpr::{DeleteUserArgs, Gdpr};
-use crate::manage::{
+use imagemcp_service::audit::read::{ExportArgs, ViewArgs};
+use imagemcp_service::gdpr::{DeleteUserArgs, Gdpr};
+use imagemcp_service::manage::{
     AcceptArgs, CreateKeyArgs, InviteArgs, Manage, ProvisionArgs, RenameTeamArgs, SetRoleArgs,
     TeamArgs, matrix_json,
 };
@@ -52,35 +52,43 @@ fn created<T: Serialize>(value: T) -> ApiResult {
     Ok((StatusCode::CREATED, axum::Json(value)).into_response())
 }
 
-async fn list_keys(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn list_keys(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     ok(Manage::new(&app).list_keys(&caller).await?)
 }
 
-async fn create_key(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn create_key(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: CreateKeyArgs = body(&bytes)?;
     created(Manage::new(&app).create_key(&caller, args).await?)
 }
 
-async fn rotate_key(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn rotate_key(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult {
     created(Manage::new(&app).rotate_key(&caller, &id).await?)
 }
 
-async fn revoke_key(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn revoke_key(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult {
     ok(Manage::new(&app).revoke_key(&caller, &id).await?)
 }
 
-async fn list_members(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn list_members(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     ok(Manage::new(&app).list_members(&caller).await?)
 }
 
-async fn provision(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn provision(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: ProvisionArgs = body(&bytes)?;
     created(Manage::new(&app).provision(&caller, args).await?)
 }
 
 async fn remove_member(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Path(user): Path<String>,
 ) -> ApiResult {
     ok(Manage::new(&app).remove_member(&caller, &user).await?)
@@ -97,7 +105,7 @@ struct RoleBody {
 
 async fn set_role(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Path(user): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
@@ -112,7 +120,7 @@ async fn set_role(
 
 async fn issue_key(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Path(user): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
@@ -120,22 +128,22 @@ async fn issue_key(
     created(Manage::new(&app).issue_key(&caller, &user, args).await?)
 }
 
-async fn invite(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn invite(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: InviteArgs = body(&bytes)?;
     created(Manage::new(&app).invite(&caller, args).await?)
 }
 
-async fn accept(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn accept(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: AcceptArgs = body(&bytes)?;
     ok(Manage::new(&app).accept(&caller, args).await?)
 }
 
-async fn create_team(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn create_team(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: TeamArgs = body(&bytes)?;
     created(Manage::new(&app).create_team(&caller, args).await?)
 }
 
-async fn list_teams(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn list_teams(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     ok(Manage::new(&app).list_teams(&caller).await?)
 }
 
@@ -148,7 +156,7 @@ struct RenameBody {
 
 async fn rename_team(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
@@ -160,12 +168,16 @@ async fn rename_team(
     ok(Manage::new(&app).rename_team(&caller, args).await?)
 }
 
-async fn delete_team(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn delete_team(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult {
     ok(Manage::new(&app).delete_team(&caller, &id).await?)
 }
 
-async fn me(State(app): State<App>, caller: Caller) -> ApiResult {
-    ok(crate::whoami::whoami(&app, &caller).await?)
+async fn me(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
+    ok(imagemcp_service::whoami::whoami(&app, &caller).await?)
 }
 
 /// The query of `GET /v1/audit` (a plain struct: query strings are decorated by proxies, so
@@ -184,7 +196,7 @@ struct AuditQuery {
 
 async fn view_audit(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult {
     let args = ViewArgs {
@@ -200,24 +212,24 @@ async fn view_audit(
     ok(app.audit_log().view(&caller, &args).await?)
 }
 
-async fn verify_audit(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn verify_audit(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     ok(app.audit_log().verify(&caller).await?)
 }
 
-async fn export_audit(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn export_audit(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: ExportArgs = body(&bytes)?;
     created(app.audit_log().export(&caller, &args).await?)
 }
 
-async fn export_me(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn export_me(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     created(Gdpr::new(&app).export(&caller).await?)
 }
 
-async fn erase_me(State(app): State<App>, caller: Caller, bytes: Bytes) -> ApiResult {
+async fn erase_me(State(app): State<App>, Authed(caller): Authed, bytes: Bytes) -> ApiResult {
     let args: DeleteUserArgs = body(&bytes)?;
     ok(Gdpr::new(&app).erase(&caller, args).await?)
 }
 
-async fn rbac(_caller: Caller) -> ApiResult {
+async fn rbac(_: Authed) -> ApiResult {
     ok(matrix_json())
 }

@@ -1,5 +1,5 @@
 //! Jobs (`imagemcp_jobs`: the store, idempotent items, the queue consumer) with this application's
-//! item kinds registered: campaign batches and generations run as MCP tasks. A new kind is an
+//! item kinds registered: campaign batches and queued generations. A new kind is an
 //! [`ItemKind`] in its feature and one line in [`kinds`].
 
 use imagemcp_core::queue::Delivery;
@@ -15,7 +15,7 @@ use crate::images::Images;
 pub fn kinds() -> Kinds<Images> {
     Kinds::default()
         .with(crate::images::campaign::CampaignItems)
-        .with(crate::mcp::tasks::GenerateItems)
+        .with(crate::images::queued::GenerateItems)
 }
 
 /// Processes a batch of deliveries with the application's kinds; returns the message ids that

@@ -8,7 +8,7 @@
 //! against the body). No MCP state lives in process memory, so any instance can answer any request.
 //!
 //! rmcp's service loop needs tokio and `Send` handlers, which a Worker cannot give; so we use rmcp's
-//! model types and schemas but dispatch ourselves.
+//! model types and schemas but dispatch ourselves. The only application crate that knows rmcp.
 
 pub mod confirm;
 pub mod protocol;
@@ -27,9 +27,13 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 
-use crate::App;
+// The services this surface puts its face on, under the names the modules use.
 use crate::auth::Caller;
 use crate::images::Progress;
+use imagemcp_service::images::views;
+use imagemcp_service::{
+    App, audit, auth, billing, crypto, error, gdpr, images, imaging, jobs, manage, whoami,
+};
 use protocol::{
     HANDSHAKE_VERSIONS, INVALID_PARAMS, INVALID_REQUEST, LATEST_HANDSHAKE, METHOD_NOT_FOUND,
     MODERN_VERSIONS, PARSE_ERROR, PROTOCOL_VERSION_HEADER, RpcError, SESSION_HEADER,
@@ -624,7 +628,7 @@ async fn call_tool(
         let submitted = if name == tools::CAMPAIGN {
             tools::submit_campaign(app, caller, args).await
         } else {
-            tasks::submit_generate(app, caller, args).await
+            crate::images::queued::submit(&app.images, caller, args).await
         };
         let created = match submitted {
             Ok(job) => tasks::created(app, caller, &job).await,

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::images::params::{json_kind, parse_args};
+use imagemcp_service::images::params::{json_kind, parse_args};
 
 /// The query string, deserialized; a parameter that does not parse is `invalid_argument` naming
 /// it (`?limit=abc` → `field: "limit"`).
@@ -111,7 +111,7 @@ pub(super) fn body_problem(rejection: &BytesRejection) -> (StatusCode, String) {
 /// A body axum could not take, as the REST error (`payload_too_large` over the limit).
 fn body_rejection(rejection: BytesRejection) -> Response {
     let (status, why) = body_problem(&rejection);
-    let mut body = crate::error::rest_body(&Error::invalid("body", why));
+    let mut body = imagemcp_service::error::rest_body(&Error::invalid("body", why));
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         body["error"]["code"] = json!("payload_too_large");
     }
@@ -149,7 +149,7 @@ pub(super) async fn method_not_allowed(
         "method",
         format!("{method} is not allowed on {}", uri.path()),
     );
-    let mut body = crate::error::rest_body(&error);
+    let mut body = imagemcp_service::error::rest_body(&error);
     body["error"]["code"] = json!("method_not_allowed");
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

@@ -8,11 +8,11 @@ use axum::routing::get;
 use imagemcp_core::ids::ImageId;
 
 use super::ApiError;
+use super::Authed;
 use super::extract::{Bytes, Path, Query, json_body};
 use crate::App;
-use crate::auth::Caller;
-use crate::images::params::{GenerateArgs, ListArgs};
-use crate::views::{DeletedView, GeneratedView, ImageListView, ImageView};
+use imagemcp_service::images::params::{GenerateArgs, ListArgs};
+use imagemcp_service::images::views::{DeletedView, GeneratedView, ImageListView, ImageView};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -23,7 +23,7 @@ pub(super) fn routes() -> Router<App> {
 
 type ApiResult = Result<Response, ApiError>;
 
-async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
+async fn create(State(app): State<App>, Authed(caller): Authed, body: Bytes) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let args: GenerateArgs = json_body(&body)?;
     let generated = app.images().generate(&caller, args, None).await?;
@@ -42,7 +42,7 @@ async fn create(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResul
 
 async fn list(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     Query(args): Query<ListArgsQuery>,
 ) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
@@ -70,7 +70,7 @@ struct ListArgsQuery {
     cursor: Option<String>,
 }
 
-async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn show(State(app): State<App>, Authed(caller): Authed, Path(id): Path<String>) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     let rec = app.images().get(&caller, &id).await?;
@@ -78,7 +78,11 @@ async fn show(State(app): State<App>, caller: Caller, Path(id): Path<String>) ->
     Ok(axum::Json(ImageView::new(&rec, url)).into_response())
 }
 
-async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn content(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     let (rec, blob) = app.images().content(&caller, &id).await?;
@@ -99,7 +103,11 @@ async fn content(State(app): State<App>, caller: Caller, Path(id): Path<String>)
     Ok(response)
 }
 
-async fn remove(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+async fn remove(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult {
     super::billing::api_access(&app, &caller).await?;
     let id = ImageId::parse(&id)?;
     let view = DeletedView::of(&caller, &id, app.images().delete(&caller, &id).await)?;

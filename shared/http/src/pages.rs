@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use imagemcp_core::ids::OrgId;
 use imagemcp_core::rbac::{Role, Scope};
 
-use crate::oauth::{AuthorizeParams, ValidRequest};
+use imagemcp_service::oauth::{AuthorizeParams, ValidRequest};
 
 /// Escapes text for HTML element content and double-quoted attributes.
 pub(super) fn esc(s: &str) -> String {
@@ -207,7 +207,7 @@ pub(super) fn consent(
     // A client described by a metadata document says who it is by its URL's host; a loopback
     // redirect can be claimed by any program on this computer, so the user is warned.
     let mut notes = String::new();
-    if crate::oauth::cimd::is_url_client_id(&req.client.client_id) {
+    if imagemcp_service::oauth::cimd::is_url_client_id(&req.client.client_id) {
         notes.push_str(&format!(
             "<p class=\"muted\">Client described by <strong>{}</strong>.</p>",
             esc(&redirect_host(&req.client.client_id))

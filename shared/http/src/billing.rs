@@ -13,15 +13,16 @@ use imagemcp_core::money::{format_cents, micros_to_cents};
 use imagemcp_core::rbac::Scope;
 
 use super::ApiError;
+use super::Authed;
 use super::extract::{Bytes, json_body};
 use super::oauth::current_session;
 use super::pages::{esc, page};
 use crate::App;
-use crate::accounts::Accounts;
-use crate::auth::Caller;
-use crate::billing::budget::{self, BudgetArgs, BudgetView};
-use crate::billing::checkout::{self, UpgradeArgs};
-use crate::billing::usage;
+use imagemcp_service::accounts::Accounts;
+use imagemcp_service::auth::Caller;
+use imagemcp_service::billing::budget::{self, BudgetArgs, BudgetView};
+use imagemcp_service::billing::checkout::{self, UpgradeArgs};
+use imagemcp_service::billing::usage;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -39,7 +40,7 @@ type ApiResult = Result<Response, ApiError>;
 /// The REST image API is API access, a Team feature (billing off: everyone has it). The billing
 /// routes themselves are open to every plan, or nobody could upgrade.
 pub(super) async fn api_access(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    crate::billing::gate(
+    imagemcp_service::billing::gate(
         &app.billing,
         &caller.org,
         imagemcp_core::tier::Feature::ApiAccess,
@@ -48,17 +49,17 @@ pub(super) async fn api_access(app: &App, caller: &Caller) -> Result<(), ApiErro
     .map_err(ApiError)
 }
 
-async fn usage_json(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn usage_json(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     Ok(axum::Json(usage::summary(&app.billing, &caller).await?).into_response())
 }
 
-async fn checkout_json(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
+async fn checkout_json(State(app): State<App>, Authed(caller): Authed, body: Bytes) -> ApiResult {
     let args: UpgradeArgs = json_body(&body)?;
     let view = checkout::upgrade(&app.billing, &caller, args).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
-async fn portal_json(State(app): State<App>, caller: Caller) -> ApiResult {
+async fn portal_json(State(app): State<App>, Authed(caller): Authed) -> ApiResult {
     Ok((
         StatusCode::CREATED,
         axum::Json(checkout::portal(&app.billing, &caller).await?),
@@ -66,7 +67,7 @@ async fn portal_json(State(app): State<App>, caller: Caller) -> ApiResult {
         .into_response())
 }
 
-async fn budget_json(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult {
+async fn budget_json(State(app): State<App>, Authed(caller): Authed, body: Bytes) -> ApiResult {
     let args: BudgetArgs = json_body(&body)?;
     let view = BudgetView::from(budget::set(&app.billing, &caller, args).await?);
     Ok(axum::Json(view).into_response())
@@ -77,7 +78,7 @@ async fn budget_json(State(app): State<App>, caller: Caller, body: Bytes) -> Api
 async fn browser_caller(
     app: &App,
     headers: &HeaderMap,
-) -> Result<(Caller, crate::sessions::browser::BrowserSession), Response> {
+) -> Result<(Caller, imagemcp_service::sessions::browser::BrowserSession), Response> {
     let signed_out = || {
         page(
             StatusCode::UNAUTHORIZED,

@@ -1,4 +1,4 @@
-//! The `/mcp` route: Streamable HTTP in front of the runtime-agnostic handler in `crate::mcp`.
+//! The `/mcp` route: Streamable HTTP in front of the runtime-agnostic handler in `imagemcp_mcp`.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -9,8 +9,8 @@ use axum::routing::any;
 use futures::StreamExt;
 
 use crate::App;
-use crate::auth::Caller;
-use crate::mcp::{McpBody, handle};
+use imagemcp_mcp::{McpBody, handle};
+use imagemcp_service::auth::Caller;
 
 pub(super) fn routes() -> Router<App> {
     Router::new().route("/mcp", any(mcp))
@@ -45,7 +45,7 @@ async fn mcp(
     State(app): State<App>,
     method: Method,
     headers: HeaderMap,
-    caller: Result<Caller, super::AuthRejection>,
+    caller: Result<super::Authed, super::AuthRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
@@ -54,7 +54,7 @@ async fn mcp(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let caller = match caller {
-        Ok(c) => c,
+        Ok(super::Authed(c)) => c,
         Err(e) => return e.into_response(),
     };
     // A body over the limit or unreadable is answered as JSON-RPC, like any other bad request.
@@ -62,8 +62,8 @@ async fn mcp(
         Ok(body) => body,
         Err(rejection) => {
             let (status, why) = super::extract::body_problem(&rejection);
-            let error = crate::mcp::protocol::RpcError::new(
-                crate::mcp::protocol::INVALID_REQUEST,
+            let error = imagemcp_mcp::protocol::RpcError::new(
+                imagemcp_mcp::protocol::INVALID_REQUEST,
                 format!("Invalid Request: the request body {why}"),
             );
             return (
@@ -111,7 +111,7 @@ fn scope_shortfall(caller: &Caller, body: &[u8]) -> Option<imagemcp_core::rbac::
         return None;
     }
     let name = message.get("params")?.get("name")?.as_str()?;
-    crate::mcp::tools::missing_scope(caller, name)
+    imagemcp_mcp::tools::missing_scope(caller, name)
 }
 
 #[cfg(test)]

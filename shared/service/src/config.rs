@@ -28,7 +28,7 @@ pub struct AppConfig {
     /// [`crate::billing`]).
     pub billing: Option<Arc<crate::billing::BillingConfig>>,
     /// The default cost above which a generating MCP tool asks before spending, in cents (users
-    /// and organisations may set their own; see [`crate::mcp::confirm`]).
+    /// and organisations may set their own; see [`crate::billing::confirmation`]).
     pub cost_confirmation_cents: u64,
     /// Client ID Metadata Documents: the runtime's guarded fetcher (and the test allow-list).
     /// `None` turns the feature off (URL client ids are then unknown clients).
@@ -47,7 +47,7 @@ impl AppConfig {
             mcp_session_ttl: Duration::from_secs(24 * 3600),
             token_keys: None,
             billing: None,
-            cost_confirmation_cents: crate::mcp::confirm::DEFAULT_THRESHOLD_CENTS,
+            cost_confirmation_cents: crate::billing::confirmation::DEFAULT_THRESHOLD_CENTS,
             client_metadata: None,
         }
     }

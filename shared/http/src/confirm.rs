@@ -1,5 +1,5 @@
 //! `GET`/`PUT /v1/settings/cost-confirmation`: the estimated cost above which a generating MCP
-//! tool asks before spending (see `crate::mcp::confirm`). A user sets their own; a member who
+//! tool asks before spending (see `imagemcp_billing::confirmation`). A user sets their own; a member who
 //! manages the organisation sets the organisation's; the lower of the two applies.
 
 use axum::Router;
@@ -11,26 +11,27 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use super::Authed;
 use super::extract::{Bytes, json_body};
 use crate::App;
-use crate::auth::Caller;
-use crate::mcp::confirm::{self, SettingScope};
+use imagemcp_service::auth::Caller;
+use imagemcp_service::billing::confirmation::{self as confirm, SettingScope};
 
 pub(super) fn routes() -> Router<App> {
     Router::new().route("/v1/settings/cost-confirmation", get(show).put(change))
 }
 
 async fn view(app: &App, caller: &Caller) -> Result<Value, Error> {
-    let (user, org) = confirm::settings(app, caller).await?;
+    let (user, org) = confirm::settings(&app.billing, caller).await?;
     Ok(json!({
         "user_threshold_cents": user,
         "org_threshold_cents": org,
         "default_threshold_cents": app.config.cost_confirmation_cents,
-        "effective_threshold_cents": confirm::threshold_cents(app, caller).await?,
+        "effective_threshold_cents": confirm::threshold_cents(&app.billing, caller).await?,
     }))
 }
 
-async fn show(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
+async fn show(State(app): State<App>, Authed(caller): Authed) -> Result<Response, ApiError> {
     caller.authorize(imagemcp_core::rbac::Action::ViewImages)?;
     Ok(axum::Json(view(&app, &caller).await?).into_response())
 }
@@ -46,10 +47,10 @@ struct Change {
 
 async fn change(
     State(app): State<App>,
-    caller: Caller,
+    Authed(caller): Authed,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let change: Change = json_body(&bytes)?;
-    confirm::change_threshold(&app, &caller, change.scope, change.threshold_cents).await?;
+    confirm::change_threshold(&app.billing, &caller, change.scope, change.threshold_cents).await?;
     Ok(axum::Json(view(&app, &caller).await?).into_response())
 }

@@ -16,10 +16,7 @@
 //! A decline stores nothing and costs nothing: the gate runs before the tool, and a declined or
 //! refused call writes no nonce, no image and no usage.
 //!
-//! The threshold is the lower of the user's and the organisation's settings
-//! (`USER#<user>` / `SETTING#cost_confirmation`, `ORG#<org>` / `SETTING#cost_confirmation`,
-//! attribute `threshold_cents`), or the deployment default ([`crate::AppConfig`]'s
-//! `cost_confirmation_cents`, 100 cents unless configured).
+//! Whose threshold applies and what it is are billing's (`imagemcp_billing::confirmation`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,16 +37,10 @@ use crate::auth::Caller;
 
 /// The argument that confirms a cost up front, in cents.
 pub const CONFIRM_ARG: &str = "confirm_cost_cents";
-/// The deployment default threshold, in cents, when none is configured.
-pub const DEFAULT_THRESHOLD_CENTS: u64 = 100;
-/// The highest threshold a user, an organisation or the deployment default may set ($10,000).
-pub const MAX_THRESHOLD_CENTS: u64 = 1_000_000;
 /// How long a `requestState` stays valid.
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 /// The key of our one input request.
 pub const INPUT_KEY: &str = "confirm_cost";
-/// The sort key of a threshold setting.
-const SETTING_SK: &str = "SETTING#cost_confirmation";
 /// What the state's MAC key is derived for (a KEK is never used directly for two purposes).
 const KEY_PURPOSE: &[u8] = b"imagemcp/mcp-request-state/v1";
 
@@ -126,105 +117,6 @@ pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
     }
 }
 
-fn setting_key(pk: String) -> Key {
-    Key::new(pk, SETTING_SK)
-}
-
-/// The caller's own and their organisation's thresholds, where set.
-pub async fn settings(app: &App, caller: &Caller) -> Result<(Option<u64>, Option<u64>)> {
-    let mut out = [None, None];
-    for (slot, pk) in out.iter_mut().zip([
-        format!("USER#{}", caller.user),
-        format!("ORG#{}", caller.org),
-    ]) {
-        *slot = app
-            .ports
-            .table
-            .get(&setting_key(pk))
-            .await?
-            .and_then(|item| item.attrs.get("threshold_cents").and_then(Value::as_u64));
-    }
-    Ok((out[0], out[1]))
-}
-
-/// The caller's confirmation threshold in cents: the lower of their own and their
-/// organisation's setting, or the deployment default.
-pub async fn threshold_cents(app: &App, caller: &Caller) -> Result<u64> {
-    let mut found = Vec::new();
-    for pk in [
-        format!("USER#{}", caller.user),
-        format!("ORG#{}", caller.org),
-    ] {
-        if let Some(item) = app.ports.table.get(&setting_key(pk)).await?
-            && let Some(c) = item.attrs.get("threshold_cents").and_then(Value::as_u64)
-        {
-            found.push(c);
-        }
-    }
-    Ok(found
-        .into_iter()
-        .min()
-        .unwrap_or(app.config.cost_confirmation_cents))
-}
-
-/// Whose threshold a setting changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SettingScope {
-    User,
-    Org,
-}
-
-/// Sets the caller's own threshold, or (for a member who manages the organisation) the
-/// organisation's.
-pub async fn set_threshold(
-    app: &App,
-    caller: &Caller,
-    scope: SettingScope,
-    threshold_cents: u64,
-) -> Result<()> {
-    change_threshold(app, caller, scope, Some(threshold_cents)).await
-}
-
-/// Sets (`Some`) or clears (`None`: back to the default) a threshold; see [`set_threshold`].
-pub async fn change_threshold(
-    app: &App,
-    caller: &Caller,
-    scope: SettingScope,
-    threshold_cents: Option<u64>,
-) -> Result<()> {
-    if threshold_cents.is_some_and(|c| c > MAX_THRESHOLD_CENTS) {
-        return Err(Error::invalid(
-            "threshold_cents",
-            "at most 1000000 ($10,000)",
-        ));
-    }
-    let pk = match scope {
-        SettingScope::User => {
-            caller.authorize(imagemcp_core::rbac::Action::Generate)?;
-            format!("USER#{}", caller.user)
-        }
-        SettingScope::Org => {
-            caller.authorize(imagemcp_core::rbac::Action::ManageMembers)?;
-            format!("ORG#{}", caller.org)
-        }
-    };
-    let Some(threshold_cents) = threshold_cents else {
-        return app
-            .ports
-            .table
-            .delete(&setting_key(pk), Condition::None)
-            .await;
-    };
-    let Value::Object(attrs) = json!({ "threshold_cents": threshold_cents }) else {
-        return Err(Error::internal("a setting is not an object"));
-    };
-    app.ports
-        .table
-        .put(Item::new(setting_key(pk), attrs), Condition::None)
-        .await
-}
-
 /// What the gate decided about a call.
 #[derive(Debug)]
 pub enum Gate {
@@ -293,7 +185,8 @@ pub async fn gate(app: &App, caller: &Caller, tool: &str, args: Value, ask: Aske
         },
     };
     let estimate = cents(estimate_micros(app, tool, &args));
-    let threshold = match threshold_cents(app, caller).await {
+    let threshold = match crate::billing::confirmation::threshold_cents(&app.billing, caller).await
+    {
         Ok(t) => t,
         Err(e) => return Gate::Refuse(super::tools::error_result(&e)),
     };
@@ -672,7 +565,7 @@ async fn answered(
     let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
     let Some(response) = response else {
         // Asked but not answered: ask again, as the MRTR pattern recommends.
-        let threshold = threshold_cents(app, caller)
+        let threshold = crate::billing::confirmation::threshold_cents(&app.billing, caller)
             .await
             .unwrap_or(app.config.cost_confirmation_cents);
         return match input_required(app, caller, tool, &args, estimate, threshold) {

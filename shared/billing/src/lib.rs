@@ -99,24 +99,6 @@ pub async fn gate(
     imagemcp_core::tier::gate(tier, feature, &upgrade_url(ctx))
 }
 
-/// When what `org` stores now expires under its plan's retention (Free: 30 days, by the Table's
-/// TTL); `None` keeps it. Items keep the expiry they were written with: images made on Free still
-/// expire after an upgrade, images made on a paid plan are kept after a downgrade.
-pub async fn retention_expiry(
-    ctx: &crate::Billing,
-    org: &imagemcp_core::ids::OrgId,
-) -> imagemcp_core::Result<Option<i64>> {
-    if ctx.config.stripe.is_none() {
-        return Ok(None);
-    }
-    let now = ctx.ports.clock.now_secs();
-    let tier = plan::load(ctx, org).await?.effective_tier(now);
-    Ok(tier
-        .spec()
-        .retention_days
-        .map(|days| now + i64::from(days) * 86_400))
-}
-
 /// Where a caller upgrades: the page that starts a checkout.
 pub fn upgrade_url(ctx: &crate::Billing) -> String {
     format!("{}/billing/upgrade", ctx.config.public_url)

@@ -6,7 +6,8 @@
 //!
 //! A crash between reserve and settle of a request leaves its reservation counted until the period
 //! ends: the customer is under-served by at most one request's images, never over-billed beyond
-//! them, and no request can pass the quota. A queued job item does better ([`admit_item`]): its
+//! them, and no request can pass the quota. A queued job item does better (`Admission::reserve` with
+//! the item's marker): its
 //! reservation and budget hold are recorded at `JOB#<id>#HOLD#<n>` in the one transaction that
 //! takes them, the redelivered item adopts them instead of reserving again, and the transaction
 //! that stores the item's images settles them; so a process dying at any instant neither burns
@@ -57,21 +58,6 @@ fn mode_feature(mode: Option<&str>) -> Result<Option<Feature>> {
     })
 }
 
-/// The tier's gates for a request of `images` in `mode` (variations, mode), with nothing reserved:
-/// what must hold even when the request is answered without a model call (from the cache).
-/// Returns the budget the request is held to (see [`budget`]).
-pub async fn gates(
-    ctx: &Billing,
-    caller: &Caller,
-    images: u32,
-    mode: Option<&str>,
-) -> Result<Option<Budget>> {
-    let plan = plan::load(ctx, &caller.org).await?;
-    let tier = plan.effective_tier(ctx.ports.clock.now_secs());
-    check_gates(ctx, tier, images, mode)?;
-    Ok(budget(ctx, tier, mode.map(Mode::parse).transpose()?))
-}
-
 /// The cost budget a request is held to: its mode's when it names one, else quick's on a tier
 /// whose only mode is quick (Free), so that tier's requests cost what quick allows whether or not
 /// they say so. (A mode's time limit applies only when the request names it.)
@@ -104,22 +90,95 @@ fn check_gates(ctx: &Billing, tier: Tier, images: u32, mode: Option<&str>) -> Re
     Ok(())
 }
 
-/// The plan read once at admission, its tier now, and the time; the tier's gates checked.
-async fn admission(
-    ctx: &Billing,
-    caller: &Caller,
+/// A request let through its tier's gates (variations, mode), with the organisation's plan read
+/// once: what every later step of the request is judged by. A cached answer needs only this (its
+/// [`budget`](Self::budget) and gates); a model call then [`reserve`](Self::reserve)s, and the
+/// engine takes its limits from the same [`tier`](Self::tier).
+pub struct Admission {
+    plan: plan::OrgPlan,
+    tier: Tier,
+    now_ms: i64,
     images: u32,
-    mode: Option<&str>,
-) -> Result<(plan::OrgPlan, Tier, i64)> {
-    let plan = plan::load(ctx, &caller.org).await?;
-    let now_ms = ctx.ports.clock.now_ms();
-    let tier = plan.effective_tier(now_ms / 1000);
-    check_gates(ctx, tier, images, mode)?;
-    Ok((plan, tier, now_ms))
+    budget: Option<Budget>,
+}
+
+impl Admission {
+    /// Reads the plan and checks the tier's gates for a request of `images` in `mode`; nothing is
+    /// reserved yet.
+    pub async fn open(
+        ctx: &Billing,
+        caller: &Caller,
+        images: u32,
+        mode: Option<&str>,
+    ) -> Result<Self> {
+        let plan = plan::load(ctx, &caller.org).await?;
+        let now_ms = ctx.ports.clock.now_ms();
+        let tier = plan.effective_tier(now_ms / 1000);
+        check_gates(ctx, tier, images, mode)?;
+        let budget = budget(ctx, tier, mode.map(Mode::parse).transpose()?);
+        Ok(Self {
+            plan,
+            tier,
+            now_ms,
+            images,
+            budget,
+        })
+    }
+
+    /// The tier the request was admitted under (its rate limits and concurrency too).
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// The cost budget the request is held to (see [`budget`]).
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
+    }
+
+    /// When what the request stores expires, in seconds since the epoch (the Table's TTL): the
+    /// tier's retention (Free keeps images 30 days); `None` keeps them, as when billing is off.
+    /// Items keep the expiry they were written with: images made on Free still expire after an
+    /// upgrade, images made on a paid plan are kept after a downgrade.
+    pub fn retention_expiry(&self, ctx: &Billing) -> Option<i64> {
+        ctx.config.stripe.as_ref()?;
+        let now = self.now_ms / 1000;
+        self.tier
+            .spec()
+            .retention_days
+            .map(|days| now + i64::from(days) * 86_400)
+    }
+
+    /// Holds the request's estimate against a hard-stop budget and reserves its images; a job
+    /// item's holds are recorded at `item` (see `reserve_item`). Settle the result after the call.
+    pub async fn reserve(
+        &self,
+        ctx: &Billing,
+        caller: &Caller,
+        estimate_micros: u64,
+        item: Option<Key>,
+    ) -> Result<Metered> {
+        if let Some(marker) = item {
+            return self
+                .reserve_item(ctx, caller, estimate_micros, marker)
+                .await;
+        }
+        let hold = budget::hold(ctx, caller, estimate_micros).await?;
+        let metered = reserve(ctx, caller, &self.plan, self.tier, self.images, self.now_ms).await;
+        match metered {
+            Ok(metered) => Ok(Metered { hold, ..metered }),
+            Err(e) => {
+                if let Some(hold) = hold {
+                    hold.release(ctx).await;
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Checks the tier's gates for a request of `images` (in `mode`, estimated at `estimate_micros`),
-/// holds its estimate against a hard-stop budget and reserves the images.
+/// holds its estimate against a hard-stop budget and reserves the images: [`Admission::open`] and
+/// [`Admission::reserve`] at once.
 pub async fn admit(
     ctx: &Billing,
     caller: &Caller,
@@ -127,18 +186,10 @@ pub async fn admit(
     mode: Option<&str>,
     estimate_micros: u64,
 ) -> Result<Metered> {
-    let (plan, tier, now_ms) = admission(ctx, caller, images, mode).await?;
-    let hold = budget::hold(ctx, caller, estimate_micros).await?;
-    let metered = reserve(ctx, caller, &plan, tier, images, now_ms).await;
-    match metered {
-        Ok(metered) => Ok(Metered { hold, ..metered }),
-        Err(e) => {
-            if let Some(hold) = hold {
-                hold.release(ctx).await;
-            }
-            Err(e)
-        }
-    }
+    Admission::open(ctx, caller, images, mode)
+        .await?
+        .reserve(ctx, caller, estimate_micros, None)
+        .await
 }
 
 /// The most images the period may count (`None`: no limit, past the pool is billed) and who is
@@ -322,99 +373,101 @@ pub async fn release_item_hold(ctx: &Billing, marker: &Key) {
 /// follows another request's successful change of the counter, so the loop ends.
 const ITEM_ADMIT_ROUNDS: usize = 32;
 
-/// [`admit`] for a job item, whose holds are recorded at `marker`: a hold a previous delivery
-/// recorded (its process died) is adopted, not taken again; otherwise the images are put on the
-/// period's counter, the estimate held against a hard-stop budget and the hold recorded, all in one
-/// transaction (the counter is rewritten under a condition on its value, which is what tells this
-/// item's position against the pool). Nothing held (billing off, no hard stop) records nothing.
-pub async fn admit_item(
-    ctx: &Billing,
-    caller: &Caller,
-    images: u32,
-    mode: Option<&str>,
-    estimate_micros: u64,
-    marker: Key,
-) -> Result<Metered> {
-    let (plan, tier, now_ms) = admission(ctx, caller, images, mode).await?;
-    let (limit, overage) = limits(&plan, tier);
-    let held = |hold: ItemHold| Metered {
-        reservation: hold.reservation(),
-        overage: overage.clone(),
-        caller: Some(caller.clone()),
-        hold: None,
-        item: Some(hold),
-    };
-    for _ in 0..ITEM_ADMIT_ROUNDS {
-        if let Some(hold) = ItemHold::load(ctx, &marker).await? {
-            tracing::info!(key = %marker.sk, "a job item adopts the holds of its previous delivery");
-            return Ok(held(hold));
-        }
-        let budget = budget::plan_hold(ctx, caller, estimate_micros).await?;
-        let mut ops = Vec::new();
-        let mut record = HoldRecord {
-            quota: None,
-            budget: budget.as_ref().map(|b| HeldBudget {
-                pk: b.hold.key.pk.clone(),
-                sk: b.hold.key.sk.clone(),
-                micros: b.hold.micros,
-            }),
-            at_ms: now_ms,
+/// [`Admission::reserve`] for a job item, whose holds are recorded at its `marker`: a hold a
+/// previous delivery recorded (its process died) is adopted, not taken again; otherwise the images
+/// are put on the period's counter, the estimate held against a hard-stop budget and the hold
+/// recorded, all in one transaction (the counter is rewritten under a condition on its value, which
+/// is what tells this item's position against the pool). Nothing held (billing off, no hard stop)
+/// records nothing.
+impl Admission {
+    async fn reserve_item(
+        &self,
+        ctx: &Billing,
+        caller: &Caller,
+        estimate_micros: u64,
+        marker: Key,
+    ) -> Result<Metered> {
+        let (plan, tier, now_ms, images) = (&self.plan, self.tier, self.now_ms, self.images);
+        let (limit, overage) = limits(plan, tier);
+        let held = |hold: ItemHold| Metered {
+            reservation: hold.reservation(),
+            overage: overage.clone(),
+            caller: Some(caller.clone()),
+            hold: None,
+            item: Some(hold),
         };
-        if tier != Tier::Local {
-            let key = counter_key(caller, &plan.period_id(now_ms));
-            let current = ctx.ports.table.get(&key).await?;
-            let before = current.as_ref().and_then(|i| i.int("images")).unwrap_or(0);
-            let after = before.saturating_add(i64::from(images));
-            if limit.is_some_and(|l| after > i64::try_from(l).unwrap_or(i64::MAX)) {
-                return Err(used_up(ctx, tier, limit));
+        for _ in 0..ITEM_ADMIT_ROUNDS {
+            if let Some(hold) = ItemHold::load(ctx, &marker).await? {
+                tracing::info!(key = %marker.sk, "a job item adopts the holds of its previous delivery");
+                return Ok(held(hold));
             }
-            let (mut counter, cond) = match current {
-                Some(item) => (item, Condition::AttrEquals("images".into(), json!(before))),
-                None => (
-                    Item::new(key.clone(), Default::default()),
-                    Condition::NotExists,
-                ),
+            let budget = budget::plan_hold(ctx, caller, estimate_micros).await?;
+            let mut ops = Vec::new();
+            let mut record = HoldRecord {
+                quota: None,
+                budget: budget.as_ref().map(|b| HeldBudget {
+                    pk: b.hold.key.pk.clone(),
+                    sk: b.hold.key.sk.clone(),
+                    micros: b.hold.micros,
+                }),
+                at_ms: now_ms,
             };
-            counter.attrs.insert("images".into(), json!(after));
-            ops.push(TransactOp::Put(counter, cond));
-            record.quota = Some(HeldQuota {
-                pk: key.pk,
-                sk: key.sk,
-                count: images,
-                total_after: after,
-            });
-        }
-        if let Some(b) = &budget {
-            ops.push(TransactOp::Add(b.add.clone()));
-        }
-        if ops.is_empty() {
-            return reserve(ctx, caller, &plan, tier, images, now_ms).await;
-        }
-        let hold = ItemHold {
-            marker: marker.clone(),
-            record,
-        };
-        ops.push(TransactOp::Put(
-            items::to_item(marker.clone(), &hold.record)?,
-            Condition::NotExists,
-        ));
-        match ctx.ports.table.transact(ops).await {
-            Ok(()) => return Ok(held(hold)),
-            Err(Error::Conflict(_)) => {
-                if let Some(b) = &budget
-                    && !b.fits(ctx).await?
-                {
-                    return Err(b.refusal(ctx));
+            if tier != Tier::Local {
+                let key = counter_key(caller, &plan.period_id(now_ms));
+                let current = ctx.ports.table.get(&key).await?;
+                let before = current.as_ref().and_then(|i| i.int("images")).unwrap_or(0);
+                let after = before.saturating_add(i64::from(images));
+                if limit.is_some_and(|l| after > i64::try_from(l).unwrap_or(i64::MAX)) {
+                    return Err(used_up(ctx, tier, limit));
                 }
-                // The counter moved, or a duplicate delivery recorded the hold first (adopted on
-                // the next round).
+                let (mut counter, cond) = match current {
+                    Some(item) => (item, Condition::AttrEquals("images".into(), json!(before))),
+                    None => (
+                        Item::new(key.clone(), Default::default()),
+                        Condition::NotExists,
+                    ),
+                };
+                counter.attrs.insert("images".into(), json!(after));
+                ops.push(TransactOp::Put(counter, cond));
+                record.quota = Some(HeldQuota {
+                    pk: key.pk,
+                    sk: key.sk,
+                    count: images,
+                    total_after: after,
+                });
             }
-            Err(e) => return Err(e),
+            if let Some(b) = &budget {
+                ops.push(TransactOp::Add(b.add.clone()));
+            }
+            if ops.is_empty() {
+                return reserve(ctx, caller, plan, tier, images, now_ms).await;
+            }
+            let hold = ItemHold {
+                marker: marker.clone(),
+                record,
+            };
+            ops.push(TransactOp::Put(
+                items::to_item(marker.clone(), &hold.record)?,
+                Condition::NotExists,
+            ));
+            match ctx.ports.table.transact(ops).await {
+                Ok(()) => return Ok(held(hold)),
+                Err(Error::Conflict(_)) => {
+                    if let Some(b) = &budget
+                        && !b.fits(ctx).await?
+                    {
+                        return Err(b.refusal(ctx));
+                    }
+                    // The counter moved, or a duplicate delivery recorded the hold first (adopted on
+                    // the next round).
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Err(Error::Unavailable(
+            "the quota counter kept changing; try again".into(),
+        ))
     }
-    Err(Error::Unavailable(
-        "the quota counter kept changing; try again".into(),
-    ))
 }
 
 impl Metered {

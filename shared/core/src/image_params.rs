@@ -70,6 +70,8 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire names, in [`Self::ALL`]'s order: what a JSON Schema lists as allowed.
+            pub const NAMES: &'static [&'static str] = &[$($wire),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire,)+ }

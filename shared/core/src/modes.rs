@@ -16,6 +16,9 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The wire names of the modes: what a JSON Schema lists as allowed.
+    pub const NAMES: &'static [&'static str] = &["quick", "explorer", "guided"];
+
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim() {
             "quick" => Ok(Mode::Quick),

@@ -27,6 +27,9 @@ use imagemcp_tenancy::Caller;
 /// The job kind of a campaign batch.
 pub const KIND: &str = "campaign";
 
+/// The templates a campaign expands (see [`expand`]): what its schema lists as allowed.
+pub const TEMPLATES: &[&str] = &["social_media_kit", "presentation", "email"];
+
 /// The longest campaign name accepted, in characters.
 const MAX_NAME_CHARS: usize = 80;
 /// The longest safe name, in bytes (all ASCII).
@@ -45,7 +48,7 @@ pub struct CampaignArgs {
     /// `social_media_kit` (hero 3:2, square 1:1, story 9:16, landscape 16:9, portrait 4:5),
     /// `presentation` (5 to 10 slides, 16:9) or `email` (header 2:1 + 3 body images 1:1).
     #[serde(alias = "template")]
-    #[schemars(extend("enum" = ["social_media_kit", "presentation", "email"]))]
+    #[schemars(extend("enum" = TEMPLATES))]
     pub template_type: String,
     /// What every image shows; each item adds its own framing.
     #[serde(alias = "prompt")]
@@ -269,9 +272,13 @@ pub fn expand(
             items
         }
         other => {
+            let (last, rest) = TEMPLATES.split_last().unwrap_or((&"", &[]));
             return Err(Error::invalid(
                 "template_type",
-                format!("`{other}` is not a template; use social_media_kit, presentation or email"),
+                format!(
+                    "`{other}` is not a template; use {} or {last}",
+                    rest.join(", ")
+                ),
             ));
         }
     })

@@ -1,8 +1,7 @@
-//! The image service's side of the engine: the tier that decides its limits, the cache looked up
+//! The image service's side of the engine: rate limits by the admitted tier, the cache looked up
 //! and remembered by image ids (a hit is read back through the service, so a deleted image is a
 //! miss), and each request counted in the metrics.
 
-use imagemcp_core::ids::OrgId;
 use imagemcp_core::tier::Tier;
 use imagemcp_core::{Error, Result};
 use imagemcp_engine::cache::{self, CacheTier, Cached, Lookup, Probe};
@@ -12,19 +11,10 @@ use imagemcp_tenancy::Caller;
 
 use crate::{Generated, Images};
 
-/// The organisation's tier now (its plan's, or the one a lapsed plan falls back to).
-pub(crate) async fn tier(cx: &Images, org: &OrgId) -> Result<Tier> {
-    let plan = imagemcp_billing::plan::load(&cx.billing, org).await?;
-    Ok(plan.effective_tier(cx.ports.clock.now_secs()))
-}
-
-/// Admits a request of `images` renders under the organisation's and key's rate limits; returns
-/// the tier they were judged by (which also sets the request's concurrency), so the plan is read
-/// once.
-pub(crate) async fn admit(cx: &Images, caller: &Caller, images: u32) -> Result<Tier> {
-    let tier = tier(cx, &caller.org).await?;
-    cx.engine.admit(&cx.ports, caller, tier, images).await?;
-    Ok(tier)
+/// Admits a request of `images` renders under the organisation's and key's rate limits, judged by
+/// the `tier` billing admitted it under.
+pub(crate) async fn admit(cx: &Images, caller: &Caller, tier: Tier, images: u32) -> Result<()> {
+    cx.engine.admit(&cx.ports, caller, tier, images).await
 }
 
 /// Reads a cached entry's images and conversation back as a generation result.

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::future::join_all;
 use imagemcp_billing::Billing;
+use imagemcp_billing::quota::Admission;
 use imagemcp_core::blob::Blob;
 use imagemcp_core::catalog::{self, ModelSpec, RenderParams};
 use imagemcp_core::ids::{ConversationId, ImageId};
@@ -31,6 +32,7 @@ use imagemcp_core::modes::{Budget, Mode};
 use imagemcp_core::prompt::Prompt;
 use imagemcp_core::rbac::Action;
 use imagemcp_core::table::{Add, Condition, Query, TransactOp};
+use imagemcp_core::tier::Tier;
 use imagemcp_core::{Error, Result};
 use imagemcp_engine::Engine;
 use imagemcp_tenancy::{Caller, Ports};
@@ -129,6 +131,8 @@ struct Plan {
     campaign: Option<String>,
     /// The job item this generation is for: recorded in the commit of its images.
     job_item: Option<job_item::JobItem>,
+    /// When its records expire (the tier's retention, from its admission); `None` keeps them.
+    expires_at: Option<i64>,
 }
 
 /// What a request's unset settings default to: a refinement keeps the size, format and background
@@ -274,6 +278,7 @@ impl<'a> ImageService<'a> {
             style,
             campaign: None,
             job_item: None,
+            expires_at: None,
         })
     }
 
@@ -289,11 +294,10 @@ impl<'a> ImageService<'a> {
         Ok(())
     }
 
-    // --- billing hook -------------------------------------------------------------------------
-    // The plan's gates and a quota reservation around the unmetered call: reserved before any model
-    // call, settled after it to what was stored (see `imagemcp_billing::quota`).
-
-    /// Generates images within the organisation's plan (see [`Self::generate_unmetered`]).
+    /// Generates images within the organisation's plan. One admission (the plan read once, the
+    /// tier's gates, then a reservation settled to what was stored) and one engine step (the
+    /// cache, rate limits, render slots, metrics) frame the model calls of
+    /// [`Self::generate_admitted`].
     pub async fn generate(
         &self,
         caller: &Caller,
@@ -303,12 +307,12 @@ impl<'a> ImageService<'a> {
         caller.authorize(Action::Generate)?;
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
         // A cached answer is still within the plan's gates (variations, mode).
-        let budget =
-            imagemcp_billing::quota::gates(&self.cx.billing, caller, n, args.mode.as_deref())
-                .await?;
-        let mut job = self.resolve_generation(caller, &args, budget).await?;
-        // Engine hook: the cache answers first, so a hit reserves no quota. Its lookup
-        // runs the prompt's moderation alongside, so a miss has the prompt checked already.
+        let admission = Admission::open(&self.cx.billing, caller, n, args.mode.as_deref()).await?;
+        let mut job = self
+            .resolve_generation(caller, &args, admission.budget())
+            .await?;
+        // The cache answers first, so a hit reserves nothing; its lookup runs the prompt's
+        // moderation alongside, so a miss has the prompt checked already.
         let started = self.cx.ports.clock.now_ms();
         let cacheable = job.cacheable.then(|| imagemcp_engine::cache::Request {
             prompt: job.plan.prompt.normalized(),
@@ -323,38 +327,25 @@ impl<'a> ImageService<'a> {
         if let Some(hit) = hit {
             return Ok(hit);
         }
-        let estimate = job.plan.estimate_micros(n);
         // A job item's holds are recorded per item (a redelivery adopts them) and settled by the
         // commit of its images.
-        let metered = match args.job_item.as_mut() {
-            Some(item) => {
-                let metered = imagemcp_billing::quota::admit_item(
-                    &self.cx.billing,
-                    caller,
-                    n,
-                    args.mode.as_deref(),
-                    estimate,
-                    item.commit.hold_key(),
-                )
-                .await?;
-                item.commit.hold = metered.item_hold().cloned();
-                metered
-            }
-            None => {
-                imagemcp_billing::quota::admit(
-                    &self.cx.billing,
-                    caller,
-                    n,
-                    args.mode.as_deref(),
-                    estimate,
-                )
-                .await?
-            }
-        };
+        let item_hold = args.job_item.as_ref().map(|item| item.commit.hold_key());
+        let metered = admission
+            .reserve(
+                &self.cx.billing,
+                caller,
+                job.plan.estimate_micros(n),
+                item_hold,
+            )
+            .await?;
+        if let Some(item) = args.job_item.as_mut() {
+            item.commit.hold = metered.item_hold().cloned();
+        }
         job.plan.job_item = args.job_item.take();
+        job.plan.expires_at = admission.retention_expiry(&self.cx.billing);
         let moderated = probe.is_some();
         let result = self
-            .generate_unmetered(caller, job, moderated, progress)
+            .generate_admitted(caller, job, admission.tier(), moderated, progress)
             .await;
         metered
             .settle(
@@ -366,7 +357,8 @@ impl<'a> ImageService<'a> {
         result
     }
 
-    /// Edits images within the organisation's plan (see [`Self::edit_unmetered`]).
+    /// Edits images within the organisation's plan, admitted like [`Self::generate`]; edits are
+    /// measured but never cached (their inputs are images).
     pub async fn edit(
         &self,
         caller: &Caller,
@@ -374,24 +366,25 @@ impl<'a> ImageService<'a> {
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
         caller.authorize(Action::Edit)?;
-        let budget = imagemcp_billing::quota::gates(&self.cx.billing, caller, 1, None).await?;
+        let admission = Admission::open(&self.cx.billing, caller, 1, None).await?;
         let started = self.cx.ports.clock.now_ms();
-        let plan = self.edit_plan(&args, budget)?;
-        let estimate = plan.estimate_micros(1);
-        let metered =
-            imagemcp_billing::quota::admit(&self.cx.billing, caller, 1, None, estimate).await?;
-        let result = self.edit_unmetered(caller, args, plan, progress).await;
+        let mut plan = self.edit_plan(&args, admission.budget())?;
+        plan.expires_at = admission.retention_expiry(&self.cx.billing);
+        let metered = admission
+            .reserve(&self.cx.billing, caller, plan.estimate_micros(1), None)
+            .await?;
+        let result = self
+            .edit_admitted(caller, args, plan, admission.tier(), progress)
+            .await;
         metered
             .settle(
                 &self.cx.billing,
                 result.as_ref().map_or(0, |g| g.images.len()),
             )
             .await;
-        // Engine hook: edits are measured, never cached (their inputs are images).
         engine_step::finished(self.cx, caller, "edit", started, None, &result).await;
         result
     }
-    // --- end billing hook ----------------------------------------------------------------------
 
     /// A generation's request resolved and checked before anything is spent: `n`, the conversation
     /// a refinement continues (and the settings it inherits from its last image), the plan with
@@ -400,7 +393,7 @@ impl<'a> ImageService<'a> {
         &self,
         caller: &Caller,
         args: &GenerateArgs,
-        budget: Option<Budget>,
+        budget: Option<&Budget>,
     ) -> Result<Generation> {
         let n = args.n.unwrap_or(1);
         if !(1..=MAX_VARIATIONS).contains(&n) {
@@ -437,7 +430,7 @@ impl<'a> ImageService<'a> {
             args.output_compression,
             args.style.as_deref(),
             inherited,
-            budget.as_ref().map(|b| (b, u32::from(n))),
+            budget.map(|b| (b, u32::from(n))),
         )?;
         plan.campaign = args.campaign.clone();
         Ok(Generation {
@@ -450,7 +443,7 @@ impl<'a> ImageService<'a> {
     }
 
     /// An edit's validated settings (edits take no style).
-    fn edit_plan(&self, args: &EditArgs, budget: Option<Budget>) -> Result<Plan> {
+    fn edit_plan(&self, args: &EditArgs, budget: Option<&Budget>) -> Result<Plan> {
         self.plan(
             &args.prompt,
             args.model.as_deref(),
@@ -461,20 +454,21 @@ impl<'a> ImageService<'a> {
             args.output_compression,
             None,
             Inherited::default(),
-            budget.as_ref().map(|b| (b, 1)),
+            budget.map(|b| (b, 1)),
         )
     }
 
-    /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image.
-    /// `moderated`: the prompt already passed moderation (alongside the cache lookup).
-    async fn generate_unmetered(
+    /// Generates 1 to 4 variations in parallel, optionally refining a conversation's last image,
+    /// for a request admitted under `tier`. `moderated`: the prompt already passed moderation
+    /// (alongside the cache lookup).
+    async fn generate_admitted(
         &self,
         caller: &Caller,
         job: Generation,
+        tier: Tier,
         moderated: bool,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
-        caller.authorize(Action::Generate)?;
         let Generation {
             plan,
             n,
@@ -482,8 +476,8 @@ impl<'a> ImageService<'a> {
             conversation,
             ..
         } = job;
-        // Rate limits, before any model call; the tier they were judged by sets the concurrency.
-        let tier = engine_step::admit(self.cx, caller, u32::from(n)).await?;
+        // Rate limits before any model call; the tier also sets the concurrency.
+        engine_step::admit(self.cx, caller, tier, u32::from(n)).await?;
         let total = u32::from(n) + 2;
         report(progress, 0, total, "checking the prompt");
         if !moderated {
@@ -530,8 +524,8 @@ impl<'a> ImageService<'a> {
                 result
             }
         });
-        // Engine hook: variations run up to the organisation's concurrency, within the
-        // mode's time limit; each reports progress as it finishes.
+        // Variations run up to the organisation's concurrency, within the mode's time limit;
+        // each reports progress as it finishes.
         let all = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffer_unordered(
             futures::stream::iter(renders),
             limit,
@@ -550,15 +544,16 @@ impl<'a> ImageService<'a> {
         .await
     }
 
-    /// Edits one or more images (stored or uploaded) with an optional mask.
-    async fn edit_unmetered(
+    /// Edits one or more images (stored or uploaded) with an optional mask, for a request
+    /// admitted under `tier`.
+    async fn edit_admitted(
         &self,
         caller: &Caller,
         args: EditArgs,
         plan: Plan,
+        tier: Tier,
         progress: Option<&ProgressTx>,
     ) -> Result<Generated> {
-        caller.authorize(Action::Edit)?;
         let count = args.image_ids.len() + args.images_base64.len();
         if count == 0 {
             return Err(Error::invalid(
@@ -609,8 +604,8 @@ impl<'a> ImageService<'a> {
             }
             None => None,
         };
-        // Engine hook: rate limits before any model call.
-        engine_step::admit(self.cx, caller, 1).await?;
+        // Rate limits before any model call.
+        engine_step::admit(self.cx, caller, tier, 1).await?;
         let total = 3;
         report(progress, 0, total, "checking the prompt");
         self.moderate(&plan.full_prompt).await?;
@@ -837,8 +832,8 @@ impl<'a> ImageService<'a> {
     ) -> Result<ConversationRecord> {
         let org = &caller.org;
         let crypto = imagemcp_tenancy::crypto::Crypto::new(&self.cx.ports);
-        // Billing: Free keeps images and conversations 30 days (the Table's TTL).
-        let expires = imagemcp_billing::retention_expiry(&self.cx.billing, org).await?;
+        // Free keeps images and conversations 30 days (the Table's TTL), as admitted.
+        let expires = plan.expires_at;
         let keep = |item: imagemcp_core::table::Item| match expires {
             Some(at) => item.with_ttl(at),
             None => item,

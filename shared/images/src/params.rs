@@ -1,12 +1,15 @@
 //! The arguments of the image tools and routes, parsed at the edge. The same structs are the MCP
 //! tools' input schemas (through schemars) and the REST request bodies, so the two surfaces cannot
-//! drift apart.
+//! drift apart. The allowed values a schema lists are the core types' own wire names
+//! (`Quality::NAMES`, …), the same lists that parsing accepts.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 use imagemcp_core::Error;
+use imagemcp_core::image_params::{Background, OutputFormat, Quality, Style};
+use imagemcp_core::modes::Mode;
 
 /// The most variations one request may ask for.
 pub const MAX_VARIATIONS: u8 = 4;
@@ -69,15 +72,15 @@ pub struct GenerateArgs {
     pub size: Option<String>,
     /// Rendering quality: `low`, `medium`, `high`, `xhigh`, `max` or `auto` (default).
     #[serde(default)]
-    #[schemars(extend("enum" = ["low", "medium", "high", "xhigh", "max", "auto"]))]
+    #[schemars(extend("enum" = Quality::NAMES))]
     pub quality: Option<String>,
     /// `transparent` (needs png or webp), `opaque` or `auto` (default).
     #[serde(default)]
-    #[schemars(extend("enum" = ["transparent", "opaque", "auto"]))]
+    #[schemars(extend("enum" = Background::NAMES))]
     pub background: Option<String>,
     /// `png` (default), `jpeg` or `webp`.
     #[serde(default)]
-    #[schemars(extend("enum" = ["png", "jpeg", "webp"]))]
+    #[schemars(extend("enum" = OutputFormat::NAMES))]
     pub output_format: Option<String>,
     /// JPEG/WebP compression level, 0-100.
     #[serde(default)]
@@ -89,7 +92,7 @@ pub struct GenerateArgs {
     pub n: Option<u8>,
     /// A style preset added to the prompt.
     #[serde(default)]
-    #[schemars(extend("enum" = ["none", "photorealistic", "illustration", "flat_vector", "watercolor", "3d_render", "pixel_art", "line_art", "cinematic", "minimalist"]))]
+    #[schemars(extend("enum" = Style::NAMES))]
     pub style: Option<String>,
     /// Refine the latest image of this conversation (from a previous result's `conversation_id`).
     /// The refinement keeps that image's size, format and background unless this call sets them.
@@ -101,7 +104,7 @@ pub struct GenerateArgs {
     /// A budget for the request: `quick` (10 s, $0.05), `explorer` (15 s, $0.15) or `guided` (20 s,
     /// $0.20). A request estimated over its mode's budget is refused before any image is made.
     #[serde(default)]
-    #[schemars(extend("enum" = ["quick", "explorer", "guided"]))]
+    #[schemars(extend("enum" = Mode::NAMES))]
     pub mode: Option<String>,
     /// `true` makes new images even when the cache holds a result for this request (by default
     /// a repeated or near-identical request returns the stored images, free of quota).
@@ -137,13 +140,13 @@ pub struct EditArgs {
     #[serde(default)]
     pub size: Option<String>,
     #[serde(default)]
-    #[schemars(extend("enum" = ["low", "medium", "high", "xhigh", "max", "auto"]))]
+    #[schemars(extend("enum" = Quality::NAMES))]
     pub quality: Option<String>,
     #[serde(default)]
-    #[schemars(extend("enum" = ["transparent", "opaque", "auto"]))]
+    #[schemars(extend("enum" = Background::NAMES))]
     pub background: Option<String>,
     #[serde(default)]
-    #[schemars(extend("enum" = ["png", "jpeg", "webp"]))]
+    #[schemars(extend("enum" = OutputFormat::NAMES))]
     pub output_format: Option<String>,
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]

@@ -194,7 +194,7 @@ fn item_key(org: &OrgId, id: &JobId, index: u32) -> Key {
 }
 
 /// Where a job item's quota and budget holds are recorded while it generates
-/// (`billing::quota::admit_item`): apart from `JOB#<id>#ITEM#`, whose items are the results.
+/// (`billing::quota::Admission::reserve`): apart from `JOB#<id>#ITEM#`, whose items are the results.
 fn hold_key(org: &OrgId, id: &JobId, index: u32) -> Key {
     Key::new(format!("ORG#{org}"), format!("JOB#{id}#HOLD#{index:05}"))
 }
@@ -822,7 +822,7 @@ pub struct ItemCommit {
     job: JobId,
     index: u32,
     items_total: u32,
-    /// The item's holds once admitted (`billing::quota::admit_item`), settled by the commit.
+    /// The item's holds once admitted (`billing::quota::Admission::reserve`), settled by the commit.
     pub hold: Option<imagemcp_billing::quota::ItemHold>,
 }
 

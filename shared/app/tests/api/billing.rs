@@ -72,6 +72,39 @@ fn billed_at(stripe_base: &str) -> TestApp {
     t
 }
 
+#[tokio::test]
+async fn a_generation_reads_the_organisations_plan_once() {
+    let t = billed();
+    let org = TestApp::caller("org_a").org;
+    let plan_reads = || {
+        let reads = t.written.reads.lock().expect("read log");
+        reads.iter().filter(|k| **k == plan_key(&org)).count()
+    };
+    let before = plan_reads();
+    let made = crate::call_tool(
+        &t,
+        "openai_generate_image",
+        json!({"prompt": unique_prompt(), "quality": "low"}),
+    )
+    .await;
+    assert_eq!(made["result"]["isError"], json!(false), "{made}");
+    assert_eq!(
+        plan_reads() - before,
+        1,
+        "gates, reservation, rate limits and retention all judge a generation by one read"
+    );
+    let id = made["result"]["structuredContent"]["images"][0]["id"].clone();
+    let before = plan_reads();
+    let edited = crate::call_tool(
+        &t,
+        "openai_edit_image",
+        json!({"prompt": unique_prompt(), "quality": "low", "image_ids": [id]}),
+    )
+    .await;
+    assert_eq!(edited["result"]["isError"], json!(false), "{edited}");
+    assert_eq!(plan_reads() - before, 1, "and an edit too");
+}
+
 /// `infra/fake-stripe` on a free port, stopped when dropped.
 pub(crate) struct FakeStripe {
     child: std::process::Child,

@@ -60,6 +60,8 @@ impl BlobStore for FlakyBlobs {
 pub(crate) struct KeyLog {
     pub(crate) inner: Arc<SqliteTable>,
     pub(crate) keys: std::sync::Mutex<std::collections::BTreeSet<Key>>,
+    /// Every key read with `get`, in order (how often a request reads an item).
+    pub(crate) reads: std::sync::Mutex<Vec<Key>>,
 }
 
 impl KeyLog {
@@ -71,6 +73,7 @@ impl KeyLog {
 #[async_trait::async_trait]
 impl Table for KeyLog {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.reads.lock().expect("read log").push(key.clone());
         self.inner.get(key).await
     }
     async fn put(&self, item: Item, cond: Condition) -> Result<()> {
@@ -167,6 +170,7 @@ impl TestApp {
         let written = Arc::new(KeyLog {
             inner: table.clone(),
             keys: Default::default(),
+            reads: Default::default(),
         });
         let fs = FsBlobStore::new(
             dir.path().join("blobs"),

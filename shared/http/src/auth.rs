@@ -187,7 +187,10 @@ async fn signup_form(State(app): State<App>, headers: HeaderMap, bytes: Bytes) -
         .sign_up(&form.email, Some(&form.password), &form.name)
         .await
     {
-        Ok(user) => match BrowserSessions::new(&app).log_in(&session, &user.id).await {
+        Ok(user) => match BrowserSessions::new(&app.identity)
+            .log_in(&session, &user.id)
+            .await
+        {
             Ok(new) => with_cookie(&app, pages::signed_up(&user.email), &new),
             Err(_) => pages::signed_up(&user.email),
         },

@@ -63,8 +63,8 @@ fn json_no_store(status: StatusCode, body: serde_json::Value) -> Response {
 
 async fn protected_resource(State(app): State<App>) -> Response {
     axum::Json(json!({
-        "resource": sessions::resource(&app),
-        "authorization_servers": [sessions::issuer(&app)],
+        "resource": sessions::resource(&app.identity),
+        "authorization_servers": [sessions::issuer(&app.identity)],
         "scopes_supported": scopes_supported(),
         "bearer_methods_supported": ["header"],
         "resource_name": "imagemcp",
@@ -75,7 +75,7 @@ async fn protected_resource(State(app): State<App>) -> Response {
 async fn authorization_server(State(app): State<App>) -> Response {
     let base = &app.config.public_url;
     axum::Json(json!({
-        "issuer": sessions::issuer(&app),
+        "issuer": sessions::issuer(&app.identity),
         "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
         "registration_endpoint": format!("{base}/oauth/register"),
@@ -179,7 +179,7 @@ async fn register(State(app): State<App>, body: Bytes) -> Result<Response, OAuth
             "the body must be a JSON object of client metadata",
         )
     })?;
-    let client = Clients::new(&app).register(req).await?;
+    let client = Clients::new(&app.identity).register(req).await?;
     Ok(json_no_store(StatusCode::CREATED, client.to_response()))
 }
 
@@ -233,7 +233,7 @@ async fn token(State(app): State<App>, body: Bytes) -> Result<Response, OAuthErr
         })
     };
     let client_id = need("client_id")?;
-    if Clients::new(&app).get(client_id).await?.is_none() {
+    if Clients::new(&app.identity).get(client_id).await?.is_none() {
         return Err(OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -243,7 +243,7 @@ async fn token(State(app): State<App>, body: Bytes) -> Result<Response, OAuthErr
     let pair = match need("grant_type")? {
         "authorization_code" => {
             oauth::exchange_code(
-                &app,
+                &app.identity,
                 need("code")?,
                 client_id,
                 need("redirect_uri")?,
@@ -254,7 +254,7 @@ async fn token(State(app): State<App>, body: Bytes) -> Result<Response, OAuthErr
         }
         "refresh_token" => {
             if let Some(resource) = get("resource")
-                && resource != sessions::resource(&app)
+                && resource != sessions::resource(&app.identity)
             {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -295,7 +295,7 @@ pub(super) async fn current_session(app: &App, headers: &HeaderMap) -> Option<Br
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(browser::cookie_value)?;
-    match BrowserSessions::new(app).load(cookie).await {
+    match BrowserSessions::new(&app.identity).load(cookie).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "browser session lookup failed");
@@ -321,7 +321,7 @@ pub(super) async fn session_or_new(
     if let Some(s) = current_session(app, headers).await {
         return Ok((s, false));
     }
-    match BrowserSessions::new(app).create(None).await {
+    match BrowserSessions::new(&app.identity).create(None).await {
         Ok(s) => Ok((s, true)),
         Err(e) => {
             tracing::warn!(error = %e, "creating a browser session failed");
@@ -360,7 +360,7 @@ fn authorize_error(app: &App, e: AuthorizeError) -> Response {
             if let Some(state) = state.as_deref() {
                 pairs.push(("state", state));
             }
-            see_other(&oauth::redirect_url(app, &redirect_uri, &pairs))
+            see_other(&oauth::redirect_url(&app.identity, &redirect_uri, &pairs))
         }
     }
 }
@@ -436,7 +436,7 @@ async fn authorize_get(
             "The authorization request is malformed.",
         );
     };
-    let req = match oauth::validate(&app, params).await {
+    let req = match oauth::validate(&app.identity, params).await {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
@@ -489,7 +489,7 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
     else {
         return pages::error_page(StatusCode::BAD_REQUEST, "The form is malformed.");
     };
-    let req = match oauth::validate(&app, params).await {
+    let req = match oauth::validate(&app.identity, params).await {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
@@ -505,7 +505,10 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
     };
     match action.as_str() {
         "login" => match app.sessions().password_login(&email, &password, &ip).await {
-            Ok(user) => match BrowserSessions::new(&app).log_in(&session, &user.id).await {
+            Ok(user) => match BrowserSessions::new(&app.identity)
+                .log_in(&session, &user.id)
+                .await
+            {
                 Ok(new) => {
                     let page = consent_page(&app, &req, &new.csrf, &user).await;
                     with_cookie(&app, page, &new)
@@ -579,14 +582,18 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
                     );
                 }
             };
-            match oauth::issue_code(&app, &req, &grant).await {
+            match oauth::issue_code(&app.identity, &req, &grant).await {
                 Ok(code) => {
                     let mut pairs = vec![("code", code.as_str())];
                     if let Some(state) = req.params.state.as_deref() {
                         pairs.push(("state", state));
                     }
                     tracing::info!(client_id = %req.client.client_id, user = %user.id, org = %grant.org, "authorization approved");
-                    see_other(&oauth::redirect_url(&app, &req.params.redirect_uri, &pairs))
+                    see_other(&oauth::redirect_url(
+                        &app.identity,
+                        &req.params.redirect_uri,
+                        &pairs,
+                    ))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "issuing a code failed");
@@ -602,7 +609,11 @@ async fn authorize_post(State(app): State<App>, request: Request) -> Response {
             if let Some(state) = req.params.state.as_deref() {
                 pairs.push(("state", state));
             }
-            see_other(&oauth::redirect_url(&app, &req.params.redirect_uri, &pairs))
+            see_other(&oauth::redirect_url(
+                &app.identity,
+                &req.params.redirect_uri,
+                &pairs,
+            ))
         }
         _ => pages::error_page(StatusCode::BAD_REQUEST, "Unknown action."),
     }

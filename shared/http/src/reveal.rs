@@ -224,7 +224,10 @@ async fn act(State(app): State<App>, Path(token): Path<String>, request: Request
                     return unavailable();
                 }
             };
-            match BrowserSessions::new(&app).log_in(&session, &user.id).await {
+            match BrowserSessions::new(&app.identity)
+                .log_in(&session, &user.id)
+                .await
+            {
                 Ok(new) => with_cookie(&app, for_session(&token, &new, &pending), &new),
                 Err(e) => {
                     tracing::warn!(error = %e, "browser login failed");

@@ -1,8 +1,7 @@
 //! The application's services on one context, [`App`]: the ports, the validated configuration,
-//! and the services built on them — images, billing, the engine, jobs — plus what a person's
-//! access needs: sign-in sessions and access tokens, the OAuth authorization server, member and key
-//! management, one-time secret links, GDPR exports and erasure, and the settings every runtime
-//! parses from `IMAGEMCP_*`.
+//! and the services built on them — images, billing, the engine, jobs, identity (sessions, tokens,
+//! OAuth) — plus member and key management, one-time secret links, GDPR exports and erasure, and
+//! the settings every runtime parses from `IMAGEMCP_*`.
 //!
 //! No protocol is known here: the MCP crate and the HTTP crate put their faces on these services,
 //! and the runtimes build an `App` from their adapters.
@@ -13,9 +12,7 @@ pub mod config;
 pub mod gdpr;
 pub mod jobs;
 pub mod manage;
-pub mod oauth;
 pub mod reveal;
-pub mod sessions;
 pub mod settings;
 pub mod whoami;
 
@@ -23,6 +20,7 @@ pub use config::AppConfig;
 pub use imagemcp_accounts as accounts;
 pub use imagemcp_billing as billing;
 pub use imagemcp_engine as engine;
+pub use imagemcp_identity::{self as identity, oauth, sessions};
 pub use imagemcp_images::{self as images, imaging};
 pub use imagemcp_tenancy::{crypto, error, ports};
 pub use ports::Ports;
@@ -40,6 +38,8 @@ pub struct App {
     pub billing: billing::Billing,
     /// What the image service runs on (the same ports, billing and engine; see [`App::images`]).
     pub images: images::Images,
+    /// Sessions, tokens and the OAuth server, on the same ports.
+    pub identity: identity::Identity,
 }
 
 impl App {
@@ -75,12 +75,21 @@ impl App {
                 max_upload_bytes: config.max_upload_bytes,
             },
         };
+        let identity = identity::Identity {
+            ports: ports.clone(),
+            config: Arc::new(identity::IdentityConfig {
+                public_url: config.public_url.clone(),
+                token_keys: config.token_keys.clone(),
+                client_metadata: config.client_metadata.clone(),
+            }),
+        };
         Self {
             ports,
             config: Arc::new(config),
             engine,
             billing,
             images,
+            identity,
         }
     }
 
@@ -94,7 +103,7 @@ impl App {
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'_> {
-        sessions::Sessions::new(self)
+        sessions::Sessions::new(&self.identity)
     }
 
     pub fn accounts(&self) -> accounts::Accounts<'_> {

@@ -341,7 +341,7 @@ async fn every_login_attempt_is_audited_without_naming_the_person() {
         .sign_up("ada@example.com", Some("a long password"), "Ada")
         .await
         .unwrap();
-    let sessions = imagemcp_app::sessions::Sessions::new(&t.app);
+    let sessions = imagemcp_app::sessions::Sessions::new(&t.app.identity);
     assert!(
         sessions
             .password_login("ada@example.com", "wrong password!", "198.51.100.7")

@@ -1090,7 +1090,7 @@ async fn the_usage_page_shows_the_plan_and_its_forms_redirect_to_stripe_with_csr
     use tower::ServiceExt;
     let (t, fake) = billed_with_stripe();
     let (admin, _) = t.app.accounts().ensure_local_admin().await.unwrap();
-    let session = BrowserSessions::new(&t.app)
+    let session = BrowserSessions::new(&t.app.identity)
         .create(Some(&admin.id))
         .await
         .unwrap();

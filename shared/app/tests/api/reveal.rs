@@ -34,7 +34,7 @@ async fn person(t: &TestApp, email: &str, password: Option<&str>) -> Caller {
 }
 
 async fn browser(t: &TestApp, user: &UserId) -> BrowserSession {
-    BrowserSessions::new(&t.app)
+    BrowserSessions::new(&t.app.identity)
         .create(Some(user))
         .await
         .unwrap()

@@ -6,8 +6,8 @@ use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::App;
-use crate::images::record::{from_item, to_item};
+use crate::Identity;
+use imagemcp_tenancy::items::{from_item, to_item};
 
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_URI_LEN: usize = 2000;
@@ -101,12 +101,12 @@ pub fn check_redirect_uri(uri: &str) -> Result<()> {
 }
 
 pub struct Clients<'a> {
-    app: &'a App,
+    cx: &'a Identity,
 }
 
 impl<'a> Clients<'a> {
-    pub fn new(app: &'a App) -> Self {
-        Self { app }
+    pub fn new(cx: &'a Identity) -> Self {
+        Self { cx }
     }
 
     /// Registers a public client. Every check runs before the one write.
@@ -160,15 +160,15 @@ impl<'a> Clients<'a> {
             .take(100)
             .collect();
         let mut raw = [0u8; 16];
-        self.app.ports.random.fill(&mut raw);
+        self.cx.ports.random.fill(&mut raw);
         let record = ClientRecord {
             client_id: format!("mcp_{}", hex::encode(raw)),
             client_name: name,
             redirect_uris: req.redirect_uris,
             scope,
-            created_at_ms: self.app.ports.clock.now_ms(),
+            created_at_ms: self.cx.ports.clock.now_ms(),
         };
-        self.app
+        self.cx
             .ports
             .table
             .put(
@@ -184,7 +184,7 @@ impl<'a> Clients<'a> {
     /// (see [`super::cimd`]). Ids that could not be ours are not looked up.
     pub async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         if super::cimd::is_url_client_id(client_id) {
-            return super::cimd::resolve(self.app, client_id).await;
+            return super::cimd::resolve(self.cx, client_id).await;
         }
         if client_id.len() != 36
             || !client_id.starts_with("mcp_")
@@ -192,7 +192,7 @@ impl<'a> Clients<'a> {
         {
             return Ok(None);
         }
-        self.app
+        self.cx
             .ports
             .table
             .get(&key(client_id))

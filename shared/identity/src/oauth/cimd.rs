@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::clients::{ClientRecord, check_redirect_uri};
-use crate::App;
+use crate::Identity;
 use imagemcp_core::fetch::{Fetched, MAX_DOCUMENT_BYTES, MetadataFetcher};
 
 /// How long a document is cached when its headers say nothing.
@@ -145,13 +145,13 @@ pub fn cache_lifetime(fetched: &Fetched) -> Duration {
 
 /// The client a URL client id names, from the cache or freshly fetched and checked. `Ok(None)`
 /// when this deployment has no fetcher (CIMD unsupported).
-pub async fn resolve(app: &App, client_id: &str) -> Result<Option<ClientRecord>> {
-    let Some(config) = app.config.client_metadata.as_ref() else {
+pub async fn resolve(cx: &Identity, client_id: &str) -> Result<Option<ClientRecord>> {
+    let Some(config) = cx.config.client_metadata.as_ref() else {
         return Ok(None);
     };
     let (url, allow_private) = check_url(config, client_id)?;
     let key = cache_key(client_id);
-    if let Some(bytes) = app.ports.cache.get(&key).await?
+    if let Some(bytes) = cx.ports.cache.get(&key).await?
         && let Ok(record) = serde_json::from_slice::<ClientRecord>(&bytes)
     {
         return Ok(Some(record));
@@ -226,12 +226,12 @@ pub async fn resolve(app: &App, client_id: &str) -> Result<Option<ClientRecord>>
         client_name: name,
         redirect_uris: doc.redirect_uris,
         scope,
-        created_at_ms: app.ports.clock.now_ms(),
+        created_at_ms: cx.ports.clock.now_ms(),
     };
     let lifetime = cache_lifetime(&fetched);
     if !lifetime.is_zero() {
         let bytes = serde_json::to_vec(&record).map_err(Error::internal)?;
-        app.ports.cache.put(&key, bytes, lifetime).await?;
+        cx.ports.cache.put(&key, bytes, lifetime).await?;
     }
     tracing::info!(client_id = %record.client_id, "client metadata document accepted");
     Ok(Some(record))

@@ -14,7 +14,7 @@ use imagemcp_core::{Error, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::App;
+use crate::Identity;
 use crate::auth::constant_time_eq;
 
 /// The cookie's name.
@@ -80,17 +80,17 @@ pub fn cookie_value(header: &str) -> Option<&str> {
 }
 
 pub struct BrowserSessions<'a> {
-    app: &'a App,
+    cx: &'a Identity,
 }
 
 impl<'a> BrowserSessions<'a> {
-    pub fn new(app: &'a App) -> Self {
-        Self { app }
+    pub fn new(cx: &'a Identity) -> Self {
+        Self { cx }
     }
 
     fn random_hex(&self) -> String {
         let mut raw = [0u8; 32];
-        self.app.ports.random.fill(&mut raw);
+        self.cx.ports.random.fill(&mut raw);
         hex::encode(raw)
     }
 
@@ -101,20 +101,20 @@ impl<'a> BrowserSessions<'a> {
             csrf: self.random_hex(),
             user: user.cloned(),
         };
-        let now = self.app.ports.clock.now_secs();
+        let now = self.cx.ports.clock.now_secs();
         let mut item = Item::new(key(&session.cookie), Default::default())
             .with_ttl(now + BROWSER_SESSION_TTL.as_secs() as i64);
         item.attrs.insert("csrf".into(), json!(session.csrf));
         if let Some(user) = user {
             item.attrs.insert("user".into(), json!(user));
         }
-        self.app.ports.table.put(item, Condition::NotExists).await?;
+        self.cx.ports.table.put(item, Condition::NotExists).await?;
         Ok(session)
     }
 
     /// The live session a cookie names.
     pub async fn load(&self, cookie: &str) -> Result<Option<BrowserSession>> {
-        let Some(item) = self.app.ports.table.get(&key(cookie)).await? else {
+        let Some(item) = self.cx.ports.table.get(&key(cookie)).await? else {
             return Ok(None);
         };
         let csrf = item
@@ -132,7 +132,7 @@ impl<'a> BrowserSessions<'a> {
     /// Replaces `old` with a new session for `user` (the old id stops working).
     pub async fn log_in(&self, old: &BrowserSession, user: &UserId) -> Result<BrowserSession> {
         let new = self.create(Some(user)).await?;
-        self.app
+        self.cx
             .ports
             .table
             .delete(&key(&old.cookie), Condition::None)

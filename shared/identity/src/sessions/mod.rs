@@ -28,11 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::App;
+use crate::Identity;
 use crate::accounts::Accounts;
 use crate::auth::{Caller, constant_time_eq};
-use crate::images::record::{from_item, to_item};
 pub use access::{AccessClaims, looks_like_jwt};
+use imagemcp_tenancy::items::{from_item, to_item};
 pub use keys::{KeySet, SigningKey};
 
 /// How long an access token lives: short, because it is checked without a revocation list lookup
@@ -46,13 +46,13 @@ pub const REST_CLIENT: &str = "imagemcp-rest";
 /// The issuer of our tokens and of the authorization server metadata. It ends with `/` because
 /// clients (the MCP Python SDK among them) normalise an origin-only issuer URL to that form and then
 /// compare the RFC 9207 `iss` parameter as a plain string.
-pub fn issuer(app: &App) -> String {
-    format!("{}/", app.config.public_url)
+pub fn issuer(cx: &Identity) -> String {
+    format!("{}/", cx.config.public_url)
 }
 
 /// The protected resource tokens are bound to (their audience): the MCP endpoint.
-pub fn resource(app: &App) -> String {
-    format!("{}/mcp", app.config.public_url)
+pub fn resource(cx: &Identity) -> String {
+    format!("{}/mcp", cx.config.public_url)
 }
 
 /// A new token pair. Secret: `Debug` hides the tokens.
@@ -119,32 +119,32 @@ pub fn bad_grant(why: &str) -> Error {
 }
 
 pub struct Sessions<'a> {
-    app: &'a App,
+    cx: &'a Identity,
 }
 
 impl<'a> Sessions<'a> {
-    pub fn new(app: &'a App) -> Self {
-        Self { app }
+    pub fn new(cx: &'a Identity) -> Self {
+        Self { cx }
     }
 
     fn keys(&self) -> Result<&'a KeySet> {
-        self.app.config.token_keys.as_deref().ok_or_else(|| {
+        self.cx.config.token_keys.as_deref().ok_or_else(|| {
             Error::Unavailable("this deployment has no token signing keys configured".into())
         })
     }
 
     fn random_hex(&self, bytes: usize) -> String {
         let mut raw = vec![0u8; bytes];
-        self.app.ports.random.fill(&mut raw);
+        self.cx.ports.random.fill(&mut raw);
         hex::encode(raw)
     }
 
     fn access_token(&self, grant: &Grant, family: &str) -> Result<String> {
-        let now = self.app.ports.clock.now_secs();
+        let now = self.cx.ports.clock.now_secs();
         let claims = AccessClaims {
-            iss: issuer(self.app),
+            iss: issuer(self.cx),
             sub: grant.user.to_string(),
-            aud: resource(self.app),
+            aud: resource(self.cx),
             exp: now + ACCESS_TOKEN_TTL.as_secs() as i64,
             iat: now,
             jti: self.random_hex(16),
@@ -157,7 +157,7 @@ impl<'a> Sessions<'a> {
     }
 
     fn refresh_item(&self, token: &str, family: &str, grant: &Grant) -> Result<Item> {
-        let now = self.app.ports.clock.now_ms();
+        let now = self.cx.ports.clock.now_ms();
         let record = RefreshRecord {
             family: family.to_owned(),
             grant: grant.clone(),
@@ -169,7 +169,7 @@ impl<'a> Sessions<'a> {
     }
 
     fn family_item(&self, family: &str, grant: &Grant) -> Item {
-        let now = self.app.ports.clock.now_secs();
+        let now = self.cx.ports.clock.now_secs();
         let mut item = Item::new(family_key(family), Default::default())
             .with_ttl(now + REFRESH_TOKEN_TTL.as_secs() as i64);
         item.attrs.insert("revoked".into(), json!(false));
@@ -213,7 +213,7 @@ impl<'a> Sessions<'a> {
         asked: Option<&[Scope]>,
         client_id: &str,
     ) -> Result<Grant> {
-        let accounts = Accounts::new(&self.app.ports);
+        let accounts = Accounts::new(&self.cx.ports);
         let (org, member) = accounts.choose_org(user, org).await?;
         let scopes = member.effective_scopes(&org.default_team, None, asked.unwrap_or(Scope::ALL));
         if scopes.is_empty() {
@@ -234,7 +234,7 @@ impl<'a> Sessions<'a> {
     /// The grant's scopes capped by the user's current role in its organisation; `invalid_grant`
     /// once the user has left it.
     async fn current_scopes(&self, grant: &Grant) -> Result<Vec<Scope>> {
-        let accounts = Accounts::new(&self.app.ports);
+        let accounts = Accounts::new(&self.cx.ports);
         let gone = || bad_grant("you are no longer a member of this organisation");
         let member = accounts
             .membership(&grant.org, &grant.user)
@@ -251,7 +251,7 @@ impl<'a> Sessions<'a> {
     /// Issues a token pair on its own (REST login).
     pub async fn issue(&self, grant: &Grant) -> Result<TokenPair> {
         let (pair, ops) = self.issue_ops(grant)?;
-        self.app.ports.table.transact(ops).await?;
+        self.cx.ports.table.transact(ops).await?;
         Ok(pair)
     }
 
@@ -268,7 +268,7 @@ impl<'a> Sessions<'a> {
         if !presented.starts_with("imr_") || presented.len() > 200 {
             return Err(bad_grant("unknown refresh token"));
         }
-        let table = &self.app.ports.table;
+        let table = &self.cx.ports.table;
         let item = table
             .get(&refresh_key(presented))
             .await?
@@ -348,7 +348,7 @@ impl<'a> Sessions<'a> {
     /// Ends a family: every refresh token of it is refused from now on, and so is every access
     /// token it issued.
     pub async fn revoke_family(&self, family: &str) -> Result<()> {
-        let table = &self.app.ports.table;
+        let table = &self.cx.ports.table;
         let Some(mut item) = table.get(&family_key(family)).await? else {
             return Ok(());
         };
@@ -358,7 +358,7 @@ impl<'a> Sessions<'a> {
 
     /// Logs out the session a refresh token belongs to. Unknown tokens are ignored (RFC 7009).
     pub async fn revoke_refresh(&self, presented: &str) -> Result<()> {
-        if let Some(item) = self.app.ports.table.get(&refresh_key(presented)).await? {
+        if let Some(item) = self.cx.ports.table.get(&refresh_key(presented)).await? {
             let record: RefreshRecord = from_item(item)?;
             self.revoke_family(&record.family).await?;
         }
@@ -379,10 +379,10 @@ impl<'a> Sessions<'a> {
                 crate::accounts::passwords::verify(password, crate::accounts::passwords::decoy());
             return Err(wrong());
         };
-        let guard = crate::accounts::login_guard::LoginGuard::new(&self.app.ports);
+        let guard = crate::accounts::login_guard::LoginGuard::new(&self.cx.ports);
         let hash = email.lookup_hash();
         guard.check(&hash, ip).await?;
-        let user = Accounts::new(&self.app.ports).user_by_email(&email).await?;
+        let user = Accounts::new(&self.cx.ports).user_by_email(&email).await?;
         let stored = user
             .as_ref()
             .and_then(|u| u.password_hash.as_deref())
@@ -404,13 +404,13 @@ impl<'a> Sessions<'a> {
         match user {
             Some(user) if ok && user.password_hash.is_some() => {
                 guard.record_success(&hash).await?;
-                audit::record(&self.app.ports, event).await?;
+                audit::record(&self.cx.ports, event).await?;
                 tracing::info!(user = %user.id, "login succeeded");
                 Ok(user)
             }
             _ => {
                 guard.record_failure(&hash, ip).await?;
-                audit::record(&self.app.ports, event.failed()).await?;
+                audit::record(&self.cx.ports, event.failed()).await?;
                 tracing::info!("login failed");
                 Err(wrong())
             }
@@ -425,15 +425,15 @@ impl<'a> Sessions<'a> {
         let claims = access::verify(
             keys,
             token,
-            &issuer(self.app),
-            &resource(self.app),
-            self.app.ports.clock.now_secs(),
+            &issuer(self.cx),
+            &resource(self.cx),
+            self.cx.ports.clock.now_secs(),
         )?;
         let user = UserId::parse(&claims.sub).map_err(|_| denied())?;
         let org = OrgId::parse(&claims.org).map_err(|_| denied())?;
         let scopes = claims.scopes().map_err(|_| denied())?;
         let family = self
-            .app
+            .cx
             .ports
             .table
             .get(&family_key(&claims.sid))
@@ -442,7 +442,7 @@ impl<'a> Sessions<'a> {
         if family.attrs.get("revoked") != Some(&json!(false)) {
             return Err(denied());
         }
-        let accounts = Accounts::new(&self.app.ports);
+        let accounts = Accounts::new(&self.cx.ports);
         let member = accounts.membership(&org, &user).await?.ok_or_else(denied)?;
         let org_rec = accounts.org(&org).await?.ok_or_else(denied)?;
         let (team, role) = member

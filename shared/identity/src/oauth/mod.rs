@@ -19,11 +19,11 @@ use imagemcp_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::App;
+use crate::Identity;
 use crate::auth::constant_time_eq;
-use crate::images::record::{from_item, to_item};
 use crate::sessions::{self, Grant, Sessions, TokenPair};
 pub use clients::{ClientRecord, Clients};
+use imagemcp_tenancy::items::{from_item, to_item};
 
 /// How long an authorization code may wait to be exchanged.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -76,8 +76,11 @@ pub enum AuthorizeError {
 
 /// Validates an authorization request: first the client and the exact redirect URI (or an error
 /// page), then everything else (or an error sent to the client).
-pub async fn validate(app: &App, params: AuthorizeParams) -> Result<ValidRequest, AuthorizeError> {
-    let client = match Clients::new(app).get(&params.client_id).await {
+pub async fn validate(
+    cx: &Identity,
+    params: AuthorizeParams,
+) -> Result<ValidRequest, AuthorizeError> {
+    let client = match Clients::new(cx).get(&params.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(AuthorizeError::Page("Unknown client.".into())),
         // A metadata document that cannot be used: say why (the reason names no secret).
@@ -125,7 +128,7 @@ pub async fn validate(app: &App, params: AuthorizeParams) -> Result<ValidRequest
             "code_challenge must be a base64url SHA-256 (43 characters)",
         ));
     }
-    if params.resource != sessions::resource(app) {
+    if params.resource != sessions::resource(cx) {
         return Err(fail(
             "invalid_target",
             "resource must be this server's MCP endpoint",
@@ -152,7 +155,7 @@ pub async fn validate(app: &App, params: AuthorizeParams) -> Result<ValidRequest
 
 /// The redirect that answers an authorization request: `code` or `error`, `state`, and `iss`
 /// (RFC 9207) so the client can tell which server answered.
-pub fn redirect_url(app: &App, redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+pub fn redirect_url(cx: &Identity, redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
         // Registered URIs were parsed at registration; this cannot happen for them.
@@ -163,7 +166,7 @@ pub fn redirect_url(app: &App, redirect_uri: &str, pairs: &[(&str, &str)]) -> St
         for (k, v) in pairs {
             q.append_pair(k, v);
         }
-        q.append_pair("iss", &sessions::issuer(app));
+        q.append_pair("iss", &sessions::issuer(cx));
     }
     url.to_string()
 }
@@ -188,9 +191,9 @@ fn code_key(code: &str) -> Key {
 
 /// Issues a code for an approved request: `grant` is what the user approved (their organisation
 /// and the scopes asked for, capped by their role there; [`Sessions::sign_in_grant`]).
-pub async fn issue_code(app: &App, req: &ValidRequest, grant: &Grant) -> Result<String> {
+pub async fn issue_code(cx: &Identity, req: &ValidRequest, grant: &Grant) -> Result<String> {
     let mut raw = [0u8; 32];
-    app.ports.random.fill(&mut raw);
+    cx.ports.random.fill(&mut raw);
     let code = format!("imc_{}", hex::encode(raw));
     let record = CodeRecord {
         client_id: req.client.client_id.clone(),
@@ -202,8 +205,8 @@ pub async fn issue_code(app: &App, req: &ValidRequest, grant: &Grant) -> Result<
         org: grant.org.clone(),
     };
     let item = to_item(code_key(&code), &record)?
-        .with_ttl(app.ports.clock.now_secs() + CODE_TTL.as_secs() as i64);
-    app.ports.table.put(item, Condition::NotExists).await?;
+        .with_ttl(cx.ports.clock.now_secs() + CODE_TTL.as_secs() as i64);
+    cx.ports.table.put(item, Condition::NotExists).await?;
     Ok(code)
 }
 
@@ -226,7 +229,7 @@ use crate::sessions::bad_grant;
 /// Exchanges a code (the `authorization_code` grant). Every check runs before the one transaction
 /// that consumes the code and stores the token family.
 pub async fn exchange_code(
-    app: &App,
+    cx: &Identity,
     code: &str,
     client_id: &str,
     redirect_uri: &str,
@@ -237,7 +240,7 @@ pub async fn exchange_code(
         return Err(bad_grant("unknown or expired code"));
     }
     let key = code_key(code);
-    let item = app
+    let item = cx
         .ports
         .table
         .get(&key)
@@ -267,9 +270,9 @@ pub async fn exchange_code(
         scopes: record.scopes,
         client_id: record.client_id,
     };
-    let (pair, mut ops) = Sessions::new(app).issue_ops(&grant)?;
+    let (pair, mut ops) = Sessions::new(cx).issue_ops(&grant)?;
     ops.push(TransactOp::Delete(key, Condition::Exists));
-    app.ports.table.transact(ops).await.map_err(|e| match e {
+    cx.ports.table.transact(ops).await.map_err(|e| match e {
         // Someone exchanged it a moment earlier.
         Error::Conflict(_) => bad_grant("unknown or expired code"),
         other => other,

@@ -51,11 +51,11 @@ pub fn counter_key(caller: &Caller, period: &str) -> Key {
 }
 
 /// The tier feature a generation mode needs.
-fn mode_feature(mode: Option<&str>) -> Result<Option<Feature>> {
-    Ok(match mode.map(Mode::parse).transpose()? {
+fn mode_feature(mode: Option<Mode>) -> Option<Feature> {
+    match mode {
         None | Some(Mode::Quick) => None,
         Some(_) => Some(Feature::Mode(Modes::All)),
-    })
+    }
 }
 
 /// The cost budget a request is held to: its mode's when it names one, else quick's on a tier
@@ -78,13 +78,13 @@ fn budget(ctx: &Billing, tier: Tier, mode: Option<Mode>) -> Option<Budget> {
     })
 }
 
-fn check_gates(ctx: &Billing, tier: Tier, images: u32, mode: Option<&str>) -> Result<()> {
+fn check_gates(ctx: &Billing, tier: Tier, images: u32, mode: Option<Mode>) -> Result<()> {
     if tier == Tier::Local {
         return Ok(());
     }
     let upgrade = super::upgrade_url(ctx);
     tier::gate(tier, Feature::Variations(images), &upgrade)?;
-    if let Some(feature) = mode_feature(mode)? {
+    if let Some(feature) = mode_feature(mode) {
         tier::gate(tier, feature, &upgrade)?;
     }
     Ok(())
@@ -109,13 +109,13 @@ impl Admission {
         ctx: &Billing,
         caller: &Caller,
         images: u32,
-        mode: Option<&str>,
+        mode: Option<Mode>,
     ) -> Result<Self> {
         let plan = plan::load(ctx, &caller.org).await?;
         let now_ms = ctx.ports.clock.now_ms();
         let tier = plan.effective_tier(now_ms / 1000);
         check_gates(ctx, tier, images, mode)?;
-        let budget = budget(ctx, tier, mode.map(Mode::parse).transpose()?);
+        let budget = budget(ctx, tier, mode);
         Ok(Self {
             plan,
             tier,
@@ -183,7 +183,7 @@ pub async fn admit(
     ctx: &Billing,
     caller: &Caller,
     images: u32,
-    mode: Option<&str>,
+    mode: Option<Mode>,
     estimate_micros: u64,
 ) -> Result<Metered> {
     Admission::open(ctx, caller, images, mode)

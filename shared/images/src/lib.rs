@@ -179,10 +179,6 @@ impl Plan {
     }
 }
 
-fn parse_opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
-    value.map(parse).transpose()
-}
-
 impl<'a> ImageService<'a> {
     pub fn new(cx: &'a Images) -> Self {
         Self { cx }
@@ -217,21 +213,18 @@ impl<'a> ImageService<'a> {
         &self,
         prompt: &str,
         model: Option<&str>,
-        size: Option<&str>,
-        quality: Option<&str>,
-        background: Option<&str>,
-        format: Option<&str>,
+        size: Option<ImageSize>,
+        quality: Option<Quality>,
+        background: Option<Background>,
+        format: Option<OutputFormat>,
         compression: Option<u8>,
-        style: Option<&str>,
+        style: Option<Style>,
         inherited: Inherited,
         budget: Option<(&Budget, u32)>,
     ) -> Result<Plan> {
         let prompt = Prompt::parse(prompt)?;
-        let size = parse_opt(size, ImageSize::parse)?;
-        let quality = parse_opt(quality, Quality::parse)?.unwrap_or_default();
-        let background = parse_opt(background, Background::parse)?;
-        let format = parse_opt(format, OutputFormat::parse)?;
-        let style = parse_opt(style, Style::parse)?.unwrap_or_default();
+        let quality = quality.unwrap_or_default();
+        let style = style.unwrap_or_default();
         let spec = self.resolve_model(model)?;
         let size = size
             .or(inherited.size.filter(|s| spec.validate_size(*s).is_ok()))
@@ -307,7 +300,7 @@ impl<'a> ImageService<'a> {
         caller.authorize(Action::Generate)?;
         let n = u32::from(args.n.unwrap_or(1).clamp(1, MAX_VARIATIONS));
         // A cached answer is still within the plan's gates (variations, mode).
-        let admission = Admission::open(&self.cx.billing, caller, n, args.mode.as_deref()).await?;
+        let admission = Admission::open(&self.cx.billing, caller, n, args.mode).await?;
         let mut job = self
             .resolve_generation(caller, &args, admission.budget())
             .await?;
@@ -402,7 +395,7 @@ impl<'a> ImageService<'a> {
                 format!("must be 1 to {MAX_VARIATIONS}, got {n}"),
             ));
         }
-        let mode = imagemcp_engine::parse_mode(args.mode.as_deref())?;
+        let mode = args.mode;
         let conversation = match args.conversation_id.as_deref() {
             Some(id) => Some(
                 self.conversation(caller, &ConversationId::parse(id)?)
@@ -423,12 +416,12 @@ impl<'a> ImageService<'a> {
         let mut plan = self.plan(
             &args.prompt,
             args.model.as_deref(),
-            args.size.as_deref(),
-            args.quality.as_deref(),
-            args.background.as_deref(),
-            args.output_format.as_deref(),
+            args.size,
+            args.quality,
+            args.background,
+            args.output_format,
             args.output_compression,
-            args.style.as_deref(),
+            args.style,
             inherited,
             budget.map(|b| (b, u32::from(n))),
         )?;
@@ -447,10 +440,10 @@ impl<'a> ImageService<'a> {
         self.plan(
             &args.prompt,
             args.model.as_deref(),
-            args.size.as_deref(),
-            args.quality.as_deref(),
-            args.background.as_deref(),
-            args.output_format.as_deref(),
+            args.size,
+            args.quality,
+            args.background,
+            args.output_format,
             args.output_compression,
             None,
             Inherited::default(),

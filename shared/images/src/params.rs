@@ -1,14 +1,15 @@
 //! The arguments of the image tools and routes, parsed at the edge. The same structs are the MCP
 //! tools' input schemas (through schemars) and the REST request bodies, so the two surfaces cannot
-//! drift apart. The allowed values a schema lists are the core types' own wire names
-//! (`Quality::NAMES`, …), the same lists that parsing accepts.
+//! drift apart. Settings arrive as the core's types (`ImageSize`, `Quality`, …), parsed here by
+//! their own parsers, so a bad value is refused at the edge with the same words on every surface,
+//! and the allowed values a schema lists are those types' wire names (`Quality::NAMES`, …).
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 use imagemcp_core::Error;
-use imagemcp_core::image_params::{Background, OutputFormat, Quality, Style};
+use imagemcp_core::image_params::{Background, ImageSize, OutputFormat, Quality, Style};
 use imagemcp_core::modes::Mode;
 
 /// The most variations one request may ask for.
@@ -48,6 +49,40 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Erro
     })
 }
 
+/// A core value the arguments carry by its wire name, parsed by the type's own parser.
+trait Wire: Sized {
+    fn parse_wire(s: &str) -> Result<Self, Error>;
+}
+
+macro_rules! wire_types {
+    ($($t:ty),+) => {
+        $(impl Wire for $t {
+            fn parse_wire(s: &str) -> Result<Self, Error> {
+                <$t>::parse(s)
+            }
+        })+
+    };
+}
+wire_types!(ImageSize, Quality, Background, OutputFormat, Style, Mode);
+
+/// Deserializes an optional [`Wire`] value; the parser's reason becomes serde's, which
+/// [`parse_args`] reports under the field's name.
+fn wire<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Wire,
+{
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    T::parse_wire(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(match e {
+            Error::Invalid { reason, .. } => reason,
+            other => other.to_string(),
+        })
+    })
+}
+
 /// What kind of JSON value `value` is, with its article, for error messages ("an array").
 pub fn json_kind(value: &Value) -> &'static str {
     match value {
@@ -67,21 +102,21 @@ pub struct GenerateArgs {
     pub prompt: String,
     /// `auto`, `1024x1024`, `1536x1024` (landscape), `1024x1536` (portrait), or any `WxH` the model allows
     /// (GPT Image 2.5: edges multiples of 16, at most 3840 px, long:short at most 3:1).
-    #[serde(default)]
-    #[schemars(example = "1024x1024")]
-    pub size: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", example = "1024x1024")]
+    pub size: Option<ImageSize>,
     /// Rendering quality: `low`, `medium`, `high`, `xhigh`, `max` or `auto` (default).
-    #[serde(default)]
-    #[schemars(extend("enum" = Quality::NAMES))]
-    pub quality: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Quality::NAMES))]
+    pub quality: Option<Quality>,
     /// `transparent` (needs png or webp), `opaque` or `auto` (default).
-    #[serde(default)]
-    #[schemars(extend("enum" = Background::NAMES))]
-    pub background: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Background::NAMES))]
+    pub background: Option<Background>,
     /// `png` (default), `jpeg` or `webp`.
-    #[serde(default)]
-    #[schemars(extend("enum" = OutputFormat::NAMES))]
-    pub output_format: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = OutputFormat::NAMES))]
+    pub output_format: Option<OutputFormat>,
     /// JPEG/WebP compression level, 0-100.
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]
@@ -91,9 +126,9 @@ pub struct GenerateArgs {
     #[schemars(range(min = 1, max = 4))]
     pub n: Option<u8>,
     /// A style preset added to the prompt.
-    #[serde(default)]
-    #[schemars(extend("enum" = Style::NAMES))]
-    pub style: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Style::NAMES))]
+    pub style: Option<Style>,
     /// Refine the latest image of this conversation (from a previous result's `conversation_id`).
     /// The refinement keeps that image's size, format and background unless this call sets them.
     #[serde(default)]
@@ -103,9 +138,9 @@ pub struct GenerateArgs {
     pub model: Option<String>,
     /// A budget for the request: `quick` (10 s, $0.05), `explorer` (15 s, $0.15) or `guided` (20 s,
     /// $0.20). A request estimated over its mode's budget is refused before any image is made.
-    #[serde(default)]
-    #[schemars(extend("enum" = Mode::NAMES))]
-    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Mode::NAMES))]
+    pub mode: Option<Mode>,
     /// `true` makes new images even when the cache holds a result for this request (by default
     /// a repeated or near-identical request returns the stored images, free of quota).
     #[serde(default)]
@@ -137,17 +172,18 @@ pub struct EditArgs {
     #[serde(default)]
     pub mask_base64: Option<String>,
     /// Output size; `auto` (default) keeps the first image's size where the model allows.
-    #[serde(default)]
-    pub size: Option<String>,
-    #[serde(default)]
-    #[schemars(extend("enum" = Quality::NAMES))]
-    pub quality: Option<String>,
-    #[serde(default)]
-    #[schemars(extend("enum" = Background::NAMES))]
-    pub background: Option<String>,
-    #[serde(default)]
-    #[schemars(extend("enum" = OutputFormat::NAMES))]
-    pub output_format: Option<String>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>")]
+    pub size: Option<ImageSize>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Quality::NAMES))]
+    pub quality: Option<Quality>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = Background::NAMES))]
+    pub background: Option<Background>,
+    #[serde(default, deserialize_with = "wire")]
+    #[schemars(with = "Option<String>", extend("enum" = OutputFormat::NAMES))]
+    pub output_format: Option<OutputFormat>,
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]
     pub output_compression: Option<u8>,
@@ -188,6 +224,39 @@ impl ListArgs {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn settings_arrive_as_core_values_refused_in_the_core_parsers_words() {
+        let args: GenerateArgs = parse_args(json!({"prompt": "a kite", "size": "1536x1024",
+            "quality": "HIGH", "background": "transparent", "output_format": "webp",
+            "style": "watercolor", "mode": "explorer"}))
+        .expect("valid");
+        assert_eq!(
+            args.size,
+            Some(ImageSize::Fixed {
+                width: 1536,
+                height: 1024
+            })
+        );
+        assert_eq!(args.quality, Some(Quality::High));
+        assert_eq!(args.background, Some(Background::Transparent));
+        assert_eq!(args.output_format, Some(OutputFormat::Webp));
+        assert_eq!(args.style, Some(Style::Watercolor));
+        assert_eq!(args.mode, Some(Mode::Explorer));
+        for (field, value, parsed) in [
+            ("quality", "ultra", Quality::parse("ultra").map(|_| ())),
+            ("size", "big", ImageSize::parse("big").map(|_| ())),
+            ("mode", "slow", Mode::parse("slow").map(|_| ())),
+        ] {
+            let err = parse_args::<GenerateArgs>(json!({"prompt": "a kite", field: value}))
+                .expect_err("refused");
+            assert_eq!(
+                format!("{err:?}"),
+                format!("{:?}", parsed.expect_err("the core refuses it too")),
+                "{field}: the same field and words as the core parser"
+            );
+        }
+    }
 
     #[test]
     fn only_an_object_or_nothing_is_arguments() {

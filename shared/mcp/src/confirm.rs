@@ -21,8 +21,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
-use imagemcp_core::catalog::{self, ModelSpec};
-use imagemcp_core::image_params::{ImageSize, Quality};
 use imagemcp_core::table::{Condition, Item, Key};
 use imagemcp_core::{Error, Result};
 use rmcp::model::CallToolResult;
@@ -32,6 +30,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::protocol::{INVALID_PARAMS, RpcError};
+use super::tools::tool_error;
 use crate::App;
 use crate::auth::Caller;
 
@@ -44,12 +43,9 @@ pub const INPUT_KEY: &str = "confirm_cost";
 /// What the state's MAC key is derived for (a KEK is never used directly for two purposes).
 const KEY_PURPOSE: &[u8] = b"imagemcp/mcp-request-state/v1";
 
-/// The tools that spend money on the model.
+/// Whether a tool spends money on the model: it has a cost rule in the tool registry.
 pub fn is_costly(tool: &str) -> bool {
-    matches!(
-        tool,
-        "openai_generate_image" | "openai_edit_image" | "openai_generate_campaign_batch"
-    )
+    super::tools::cost_rule(tool).is_some()
 }
 
 /// Micro-dollars as whole cents, rounded up (an estimate never undershoots).
@@ -61,60 +57,11 @@ fn dollars(cents: u64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
-fn model_spec(app: &App, args: &Value) -> Option<&'static ModelSpec> {
-    let id = args
-        .get("model")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| app.ports.model.default_model());
-    catalog::usable(id).ok()
-}
-
-fn size_quality(size: Option<&str>, quality: Option<&str>) -> Option<(ImageSize, Quality)> {
-    let size = match size {
-        Some(s) => ImageSize::parse(s).ok()?,
-        None => ImageSize::default(),
-    };
-    let quality = match quality {
-        Some(q) => Quality::parse(q).ok()?,
-        None => Quality::default(),
-    };
-    Some((size, quality))
-}
-
-/// The estimated cost of a call, in micro-dollars, from the catalog's price table. Arguments
-/// that do not parse estimate to 0: the tool refuses them itself, before spending anything.
+/// The estimated cost of a call, in micro-dollars: the tool's cost rule (see `tools`), from the
+/// catalog's price table. Arguments that do not parse estimate to 0: the tool refuses them itself,
+/// before spending anything. A tool without a cost rule costs nothing.
 pub fn estimate_micros(app: &App, tool: &str, args: &Value) -> u64 {
-    let Some(spec) = model_spec(app, args) else {
-        return 0;
-    };
-    let text = |k: &str| args.get(k).and_then(Value::as_str);
-    match tool {
-        "openai_generate_image" | "openai_edit_image" => {
-            let Some((size, quality)) = size_quality(text("size"), text("quality")) else {
-                return 0;
-            };
-            let n = if tool == "openai_generate_image" {
-                args.get("n")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1)
-                    .clamp(1, 4)
-            } else {
-                1
-            };
-            // `auto` renders at what the request's mode allows, as the image service resolves it.
-            let budget = imagemcp_engine::parse_mode(text("mode"))
-                .ok()
-                .flatten()
-                .map(|mode| mode.budget_micros());
-            let images = u32::try_from(n).unwrap_or(1);
-            let quality = spec.resolve_quality(size, quality, images, budget);
-            spec.estimate_cost_micros(size, quality).saturating_mul(n)
-        }
-        "openai_generate_campaign_batch" => crate::images::campaign::estimate_micros(spec, args),
-        _ => 0,
-    }
+    super::tools::cost_rule(tool).map_or(0, |estimate| estimate(app, args))
 }
 
 /// What the gate decided about a call.
@@ -240,14 +187,6 @@ fn declined() -> CallToolResult {
         "The cost was not confirmed, so nothing was generated and nothing was charged.".into(),
         json!({ "code": "declined" }),
     )
-}
-
-fn tool_error(text: String, details: Value) -> CallToolResult {
-    let mut result = CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]);
-    let mut meta = rmcp::model::JsonObject::new();
-    meta.insert(super::tools::ERROR_META_KEY.to_owned(), details);
-    result.meta = Some(rmcp::model::MetaObject(meta));
-    result
 }
 
 /// Who and which call a `requestState` was issued for, until when, and its single-use nonce.

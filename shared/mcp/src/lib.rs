@@ -620,17 +620,8 @@ async fn call_tool(
         }
     };
     // A client that declared the Tasks extension gets long work as a task handle.
-    if era.is_modern()
-        && tasks::declared(era.capabilities())
-        && (name == tools::CAMPAIGN
-            || (name == tools::GENERATE && tasks::is_long_generation(&args)))
-    {
-        let submitted = if name == tools::CAMPAIGN {
-            tools::submit_campaign(app, caller, args).await
-        } else {
-            crate::images::queued::submit(&app.images, caller, args).await
-        };
-        let created = match submitted {
+    if era.is_modern() && tasks::declared(era.capabilities()) && tools::runs_as_task(&name, &args) {
+        let created = match tools::submit_task(app, caller, &name, args).await {
             Ok(job) => tasks::created(app, caller, &job).await,
             Err(e) => Err(e),
         };

@@ -66,10 +66,7 @@ pub struct InvitationLinkView {
 
 /// Whether a tool returns a reveal link.
 pub fn is_reveal_tool(name: &str) -> bool {
-    matches!(
-        name,
-        "openai_create_api_key" | "openai_rotate_api_key" | "openai_invite_member"
-    )
+    super::tools::reveals(name).is_some()
 }
 
 /// The text after the summary, while the link has only been put in the result.
@@ -199,18 +196,15 @@ impl Offered {
 
 /// The link in `result`, when `tool` is a reveal tool and the call succeeded.
 pub fn offered(tool: &str, result: &CallToolResult) -> Option<Offered> {
-    if !is_reveal_tool(tool) || result.is_error == Some(true) {
+    let kind = super::tools::reveals(tool)?;
+    if result.is_error == Some(true) {
         return None;
     }
     let content = result.structured_content.as_ref()?;
     Some(Offered {
         url: content.get("reveal_url")?.as_str()?.to_owned(),
         expires_at: content.get("expires_at")?.as_i64()?,
-        kind: if tool == "openai_invite_member" {
-            SecretKind::Invitation
-        } else {
-            SecretKind::ApiKey
-        },
+        kind,
     })
 }
 

@@ -6,18 +6,17 @@
 //! A task *is* a job (`imagemcp_jobs`): its record is written to the `Table` (and its
 //! messages queued) before the handle is returned, so any instance of any runtime answers for it,
 //! and the task id is the job id. Tasks are tenant-scoped because jobs are: another
-//! organisation's id reads as unknown. Which calls become tasks:
-//! - `openai_generate_campaign_batch`, always (it is queued work by nature);
-//! - `openai_generate_image` when its estimated time is long ([`is_long_generation`]): four
-//!   variations at high quality (or above), or any size above 2560x1440 pixels.
+//! organisation's id reads as unknown. Which calls become tasks, the job each is submitted as and
+//! what the finished task returns are each tool's own (its task rule, in the tool registry
+//! `tools`): today `openai_generate_campaign_batch`, always (it is queued work by nature), and
+//! `openai_generate_image` when its estimated time is long (four variations at high quality or
+//! above, or any size above 2560x1440 pixels).
 //!
 //! Everything else, and every call from a client that did not declare the extension, is answered
 //! as before (the result, or the job id to follow with `openai_get_job`).
 
 use imagemcp_core::ids::JobId;
-use imagemcp_core::image_params::{ImageSize, Quality};
 use imagemcp_core::{Error, Result};
-use rmcp::model::CallToolResult;
 use serde_json::{Map, Value, json};
 
 use super::protocol::{INVALID_PARAMS, RpcError};
@@ -36,9 +35,6 @@ pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 =
 pub const TASK_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How often a client should poll.
 pub const POLL_INTERVAL_MS: u64 = 2000;
-/// The most pixels a generation may have and still be answered synchronously (2560x1440).
-pub const LONG_PIXELS: u64 = 2560 * 1440;
-
 /// Whether the request's client capabilities declare the extension.
 pub fn declared(client_capabilities: &Value) -> bool {
     client_capabilities
@@ -54,30 +50,6 @@ pub fn missing_capability() -> RpcError {
         "Missing required client capability: declare the io.modelcontextprotocol/tasks extension in _meta[\"io.modelcontextprotocol/clientCapabilities\"].extensions",
     )
     .with_data(json!({ "requiredCapabilities": { "extensions": { EXTENSION: {} } } }))
-}
-
-/// Whether a generation's estimated time is long enough to run as a task: four variations at
-/// high quality or above (each high render takes tens of seconds, and four in parallel compete
-/// for the same rate limit), or more than 2560x1440 pixels per image. Unparseable arguments are
-/// not long: they fail fast, synchronously.
-pub fn is_long_generation(args: &Value) -> bool {
-    let n = args.get("n").and_then(Value::as_u64).unwrap_or(1);
-    let quality = args
-        .get("quality")
-        .and_then(Value::as_str)
-        .and_then(|q| Quality::parse(q).ok())
-        .unwrap_or_default();
-    let slow_quality = !matches!(quality, Quality::Low | Quality::Medium);
-    let pixels = args
-        .get("size")
-        .and_then(Value::as_str)
-        .and_then(|s| ImageSize::parse(s).ok())
-        .map(|s| {
-            let (w, h) = s.dimensions();
-            u64::from(w) * u64::from(h)
-        })
-        .unwrap_or(0);
-    (n >= 4 && slow_quality) || pixels > LONG_PIXELS
 }
 
 /// The task id of a request, parsed; anything malformed is an unknown task.
@@ -113,7 +85,7 @@ async fn load(app: &App, caller: &Caller, params: &Value) -> std::result::Result
         Err(Error::NotFound { .. }) => return Err(not_found()),
         Err(e) => return Err(internal(&e)),
     };
-    if job.kind != crate::images::queued::KIND && job.kind != crate::images::campaign::KIND {
+    if !super::tools::is_task_kind(&job.kind) {
         return Err(not_found());
     }
     if app.ports.clock.now_ms() > job.created_at_ms.saturating_add(TASK_TTL_MS) {
@@ -224,7 +196,7 @@ pub async fn get(
         .map_err(|e| internal(&e))?;
     let mut value = task(&job, &items);
     if status(&job) == "completed" {
-        let result = match final_result(app, caller, &job, &items).await {
+        let result = match super::tools::task_result(app, caller, &job, &items).await {
             Ok(r) => r,
             Err(e) => super::tools::error_result(&e),
         };
@@ -289,77 +261,9 @@ pub async fn cancel(
     }
 }
 
-/// The tool result a finished task stands for: what `tools/call` would have returned.
-async fn final_result(
-    app: &App,
-    caller: &Caller,
-    job: &Job,
-    items: &[(u32, Map<String, Value>)],
-) -> Result<CallToolResult> {
-    if job.kind == crate::images::campaign::KIND {
-        return super::tools::campaign_result(app, caller, &job.id).await;
-    }
-    let record = items.first().map(|(_, a)| a);
-    if let Some(error) = record.and_then(|a| a.get("error")).and_then(Value::as_str) {
-        return Ok(text_error(error, json!({ "code": "failed" })));
-    }
-    let result = record
-        .and_then(|a| a.get("result"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    if let Some(err) = result.get("tool_error") {
-        return Ok(text_error(
-            err["message"].as_str().unwrap_or("the generation failed"),
-            err["details"].clone(),
-        ));
-    }
-    let mut images = Vec::new();
-    for id in result["image_ids"].as_array().into_iter().flatten() {
-        let id = imagemcp_core::ids::ImageId::parse(id.as_str().unwrap_or_default())?;
-        images.push(app.images().get(caller, &id).await?);
-    }
-    let conversation_id = imagemcp_core::ids::ConversationId::parse(
-        result["conversation_id"].as_str().unwrap_or_default(),
-    )?;
-    let conversation = app.images().conversation(caller, &conversation_id).await?;
-    let generated = crate::images::Generated {
-        model: result["model"].as_str().unwrap_or_default().to_owned(),
-        images,
-        conversation,
-        usage: serde_json::from_value(result["usage"].clone()).unwrap_or_default(),
-        cost_micros: result["cost_micros"].as_u64().unwrap_or(0),
-        failed_variations: serde_json::from_value(result["failed_variations"].clone())
-            .unwrap_or_default(),
-        cache: None,
-        // A task's images were made by another call: their previews are read from storage.
-        previews: Vec::new(),
-    };
-    super::tools::generated_result(app, &generated).await
-}
-
-fn text_error(message: &str, details: Value) -> CallToolResult {
-    let mut result =
-        CallToolResult::error(vec![rmcp::model::ContentBlock::text(message.to_owned())]);
-    let mut meta = rmcp::model::JsonObject::new();
-    meta.insert(super::tools::ERROR_META_KEY.to_owned(), details);
-    result.meta = Some(rmcp::model::MetaObject(meta));
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_generations() {
-        assert!(is_long_generation(&json!({"n": 4, "quality": "high"})));
-        assert!(is_long_generation(&json!({"n": 4})), "auto counts as high");
-        assert!(!is_long_generation(&json!({"n": 4, "quality": "medium"})));
-        assert!(!is_long_generation(&json!({"n": 3, "quality": "high"})));
-        assert!(is_long_generation(&json!({"size": "3840x2160"})));
-        assert!(!is_long_generation(&json!({"size": "2560x1440"})));
-        assert!(!is_long_generation(&json!({"size": "nonsense", "n": "x"})));
-    }
 
     #[test]
     fn declaration() {

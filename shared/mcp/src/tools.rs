@@ -5,8 +5,8 @@
 //! `tools/list`, `tools/call`, and what the cost gate (`confirm`), the Tasks extension (`tasks`)
 //! and the one-time links (`reveal`) ask of a tool.
 //!
-//! Adding a tool is one new file defining `pub(super) const TOOL: Tool` and one line in
-//! `registry!` below.
+//! Adding a tool is one new file defining `pub(super) const TOOL: Tool`, declared here and named
+//! in the `TOOLS` list.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,56 +29,77 @@ mod schema;
 pub(crate) use render::tool_error;
 pub use render::{ERROR_META_KEY, error_result};
 
-/// Declares each tool's file and lists the tools, in the order `tools/list` shows them.
-///
-/// `cargo fmt` does not reach modules declared inside a macro: format the tool files with
-/// `rustfmt --edition 2024 shared/mcp/src/tools/*.rs`.
-macro_rules! registry {
-    ($($tool:ident),* $(,)?) => {
-        $(mod $tool;)*
+// One file per tool (the list below gives their order).
+mod accept_invitation;
+mod billing_portal;
+mod create_api_key;
+mod create_team;
+mod delete_image;
+mod delete_team;
+mod delete_user_data;
+mod edit_image;
+mod export_audit_log;
+mod export_user_data;
+mod generate_campaign_batch;
+mod generate_image;
+mod get_image;
+mod get_job;
+mod invite_member;
+mod list_api_keys;
+mod list_conversations;
+mod list_images;
+mod list_members;
+mod list_teams;
+mod remove_member;
+mod rename_team;
+mod revoke_api_key;
+mod rotate_api_key;
+mod set_budget;
+mod set_member_role;
+mod upgrade_plan;
+mod usage_summary;
+mod verify_audit_log;
+mod view_audit_log;
+mod whoami;
 
-        /// Every tool, in the order `tools/list` shows them.
-        const TOOLS: &[Tool] = &[$($tool::TOOL),*];
-    };
-}
-
-registry! {
-    generate_image,
-    edit_image,
-    list_images,
-    get_image,
-    delete_image,
-    list_conversations,
+/// Every tool, in the order `tools/list` shows them.
+const TOOLS: &[Tool] = &[
+    generate_image::TOOL,
+    edit_image::TOOL,
+    list_images::TOOL,
+    get_image::TOOL,
+    delete_image::TOOL,
+    list_conversations::TOOL,
     // Campaign batches through the queue (`images/campaign.rs`).
-    generate_campaign_batch,
-    get_job,
+    generate_campaign_batch::TOOL,
+    get_job::TOOL,
     // The audit log, data-subject rights, keys and members.
-    view_audit_log,
-    verify_audit_log,
-    export_audit_log,
-    export_user_data,
-    delete_user_data,
-    list_api_keys,
-    create_api_key,
-    rotate_api_key,
-    revoke_api_key,
-    list_members,
-    set_member_role,
-    remove_member,
-    invite_member,
-    accept_invitation,
-    create_team,
+    view_audit_log::TOOL,
+    verify_audit_log::TOOL,
+    export_audit_log::TOOL,
+    export_user_data::TOOL,
+    delete_user_data::TOOL,
+    list_api_keys::TOOL,
+    create_api_key::TOOL,
+    rotate_api_key::TOOL,
+    revoke_api_key::TOOL,
+    list_members::TOOL,
+    set_member_role::TOOL,
+    remove_member::TOOL,
+    invite_member::TOOL,
+    accept_invitation::TOOL,
+    create_team::TOOL,
     // The caller's identity and the organisation's teams.
-    whoami,
-    list_teams,
-    rename_team,
-    delete_team,
+    whoami::TOOL,
+    list_teams::TOOL,
+    rename_team::TOOL,
+    delete_team::TOOL,
     // Billing.
-    usage_summary,
-    upgrade_plan,
-    billing_portal,
-    set_budget,
-}
+    usage_summary::TOOL,
+    upgrade_plan::TOOL,
+    billing_portal::TOOL,
+    set_budget::TOOL,
+];
 
 /// One MCP tool, as data: what `tools/list` shows of it, who may call it, what a call costs and
 /// whether it runs as a task, and the function that runs a call.
@@ -415,14 +436,15 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TOOLS.len(), "a name is registered twice");
-        // The registry's lines name the files; each file's tool is that name with `openai_`.
+        // The list's lines name the files; each file's tool is that name with `openai_`.
         let source = include_str!("tools.rs");
-        let start = source.find("registry! {").unwrap();
-        let end = start + source[start..].find('}').unwrap();
-        let files: Vec<&str> = source[start + "registry! {".len()..end]
+        let start = source.find("const TOOLS: &[Tool] = &[").unwrap();
+        let end = start + source[start..].find("];").unwrap();
+        let files: Vec<&str> = source[start..end]
             .lines()
-            .map(|l| l.trim().trim_end_matches(','))
-            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .skip(1)
+            .map(str::trim)
+            .filter_map(|l| l.strip_suffix("::TOOL,"))
             .collect();
         let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
         let expected: Vec<String> = files.iter().map(|f| format!("openai_{f}")).collect();
